@@ -1,0 +1,145 @@
+"""Provider-neutral snapshots of the host's documents.
+
+The Odoo models turn their records into these plain dataclasses; a provider
+(Xero today, QuickBooks later) turns them into its own wire payloads. Nothing
+here knows about Odoo or about Xero, so both sides stay unit-testable.
+
+Amounts are ``decimal.Decimal`` in the document's currency, already rounded the
+way the host rounded them: the host's figures are the truth the provider must
+reproduce to the cent.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from decimal import Decimal
+
+LINE_PRODUCT = "product"
+LINE_SECTION = "line_section"
+LINE_NOTE = "line_note"
+
+TAX_EXCLUSIVE = "Exclusive"
+TAX_INCLUSIVE = "Inclusive"
+TAX_NONE = "NoTax"
+
+KIND_INVOICE = "invoice"
+KIND_CREDIT_NOTE = "credit_note"
+
+
+@dataclasses.dataclass
+class Address:
+    street: str = ""
+    street2: str = ""
+    city: str = ""
+    zip: str = ""
+    state: str = ""
+    country_code: str = ""
+
+
+@dataclasses.dataclass
+class Customer:
+    """The commercial partner, as the contact that documents are addressed to."""
+
+    ref: str  # stable host key, e.g. "res.partner,42"
+    name: str
+    email: str = ""
+    phone: str = ""
+    mobile: str = ""
+    vat: str = ""
+    currency_code: str = ""
+    address: Address = dataclasses.field(default_factory=Address)
+    contact_number: str = ""  # our own key, shown as "Contact Code" in Xero
+    remote_id: str = ""  # Xero ContactID once known
+    active: bool = True
+
+
+@dataclasses.dataclass
+class Tracking:
+    category: str  # tracking category name in Xero
+    option: str  # option name in Xero
+
+
+@dataclasses.dataclass
+class Line:
+    description: str
+    display_type: str = LINE_PRODUCT
+    quantity: Decimal = Decimal("1")
+    unit_price: Decimal = Decimal("0")
+    discount_percent: Decimal = Decimal("0")
+    account_code: str = ""
+    item_code: str = ""
+    tax_type: str = ""
+    # What the host computed for this line; the payload builder compares them
+    # with Xero's own per-line rounding to decide what to send explicitly.
+    subtotal: Decimal = Decimal("0")  # untaxed line amount after discount
+    tax_amount: Decimal = Decimal("0")
+    total: Decimal = Decimal("0")
+    tracking: list[Tracking] = dataclasses.field(default_factory=list)
+    ref: str = ""  # e.g. "account.move.line,7"
+
+
+@dataclasses.dataclass
+class Document:
+    """A customer invoice or credit note."""
+
+    ref: str  # e.g. "account.move,12"
+    kind: str  # KIND_INVOICE | KIND_CREDIT_NOTE
+    number: str
+    date: datetime.date
+    customer: Customer
+    lines: list[Line]
+    currency_code: str
+    line_amount_types: str = TAX_EXCLUSIVE
+    due_date: datetime.date | None = None
+    reference: str = ""
+    currency_rate: Decimal | None = None  # units of document currency per 1 base currency
+    amount_untaxed: Decimal = Decimal("0")
+    amount_tax: Decimal = Decimal("0")
+    amount_total: Decimal = Decimal("0")
+    status: str = "AUTHORISED"
+    url: str = ""
+    remote_id: str = ""  # Xero InvoiceID / CreditNoteID once known
+    rounding_account_code: str = ""  # where a cent difference is booked visibly
+
+
+@dataclasses.dataclass
+class Payment:
+    """Money received against an invoice, or paid out against a credit note."""
+
+    ref: str  # e.g. "account.payment,5:account.move,12"
+    document_ref: str
+    document_kind: str  # KIND_INVOICE (receipt) | KIND_CREDIT_NOTE (refund)
+    document_remote_id: str
+    amount: Decimal
+    date: datetime.date
+    bank_account_code: str
+    reference: str = ""
+    currency_rate: Decimal | None = None
+    remote_id: str = ""
+
+
+@dataclasses.dataclass
+class Allocation:
+    """Part of a credit note applied to an invoice."""
+
+    ref: str
+    credit_note_remote_id: str
+    invoice_remote_id: str
+    amount: Decimal
+    date: datetime.date
+    remote_id: str = ""
+
+
+@dataclasses.dataclass
+class Result:
+    """The outcome of one document in a batch: never raised, always returned."""
+
+    ref: str
+    ok: bool
+    remote_id: str = ""
+    remote_number: str = ""
+    remote_status: str = ""
+    # error_kind: "retryable" | "reauth" | "validation" | "not_found" | "conflict"
+    error_kind: str = ""
+    message: str = ""  # one readable sentence for a person
+    details: dict = dataclasses.field(default_factory=dict)

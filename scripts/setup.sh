@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Creates the virtualenv with pinned versions (skipped when nothing changed), and, when an Odoo
+# tree is present, Odoo's own requirements and a running local PostgreSQL the current user can use.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+if [ ! -x "$PY" ]; then
+  mkdir -p "$(dirname "$COWORKS_VENV")"
+  python3 -m venv "$COWORKS_VENV"
+  "$PY" -m pip install -q --disable-pip-version-check 'pip==26.0.1'
+fi
+
+stamp_src="$(cat "$REPO_ROOT/requirements.txt")"
+if have_odoo; then stamp_src+="$(cat "$ODOO_PATH/requirements.txt")"; fi
+stamp="$(printf '%s' "$stamp_src" | sha1sum | cut -d' ' -f1)"
+if [ "$(cat "$COWORKS_VENV/.coworks_stamp" 2>/dev/null)" != "$stamp" ]; then
+  tmp="$(mktemp -d)"
+  # cbor2 (an Odoo requirement) needs pkg_resources at build time; python-ldap only serves LDAP
+  # login and needs system headers, so it is left out.
+  echo 'setuptools<81' > "$tmp/build-constraints.txt"
+  reqs=(-r "$REPO_ROOT/requirements.txt")
+  if have_odoo; then
+    grep -v '^python-ldap' "$ODOO_PATH/requirements.txt" > "$tmp/odoo-requirements.txt"
+    reqs+=(-r "$tmp/odoo-requirements.txt")
+  fi
+  echo "setup: installing Python packages into $COWORKS_VENV"
+  PIP_BUILD_CONSTRAINT="$tmp/build-constraints.txt" "$PY" -m pip install -q --disable-pip-version-check "${reqs[@]}" 2>&1 \
+    | grep -v "is ignored: it is neither a file nor a directory" || true
+  "$PY" -c "import xero_python, yaml, openapi_core" # fail loudly if the install did not happen
+  echo "$stamp" > "$COWORKS_VENV/.coworks_stamp"
+fi
+
+if have_odoo; then
+  if ! pg_isready -q 2>/dev/null; then
+    if command -v pg_ctlcluster >/dev/null; then
+      ver="$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)"
+      pg_ctlcluster --skip-systemctl-redirect "${ver:-15}" main start
+    fi
+    for _ in $(seq 1 30); do pg_isready -q && break; sleep 1; done
+  fi
+  me="$(id -un)"
+  if ! psql -d postgres -tAc 'select 1' >/dev/null 2>&1; then
+    # Odoo connects over the local socket as the current OS user: give that user a role.
+    su postgres -c "createuser -s '$me'" 2>/dev/null || sudo -u postgres createuser -s "$me"
+  fi
+fi

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every test: the pure-Python suite always, the Odoo suite whenever an Odoo 19 tree is at
+# $ODOO_PATH (default /opt/odoo19). The Odoo suite runs under pytest-odoo against a fresh
+# PostgreSQL database with coworks_xero installed by odoo-bin first (pytest-odoo installs nothing).
+# Extra arguments are passed to both pytest runs (e.g. -k name, -x).
+set -uo pipefail
+source "$(dirname "$0")/env.sh"
+bash "$REPO_ROOT/scripts/setup.sh" || { echo "test: set-up failed"; exit 1; }
+cd "$REPO_ROOT"
+export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+status=0
+
+run_pytest() {  # pytest's exit 5 ("no tests collected") is not a failure of the project
+  "$PY" -m pytest "$@"; local rc=$?
+  [ $rc -eq 5 ] && rc=0
+  return $rc
+}
+
+echo "== pure-Python tests (services, emulator) =="
+run_pytest -p no:odoo -p no:cacheprovider tests "$@" || status=1
+
+if have_odoo; then
+  echo "== Odoo tests (real Odoo 19 at $ODOO_PATH, real PostgreSQL) =="
+  db="${COWORKS_TEST_DB:-coworks_xero_test}"
+  var="$REPO_ROOT/var"; mkdir -p "$var"
+  conf="$var/odoo-test.conf"
+  cat > "$conf" <<CONF
+[options]
+addons_path = $ODOO_PATH/addons,$ODOO_PATH/odoo/addons,$REPO_ROOT
+db_name = $db
+http_interface = 127.0.0.1
+data_dir = $var/odoo-data
+log_level = warn
+CONF
+  dropdb --if-exists "$db" >/dev/null 2>&1
+  echo "test: installing coworks_xero (with demo data) into a new database $db"
+  if ! "$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$db" -i coworks_xero --with-demo --stop-after-init \
+        --log-level=warn > "$var/odoo-install.log" 2>&1 \
+     || grep -qE "(ERROR|CRITICAL) $db" "$var/odoo-install.log"; then
+    echo "test: installing coworks_xero FAILED; the log says:"; grep -E -A25 "(ERROR|CRITICAL) " "$var/odoo-install.log" | head -80
+    status=1
+  else
+    PYTHONPATH="$ODOO_PATH:$PYTHONPATH" run_pytest -p no:cacheprovider --odoo-config="$conf" --odoo-database="$db" \
+      --odoo-http coworks_xero/tests "$@" || status=1
+  fi
+else
+  echo "!!!!! ODOO SUITE SKIPPED: no Odoo 19 tree at $ODOO_PATH (set ODOO_PATH to an Odoo 19.0 tree to run it) !!!!!"
+fi
+exit $status
