@@ -1,0 +1,1 @@
+# OAuth callback and Xero webhooks are added by the connection issue.

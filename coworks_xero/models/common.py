@@ -1,0 +1,31 @@
+"""Vocabulary shared by the models (kept in one place so views, mappings and jobs agree)."""
+
+ITEM_KINDS = [
+    ("plan", "Plan"),
+    ("day_pass", "Day pass"),
+    ("external_booking", "External booking"),
+    ("one_off", "One-off"),
+    ("booking_overage", "Booking overage"),
+    ("transaction_fee", "Transaction fee"),
+    ("custom_fee", "Custom fee"),
+]
+# Kinds Xero models as Products/Services (Items); the fees go to an Account (+ tracking).
+ITEM_KINDS_AS_ITEMS = {"plan", "day_pass", "external_booking", "one_off", "booking_overage"}
+ITEM_KINDS_AS_ACCOUNTS = {"transaction_fee", "custom_fee"}
+
+PROVIDERS = [("xero", "Xero")]
+
+SYNC_STATES = [
+    ("pending", "Pending"),
+    ("done", "Synced"),
+    ("error", "Needs attention"),
+    ("cancelled", "Cancelled"),
+]
+
+# Badge shown on documents: computed from their jobs.
+DOCUMENT_SYNC_STATES = [
+    ("none", "Not synced"),
+    ("pending", "Queued"),
+    ("done", "Synced"),
+    ("error", "Needs attention"),
+]

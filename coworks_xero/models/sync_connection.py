@@ -1,0 +1,116 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from .common import PROVIDERS
+
+CONNECTION_STATES = [
+    ("draft", "Not connected"),
+    ("connected", "Connected"),
+    ("needs_reconnect", "Needs reconnect"),
+    ("disconnected", "Disconnected"),
+]
+
+
+class CoworksSyncConnection(models.Model):
+    """One company's link to one accounting organisation (a Xero tenant).
+
+    Provider-neutral on purpose: ``provider`` picks the services/ package that talks to the
+    remote side, the way ``payment.provider.code`` does; a QuickBooks module would add a
+    selection value and its own services, and reuse jobs, mappings and screens.
+    """
+
+    _name = "coworks.sync.connection"
+    _description = "Accounting connection"
+    _inherit = ["mail.thread"]
+    _check_company_auto = True
+    _order = "company_id, id"
+
+    name = fields.Char(compute="_compute_name", store=True)
+    active = fields.Boolean(default=True)
+    provider = fields.Selection(PROVIDERS, required=True, default="xero")
+    company_id = fields.Many2one(
+        "res.company", required=True, index=True, default=lambda self: self.env.company)
+    state = fields.Selection(CONNECTION_STATES, required=True, default="draft", tracking=True)
+
+    # The organisation (Xero: tenant) this company syncs with.
+    tenant_id = fields.Char("Organisation ID", copy=False, index=True)
+    tenant_name = fields.Char("Organisation", copy=False)
+    remote_connection_id = fields.Char(
+        "Connection ID", copy=False, help="Xero's id of this app-to-organisation connection.")
+    base_currency_code = fields.Char("Base currency", copy=False)
+    scopes = fields.Char(copy=False, readonly=True)
+
+    # Secrets: readable by system administrators only, never shown in a view.
+    access_token = fields.Char(copy=False, groups="base.group_system")
+    refresh_token = fields.Char(copy=False, groups="base.group_system")
+    token_expires_at = fields.Datetime(copy=False, groups="base.group_system")
+
+    # Health line on the settings page.
+    last_success_at = fields.Datetime("Last successful call", copy=False, readonly=True)
+    last_error = fields.Text(copy=False, readonly=True)
+    last_error_at = fields.Datetime(copy=False, readonly=True)
+    daily_calls_remaining = fields.Integer(copy=False, readonly=True)
+    reference_data_refreshed_at = fields.Datetime("Reference data loaded", copy=False, readonly=True)
+
+    # Defaults the mappings fall back on (chosen from the cached reference data).
+    default_account_id = fields.Many2one(
+        "coworks.xero.account", "Default sales account", check_company=True,
+        domain="[('connection_id', '=', id), ('status', '=', 'ACTIVE')]",
+        help="Used for invoice lines whose product and item kind have no mapping.")
+    rounding_account_id = fields.Many2one(
+        "coworks.xero.account", "Rounding account", check_company=True,
+        domain="[('connection_id', '=', id)]",
+        help="Where a cent difference between Odoo's and Xero's tax rounding is booked visibly. "
+             "Defaults to the organisation's ROUNDING system account.")
+    campus_tracking_category_id = fields.Many2one(
+        "coworks.xero.tracking.category", "Campus tracking category", check_company=True,
+        domain="[('connection_id', '=', id)]")
+
+    job_ids = fields.One2many("coworks.sync.job", "connection_id")
+    job_error_count = fields.Integer(compute="_compute_job_counts")
+    job_pending_count = fields.Integer(compute="_compute_job_counts")
+
+    _one_active_per_company = models.UniqueIndex(
+        "(company_id, provider) WHERE (active IS TRUE)",
+        "A company can be connected to one organisation per provider.",
+    )
+
+    @api.depends("tenant_name", "provider", "company_id.name")
+    def _compute_name(self):
+        labels = dict(PROVIDERS)
+        for conn in self:
+            conn.name = conn.tenant_name or _("%(provider)s (%(company)s)",
+                                              provider=labels.get(conn.provider, conn.provider),
+                                              company=conn.company_id.name)
+
+    def _compute_job_counts(self):
+        Job = self.env["coworks.sync.job"]
+        groups = Job._read_group([("connection_id", "in", self.ids)],
+                                 ["connection_id", "state"], ["__count"])
+        counts = {(conn.id, state): n for conn, state, n in groups}
+        for conn in self:
+            conn.job_error_count = counts.get((conn.id, "error"), 0)
+            conn.job_pending_count = counts.get((conn.id, "pending"), 0)
+
+    @api.model
+    def _for_company(self, company):
+        """The active connection of ``company`` (empty if none)."""
+        return self.search([("company_id", "=", company.id), ("active", "=", True)], limit=1)
+
+    def _is_usable(self):
+        self.ensure_one()
+        return self.state == "connected" and bool(self.tenant_id)
+
+    def _get_provider(self):
+        """The services/ object that talks to the remote side (extension point per provider)."""
+        self.ensure_one()
+        method = getattr(self, f"_get_provider_{self.provider}", None)
+        if not method:
+            raise UserError(_("No implementation for provider %s.", self.provider))
+        return method()
+
+    def action_open_jobs(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("coworks_xero.action_sync_job")
+        action["domain"] = [("connection_id", "=", self.id)]
+        return action

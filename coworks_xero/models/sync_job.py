@@ -1,0 +1,158 @@
+"""The outbox that doubles as the sync log: one row per (record, kind, operation, connection)
+while it is open. Host-model overrides only insert/coalesce rows here; the cron sends them."""
+import uuid
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from .common import SYNC_STATES
+
+JOB_KINDS = [
+    ("contact", "Customer"),
+    ("invoice", "Invoice"),
+    ("credit_note", "Credit note"),
+    ("payment", "Payment"),
+    ("refund", "Refund"),
+    ("allocation", "Credit allocation"),
+]
+# Dependencies first: a contact before its documents, documents before money moves on them.
+KIND_PRIORITY = {"contact": 10, "invoice": 20, "credit_note": 20,
+                 "payment": 30, "refund": 30, "allocation": 30}
+OPERATIONS = [("upsert", "Create/update"), ("cancel", "Void/delete")]
+ERROR_KINDS = [
+    ("retryable", "Temporary (retried automatically)"),
+    ("reauth", "Connection needs re-authorisation"),
+    ("validation", "Rejected by Xero"),
+    ("mapping", "Mapping missing"),
+    ("not_found", "Not found in Xero"),
+    ("conflict", "Conflict"),
+    ("internal", "Internal error"),
+]
+OPEN_STATES = ("pending", "error")
+
+
+class CoworksSyncJob(models.Model):
+    _name = "coworks.sync.job"
+    _description = "Sync log entry"
+    _order = "id desc"
+    _check_company_auto = True
+    _rec_name = "display_name"
+
+    company_id = fields.Many2one("res.company", required=True, index=True, readonly=True)
+    connection_id = fields.Many2one(
+        "coworks.sync.connection", required=True, index=True, readonly=True, ondelete="cascade")
+    res_model = fields.Char("Model", required=True, index=True, readonly=True)
+    res_id = fields.Many2oneReference("Record ID", model_field="res_model", required=True,
+                                      index=True, readonly=True)
+    record_name = fields.Char("Document", readonly=True)
+    kind = fields.Selection(JOB_KINDS, required=True, readonly=True, index=True)
+    operation = fields.Selection(OPERATIONS, required=True, default="upsert", readonly=True)
+    priority = fields.Integer(readonly=True, default=20)
+    state = fields.Selection(SYNC_STATES, required=True, default="pending", index=True, readonly=True,
+                             help="Pending: waiting to be sent (or retried automatically).\n"
+                                  "Synced: Xero accepted it.\n"
+                                  "Needs attention: a person must fix something, then Retry.\n"
+                                  "Cancelled: will not be sent.")
+    error_kind = fields.Selection(ERROR_KINDS, readonly=True)
+    error_message = fields.Text("Error", readonly=True)
+    attempt_count = fields.Integer("Attempts", readonly=True)
+    next_attempt_at = fields.Datetime("Next attempt", readonly=True, index=True)
+    last_attempt_at = fields.Datetime("Last attempt", readonly=True)
+    date_done = fields.Datetime("Synced on", readonly=True, index=True)
+    duration_ms = fields.Integer("Duration (ms)", readonly=True)
+    idempotency_key = fields.Char(readonly=True, copy=False, default=lambda self: uuid.uuid4().hex)
+    payload_hash = fields.Char(readonly=True, copy=False)
+    remote_id = fields.Char("Xero ID", readonly=True)
+    request_body = fields.Text("Request", readonly=True, help="What was sent, secrets removed.")
+    response_body = fields.Text("Response", readonly=True, help="What came back, secrets removed.")
+    log_note = fields.Text("Notes", readonly=True, help="Decisions taken, e.g. a void-and-recreate.")
+
+    _idempotency_key_uniq = models.Constraint(
+        "UNIQUE(idempotency_key)", "Idempotency keys must be unique.")
+    _one_open_job = models.UniqueIndex(
+        "(connection_id, res_model, res_id, kind, operation) WHERE state IN ('pending', 'error')",
+        "This record already has an open sync job for this operation.")
+    _claim_idx = models.Index("(state, next_attempt_at, priority, id)")
+
+    @api.depends("kind", "operation", "record_name")
+    def _compute_display_name(self):
+        kinds, ops = dict(JOB_KINDS), dict(OPERATIONS)
+        for job in self:
+            job.display_name = f"{kinds.get(job.kind, '')} {job.record_name or ''} ({ops.get(job.operation, '')})"
+
+    # ------------------------------------------------------------------ UI actions
+
+    def action_open_record(self):
+        self.ensure_one()
+        return {"type": "ir.actions.act_window", "res_model": self.res_model,
+                "res_id": self.res_id, "view_mode": "form"}
+
+    def action_retry(self):
+        """Requeue failed (or cancelled) jobs; the worker picks them up after commit."""
+        jobs = self.filtered(lambda j: j.state in ("error", "cancelled"))
+        if not jobs:
+            raise UserError(_("Only failed or cancelled entries can be retried."))
+        for job in jobs:
+            # A cancelled job may have been superseded by a newer open one for the same record.
+            if job.state == "cancelled" and self.search_count([
+                    ("connection_id", "=", job.connection_id.id), ("res_model", "=", job.res_model),
+                    ("res_id", "=", job.res_id), ("kind", "=", job.kind),
+                    ("operation", "=", job.operation), ("state", "in", OPEN_STATES)]):
+                continue
+            job.write({"state": "pending", "error_kind": False, "next_attempt_at": False,
+                       "attempt_count": 0})
+        self._trigger_worker()
+        return {"type": "ir.actions.client", "tag": "display_notification", "params": {
+            "type": "info", "sticky": False,
+            "message": _("%s entries queued; they are sent in the background.", len(jobs)),
+            "next": {"type": "ir.actions.act_window_close"}}}
+
+    def action_cancel(self):
+        self.filtered(lambda j: j.state in OPEN_STATES).write({"state": "cancelled"})
+
+    @api.model
+    def _trigger_worker(self, at=None):
+        cron = self.env.ref("coworks_xero.ir_cron_sync", raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger(at)
+
+    # ------------------------------------------------------------------ document badges
+
+    @api.model
+    def _compute_document_sync(self, records, kinds):
+        """Fill xero_sync_state / xero_job_count (/ xero_sync_error) on host ``records``."""
+        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        ids = [rid for rid in records.ids if isinstance(rid, int)]
+        by_record = {}
+        if ids:
+            jobs = self.sudo().search_read(
+                [("res_model", "=", records._name), ("res_id", "in", ids), ("kind", "in", kinds),
+                 ("company_id", "in", self.env.companies.ids)],
+                ["res_id", "state", "error_message"], order="id desc")
+            for job in jobs:
+                by_record.setdefault(job["res_id"], []).append(job)
+        has_error_field = "xero_sync_error" in records._fields
+        for rec in records:
+            jobs = by_record.get(rec.id, [])
+            states = {j["state"] for j in jobs}
+            if "error" in states:
+                state = "error"
+            elif "pending" in states:
+                state = "pending"
+            elif "done" in states:
+                state = "done"
+            else:
+                state = "none"
+            rec.xero_sync_state = state
+            rec.xero_job_count = len(jobs)
+            if has_error_field:
+                errors = [j["error_message"] for j in jobs if j["state"] == "error" and j["error_message"]]
+                rec.xero_sync_error = "\n".join(errors) or False
+
+    @api.model
+    def _action_open_for(self, record, kinds):
+        action = self.env["ir.actions.act_window"]._for_xml_id("coworks_xero.action_sync_job")
+        action["domain"] = [("res_model", "=", record._name), ("res_id", "=", record.id),
+                            ("kind", "in", list(kinds))]
+        action["context"] = {}
+        return action

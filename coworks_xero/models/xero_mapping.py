@@ -1,0 +1,238 @@
+"""What each Odoo thing becomes in Xero. Managers edit these in ordinary list/form views; the
+choices come from the cached reference data of the same connection."""
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+from .common import ITEM_KINDS, ITEM_KINDS_AS_ACCOUNTS
+
+
+class MappingError(Exception):
+    """A mapping is missing or unusable: the message names what a person must map."""
+
+
+class XeroMappingMixin(models.AbstractModel):
+    _name = "coworks.xero.mapping.mixin"
+    _description = "Xero mapping"
+    _check_company_auto = True
+
+    connection_id = fields.Many2one(
+        "coworks.sync.connection", required=True, index=True, ondelete="cascade",
+        default=lambda self: self.env["coworks.sync.connection"]._for_company(self.env.company))
+    company_id = fields.Many2one(related="connection_id.company_id", store=True, index=True)
+    note = fields.Char()
+
+    def _check_same_connection(self, *field_names):
+        for rec in self:
+            for name in field_names:
+                target = rec[name]
+                if target and target.connection_id != rec.connection_id:
+                    raise ValidationError(_(
+                        "%(field)s must come from the same Xero organisation as the mapping.",
+                        field=rec._fields[name].string))
+
+
+class XeroProductMapping(models.Model):
+    _name = "coworks.xero.product.mapping"
+    _inherit = ["coworks.xero.mapping.mixin"]
+    _description = "Xero mapping of an item kind or a product"
+    _order = "product_tmpl_id desc, item_kind"
+
+    item_kind = fields.Selection(ITEM_KINDS, help="Default for every product of this kind.")
+    product_tmpl_id = fields.Many2one(
+        "product.template", "Product override", index=True, ondelete="cascade",
+        help="Overrides the item kind's default for this product only.")
+    xero_item_id = fields.Many2one(
+        "coworks.xero.item", "Xero item", ondelete="restrict",
+        domain="[('connection_id', '=', connection_id), ('is_sold', '=', True)]")
+    xero_account_id = fields.Many2one(
+        "coworks.xero.account", "Xero account", ondelete="restrict",
+        domain="[('connection_id', '=', connection_id), ('can_receive_payments', '=', False)]")
+    tracking_option_id = fields.Many2one(
+        "coworks.xero.tracking.option", "Tracking option", ondelete="restrict",
+        domain="[('connection_id', '=', connection_id)]",
+        help="Optional tracking applied to these lines (besides the campus).")
+
+    _kind_xor_product = models.Constraint(
+        "CHECK((item_kind IS NULL) != (product_tmpl_id IS NULL))",
+        "A mapping is either for an item kind or for one product, not both.")
+    _kind_uniq = models.UniqueIndex(
+        "(connection_id, item_kind) WHERE item_kind IS NOT NULL",
+        "This item kind is already mapped for this organisation.")
+    _product_uniq = models.UniqueIndex(
+        "(connection_id, product_tmpl_id) WHERE product_tmpl_id IS NOT NULL",
+        "This product already has an override for this organisation.")
+
+    @api.constrains("xero_item_id", "xero_account_id", "item_kind", "product_tmpl_id",
+                    "tracking_option_id", "connection_id")
+    def _check_target(self):
+        self._check_same_connection("xero_item_id", "xero_account_id", "tracking_option_id")
+        for rec in self:
+            if not rec.xero_item_id and not rec.xero_account_id:
+                raise ValidationError(_("Choose a Xero item or a Xero account to map to."))
+            kind = rec.item_kind or rec.product_tmpl_id.coworks_item_kind
+            if kind in ITEM_KINDS_AS_ACCOUNTS and not rec.xero_account_id:
+                raise ValidationError(_(
+                    "Fees (%(kind)s) are booked to a Xero account: choose one.",
+                    kind=dict(ITEM_KINDS)[kind]))
+
+    @api.depends("item_kind", "product_tmpl_id")
+    def _compute_display_name(self):
+        kinds = dict(ITEM_KINDS)
+        for rec in self:
+            rec.display_name = rec.product_tmpl_id.display_name or kinds.get(rec.item_kind, "")
+
+
+class XeroCampusMapping(models.Model):
+    _name = "coworks.xero.campus.mapping"
+    _inherit = ["coworks.xero.mapping.mixin"]
+    _description = "Xero mapping of a campus to a tracking option"
+    _order = "campus_id"
+
+    campus_id = fields.Many2one("coworks.campus", required=True, ondelete="cascade", check_company=True)
+    tracking_option_id = fields.Many2one(
+        "coworks.xero.tracking.option", "Tracking option", required=True, ondelete="restrict",
+        domain="[('connection_id', '=', connection_id)]")
+
+    _campus_uniq = models.Constraint(
+        "UNIQUE(connection_id, campus_id)", "This campus is already mapped for this organisation.")
+
+    @api.constrains("tracking_option_id", "connection_id")
+    def _check_option(self):
+        self._check_same_connection("tracking_option_id")
+
+
+class XeroTaxMapping(models.Model):
+    _name = "coworks.xero.tax.mapping"
+    _inherit = ["coworks.xero.mapping.mixin"]
+    _description = "Xero mapping of a tax to a tax rate"
+    _order = "tax_id"
+
+    tax_id = fields.Many2one(
+        "account.tax", required=True, ondelete="cascade", check_company=True,
+        domain="[('type_tax_use', '=', 'sale')]")
+    tax_rate_id = fields.Many2one(
+        "coworks.xero.tax.rate", "Xero tax rate", required=True, ondelete="restrict",
+        domain="[('connection_id', '=', connection_id), ('can_apply_to_revenue', '=', True)]")
+
+    _tax_uniq = models.Constraint(
+        "UNIQUE(connection_id, tax_id)", "This tax is already mapped for this organisation.")
+
+    @api.constrains("tax_rate_id", "connection_id")
+    def _check_rate(self):
+        self._check_same_connection("tax_rate_id")
+
+
+class XeroJournalMapping(models.Model):
+    _name = "coworks.xero.journal.mapping"
+    _inherit = ["coworks.xero.mapping.mixin"]
+    _description = "Xero mapping of a payment journal to a bank account"
+    _order = "journal_id"
+
+    journal_id = fields.Many2one(
+        "account.journal", required=True, ondelete="cascade", check_company=True,
+        domain="[('type', 'in', ('bank', 'cash', 'credit'))]")
+    bank_account_id = fields.Many2one(
+        "coworks.xero.account", "Xero bank account", required=True, ondelete="restrict",
+        domain="[('connection_id', '=', connection_id), ('can_receive_payments', '=', True)]",
+        help="A BANK account, or an account with payments enabled (e.g. a card clearing account).")
+
+    _journal_uniq = models.Constraint(
+        "UNIQUE(connection_id, journal_id)", "This journal is already mapped for this organisation.")
+
+    @api.constrains("bank_account_id", "connection_id")
+    def _check_bank(self):
+        self._check_same_connection("bank_account_id")
+        for rec in self:
+            if not rec.bank_account_id.can_receive_payments:
+                raise ValidationError(_(
+                    "Xero accepts payments only into a BANK account or one with payments enabled: "
+                    "%s is neither.", rec.bank_account_id.display_name))
+
+
+class CoworksSyncConnection(models.Model):
+    _inherit = "coworks.sync.connection"
+
+    def _resolve_product_mapping(self, product):
+        """Where a line of ``product`` goes in Xero: product override, else the item kind's
+        default, else the connection's default account. Raises MappingError naming what to map.
+
+        Returns a dict: item_code, account_code, tracking (list of (category, option)), source.
+        """
+        self.ensure_one()
+        Mapping = self.env["coworks.xero.product.mapping"].sudo()
+        template = product.product_tmpl_id if product._name == "product.product" else product
+        kind = template.coworks_item_kind
+        mapping = source = None
+        if template:
+            mapping = Mapping.search([("connection_id", "=", self.id),
+                                      ("product_tmpl_id", "=", template.id)], limit=1)
+            source = "product" if mapping else None
+        if not mapping and kind:
+            mapping = Mapping.search([("connection_id", "=", self.id), ("item_kind", "=", kind)], limit=1)
+            source = "kind" if mapping else None
+        if mapping:
+            item, account = mapping.xero_item_id, mapping.xero_account_id
+            if item and not item.active:
+                raise MappingError(_("Xero item %(item)s (mapped for %(what)s) is no longer active: map "
+                                     "another item.", item=item.display_name, what=mapping.display_name))
+            if account and not account.active:
+                raise MappingError(_("Xero account %(acc)s (mapped for %(what)s) is archived: map an "
+                                     "active account.", acc=account.display_name, what=mapping.display_name))
+            tracking = []
+            if mapping.tracking_option_id:
+                opt = mapping.tracking_option_id
+                tracking.append((opt.category_id.name, opt.name))
+            return {
+                "item_code": item.code or "",
+                "account_code": account.code or item.sales_account_code or "",
+                "tracking": tracking,
+                "source": source,
+            }
+        if kind in ITEM_KINDS_AS_ACCOUNTS or not self.default_account_id:
+            what = (_("the item kind “%s”", dict(ITEM_KINDS)[kind]) if kind
+                    else _("the product “%s” (it has no item kind)", template.display_name or _("(none)")))
+            raise MappingError(_(
+                "No Xero mapping for %(what)s: map it in Invoicing > Configuration > Xero > "
+                "Item mappings, or set a default sales account on the Xero connection.", what=what))
+        return {"item_code": "", "account_code": self.default_account_id.code,
+                "tracking": [], "source": "default"}
+
+    def _resolve_campus_tracking(self, campus):
+        """(category, option) for ``campus``, or None when the campus is not mapped."""
+        self.ensure_one()
+        if not campus:
+            return None
+        mapping = self.env["coworks.xero.campus.mapping"].sudo().search(
+            [("connection_id", "=", self.id), ("campus_id", "=", campus.id)], limit=1)
+        if not mapping:
+            return None
+        opt = mapping.tracking_option_id
+        if not opt.active:
+            raise MappingError(_("The tracking option %(opt)s of campus %(campus)s is archived in Xero: "
+                                 "map the campus to an active option.", opt=opt.display_name,
+                                 campus=campus.name))
+        return (opt.category_id.name, opt.name)
+
+    def _resolve_tax_type(self, taxes):
+        """The Xero TaxType for a line's Odoo taxes (one tax per line in Xero)."""
+        self.ensure_one()
+        if not taxes:
+            return ""
+        if len(taxes) > 1:
+            raise MappingError(_("Xero takes one tax rate per line; this line has %s. Use a single "
+                                 "(group) tax and map it.", ", ".join(taxes.mapped("name"))))
+        mapping = self.env["coworks.xero.tax.mapping"].sudo().search(
+            [("connection_id", "=", self.id), ("tax_id", "=", taxes.id)], limit=1)
+        if not mapping:
+            raise MappingError(_("The tax “%s” has no Xero tax rate: map it in Invoicing > "
+                                 "Configuration > Xero > Tax mappings.", taxes.name))
+        return mapping.tax_rate_id.tax_type
+
+    def _resolve_bank_account(self, journal):
+        self.ensure_one()
+        mapping = self.env["coworks.xero.journal.mapping"].sudo().search(
+            [("connection_id", "=", self.id), ("journal_id", "=", journal.id)], limit=1)
+        if not mapping:
+            raise MappingError(_("The payment journal “%s” has no Xero bank account: map it in "
+                                 "Invoicing > Configuration > Xero > Payment journals.", journal.name))
+        return mapping.bank_account_id.code
