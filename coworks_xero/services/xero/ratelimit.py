@@ -1,0 +1,304 @@
+"""Xero's limits, honoured before Xero enforces them.
+
+Per tenant: 60 calls a minute, 5,000 a day, 5 in flight; per app: 10,000
+calls a minute over all tenants. The limiter keeps sliding windows of its own
+send times, and seeds them from the ``X-MinLimit-Remaining`` /
+``X-DayLimit-Remaining`` / ``X-AppMinLimit-Remaining`` headers of each answer
+(they also count calls made by other processes with the same app).
+
+A waiting call sleeps (minute budgets); a call that would have to wait for
+hours (daily budget) raises ``XeroError(retryable, retry_after=...)`` instead.
+
+The clock and sleep are injectable so tests can run on a scaled clock, and a
+limiter is shared between client instances of one process:
+``RateLimiter.shared()`` (per-process registry, state keyed by tenant).
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import threading
+import time
+
+from . import const
+from .errors import RETRYABLE, XeroError, header
+
+
+class _Window:
+    """A sliding window of send times plus the last hint from Xero."""
+
+    def __init__(self, limit, length):
+        self.limit = limit
+        self.length = length
+        self.stamps = collections.deque()
+        # hint from a response header: Xero had `remaining` left at `at`;
+        # `spent` counts our sends since then.
+        self.hint_remaining = None
+        self.hint_at = 0.0
+        self.spent_since_hint = 0
+        self.blocked_until = 0.0
+
+    def purge(self, now, margin):
+        horizon = now - self.length - margin
+        stamps = self.stamps
+        while stamps and stamps[0] <= horizon:
+            stamps.popleft()
+        if self.hint_remaining is not None and now >= self.hint_at + self.length + margin:
+            self.hint_remaining = None  # every call Xero had counted has aged out
+
+    def wait_time(self, now, margin, reserve):
+        """Seconds until one more call fits (0 = now)."""
+        self.purge(now, margin)
+        wait = max(0.0, self.blocked_until - now)
+        if len(self.stamps) >= self.limit - reserve:
+            # the oldest send must leave the window first
+            idx = len(self.stamps) - (self.limit - reserve)
+            oldest = self.stamps[max(0, idx)]
+            wait = max(wait, oldest + self.length + margin - now)
+        if self.hint_remaining is not None and self.hint_remaining - self.spent_since_hint <= reserve:
+            wait = max(wait, self.hint_at + self.length + margin - now)
+        return wait
+
+    def take(self, now):
+        self.stamps.append(now)
+        if self.hint_remaining is not None:
+            self.spent_since_hint += 1
+
+    def observe(self, remaining, now, in_flight_others):
+        # calls of ours still in flight may not be counted by Xero yet
+        self.hint_remaining = remaining - in_flight_others
+        self.hint_at = now
+        self.spent_since_hint = 0
+
+    def block(self, until):
+        self.blocked_until = max(self.blocked_until, until)
+
+
+class _Tenant:
+    def __init__(self, limiter):
+        self.minute = _Window(limiter.minute_limit, const.MINUTE)
+        self.day = _Window(limiter.day_limit, const.DAY)
+        self.semaphore = threading.BoundedSemaphore(limiter.concurrent_limit)
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.calls = 0
+
+
+class RateLimiter:
+    """Per-tenant minute/day/concurrency budgets plus the app-wide minute budget.
+
+    :param clock: ``() -> float`` seconds (default ``time.time``)
+    :param sleep: ``(seconds) -> None`` in the same clock's seconds
+    :param margin: extra seconds added to each window, for clock skew and
+        latency between our send time and Xero's count
+    :param reserve: calls kept in hand below each limit
+    :param max_wait: a call that would wait longer than this raises a
+        retryable ``XeroError`` with ``retry_after`` instead of sleeping
+    """
+
+    _registry: dict = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(
+        self,
+        *,
+        minute_limit=const.MINUTE_LIMIT,
+        day_limit=const.DAY_LIMIT,
+        app_minute_limit=const.APP_MINUTE_LIMIT,
+        concurrent_limit=const.CONCURRENT_LIMIT,
+        clock=None,
+        sleep=None,
+        margin=1.0,
+        reserve=0,
+        max_wait=120.0,
+    ):
+        self.minute_limit = minute_limit
+        self.day_limit = day_limit
+        self.app_minute_limit = app_minute_limit
+        self.concurrent_limit = concurrent_limit
+        self.clock = clock or time.time
+        self.sleep = sleep or time.sleep
+        self.margin = margin
+        self.reserve = reserve
+        self.max_wait = max_wait
+        self._lock = threading.Lock()
+        self._tenants: dict = {}
+        self._app = _Window(app_minute_limit, const.MINUTE)
+        self._app_in_flight = 0
+
+    # ---------------------------------------------------------------- registry
+
+    @classmethod
+    def shared(cls, name="default", **kwargs):
+        """The process-wide limiter called ``name`` (created on first use)."""
+        with cls._registry_lock:
+            limiter = cls._registry.get(name)
+            if limiter is None:
+                limiter = cls._registry[name] = cls(**kwargs)
+            return limiter
+
+    # ------------------------------------------------------------------ state
+
+    def _tenant(self, tenant_id):
+        state = self._tenants.get(tenant_id)
+        if state is None:
+            state = self._tenants[tenant_id] = _Tenant(self)
+        return state
+
+    def stats(self, tenant_id):
+        """Counters for tests and the sync log: calls, in flight, max in flight."""
+        with self._lock:
+            t = self._tenant(tenant_id)
+            now = self.clock()
+            t.minute.purge(now, 0)
+            return {
+                "calls": t.calls,
+                "in_flight": t.in_flight,
+                "max_in_flight": t.max_in_flight,
+                "minute_used": len(t.minute.stamps),
+                "day_used": len(t.day.stamps),
+            }
+
+    # ---------------------------------------------------------------- acquire
+
+    @contextlib.contextmanager
+    def slot(self, tenant_id):
+        """Hold one call's budget: ``with limiter.slot(tid) as s: ...; s.observe(headers)``.
+
+        ``tenant_id`` None = a tenantless call (``/Connections``): only the
+        app-wide budget applies.
+        """
+        tenant = None
+        if tenant_id:
+            with self._lock:
+                tenant = self._tenant(tenant_id)
+            self._acquire_semaphore(tenant)
+        try:
+            self._reserve(tenant)
+            handle = _Slot(self, tenant)
+            try:
+                yield handle
+            finally:
+                with self._lock:
+                    if tenant is not None:
+                        tenant.in_flight -= 1
+                    self._app_in_flight -= 1
+        finally:
+            if tenant is not None:
+                tenant.semaphore.release()
+
+    def _acquire_semaphore(self, tenant):
+        # Wait in short slices so a scaled clock's sleep keeps control.
+        while not tenant.semaphore.acquire(timeout=0.05):
+            pass
+
+    def _reserve(self, tenant):
+        while True:
+            with self._lock:
+                now = self.clock()
+                waits = [self._app.wait_time(now, self.margin, self.reserve)]
+                day_wait = 0.0
+                if tenant is not None:
+                    waits.append(tenant.minute.wait_time(now, self.margin, self.reserve))
+                    day_wait = tenant.day.wait_time(now, self.margin, self.reserve)
+                    waits.append(day_wait)
+                wait = max(waits)
+                if wait <= 0:
+                    self._app.take(now)
+                    self._app_in_flight += 1
+                    if tenant is not None:
+                        tenant.minute.take(now)
+                        tenant.day.take(now)
+                        tenant.in_flight += 1
+                        tenant.calls += 1
+                        tenant.max_in_flight = max(tenant.max_in_flight, tenant.in_flight)
+                    return
+            if wait > self.max_wait or day_wait > self.max_wait:
+                which = "daily" if day_wait >= wait else "minute"
+                raise XeroError(
+                    RETRYABLE,
+                    "Xero's %s call budget for this organisation is used up; retry in %d seconds."
+                    % (which, int(wait + 1)),
+                    status=429,
+                    retry_after=wait,
+                    details={"rate_limit_problem": "day" if which == "daily" else "minute", "local": True},
+                )
+            self.sleep(min(wait, self.max_wait))
+
+    # ------------------------------------------------------------- feedback
+
+    def _observe(self, tenant, headers):
+        if not headers:
+            return
+        with self._lock:
+            now = self.clock()
+            app_remaining = _int(header(headers, const.HEADER_APP_MIN_REMAINING))
+            if app_remaining is not None:
+                self._app.observe(app_remaining, now, max(0, self._app_in_flight - 1))
+            if tenant is None:
+                return
+            others = max(0, tenant.in_flight - 1)
+            minute_remaining = _int(header(headers, const.HEADER_MIN_REMAINING))
+            if minute_remaining is not None:
+                tenant.minute.observe(minute_remaining, now, others)
+            day_remaining = _int(header(headers, const.HEADER_DAY_REMAINING))
+            if day_remaining is not None:
+                tenant.day.observe(day_remaining, now, others)
+
+    def block(self, tenant_id, seconds, problem="minute"):
+        """Xero answered 429: nobody calls this tenant (or app) for ``seconds``."""
+        with self._lock:
+            until = self.clock() + max(0.0, seconds)
+            if problem in ("appminute", "app", "app_minute"):
+                self._app.block(until)
+            elif tenant_id:
+                tenant = self._tenant(tenant_id)
+                window = tenant.day if problem == "day" else tenant.minute
+                window.block(until)
+
+    def reset(self, tenant_id=None):
+        """Forget local state (tests)."""
+        with self._lock:
+            if tenant_id is None:
+                self._tenants.clear()
+                self._app = _Window(self.app_minute_limit, const.MINUTE)
+            else:
+                self._tenants.pop(tenant_id, None)
+
+
+class _Slot:
+    def __init__(self, limiter, tenant):
+        self._limiter = limiter
+        self._tenant = tenant
+
+    def observe(self, headers):
+        self._limiter._observe(self._tenant, headers)
+
+
+def _int(value):
+    if value is None:
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+class ScaledClock:
+    """A clock running ``scale`` times faster than real time (tests, benchmarks).
+
+    ``clock()`` returns scaled seconds; ``sleep(s)`` sleeps ``s / scale`` real
+    seconds. Match it to the emulator's ``/__emulator__/clock`` scale.
+    """
+
+    def __init__(self, scale=1.0, start=None):
+        self.scale = float(scale)
+        self._real0 = time.monotonic()
+        self._start = time.time() if start is None else start
+
+    def __call__(self):
+        return self._start + (time.monotonic() - self._real0) * self.scale
+
+    def sleep(self, seconds):
+        if seconds > 0:
+            time.sleep(seconds / self.scale)
