@@ -57,6 +57,9 @@ class Customer:
 class Tracking:
     category: str  # tracking category name in Xero
     option: str  # option name in Xero
+    # Optional: what the host mapped this from, named for a person, e.g.
+    # "campus 'Soho'"; pre-flight messages say what to fix with it.
+    source: str = ""
 
 
 @dataclasses.dataclass
@@ -76,6 +79,15 @@ class Line:
     total: Decimal = Decimal("0")
     tracking: list[Tracking] = dataclasses.field(default_factory=list)
     ref: str = ""  # e.g. "account.move.line,7"
+    # Optional additions (payload builder / pre-flight):
+    # the tax rate in percent behind tax_type (Xero's EffectiveRate); when
+    # unknown, the builder sends the host's tax amount explicitly.
+    tax_rate: Decimal | None = None
+    # what the account/item and the tax were mapped from, named for a person,
+    # e.g. "item kind 'Day pass'" and "tax 'VAT 20%'": pre-flight messages
+    # tell the manager which mapping to fix.
+    mapping_source: str = ""
+    tax_source: str = ""
 
 
 @dataclasses.dataclass
@@ -116,6 +128,8 @@ class Payment:
     reference: str = ""
     currency_rate: Decimal | None = None
     remote_id: str = ""
+    # Optional: what the bank account was mapped from, e.g. "journal 'Bank'".
+    account_source: str = ""
 
 
 @dataclasses.dataclass
