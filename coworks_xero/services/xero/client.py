@@ -211,10 +211,11 @@ def to_model(type_name, data, path=""):
         if not isinstance(data, (list, tuple)):
             raise ValueError("%s must be a list" % path)
         return [to_model(match.group(1), item, "%s[%d]" % (path, i)) for i, item in enumerate(data)]
-    if type_name in ("date[ms-format]", "date"):
-        return _to_date(data, with_time=False)
-    if type_name in ("datetime[ms-format]", "datetime"):
-        return _to_date(data, with_time=True)
+    if type_name in ("date[ms-format]", "date", "datetime[ms-format]", "datetime"):
+        try:
+            return _to_date(data, with_time=type_name.startswith("datetime"))
+        except ValueError:
+            raise ValueError("%s: %r is not a date (use YYYY-MM-DD)" % (path, data)) from None
     if type_name == "float":
         if isinstance(data, bool):
             raise ValueError("%s must be a number" % path)

@@ -1,6 +1,6 @@
 """documents.* -> Xero Accounting API JSON (plain dicts), and Xero's rounding.
 
-Pure Python: no odoo, no xero_python. Every builder returns plain dicts whose
+Pure Python with no framework or SDK imports. Every builder returns plain dicts whose
 keys are spelled exactly as in the official spec's schemas (``Contact``,
 ``Invoice``, ``CreditNote``, ``LineItem``, ``LineItemTracking``, ``Payment``,
 ``Allocation``); wrap them with :func:`request_body` for the request body
