@@ -1,0 +1,129 @@
+"""Rate limits on a scaled clock, concurrency, and the token rotation race."""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import pytest
+
+from test_client_helpers import (  # noqa: F401
+    TENANT_AU, InMemoryTokenStore, RateLimiter, ScaledClock, XeroError, client_mod, env, logged,
+)
+
+SCALE = 60.0
+ROUTE_GET_ORG = "GET /Organisation"
+
+
+def _scaled(env, scale=SCALE, **limiter_kw):
+    env.ctl("POST", "clock", {"scale": scale})
+    clock = ScaledClock(scale)
+    limiter_kw.setdefault("margin", 1.0)
+    return clock, RateLimiter(clock=clock, sleep=clock.sleep, **limiter_kw)
+
+
+def _run_threads(n, target):
+    errors = []
+
+    def wrap(i):
+        try:
+            target(i)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted
+            errors.append(exc)
+
+    threads = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return errors
+
+
+def test_sustained_load_no_429(env):
+    clock, limiter = _scaled(env)
+    store = env.store()
+    c = client_mod.XeroClient(env.config(), TENANT_AU, store, limiter=limiter)
+    env.clear_log()
+    per_thread = 60
+
+    def work(i):
+        for _ in range(per_thread):
+            c.get_organisation()
+
+    started = time.monotonic()
+    errors = _run_threads(5, work)
+    assert not errors, errors[:3]
+    log = logged(env, "GET", "/Organisation")
+    assert len(log) == 300
+    assert all(r["status"] == 200 for r in log), collections.Counter(r["status"] for r in log)
+    # never more than 60 in any sliding emulator minute
+    ts = sorted(float(r["ts"]) for r in log)
+    j = 0
+    for i, t in enumerate(ts):
+        while ts[j] <= t - 60.0:
+            j += 1
+        assert i - j + 1 <= 60
+    # and it did not crawl: 300 calls at 60/min is ~5 emulator minutes
+    assert time.monotonic() - started < 5 * 60 / SCALE + 10
+    assert limiter.stats(TENANT_AU)["max_in_flight"] <= 5
+
+
+def test_concurrency_never_exceeds_five(env):
+    limiter = RateLimiter(margin=0.0)
+    c = env.client(limiter=limiter)
+    env.fault(ROUTE_GET_ORG, "latency", seconds=0.2, count=20)
+    env.clear_log()
+    errors = _run_threads(20, lambda i: c.get_organisation())
+    assert not errors, errors[:3]
+    assert limiter.stats(TENANT_AU)["max_in_flight"] == 5
+    assert all(r["status"] == 200 for r in logged(env, "GET", "/Organisation"))
+
+
+def test_429_retry_after_is_honoured(env):
+    clock, limiter = _scaled(env, minute_limit=1000)  # our budget does not know the lower limit
+    env.ctl("POST", "limits", {"minute": 3})
+    c = client_mod.XeroClient(env.config(), TENANT_AU, env.store(), limiter=limiter)
+    env.clear_log()
+    for _ in range(5):
+        assert c.get_organisation()
+    statuses = [r["status"] for r in logged(env, "GET", "/Organisation")]
+    assert statuses.count(200) == 5 and 429 in statuses
+
+
+def test_daily_limit_raises_retryable_without_sleeping(env):
+    clock, limiter = _scaled(env)
+    env.ctl("POST", "limits", {"day": 2})
+    c = client_mod.XeroClient(env.config(), TENANT_AU, env.store(), limiter=limiter)
+    c.get_organisation()
+    c.get_organisation()
+    started = time.monotonic()
+    with pytest.raises(XeroError) as exc:
+        c.get_organisation()
+        c.get_organisation()
+    assert exc.value.kind == "retryable" and exc.value.retry_after and exc.value.retry_after > 60
+    assert time.monotonic() - started < 5
+
+
+def test_token_rotation_race_single_refresh(env):
+    tokens = env.grant()
+    tokens.expires_at = time.time() + 10  # inside the 120 s margin: both workers want to refresh
+    store = InMemoryTokenStore(tokens)
+    limiter = RateLimiter()
+    a = client_mod.XeroClient(env.config(), TENANT_AU, store, limiter=limiter)
+    b = client_mod.XeroClient(env.config(), TENANT_AU, store, limiter=limiter)
+    env.clear_log()
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def work(i):
+        barrier.wait()
+        results[i] = (a if i == 0 else b).get_organisation()["Name"]
+
+    errors = _run_threads(2, work)
+    assert not errors, errors
+    assert len(results) == 2
+    assert len(logged(env, "POST", "/connect/token")) == 1
+    assert store.saves == 1
+    # both keep working on the rotated tokens
+    assert a.get_organisation() and b.get_organisation()
+    assert len(logged(env, "POST", "/connect/token")) == 1
