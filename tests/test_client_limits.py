@@ -8,6 +8,7 @@ import time
 import pytest
 
 from test_client_helpers import (  # noqa: F401
+    client_emulator_server,
     TENANT_AU, InMemoryTokenStore, RateLimiter, ScaledClock, XeroError, client_mod, env, logged,
 )
 

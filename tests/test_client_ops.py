@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from test_client_helpers import (  # noqa: F401
+    client_emulator_server,
     CLIENT_ID, REDIRECT_URI, TENANT_AU, TENANT_UK, InMemoryTokenStore, XeroError, client_mod, env, logged, oauth_mod,
     xero,
 )
