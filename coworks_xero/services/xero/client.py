@@ -491,10 +491,10 @@ class XeroClient:
         while True:
             attempt += 1
             tokens = self._valid_tokens()
-            self._auth.set(tokens.access_token)
             started = time.monotonic()
             try:
                 with self.limiter.slot(tenant_id) as slot:
+                    self._auth.set(tokens.access_token)
                     try:
                         status, headers, body = self._send(fn)
                     finally:
@@ -569,6 +569,7 @@ class XeroClient:
                 continue
             to_send.append((i, model, element))
         chunks = _chunks(to_send)
+        done = False
         for n, chunk in enumerate(chunks):
             key = _chunk_key(idempotency_key, n, len(chunks))
             sent = [item[2] for item in chunk]
@@ -582,13 +583,19 @@ class XeroClient:
                 _headers, data = self._request("%s x%d" % (method, len(chunk)), fn, kind=kind, sent=sent)
                 returned = (data or {}).get(wrapper) or []
             except XeroError as err:
-                if err.kind == VALIDATION and err.details.get("elements"):
+                if err.kind == VALIDATION and len(err.details.get("elements") or []) == len(chunk):
                     # summarizeErrors=true style answer: map the elements anyway
                     returned = err.details["elements"]
-                    if len(returned) != len(chunk):
-                        raise
-                else:
+                elif not done:
                     raise
+                else:
+                    # earlier chunks went through: report them, fail the rest
+                    # (a retry with the same key replays the chunks already sent)
+                    for i, _model, _element in chunk:
+                        results[i] = Result(ref=refs[i], ok=False, error_kind=err.kind, message=err.message,
+                                            details={"status": err.status, "retry_after": err.retry_after})
+                    continue
+            done = True
             for pos, (i, _model, element) in enumerate(chunk):
                 got = returned[pos] if pos < len(returned) else None
                 results[i] = element_result(kind, element, got, refs[i], index=i)
