@@ -141,12 +141,9 @@ def test_secrets_never_logged(env, caplog):
     caplog.set_level(logging.DEBUG)
     cfg = env.config()
     # a full connect flow plus failures, at DEBUG everywhere
-    import requests
-    from urllib.parse import parse_qs, urlparse
-    from test_client_helpers import REDIRECT_URI
+    from test_client_helpers import REDIRECT_URI, consent
     req = oauth_mod.start_authorization(cfg, REDIRECT_URI)
-    loc = requests.get(req.url, allow_redirects=False, timeout=10).headers["Location"]
-    code = parse_qs(urlparse(loc).query)["code"][0]
+    code, _state = consent(env, req.url)
     tokens = oauth_mod.exchange_code(cfg, code, REDIRECT_URI, req.code_verifier)
     secrets = {tokens.access_token, tokens.refresh_token, CLIENT_SECRET, code, req.code_verifier}
     store = InMemoryTokenStore(tokens)

@@ -173,6 +173,20 @@ def xero(env):
     c.close()
 
 
+def consent(env, authorize_url, tenants=(TENANT_AU,)):
+    """Play the person on Xero's consent screen: open the page, allow, return (code, state)."""
+    from urllib.parse import parse_qs, urlparse
+
+    page = requests.get(authorize_url, allow_redirects=False, timeout=10)
+    assert page.status_code == 200, page.text[:300]
+    params = {k: v[0] for k, v in parse_qs(urlparse(authorize_url).query).items()}
+    form = list(params.items()) + [("action", "allow")] + [("tenant", t) for t in tenants]
+    resp = requests.post(env.base + "/identity/connect/authorize", data=form, allow_redirects=False, timeout=10)
+    assert resp.status_code in (302, 303), (resp.status_code, resp.text[:300])
+    q = {k: v[0] for k, v in parse_qs(urlparse(resp.headers["Location"]).query).items()}
+    return q.get("code"), q.get("state")
+
+
 def route_counts(env):
     return env.requests_log().get("counts", {})
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 import datetime
 import uuid
 from decimal import Decimal
-from urllib.parse import parse_qs, urlparse
 
 import pytest
-import requests
 
 from test_client_helpers import (  # noqa: F401
     client_emulator_server,
-    CLIENT_ID, REDIRECT_URI, TENANT_AU, TENANT_UK, InMemoryTokenStore, XeroError, client_mod, env, logged, oauth_mod,
+    CLIENT_ID, REDIRECT_URI, consent, TENANT_AU, TENANT_UK, InMemoryTokenStore, XeroError, client_mod, env, logged, oauth_mod,
     xero,
 )
 
@@ -99,16 +97,14 @@ def test_connections(env):
 def test_authorization_code_flow_refresh_and_revoke(env):
     cfg = env.config()
     req = oauth_mod.start_authorization(cfg, REDIRECT_URI)
-    resp = requests.get(req.url, allow_redirects=False, timeout=10)
-    assert resp.status_code in (302, 303), resp.text[:300]
-    q = {k: v[0] for k, v in parse_qs(urlparse(resp.headers["Location"]).query).items()}
-    assert q["state"] == req.state
-    tokens = oauth_mod.exchange_code(cfg, q["code"], REDIRECT_URI, req.code_verifier)
+    code, state = consent(env, req.url)
+    assert state == req.state
+    tokens = oauth_mod.exchange_code(cfg, code, REDIRECT_URI, req.code_verifier)
     assert tokens.access_token and tokens.refresh_token and tokens.expires_at > 0
     assert "accounting.invoices" in tokens.scopes
     # the code works once
     with pytest.raises(XeroError) as exc:
-        oauth_mod.exchange_code(cfg, q["code"], REDIRECT_URI, req.code_verifier)
+        oauth_mod.exchange_code(cfg, code, REDIRECT_URI, req.code_verifier)
     assert exc.value.kind == "reauth"
     store = InMemoryTokenStore(tokens)
     c = client_mod.XeroClient(cfg, "", store, limiter=client_mod.RateLimiter())
@@ -130,8 +126,7 @@ def test_authorization_code_flow_refresh_and_revoke(env):
 def test_exchange_code_wrong_verifier_is_reauth(env):
     cfg = env.config()
     req = oauth_mod.start_authorization(cfg, REDIRECT_URI)
-    resp = requests.get(req.url, allow_redirects=False, timeout=10)
-    code = parse_qs(urlparse(resp.headers["Location"]).query)["code"][0]
+    code, _state = consent(env, req.url)
     with pytest.raises(XeroError) as exc:
         oauth_mod.exchange_code(cfg, code, REDIRECT_URI, "wrong-verifier-" + "x" * 40)
     assert exc.value.kind == "reauth"
