@@ -304,6 +304,15 @@ def _chunk_key(idempotency_key, index, count):
     return key
 
 
+# Query booleans as OpenAPI writes them ("false"); the SDK would send Python's "False".
+_TRUE = "true"
+_FALSE = "false"
+
+
+def _qbool(value):
+    return _TRUE if value else _FALSE
+
+
 def _where_quote(value):
     return str(value).replace("\\", "\\\\").replace('"', '\\"')
 
@@ -637,7 +646,7 @@ class XeroClient:
         page = 1
         while True:
             data = self._get("find_contacts_by_email", "get_contacts", search_term=email,
-                             include_archived=include_archived, page=page, what="Contact")
+                             include_archived=_qbool(include_archived), page=page, what="Contact")
             contacts = data.get("Contacts") or []
             found.extend(c for c in contacts if str(c.get("EmailAddress") or "").strip().lower() == email.lower())
             if len(contacts) < 100 or page >= 10:
@@ -646,7 +655,7 @@ class XeroClient:
         return found
 
     def find_contacts(self, where=None, search_term=None, include_archived=True, page=None):
-        params = {"include_archived": include_archived}
+        params = {"include_archived": _qbool(include_archived)}
         if where:
             params["where"] = where
         if search_term:
@@ -659,7 +668,7 @@ class XeroClient:
         """Contacts by ContactID (chunks of 50), archived and merged ones included."""
         out = []
         for chunk in _chunks(i for i in ids if i):
-            data = self._get("get_contacts", "get_contacts", i_ds=chunk, include_archived=True, what="Contact")
+            data = self._get("get_contacts", "get_contacts", i_ds=chunk, include_archived=_TRUE, what="Contact")
             out.extend(data.get("Contacts") or [])
         return out
 
@@ -671,19 +680,19 @@ class XeroClient:
     def save_contacts(self, contacts, idempotency_key, refs=None):
         """Create or update contacts (POST /Contacts, summarizeErrors=false)."""
         return self._batch_write("contact", "update_or_create_contacts", contacts, idempotency_key, refs,
-                                 summarize_errors=False)
+                                 summarize_errors=_FALSE)
 
     # ============================================================ invoices
 
     def create_invoices(self, invoices, idempotency_key, refs=None):
         """Create ACCREC invoices (PUT /Invoices, summarizeErrors=false, unitdp=4)."""
         return self._batch_write("invoice", "create_invoices", invoices, idempotency_key, refs,
-                                 summarize_errors=False, unitdp=4)
+                                 summarize_errors=_FALSE, unitdp=4)
 
     def save_invoices(self, invoices, idempotency_key, refs=None):
         """Create or update invoices (POST /Invoices, summarizeErrors=false, unitdp=4)."""
         return self._batch_write("invoice", "update_or_create_invoices", invoices, idempotency_key, refs,
-                                 summarize_errors=False, unitdp=4)
+                                 summarize_errors=_FALSE, unitdp=4)
 
     def update_invoice(self, invoice_id, invoice, idempotency_key, ref=""):
         """POST /Invoices/{id} with one invoice dict -> Result."""
@@ -719,7 +728,7 @@ class XeroClient:
     def create_payments(self, payments, idempotency_key, refs=None):
         """Create payments on invoices, or cash refunds on credit notes (PUT /Payments)."""
         return self._batch_write("payment", "create_payments", payments, idempotency_key, refs,
-                                 summarize_errors=False)
+                                 summarize_errors=_FALSE)
 
     def delete_payment(self, payment_id, idempotency_key, ref=""):
         """Reverse a payment: POST /Payments/{id} with Status DELETED -> Result."""
@@ -761,12 +770,12 @@ class XeroClient:
     def create_credit_notes(self, credit_notes, idempotency_key, refs=None):
         """Create ACCRECCREDIT credit notes (PUT /CreditNotes, summarizeErrors=false, unitdp=4)."""
         return self._batch_write("credit_note", "create_credit_notes", credit_notes, idempotency_key, refs,
-                                 summarize_errors=False, unitdp=4)
+                                 summarize_errors=_FALSE, unitdp=4)
 
     def save_credit_notes(self, credit_notes, idempotency_key, refs=None):
         """Create or update credit notes (POST /CreditNotes, summarizeErrors=false, unitdp=4)."""
         return self._batch_write("credit_note", "update_or_create_credit_notes", credit_notes, idempotency_key,
-                                 refs, summarize_errors=False, unitdp=4)
+                                 refs, summarize_errors=_FALSE, unitdp=4)
 
     def update_credit_note(self, credit_note_id, credit_note, idempotency_key, ref=""):
         element = dict(credit_note)
@@ -783,7 +792,7 @@ class XeroClient:
     def allocate_credit_note(self, credit_note_id, allocations, idempotency_key, refs=None):
         """PUT /CreditNotes/{id}/Allocations: apply a credit note to invoices."""
         return self._batch_write("allocation", "create_credit_note_allocation", allocations, idempotency_key, refs,
-                                 extra_args=(credit_note_id,), summarize_errors=False)
+                                 extra_args=(credit_note_id,), summarize_errors=_FALSE)
 
     def delete_credit_note_allocation(self, credit_note_id, allocation_id, ref=""):
         """DELETE /CreditNotes/{id}/Allocations/{AllocationID} -> Result."""
@@ -837,7 +846,7 @@ class XeroClient:
 
     def get_tracking_categories(self, include_archived=False):
         """Tracking categories, each with its ``Options``."""
-        return self._get("get_tracking_categories", "get_tracking_categories", include_archived=include_archived,
+        return self._get("get_tracking_categories", "get_tracking_categories", include_archived=_qbool(include_archived),
                          what="Tracking categories").get("TrackingCategories") or []
 
     def get_organisation(self):
