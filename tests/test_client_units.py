@@ -283,3 +283,17 @@ def test_limiter_concurrency_cap_real_threads():
 
 def test_shared_limiter_registry():
     assert RateLimiter.shared("unit-test") is RateLimiter.shared("unit-test")
+
+
+def test_archived_and_merged_contact_surface():
+    gid, gid2 = "5b96e86b-418e-48e8-8949-308c14aec278", "6c96e86b-418e-48e8-8949-308c14aec279"
+    r = client_mod.element_result("contact", {"Name": "A"}, {"ContactID": gid, "Name": "A",
+                                                             "ContactStatus": "ARCHIVED", "MergedToContactID": gid2})
+    assert r.ok and r.remote_status == "ARCHIVED" and r.details["merged_to_contact_id"] == gid2
+
+
+def test_warnings_kept_and_ok():
+    gid = "5b96e86b-418e-48e8-8949-308c14aec278"
+    r = client_mod.element_result("invoice", {}, {"InvoiceID": gid, "StatusAttributeString": "WARNING",
+                                                  "Warnings": [{"Message": "Rounded"}]})
+    assert r.ok and r.details["warnings"] == ["Rounded"]
