@@ -2,9 +2,11 @@ from . import common
 from . import coworks_campus
 from . import res_company
 from . import sync_connection
+from . import sync_connection_ops
 from . import xero_reference
 from . import xero_mapping
 from . import sync_job
+from . import sync_engine
 from . import product_template
 from . import res_partner
 from . import account_move

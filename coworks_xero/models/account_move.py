@@ -1,4 +1,8 @@
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.tools import groupby
+
+from .sync_engine import DependencyPending
+from .xero_mapping import MappingError
 
 from .common import DOCUMENT_SYNC_STATES
 
@@ -33,3 +37,119 @@ class AccountMove(models.Model):
     def action_open_xero_jobs(self):
         self.ensure_one()
         return self.env["coworks.sync.job"]._action_open_for(self, ["invoice", "credit_note"])
+
+    # ------------------------------------------------------------------ sync triggers
+
+    def _coworks_xero_kind(self):
+        return {"out_invoice": "invoice", "out_refund": "credit_note"}.get(self.move_type)
+
+    def _post(self, soft=True):
+        posted = super()._post(soft)
+        posted._coworks_xero_enqueue("upsert")
+        return posted
+
+    def button_cancel(self):
+        to_void = self.filtered(lambda m: m.state == "posted" or m.xero_id)
+        res = super().button_cancel()
+        to_void.filtered(lambda m: m.state == "cancel")._coworks_xero_enqueue("cancel")
+        return res
+
+    def _coworks_xero_enqueue(self, operation):
+        moves = self.filtered(lambda m: m._coworks_xero_kind())
+        if not moves:
+            return
+        Job = self.env["coworks.sync.job"].sudo()
+        if operation == "upsert":
+            # The customer first (the worker sends contacts before documents).
+            for company, company_moves in groupby(moves, key=lambda m: m.company_id):
+                partners = self.env["res.partner"].union(*(m.commercial_partner_id for m in company_moves))
+                missing = partners.filtered(lambda p: not p.with_company(company).xero_contact_id)
+                Job.with_context(coworks_xero_no_trigger=True)._enqueue(
+                    missing, "contact", company_getter=lambda p, c=company: c)
+        for kind in ("invoice", "credit_note"):
+            Job._enqueue(moves.filtered(lambda m: m._coworks_xero_kind() == kind), kind, operation)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def _coworks_xero_snapshot(self, job, conn):
+        """The invoice or credit note as a provider-neutral document, with mappings applied."""
+        from ..services import documents as d
+        self.ensure_one()
+        partner = self.commercial_partner_id.with_company(conn.company_id)
+        kind = d.KIND_INVOICE if self.move_type == "out_invoice" else d.KIND_CREDIT_NOTE
+        customer = partner._coworks_xero_snapshot(job, conn)
+        if job.operation == "cancel":
+            return d.Document(ref=f"account.move,{self.id}", kind=kind, number=self.name,
+                              date=self.invoice_date or self.date, customer=customer, lines=[],
+                              currency_code=self.currency_id.name, remote_id=self.xero_id or "",
+                              status="VOIDED")
+        if not customer.remote_id:
+            raise DependencyPending(_("Waiting for the customer %s to reach Xero.", partner.display_name))
+        campus = self.coworks_campus_id or partner.coworks_campus_id
+        lines = []
+        price_modes = set()
+        for line in self.invoice_line_ids.sorted("sequence"):
+            if line.display_type in ("line_section", "line_note"):
+                lines.append(d.Line(description=line.name or "-", display_type=line.display_type,
+                                    ref=f"account.move.line,{line.id}"))
+                continue
+            if line.display_type != "product":
+                continue
+            try:
+                mapping = conn._resolve_product_mapping(line.product_id)
+                tax_type = conn._resolve_tax_type(line.tax_ids)
+                tracking = []
+                campus_tracking = conn._resolve_campus_tracking(campus)
+                if campus_tracking:
+                    tracking.append(d.Tracking(*campus_tracking))
+                tracking += [d.Tracking(*t) for t in mapping["tracking"] if not campus_tracking or t[0] != campus_tracking[0]]
+            except MappingError as exc:
+                raise MappingError(_("Line “%(line)s”: %(err)s", line=(line.name or "").splitlines()[0][:60], err=exc)) from None
+            price_modes.update(line.tax_ids.mapped("price_include"))
+            lines.append(d.Line(
+                description=line.name or line.product_id.display_name or "-",
+                quantity=_dec(line.quantity, 4), unit_price=_dec(line.price_unit, 6).normalize(),
+                discount_percent=_dec(line.discount, 4),
+                account_code=mapping["account_code"], item_code=mapping["item_code"], tax_type=tax_type,
+                subtotal=_dec(line.price_subtotal, self.currency_id.decimal_places),
+                tax_amount=_dec(line.price_total - line.price_subtotal, self.currency_id.decimal_places),
+                total=_dec(line.price_total, self.currency_id.decimal_places), tracking=tracking[:2], ref=f"account.move.line,{line.id}",
+            ))
+        if len(price_modes) > 1:
+            raise MappingError(_("Xero needs every line of a document to be either tax-included or "
+                                 "tax-excluded; this one mixes both."))
+        if not any(line.tax_ids for line in self.invoice_line_ids):
+            amount_types = d.TAX_NONE
+        elif True in price_modes:
+            amount_types = d.TAX_INCLUSIVE
+        else:
+            amount_types = d.TAX_EXCLUSIVE
+        foreign = self.currency_id != self.company_id.currency_id
+        return d.Document(
+            ref=f"account.move,{self.id}", kind=kind, number=self.name,
+            date=self.invoice_date or self.date, due_date=self.invoice_date_due,
+            customer=customer, lines=lines, currency_code=self.currency_id.name,
+            line_amount_types=amount_types,
+            reference=(self.ref or self.payment_reference or "")[:255],
+            currency_rate=_dec(self.invoice_currency_rate, 6) if foreign and self.invoice_currency_rate else None,
+            amount_untaxed=_dec(self.amount_untaxed, self.currency_id.decimal_places), amount_tax=_dec(self.amount_tax, self.currency_id.decimal_places),
+            amount_total=_dec(self.amount_total, self.currency_id.decimal_places), status="AUTHORISED",
+            remote_id=self.xero_id or "",
+            rounding_account_code=conn.rounding_account_id.code or "",
+        )
+
+    def _coworks_xero_apply_result(self, job, result):
+        self.ensure_one()
+        vals = {"xero_last_sync": fields.Datetime.now(), "xero_status": result.remote_status or False}
+        if result.remote_id:
+            vals["xero_id"] = result.remote_id
+        if result.remote_number:
+            vals["xero_number"] = result.remote_number
+        self.sudo().write(vals)
+
+
+def _dec(value, digits=None):
+    """A float from the ORM as a Decimal, rounded half-up to ``digits`` like Odoo's float_round."""
+    from decimal import ROUND_HALF_UP, Decimal
+    d = Decimal(repr(float(value or 0.0)))
+    return d.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP) if digits is not None else d

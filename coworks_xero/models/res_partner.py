@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import _, api, fields, models
 
 from .common import DOCUMENT_SYNC_STATES
 
@@ -25,3 +25,69 @@ class ResPartner(models.Model):
     def action_open_xero_jobs(self):
         self.ensure_one()
         return self.env["coworks.sync.job"]._action_open_for(self.commercial_partner_id, ["contact"])
+
+    # ------------------------------------------------------------------ sync
+
+    # Changes to these fields reach the Xero contact.
+    _COWORKS_XERO_SYNCED_FIELDS = frozenset({
+        "name", "email", "phone", "street", "street2", "city", "zip", "state_id",
+        "country_id", "vat", "is_company", "ref",
+    })
+
+    def write(self, vals):
+        res = super().write(vals)
+        if self._COWORKS_XERO_SYNCED_FIELDS & vals.keys() and not self.env.context.get("coworks_xero_from_sync"):
+            self._coworks_xero_enqueue_known_contacts()
+        return res
+
+    def _coworks_xero_enqueue_known_contacts(self):
+        """Queue an update for commercial partners already pushed to Xero (in any company)."""
+        commercial = self.commercial_partner_id
+        if not commercial:
+            return
+        self.env.cr.execute("""
+            SELECT DISTINCT res_id, company_id FROM coworks_sync_job
+             WHERE res_model = 'res.partner' AND kind = 'contact' AND res_id = ANY(%s)
+        """, [commercial.ids])
+        companies_by_partner = {}
+        for partner_id, company_id in self.env.cr.fetchall():
+            companies_by_partner.setdefault(partner_id, []).append(company_id)
+        if companies_by_partner:
+            partners = self.browse(list(companies_by_partner))
+            self.env["coworks.sync.job"].sudo()._enqueue(
+                partners, "contact",
+                company_getter=lambda p: self.env["res.company"].browse(companies_by_partner[p.id]))
+
+    def _coworks_xero_email(self):
+        """The contact's email: the partner's own, else its first member's (Coworks' "team
+        admin" semantics)."""
+        self.ensure_one()
+        if self.email:
+            return self.email
+        member = self.child_ids.filtered("email")[:1]
+        return member.email or ""
+
+    def _coworks_xero_snapshot(self, job, conn):
+        from ..services.documents import Address, Customer
+        self.ensure_one()
+        partner = self.with_company(conn.company_id)
+        return Customer(
+            ref=f"res.partner,{self.id}",
+            name=(self.name or "").strip() or _("Customer %s", self.id),
+            email=(self._coworks_xero_email() or "").strip(),
+            phone=self.phone or "",
+            vat=self.vat or "",
+            address=Address(street=self.street or "", street2=self.street2 or "",
+                            city=self.city or "", zip=self.zip or "",
+                            state=self.state_id.name or "", country_code=self.country_id.code or ""),
+            contact_number=f"ODOO-{self.id}",
+            remote_id=partner.xero_contact_id or "",
+            active=self.active,
+        )
+
+    def _coworks_xero_apply_result(self, job, result):
+        self.ensure_one()
+        self.with_company(job.company_id).with_context(coworks_xero_from_sync=True).sudo().write({
+            "xero_contact_id": result.remote_id,
+            "xero_contact_name": (result.details or {}).get("name") or self.name,
+        })

@@ -1,0 +1,316 @@
+"""The sync engine: enqueue in the user's transaction, send from the cron.
+
+Pattern (see docs/architecture.md and ../shared/reference/odoo-patterns.md §1, §5):
+- host overrides call ``_enqueue``: one SQL upsert per record into the outbox, coalesced with the
+  open job for the same record and operation; no network I/O, and a rolled-back transaction
+  leaves nothing behind. The cron is triggered; workers wake only after the commit.
+- ``_cron_process_jobs`` claims ready jobs with ``try_lock_for_update`` (rows another worker holds
+  are skipped), re-filters them, sends them in batches grouped by connection/kind/operation with
+  dependencies first, writes one result per job and commits with ``_commit_progress``.
+"""
+import datetime
+import json
+import logging
+import random
+import time
+import uuid
+
+from odoo import _, api, fields, models
+from odoo.tools import groupby
+
+from ..services import provider as prov
+from .sync_job import KIND_PRIORITY
+from .xero_mapping import MappingError
+
+_logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 50  # Xero takes up to 50 documents per call comfortably
+CLAIM_SIZE = 200  # jobs claimed per round of the cron loop
+MAX_ATTEMPTS = 8  # automatic retries before a temporary failure needs a person
+BACKOFF_BASE = 30  # seconds; doubled per attempt, with jitter
+BACKOFF_CAP = 6 * 3600
+BODY_LIMIT = 20000  # characters of request/response kept in the log
+# Host models and the kinds they sync, for the catch-up scan.
+SYNCED_MOVE_TYPES = {"out_invoice": "invoice", "out_refund": "credit_note"}
+
+
+class CoworksSyncJob(models.Model):
+    _inherit = "coworks.sync.job"
+
+    # ------------------------------------------------------------------ enqueue
+
+    @api.model
+    def _sync_connections_by_company(self, companies):
+        """{company: connection} for companies whose sync is on and that have a connection."""
+        enabled = companies.filtered("coworks_xero_sync_enabled")
+        if not enabled:
+            return {}
+        conns = self.env["coworks.sync.connection"].sudo().search(
+            [("company_id", "in", enabled.ids), ("active", "=", True)])
+        return {conn.company_id: conn for conn in conns}
+
+    @api.model
+    def _enqueue(self, records, kind, operation="upsert", company_getter=None, trigger=True):
+        """Queue ``records`` for ``kind``/``operation``; returns how many rows were queued.
+
+        Coalesces with an open (pending or failed) job of the same record: that job goes back to
+        pending with its attempts reset, so a fix made in Odoo is retried without a click.
+        """
+        if not records:
+            return 0
+        company_getter = company_getter or (lambda rec: rec.company_id)
+        by_company = {}
+        for rec in records:
+            for company in company_getter(rec):  # a partner may be synced for several companies
+                by_company.setdefault(company, []).append(rec)
+        conns = self._sync_connections_by_company(
+            self.env["res.company"].browse(c.id for c in by_company if c))
+        rows = []
+        now = fields.Datetime.now()
+        priority = KIND_PRIORITY[kind]
+        for company, recs in by_company.items():
+            conn = conns.get(company)
+            if not conn:
+                continue
+            for rec in recs:
+                rows.append((company.id, conn.id, rec._name, rec.id, (rec.display_name or "")[:250],
+                             kind, operation, priority, uuid.uuid4().hex, self.env.uid, now))
+        if not rows:
+            return 0
+        # One statement per call; ON CONFLICT targets the partial unique index of open jobs, so
+        # two transactions queuing the same record end with one job (the second waits, then
+        # updates it) instead of a unique violation in the user's request.
+        self.env.flush_all()
+        values_sql = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s, %s, %s)"] * len(rows))
+        params = []
+        for r in rows:
+            params.extend(r[:9] + (r[9], r[10], r[9], r[10]))
+        self.env.cr.execute(f"""
+            INSERT INTO coworks_sync_job
+                (company_id, connection_id, res_model, res_id, record_name, kind, operation, priority,
+                 idempotency_key, state, attempt_count, create_uid, create_date, write_uid, write_date)
+            VALUES {values_sql}
+            ON CONFLICT (connection_id, res_model, res_id, kind, operation)
+                WHERE state IN ('pending', 'error')
+            DO UPDATE SET state = 'pending', attempt_count = 0, next_attempt_at = NULL,
+                          record_name = EXCLUDED.record_name,
+                          write_uid = EXCLUDED.write_uid, write_date = EXCLUDED.write_date
+        """, params)
+        self.invalidate_model()
+        if trigger and not self.env.context.get("coworks_xero_no_trigger"):
+            self._trigger_worker()
+        return len(rows)
+
+    # ------------------------------------------------------------------ the worker
+
+    @api.model
+    def _ready_domain(self):
+        return [
+            ("state", "=", "pending"),
+            "|", ("next_attempt_at", "=", False), ("next_attempt_at", "<=", fields.Datetime.now()),
+            ("connection_id.state", "=", "connected"),
+            ("connection_id.active", "=", True),
+            ("company_id.coworks_xero_sync_enabled", "=", True),
+        ]
+
+    @api.model
+    def _cron_process_jobs(self):
+        """Catch-up scan, then send ready jobs until none are left or the cron's time is up."""
+        Cron = self.env["ir.cron"]
+        self._enqueue_missing()
+        Cron._commit_progress()
+        while True:
+            domain = self._ready_domain()
+            jobs = self.search(domain, order="priority, id", limit=CLAIM_SIZE)
+            claimed = jobs.try_lock_for_update().filtered_domain(domain)
+            if not claimed:
+                if jobs:  # everything is held by another worker: come back shortly
+                    self._trigger_worker(fields.Datetime.now() + datetime.timedelta(minutes=1))
+                Cron._commit_progress(remaining=0)
+                return
+            remaining = self.search_count(domain) if len(jobs) == CLAIM_SIZE else len(claimed)
+            claimed._process()
+            if not Cron._commit_progress(len(claimed), remaining=max(remaining - len(claimed), 0)):
+                return
+
+    def _process(self):
+        """Send these (locked) jobs; every outcome is written on its job, nothing is raised."""
+        for (conn, kind, operation), jobs in groupby(
+                self.sorted(lambda j: (j.connection_id.id, j.priority, j.id)),
+                key=lambda j: (j.connection_id, j.kind, j.operation)):
+            jobs = self.browse().union(*jobs)
+            for start in range(0, len(jobs), BATCH_SIZE):
+                batch = jobs[start:start + BATCH_SIZE]
+                try:
+                    batch._process_batch(conn, kind, operation)
+                except prov.ProviderError as exc:
+                    batch._handle_connection_failure(conn, exc)
+                    break
+
+    def _process_batch(self, conn, kind, operation):
+        started = time.monotonic()
+        items, jobs_with_items = [], self.browse()
+        for job in self:
+            record = job._get_record()
+            try:
+                obj = job._snapshot(record, conn)
+            except MappingError as exc:
+                job._record_failure(prov.MAPPING, str(exc))
+                continue
+            except DependencyPending as exc:
+                job._record_failure(prov.RETRYABLE, str(exc))
+                continue
+            except _Skip as skip:
+                job._record_success(None, note=skip.reason)
+                continue
+            items.append(prov.WorkItem(key=job.idempotency_key, kind=kind, operation=operation,
+                                       obj=obj, attempt=job.attempt_count))
+            jobs_with_items |= job
+        if not items:
+            return
+        provider = conn._get_provider()
+        results = provider.run(items)
+        elapsed_ms = int((time.monotonic() - started) * 1000 / max(len(items), 1))
+        by_key = {r.ref: r for r in results}
+        for job in jobs_with_items:
+            result = by_key.get(job.idempotency_key)
+            job.duration_ms = elapsed_ms
+            if result is None:
+                job._record_failure(prov.INTERNAL, _("The provider returned no result for this document."))
+            elif result.ok:
+                job._record_success(result)
+            else:
+                job._record_failure(result.error_kind or prov.INTERNAL, result.message, result)
+        conn._note_call_success(getattr(provider, "daily_remaining", None))
+
+    def _get_record(self):
+        self.ensure_one()
+        return self.env[self.res_model].browse(self.res_id).exists()
+
+    def _snapshot(self, record, conn):
+        """The documents.* object for this job; the host model builds it."""
+        self.ensure_one()
+        if not record:
+            if self.operation == "cancel" and self.remote_id:
+                return self.env[self.res_model]._coworks_xero_deleted_snapshot(self, conn)
+            raise _Skip(_("The record was deleted before it was sent; nothing to do."))
+        return record._coworks_xero_snapshot(self, conn)
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _record_success(self, result, note=None):
+        self.ensure_one()
+        was_error = bool(self.error_message) and self.attempt_count > 0
+        vals = {"state": "done", "date_done": fields.Datetime.now(), "error_kind": False,
+                "error_message": False, "next_attempt_at": False,
+                "attempt_count": self.attempt_count + 1, "last_attempt_at": fields.Datetime.now()}
+        if result is not None:
+            vals.update(remote_id=result.remote_id or self.remote_id,
+                        **self._bodies(result))
+            notes = result.details.get("notes") if result.details else None
+            if notes:
+                vals["log_note"] = "\n".join(notes)
+        if note:
+            vals["log_note"] = note
+        self.write(vals)
+        record = self._get_record()
+        if record and result is not None:
+            record._coworks_xero_apply_result(self, result)
+            if was_error and hasattr(record, "_message_log"):
+                record._message_log(body=_("Synced to Xero again after the earlier failure was fixed."))
+
+    def _record_failure(self, kind, message, result=None):
+        self.ensure_one()
+        attempts = self.attempt_count + 1
+        now = fields.Datetime.now()
+        vals = {"attempt_count": attempts, "last_attempt_at": now, "error_kind": kind,
+                "error_message": message or _("Unknown error.")}
+        if result is not None:
+            vals.update(self._bodies(result))
+        retry = kind == prov.RETRYABLE and attempts < MAX_ATTEMPTS
+        if retry:
+            delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1))
+            retry_after = (result.details or {}).get("retry_after") if result is not None else None
+            delay = max(delay, retry_after or 0) * random.uniform(1.0, 1.25)
+            vals.update(state="pending", next_attempt_at=now + datetime.timedelta(seconds=delay))
+        else:
+            if kind == prov.RETRYABLE:
+                vals["error_message"] = _("Gave up after %(n)s attempts: %(msg)s", n=attempts, msg=message)
+            vals.update(state="error", next_attempt_at=False)
+        already_error = self.state == "error"
+        self.write(vals)
+        if not retry and not already_error:
+            record = self._get_record()
+            if record and hasattr(record, "_message_log"):
+                record._message_log(body=_("Xero sync needs attention: %s", vals["error_message"]))
+
+    def _handle_connection_failure(self, conn, exc):
+        """The whole connection failed: keep the jobs pending, pause or delay the connection."""
+        if exc.kind == prov.REAUTH:
+            conn._mark_needs_reconnect(exc.message)
+            self.write({"error_message": exc.message, "error_kind": prov.REAUTH})
+        else:
+            delay = exc.retry_after or BACKOFF_BASE
+            self.write({"next_attempt_at": fields.Datetime.now() + datetime.timedelta(seconds=delay),
+                        "error_message": exc.message, "error_kind": exc.kind})
+            conn._note_call_failure(exc.message)
+
+    @staticmethod
+    def _bodies(result):
+        details = result.details or {}
+        out = {}
+        for key, field in (("request", "request_body"), ("response", "response_body")):
+            if details.get(key) is not None:
+                text = details[key] if isinstance(details[key], str) else json.dumps(
+                    details[key], indent=1, default=str)
+                out[field] = text[:BODY_LIMIT]
+        return out
+
+    # ------------------------------------------------------------------ catch-up
+
+    @api.model
+    def _enqueue_missing(self, limit=500):
+        """Queue records that should be in Xero but have neither a Xero ID nor a job: invoices
+        imported or posted before the connection existed, or while sync was off."""
+        conns = self._sync_connections_by_company(self.env["res.company"].sudo().search([]))
+        queued = 0
+        for company, conn in conns.items():
+            if conn.state != "connected":
+                continue
+            self.env.cr.execute("""
+                SELECT m.id, m.move_type FROM account_move m
+                 WHERE m.company_id = %s AND m.state = 'posted' AND m.xero_id IS NULL
+                   AND m.move_type IN ('out_invoice', 'out_refund')
+                   AND NOT EXISTS (SELECT 1 FROM coworks_sync_job j
+                                    WHERE j.res_model = 'account.move' AND j.res_id = m.id
+                                      AND j.connection_id = %s AND j.operation = 'upsert')
+                 ORDER BY m.id LIMIT %s
+            """, (company.id, conn.id, limit))
+            rows = self.env.cr.fetchall()
+            for move_type, ids in groupby(rows, key=lambda r: r[1]):
+                moves = self.env["account.move"].browse([r[0] for r in ids])
+                queued += self.with_context(coworks_xero_no_trigger=True)._enqueue(
+                    moves, SYNCED_MOVE_TYPES[move_type])
+        return queued
+
+    @api.autovacuum
+    def _gc_done_jobs(self):
+        """Remove successful log entries older than each company's retention; keep failures."""
+        for company in self.env["res.company"].sudo().search([]):
+            days = company.coworks_xero_job_retention_days
+            if days <= 0:
+                continue
+            limit = fields.Datetime.now() - datetime.timedelta(days=days)
+            self.sudo().search([("company_id", "=", company.id), ("state", "=", "done"),
+                                ("date_done", "<", limit)]).unlink()
+
+
+class DependencyPending(Exception):
+    """A document waits for another record (its customer) to reach the provider first."""
+
+
+class _Skip(Exception):
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+

@@ -1,0 +1,68 @@
+"""The provider boundary: what the sync engine asks of any accounting provider.
+
+The engine (an Odoo model) groups its jobs by connection, kind and operation, turns each job's
+record into a ``documents`` object and hands a list of ``WorkItem`` to ``SyncProvider.run``. A
+provider answers with one ``documents.Result`` per item, in order, and never raises for a
+per-document failure. Connection-wide failures (the grant was revoked, the daily budget is
+spent) are raised as ``ProviderError`` so the engine can pause the whole connection.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .documents import Result
+
+KIND_CONTACT = "contact"
+KIND_INVOICE = "invoice"
+KIND_CREDIT_NOTE = "credit_note"
+KIND_PAYMENT = "payment"
+KIND_REFUND = "refund"
+KIND_ALLOCATION = "allocation"
+
+OP_UPSERT = "upsert"
+OP_CANCEL = "cancel"
+
+# Error kinds shared by every provider (the sync log shows them; the engine acts on them).
+RETRYABLE = "retryable"  # retried automatically with backoff
+REAUTH = "reauth"  # the connection must be re-authorised: pause it, keep the jobs
+VALIDATION = "validation"  # the remote side refused the document: a person fixes and retries
+MAPPING = "mapping"  # something is not mapped: a person maps it and retries
+NOT_FOUND = "not_found"
+CONFLICT = "conflict"
+INTERNAL = "internal"
+
+PERSON_NEEDED = {VALIDATION, MAPPING, NOT_FOUND, CONFLICT, INTERNAL}
+
+
+@dataclasses.dataclass
+class WorkItem:
+    key: str  # the job's idempotency key: stable across every retry of this job
+    kind: str
+    operation: str
+    obj: Any  # documents.Customer | Document | Payment | Allocation
+    attempt: int = 0  # earlier attempts; > 0 means an earlier outcome may be unknown
+
+
+class ProviderError(Exception):
+    """A failure of the whole connection, not of one document."""
+
+    def __init__(self, kind: str, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retry_after = retry_after
+
+
+class SyncProvider:
+    """Base class; a provider implements ``run`` and ``fetch_reference_data``."""
+
+    def run(self, items: list[WorkItem]) -> list[Result]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def fetch_reference_data(self) -> dict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @staticmethod
+    def failed(items: list[WorkItem], kind: str, message: str) -> list[Result]:
+        return [Result(ref=item.key, ok=False, error_kind=kind, message=message) for item in items]
