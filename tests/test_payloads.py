@@ -222,7 +222,7 @@ class TestContact:
     def test_minimal_new_contact(self, validate):
         c = docs.Customer(ref="res.partner,7", name="  Jane   Doe ")
         payload = P.contact_payload(c)
-        assert payload == {"Name": "Jane Doe", "ContactNumber": "7"}
+        assert payload == {"Name": "Jane Doe", "ContactNumber": "res.partner,7"}
         validate("Contact", payload)
 
     @pytest.mark.parametrize("raw,expected", [

@@ -261,14 +261,26 @@ class TestFromXero:
         el = {"InvoiceID": "X1", "InvoiceNumber": "INV-1", "Type": "ACCREC", "Status": "PAID",
               "Payments": [{"PaymentID": "P1", "Amount": 10, "IsReconciled": True},
                            {"PaymentID": "P0", "Amount": 3, "Status": "DELETED"}],
-              "CreditNotes": [{"CreditNoteID": "CN1", "AppliedAmount": 5,
-                               "Allocations": [{"AllocationID": "A1", "Amount": 5}]}],
+              "CreditNotes": [{"CreditNoteID": "CN1", "AppliedAmount": 5},
+                              {"CreditNoteID": "CN2", "AppliedAmount": 2}],
               "Overpayments": [{"OverpaymentID": "O1"}]}
-        x = S.XeroDoc.from_xero(el)
+        cn1 = {"CreditNoteID": "CN1", "Allocations": [
+            {"AllocationID": "A1", "Amount": 5, "Invoice": {"InvoiceID": "X1"}},
+            {"AllocationID": "A9", "Amount": 5, "Invoice": {"InvoiceID": "OTHER"}},
+            {"AllocationID": "A0", "Amount": 5, "Invoice": {"InvoiceID": "X1"}, "IsDeleted": True}]}
+        x = S.XeroDoc.from_xero(el, credit_notes=[cn1])
         assert x.kind == INV and x.status == S.PAID and x.number == "INV-1" and x.remote_id == "X1"
         assert x.payments == [S.RemotePayment("P1", Decimal("10"), True, "")]
-        assert x.allocations == [S.RemoteAllocation("A1", "CN1", "X1", Decimal("5"))]
+        # CN2's allocation id is unknown (its element was not given): kept with an empty id
+        assert x.allocations == [S.RemoteAllocation("A1", "CN1", "X1", Decimal("5")),
+                                 S.RemoteAllocation("", "CN2", "X1", Decimal("2"))]
         assert x.other_credits == 1
+
+    def test_unresolved_allocation_blocks(self):
+        el = {"InvoiceID": "X1", "InvoiceNumber": "INV-1", "Status": "PAID",
+              "CreditNotes": [{"CreditNoteID": "CN2", "AppliedAmount": 2}]}
+        p = S.plan(S.XeroDoc.from_xero(el), wish(S.CANCEL))
+        assert p.blocked and "CN2" in p.reason and "refresh" in p.reason
 
     def test_credit_note_element(self):
         el = {"CreditNoteID": "C1", "CreditNoteNumber": "CN-1", "Type": "ACCRECCREDIT", "Status": "AUTHORISED",

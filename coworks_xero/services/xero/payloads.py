@@ -254,8 +254,13 @@ def sanitize_email(value: str | None) -> str:
     return ""
 
 
+def contact_number(customer: docs.Customer) -> str:
+    """The ContactNumber we send (Xero's "Contact Code"): ``customer.contact_number``, else the host ref."""
+    return (customer.contact_number or customer.ref or "").strip()[:MAX_CONTACT_NUMBER]
+
+
 def customer_key(customer: docs.Customer) -> str:
-    """Our key for a customer: its ContactNumber, else the numeric id of its ref."""
+    """Short key shown in disambiguated names: the ContactNumber, else the numeric id of the ref."""
     if customer.contact_number:
         return customer.contact_number.strip()[:MAX_CONTACT_NUMBER]
     ref = (customer.ref or "").strip()
@@ -381,9 +386,9 @@ def contact_payload(customer: docs.Customer, name: str | None = None, warnings: 
         payload["ContactID"] = customer.remote_id
     contact_name = " ".join((name if name is not None else customer.name or "").split())
     payload["Name"] = contact_name[:MAX_NAME] or customer_key(customer) or "Customer"
-    key = customer_key(customer)
-    if key:
-        payload["ContactNumber"] = key
+    number_ = contact_number(customer)
+    if number_:
+        payload["ContactNumber"] = number_
     if customer.email:
         email = sanitize_email(customer.email)
         if email:
@@ -637,7 +642,7 @@ def _build_document(
     if customer.remote_id:
         payload["Contact"] = {"ContactID": customer.remote_id}
     else:
-        key = customer_key(customer)
+        key = contact_number(customer)
         if key:
             payload["Contact"] = {"ContactNumber": key}
             report.warnings.append("contact not yet linked to Xero: referenced by ContactNumber " + key)

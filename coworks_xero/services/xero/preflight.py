@@ -45,11 +45,9 @@ ERROR = "error"
 WARNING = "warning"
 
 REVENUE_TYPES = frozenset({"REVENUE", "SALES", "OTHERINCOME"})
-# system accounts Xero does not let a sales line post to
-FORBIDDEN_SYSTEM_ACCOUNTS = frozenset({
-    "DEBTORS", "CREDITORS", "GST", "GSTONIMPORTS", "HISTORICAL", "RETAINEDEARNINGS", "TRACKINGTRANSFERS",
-    "UNPAIDEXPCLM", "WAGEPAYABLES", "BANKCURRENCYGAIN", "REALISEDCURRENCYGAIN", "UNREALISEDCURRENCYGAIN",
-})
+# system accounts Xero does not let a sales line post to (other system accounts
+# fall under the non-revenue warning)
+FORBIDDEN_SYSTEM_ACCOUNTS = frozenset({"DEBTORS", "CREDITORS", "GST", "GSTONIMPORTS"})
 MAPPINGS = "(Xero > Mappings)"
 
 

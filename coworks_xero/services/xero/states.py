@@ -183,8 +183,15 @@ class XeroDoc:
     closed_by_us: bool = False
 
     @classmethod
-    def from_xero(cls, element: Mapping, kind: str = "") -> "XeroDoc":
-        """Build from an Invoice/CreditNote element as Xero returns it."""
+    def from_xero(cls, element: Mapping, kind: str = "", credit_notes: Iterable[Mapping] = ()) -> "XeroDoc":
+        """Build from an Invoice/CreditNote element as Xero returns it.
+
+        An invoice lists the credit notes applied to it (``CreditNotes``) but
+        not the AllocationIDs needed to remove them: pass those credit notes'
+        own elements (GET /CreditNotes/{id}) as ``credit_notes`` to resolve
+        them. An applied credit note left unresolved is kept with an empty
+        allocation id, which blocks plans that would need to remove it.
+        """
         if not kind:
             kind = docs.KIND_CREDIT_NOTE if "CreditNoteID" in element or element.get("Type") in (
                 "ACCRECCREDIT", "ACCPAYCREDIT") else docs.KIND_INVOICE
@@ -200,25 +207,32 @@ class XeroDoc:
             for p in element.get("Payments") or []
             if p.get("Status", "AUTHORISED") != "DELETED"
         ]
-        allocations = []
-        for a in element.get("Allocations") or []:
-            if a.get("IsDeleted"):
-                continue
-            if is_credit:
-                cn_id, inv_id = own_id, (a.get("Invoice") or {}).get("InvoiceID", "")
-            else:
-                cn_id, inv_id = (a.get("CreditNote") or {}).get("CreditNoteID", ""), own_id
-            allocations.append(RemoteAllocation(a.get("AllocationID", ""), cn_id, inv_id,
-                                                Decimal(str(a.get("Amount") or 0))))
-        if not is_credit:
-            for cn in element.get("CreditNotes") or []:  # invoices list applied credit notes
+        allocations: list[RemoteAllocation] = []
+        if is_credit:
+            for a in element.get("Allocations") or []:
+                if a.get("IsDeleted"):
+                    continue
+                allocations.append(RemoteAllocation(a.get("AllocationID", ""), own_id,
+                                                    (a.get("Invoice") or {}).get("InvoiceID", ""),
+                                                    Decimal(str(a.get("Amount") or 0))))
+        else:
+            known = {}
+            for cn in credit_notes or ():
+                cn_id = cn.get("CreditNoteID", "")
                 for a in cn.get("Allocations") or []:
-                    if a.get("IsDeleted"):
+                    if a.get("IsDeleted") or (a.get("Invoice") or {}).get("InvoiceID", "") != own_id:
                         continue
-                    alloc = RemoteAllocation(a.get("AllocationID", ""), cn.get("CreditNoteID", ""), own_id,
-                                             Decimal(str(a.get("Amount") or cn.get("AppliedAmount") or 0)))
-                    if alloc not in allocations:
-                        allocations.append(alloc)
+                    known.setdefault(cn_id, []).append(RemoteAllocation(
+                        a.get("AllocationID", ""), cn_id, own_id, Decimal(str(a.get("Amount") or 0))))
+            for applied in element.get("CreditNotes") or []:
+                cn_id = applied.get("CreditNoteID") or applied.get("ID") or ""
+                if cn_id in known:
+                    for alloc in known.pop(cn_id):
+                        if alloc not in allocations:
+                            allocations.append(alloc)
+                elif not any(a.credit_note_id == cn_id for a in allocations):
+                    allocations.append(RemoteAllocation("", cn_id, own_id,
+                                                        Decimal(str(applied.get("AppliedAmount") or 0))))
         other = len(element.get("Overpayments") or []) + len(element.get("Prepayments") or [])
         return cls(
             kind=kind,
@@ -338,7 +352,10 @@ def _blockers(xero: XeroDoc, host: HostWish) -> list[str]:
             out.append(f"payment {p.payment_id} belongs to batch payment {p.batch_payment_id}: "
                        "remove it from the batch in Xero and retry")
     for a in xero.allocations:
-        if a.allocation_id not in ours_a:
+        if not a.allocation_id:
+            out.append(f"credit note {a.credit_note_id} is applied to it but its allocation is not known: "
+                       "refresh the document from Xero and retry")
+        elif a.allocation_id not in ours_a:
             out.append(f"credit allocation {a.allocation_id} was not made by this integration: "
                        "remove it in Xero and retry")
     if xero.other_credits:
