@@ -359,6 +359,12 @@ class TestInvoice:
         assert payload["Status"] == "DRAFT" and "Url" not in payload
         validate("Invoice", payload)
 
+    def test_status_override_and_paid(self):
+        assert P.invoice_payload(document([line()]), status="DRAFT")[0]["Status"] == "DRAFT"
+        assert P.invoice_payload(document([line()], status="PAID"))[0]["Status"] == "AUTHORISED"
+        cn = document([line()], kind=docs.KIND_CREDIT_NOTE)
+        assert P.credit_note_payload(cn, status="SUBMITTED")[0]["Status"] == "SUBMITTED"
+
     def test_unlinked_contact_uses_contact_number(self):
         doc = document([line()], customer=customer(remote_id="", contact_number="CW-42"))
         payload, report = P.invoice_payload(doc)

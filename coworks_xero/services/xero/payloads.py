@@ -630,6 +630,7 @@ def _build_document(
     number_override: str | None,
     tax_rates: Mapping[str, Any] | None,
     no_tax_type: str,
+    status: str | None = None,
 ) -> tuple[dict, PayloadReport]:
     if doc.kind != kind:
         raise ValueError(f"{doc.ref}: expected a {kind}, got {doc.kind}")
@@ -666,8 +667,11 @@ def _build_document(
     if mode not in (docs.TAX_EXCLUSIVE, docs.TAX_INCLUSIVE, docs.TAX_NONE):
         raise ValueError(f"{doc.ref}: unknown line amount type {mode!r}")
     payload["LineAmountTypes"] = mode
-    if doc.status:
-        payload["Status"] = doc.status
+    wanted = (status if status is not None else doc.status or "").upper()
+    if wanted == "PAID":
+        wanted = "AUTHORISED"  # PAID results from payments; it is never set
+    if wanted:
+        payload["Status"] = wanted
     if doc.url and not is_credit and re.match(r"^https?://", doc.url):
         payload["Url"] = doc.url  # the spec's CreditNote has no Url
 
@@ -721,16 +725,18 @@ def invoice_payload(
     number: str | None = None,
     tax_rates: Mapping[str, Any] | None = None,
     no_tax_type: str = NO_TAX_TYPE,
+    status: str | None = None,
 ) -> tuple[dict, PayloadReport]:
     """Xero ``Invoice`` (Type ACCREC) for a host invoice, plus a :class:`PayloadReport`.
 
     ``number`` overrides the InvoiceNumber (re-creation under a suffix, see
     states.recreate_number); ``tax_rates`` maps TaxType -> percent for lines
     without ``tax_rate``; ``no_tax_type`` is the org's no-tax TaxType for the
-    rounding adjustment line.
+    rounding adjustment line; ``status`` overrides ``doc.status`` (e.g. the
+    status of a states.plan step; PAID is sent as AUTHORISED).
     """
     return _build_document(doc, docs.KIND_INVOICE, number_override=number, tax_rates=tax_rates,
-                           no_tax_type=no_tax_type)
+                           no_tax_type=no_tax_type, status=status)
 
 
 def credit_note_payload(
@@ -739,10 +745,11 @@ def credit_note_payload(
     number: str | None = None,
     tax_rates: Mapping[str, Any] | None = None,
     no_tax_type: str = NO_TAX_TYPE,
+    status: str | None = None,
 ) -> tuple[dict, PayloadReport]:
     """Xero ``CreditNote`` (Type ACCRECCREDIT); discounts folded into UnitAmount."""
     return _build_document(doc, docs.KIND_CREDIT_NOTE, number_override=number, tax_rates=tax_rates,
-                           no_tax_type=no_tax_type)
+                           no_tax_type=no_tax_type, status=status)
 
 
 def document_payload(doc: docs.Document, **kwargs) -> tuple[dict, PayloadReport]:
