@@ -27,6 +27,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "XeroEmulator/1.0"
     sys_version = ""
 
+    def setup(self):
+        super().setup()
+        try:  # one response = one segment; avoids Nagle + delayed-ACK stalls on keep-alive
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
     def log_message(self, fmt, *args):  # quiet: the emulator keeps its own request log
         pass
 
@@ -48,9 +55,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for k, v in resp.headers.items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(resp.body)))
-        self.end_headers()
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD" and resp.body:
-            self.wfile.write(resp.body)
+            self._headers_buffer.append(resp.body)
+        self.flush_headers()
 
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _serve
 
