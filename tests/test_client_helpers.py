@@ -138,7 +138,7 @@ class Env:
         return XeroClient(config or self.config(), tenant, store, limiter=limiter, **kw)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def client_emulator_server(request):
     """The conftest's ``emulator`` fixture, or our own server if there is none yet."""
     try:

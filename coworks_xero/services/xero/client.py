@@ -482,6 +482,8 @@ class XeroClient:
             if not exc.status:
                 raise _NetworkError("connection", type(exc).__name__) from None
             return exc.status, exc.headers, exc.body
+        except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError subclass in urllib3 1.x
+            raise _NetworkError("connection", type(exc).__name__) from None
         except (urllib3.exceptions.TimeoutError, socket.timeout) as exc:
             raise _NetworkError("timeout", type(exc).__name__) from None
         except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
