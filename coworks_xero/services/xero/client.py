@@ -538,7 +538,10 @@ class XeroClient:
                 )
                 if status == 429:
                     problem = err.details.get("rate_limit_problem", "minute")
-                    wait = err.retry_after if err.retry_after is not None else const.MINUTE
+                    if err.retry_after is not None:
+                        wait = err.retry_after * self.limiter.retry_after_scale
+                    else:
+                        wait = const.MINUTE
                     self.limiter.block(tenant_id, wait, problem)
                     if problem == "day" or wait > self.limiter.max_wait or attempt >= self.config.max_attempts:
                         raise err

@@ -94,6 +94,7 @@ class RateLimiter:
     :param reserve: calls kept in hand below each limit
     :param max_wait: a call that would wait longer than this raises a
         retryable ``XeroError`` with ``retry_after`` instead of sleeping
+    :param retry_after_scale: clock seconds per ``Retry-After`` second
     """
 
     _registry: dict = {}
@@ -111,6 +112,7 @@ class RateLimiter:
         margin=1.0,
         reserve=0,
         max_wait=120.0,
+        retry_after_scale=1.0,
     ):
         self.minute_limit = minute_limit
         self.day_limit = day_limit
@@ -121,6 +123,10 @@ class RateLimiter:
         self.margin = margin
         self.reserve = reserve
         self.max_wait = max_wait
+        # clock seconds per second of a Retry-After header: 1 against real
+        # Xero; the emulator's scale when the clock is scaled (its Retry-After
+        # is in real seconds)
+        self.retry_after_scale = retry_after_scale
         self._lock = threading.Lock()
         self._tenants: dict = {}
         self._app = _Window(app_minute_limit, const.MINUTE)

@@ -1,0 +1,460 @@
+"""XeroProvider: carries out the engine's work items against one Xero organisation.
+
+It turns ``documents`` objects into payloads (payloads.py), checks them against the cached
+reference data (preflight.py), decides what Xero allows (states.py) and sends them in batches
+through the client. Every item gets exactly one ``documents.Result``; only connection-wide
+failures are raised (as ``provider.ProviderError``).
+
+Exactly once: creates are PUT (create-only, so a second create of the same number is refused by
+Xero instead of duplicated), every call carries an Idempotency-Key derived from the jobs, their
+attempt numbers and the payload, and an item whose earlier attempt may have reached Xero
+(``attempt > 0``) is looked up (contact by ContactNumber, document by number, payment by
+reference and amount) before anything is created again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from decimal import Decimal
+
+from .. import documents as docs
+from .. import provider as prov
+from . import payloads, preflight, states
+from .errors import XeroError
+
+_logger = logging.getLogger(__name__)
+
+_NAME_TAKEN = "already assigned to another contact"
+_NUMBER_TAKEN = "must be unique"
+
+
+def _key(*parts) -> str:
+    """A stable Idempotency-Key (≤128 chars) for one call."""
+    raw = json.dumps(parts, sort_keys=True, default=str)
+    return "cx-" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _result_for(item, result, **details):
+    """Re-key a client result to the item and add details."""
+    out = docs.Result(ref=item.key, ok=result.ok, remote_id=result.remote_id,
+                      remote_number=result.remote_number, remote_status=result.remote_status,
+                      error_kind=result.error_kind, message=result.message,
+                      details=dict(result.details or {}))
+    out.details.update({k: v for k, v in details.items() if v is not None})
+    return out
+
+
+def _fail(item, kind, message, **details):
+    return docs.Result(ref=item.key, ok=False, error_kind=kind, message=message, details=details)
+
+
+class XeroProvider(prov.SyncProvider):
+    def __init__(self, client, reference=None, no_tax_type="NONE"):
+        """``client``: a XeroClient for the organisation; ``reference``: cached reference data
+        (dict with Accounts, Items, TaxRates, TrackingCategories, Currencies, Organisation) used to
+        check documents before sending, or None to let Xero judge."""
+        self.client = client
+        self.reference = reference
+        self.no_tax_type = no_tax_type
+        self._directory = None  # this run's view of the organisation's contacts
+
+    @property
+    def daily_remaining(self):
+        limiter = getattr(self.client, "limiter", None)
+        getter = getattr(limiter, "day_remaining", None)
+        try:
+            return getter(self.client.tenant_id) if callable(getter) else None
+        except Exception:  # noqa: BLE001 - a health figure is never worth failing a sync
+            return None
+
+    # ------------------------------------------------------------------ entry points
+
+    def run(self, items):
+        results = {}
+        groups = {}
+        for item in items:
+            groups.setdefault((item.kind, item.operation), []).append(item)
+        for (kind, operation), group in groups.items():
+            handler = getattr(self, f"_{kind}_{operation}", None)
+            if handler is None:
+                for item in group:
+                    results[item.key] = _fail(item, prov.INTERNAL, f"Xero cannot {operation} a {kind}.")
+                continue
+            try:
+                for result in handler(group):
+                    results[result.ref] = result
+            except XeroError as exc:
+                self._raise_if_connection_wide(exc)
+                for item in group:
+                    results.setdefault(item.key, _fail(item, exc.kind, exc.message))
+        return [results.get(item.key) or _fail(item, prov.INTERNAL, "No result.") for item in items]
+
+    def fetch_reference_data(self):
+        c = self.client
+        return {
+            "Organisation": c.get_organisation(),
+            "Accounts": c.get_accounts(),
+            "Items": c.get_items(),
+            "TaxRates": c.get_tax_rates(),
+            "TrackingCategories": c.get_tracking_categories(include_archived=True),
+            "Currencies": c.get_currencies(),
+        }
+
+    @staticmethod
+    def _raise_if_connection_wide(exc):
+        if exc.kind == prov.REAUTH:
+            raise prov.ProviderError(prov.REAUTH, exc.message) from None
+        if exc.kind == prov.RETRYABLE:
+            # The client already retried within its budget: pause the connection's batch.
+            raise prov.ProviderError(prov.RETRYABLE, exc.message,
+                                     retry_after=getattr(exc, "retry_after", None)) from None
+
+    def _preflight(self, item, obj):
+        if not self.reference:
+            return None
+        problems = preflight.errors(preflight.check(obj, self.reference))
+        if problems:
+            return _fail(item, prov.MAPPING, preflight.format_problems(problems))
+        return None
+
+    # ------------------------------------------------------------------ contacts
+
+    def _load_directory(self):
+        """All contacts of the organisation, once per run (a page holds 100; an empty
+        organisation costs one call, far less than one search per new customer)."""
+        if self._directory is None:
+            contacts, page = [], 1
+            while True:
+                batch = self.client.find_contacts(include_archived=True, page=page)
+                contacts.extend(batch)
+                if len(batch) < 100:
+                    break
+                page += 1
+            self._directory = contacts
+        return self._directory
+
+    def _contact_upsert(self, items):
+        directory = None
+        prepared = []  # (item, payload, notes)
+        for item in items:
+            c = item.obj
+            notes = []
+            remote_id = c.remote_id
+            if not remote_id:
+                directory = directory if directory is not None else self._load_directory()
+                number = payloads.contact_number(c)
+                candidates = [x for x in directory if number and x.get("ContactNumber") == number]
+                if not candidates and c.email:
+                    email = c.email.strip().lower()
+                    candidates = [x for x in directory
+                                  if str(x.get("EmailAddress") or "").strip().lower() == email]
+                if candidates:
+                    pick = payloads.pick_contact(candidates, c.email, number)
+                    if pick.contact:
+                        remote_id = pick.contact["ContactID"]
+                        notes.append(pick.reason)
+            name = c.name
+            directory_for_names = directory if directory is not None else (self._directory or [])
+            taken = [x.get("Name") for x in directory_for_names
+                     if x.get("ContactStatus", "ACTIVE") == "ACTIVE" and x.get("ContactID") != remote_id]
+            new_name = payloads.disambiguate_name(name, c, taken)
+            if new_name != name:
+                notes.append(f"Xero already has an active contact named {name!r}: sent as {new_name!r}")
+            warnings = []
+            payload = payloads.contact_payload(c, name=new_name, warnings=warnings)
+            if remote_id:
+                payload["ContactID"] = remote_id
+                payload["ContactStatus"] = "ACTIVE"  # a linked archived contact could not be invoiced
+            notes.extend(warnings)
+            prepared.append((item, payload, notes))
+        key = _key("contacts", [(i.key, i.attempt) for i, _, _ in prepared], [p for _, p, _ in prepared])
+        results = self.client.save_contacts([p for _, p, _ in prepared], key, refs=[i.key for i, _, _ in prepared])
+        out = []
+        for (item, payload, notes), result in zip(prepared, results):
+            if not result.ok and _NAME_TAKEN in (result.message or ""):
+                # Someone took the name since the directory was read: one more deterministic try.
+                retry_name = payloads.disambiguate_name(payload["Name"], item.obj, [payload["Name"]])
+                payload = dict(payload, Name=retry_name)
+                result = self.client.save_contacts([payload], _key("contact-rename", item.key, payload),
+                                                   refs=[item.key])[0]
+                notes.append(f"name already taken in Xero: sent as {retry_name!r}")
+            out.append(_result_for(item, result, name=payload.get("Name"), notes=notes or None,
+                                   request=payload, response=(result.details or {}).get("element")))
+        return out
+
+    # ------------------------------------------------------------------ invoices & credit notes
+
+    def _invoice_upsert(self, items):
+        return self._document_upsert(items, docs.KIND_INVOICE)
+
+    def _credit_note_upsert(self, items):
+        return self._document_upsert(items, docs.KIND_CREDIT_NOTE)
+
+    def _invoice_cancel(self, items):
+        return self._document_cancel(items, docs.KIND_INVOICE)
+
+    def _credit_note_cancel(self, items):
+        return self._document_cancel(items, docs.KIND_CREDIT_NOTE)
+
+    def _get_documents(self, kind, ids=(), numbers=()):
+        if kind == docs.KIND_CREDIT_NOTE:
+            found = self.client.get_credit_notes(ids=ids, numbers=numbers)
+            return {d.get("CreditNoteID"): d for d in found}, {d.get("CreditNoteNumber"): d for d in found}
+        found = self.client.get_invoices(ids=ids, numbers=numbers)
+        return {d.get("InvoiceID"): d for d in found}, {d.get("InvoiceNumber"): d for d in found}
+
+    def _remote_state(self, items, kind):
+        """Xero's current element per item key: by stored ID, or by number when an earlier
+        attempt may have created it without us learning the ID."""
+        ids = [i.obj.remote_id for i in items if i.obj.remote_id]
+        numbers = [i.obj.number for i in items if not i.obj.remote_id and i.attempt > 0]
+        if not ids and not numbers:
+            return {}
+        by_id, by_number = self._get_documents(kind, ids, numbers)
+        state = {}
+        for item in items:
+            doc = item.obj
+            element = by_id.get(doc.remote_id) if doc.remote_id else by_number.get(doc.number)
+            if element and not doc.remote_id:
+                contact_id = (element.get("Contact") or {}).get("ContactID")
+                if contact_id and doc.customer.remote_id and contact_id != doc.customer.remote_id:
+                    element = None  # same number, other customer: not ours
+            if element:
+                state[item.key] = element
+        return state
+
+    def _document_upsert(self, items, kind):
+        out = {}
+        remote = self._remote_state(items, kind)
+        creates = []  # (item, payload, report)
+        for item in items:
+            doc = item.obj
+            failure = self._preflight(item, doc)
+            if failure:
+                out[item.key] = failure
+                continue
+            try:
+                payload, report = payloads.document_payload(doc, no_tax_type=self.no_tax_type)
+            except ValueError as exc:
+                out[item.key] = _fail(item, prov.VALIDATION, str(exc))
+                continue
+            element = remote.get(item.key)
+            if element is None:
+                creates.append((item, payload, report))
+                continue
+            xero_doc = states.XeroDoc.from_xero(element, kind)
+            wish = states.HostWish(action=states.POST, number=doc.number, status=doc.status,
+                                   our_payment_ids=frozenset(doc.remote_payment_ids),
+                                   our_allocation_ids=frozenset(doc.remote_allocation_ids))
+            out[item.key] = self._execute(item, kind, states.plan(xero_doc, wish), payload, report, element)
+        if creates:
+            key = _key(kind, "create", [(i.key, i.attempt) for i, _, _ in creates], [p for _, p, _ in creates])
+            send = self.client.create_credit_notes if kind == docs.KIND_CREDIT_NOTE else self.client.create_invoices
+            results = send([p for _, p, _ in creates], key, refs=[i.key for i, _, _ in creates])
+            for (item, payload, report), result in zip(creates, results):
+                if not result.ok and _NUMBER_TAKEN in (result.message or "") and item.obj.customer.remote_id:
+                    result = self._adopt_existing(item, kind, payload, report) or result
+                out[item.key] = self._document_result(item, result, payload, report)
+        return [out[item.key] for item in items]
+
+    def _adopt_existing(self, item, kind, payload, report):
+        """The number exists in Xero: if it is this customer's document (an earlier attempt
+        created it), update it instead of failing."""
+        _by_id, by_number = self._get_documents(kind, numbers=[item.obj.number])
+        element = by_number.get(item.obj.number)
+        if not element or (element.get("Contact") or {}).get("ContactID") != item.obj.customer.remote_id:
+            return None
+        xero_doc = states.XeroDoc.from_xero(element, kind)
+        wish = states.HostWish(action=states.POST, number=item.obj.number, status=item.obj.status)
+        result = self._execute(item, kind, states.plan(xero_doc, wish), payload, report, element)
+        result.details.setdefault("notes", []).insert(
+            0, f"{item.obj.number} already existed in Xero for this customer: linked and updated it")
+        return result
+
+    def _document_result(self, item, result, payload, report, notes=None):
+        notes = list(notes or [])
+        if report is not None:
+            if report.adjustment:
+                notes.append(f"added a rounding adjustment of {report.adjustment} so Xero's total "
+                             f"equals Odoo's")
+            notes.extend(report.warnings)
+        element = (result.details or {}).get("element") or {}
+        if result.ok and element:
+            diffs = payloads.reconcile_totals(item.obj, element)
+            if diffs:
+                notes.append("Xero's totals differ from Odoo's: " + "; ".join(str(d) for d in diffs))
+        return _result_for(item, result, notes=notes or None, request=payload, response=element or None)
+
+    def _document_cancel(self, items, kind):
+        remote = self._remote_state(items, kind)
+        out = []
+        for item in items:
+            doc = item.obj
+            element = remote.get(item.key)
+            if element is None:
+                out.append(docs.Result(ref=item.key, ok=True, remote_id=doc.remote_id,
+                                       details={"notes": [f"{doc.number} was never in Xero: nothing to void"]}))
+                continue
+            xero_doc = states.XeroDoc.from_xero(element, kind)
+            wish = states.HostWish(action=states.CANCEL, number=doc.number,
+                                   our_payment_ids=frozenset(doc.remote_payment_ids),
+                                   our_allocation_ids=frozenset(doc.remote_allocation_ids))
+            out.append(self._execute(item, kind, states.plan(xero_doc, wish), None, None, element))
+        return out
+
+    def _execute(self, item, kind, plan, payload, report, element):
+        """Carry out a state-machine plan for one document; stop at the first failure."""
+        notes = [plan.reason] if plan.steps or plan.blocked else []
+        doc_id = element.get("CreditNoteID" if kind == docs.KIND_CREDIT_NOTE else "InvoiceID")
+        last = docs.Result(ref=item.key, ok=True, remote_id=doc_id,
+                           remote_number=element.get("CreditNoteNumber" if kind == docs.KIND_CREDIT_NOTE
+                                                     else "InvoiceNumber") or "",
+                           remote_status=element.get("Status") or "", details={"element": element})
+        if plan.blocked:
+            return _fail(item, prov.CONFLICT, plan.reason, request=payload, response=element)
+        is_credit = kind == docs.KIND_CREDIT_NOTE
+        for index, step in enumerate(plan.steps):
+            key = _key(item.key, item.attempt, index, step.action, step.target, payload)
+            if step.action == states.A_DELETE_PAYMENT:
+                last = self.client.delete_payment(step.target, key, ref=item.key)
+            elif step.action == states.A_REMOVE_ALLOCATION:
+                last = self.client.delete_credit_note_allocation(step.param("credit_note_id"), step.target,
+                                                                 ref=item.key)
+            elif step.action == states.A_VOID:
+                last = (self.client.void_credit_note if is_credit else self.client.void_invoice)(
+                    step.target, key, ref=item.key)
+            elif step.action == states.A_DELETE:
+                last = (self.client.delete_credit_note if is_credit else self.client.delete_invoice)(
+                    step.target, key, ref=item.key)
+            elif step.action == states.A_UPDATE:
+                body = dict(payload or {}, Status=step.param("status") or "AUTHORISED")
+                update = self.client.update_credit_note if is_credit else self.client.update_invoice
+                last = update(step.target, body, key, ref=item.key)
+            elif step.action == states.A_CREATE:
+                body = dict(payload or {})
+                body.pop("CreditNoteID" if is_credit else "InvoiceID", None)
+                body["CreditNoteNumber" if is_credit else "InvoiceNumber"] = step.param("number") or item.obj.number
+                body["Status"] = step.param("status") or "AUTHORISED"
+                send = self.client.create_credit_notes if is_credit else self.client.create_invoices
+                last = send([body], key, refs=[item.key])[0]
+                payload = body
+            elif step.action == states.A_REPUSH_PAYMENTS:
+                notes.append("the removed payments are sent again onto the new document")
+                last.details = dict(last.details or {}, repush_payments=list(step.param("payment_ids") or []))
+                continue
+            if not last.ok:
+                return _result_for(item, last, notes=notes + [f"stopped at: {step.reason}"],
+                                   request=payload)
+            if step.reason:
+                notes.append(step.reason)
+        return self._document_result(item, last, payload, report, notes)
+
+    # ------------------------------------------------------------------ payments & refunds
+
+    def _payment_upsert(self, items):
+        return self._money_upsert(items)
+
+    def _refund_upsert(self, items):
+        return self._money_upsert(items)
+
+    def _money_upsert(self, items):
+        out = {}
+        todo = []
+        existing = self._existing_payments([i for i in items if i.attempt > 0])
+        for item in items:
+            p = item.obj
+            found = existing.get(item.key)
+            if found:
+                out[item.key] = docs.Result(ref=item.key, ok=True, remote_id=found["PaymentID"],
+                                            remote_status=found.get("Status", ""),
+                                            details={"notes": ["found in Xero from an earlier attempt"]})
+                continue
+            failure = self._preflight(item, p)
+            if failure:
+                out[item.key] = failure
+                continue
+            try:
+                todo.append((item, payloads.payment_payload(p)))
+            except ValueError as exc:
+                out[item.key] = _fail(item, prov.VALIDATION, str(exc))
+        if todo:
+            key = _key("payments", [(i.key, i.attempt) for i, _ in todo], [p for _, p in todo])
+            results = self.client.create_payments([p for _, p in todo], key, refs=[i.key for i, _ in todo])
+            for (item, payload), result in zip(todo, results):
+                out[item.key] = _result_for(item, result, request=payload,
+                                            response=(result.details or {}).get("element"))
+        return [out[item.key] for item in items]
+
+    def _existing_payments(self, items):
+        """Payments an earlier, unanswered attempt may have created: same document, amount,
+        date and reference."""
+        if not items:
+            return {}
+        found = {}
+        invoices = [i for i in items if i.obj.document_kind == docs.KIND_INVOICE]
+        credits = [i for i in items if i.obj.document_kind == docs.KIND_CREDIT_NOTE]
+        elements = {}
+        if invoices:
+            by_id, _ = self._get_documents(docs.KIND_INVOICE, ids=[i.obj.document_remote_id for i in invoices])
+            elements.update(by_id)
+        if credits:
+            by_id, _ = self._get_documents(docs.KIND_CREDIT_NOTE, ids=[i.obj.document_remote_id for i in credits])
+            elements.update(by_id)
+        for item in items:
+            p = item.obj
+            for payment in (elements.get(p.document_remote_id) or {}).get("Payments") or []:
+                same_amount = Decimal(str(payment.get("Amount") or 0)) == payloads.round_half_up(p.amount, 2)
+                if same_amount and (payment.get("Reference") or "") == (p.reference or "") \
+                        and payment.get("Status", "AUTHORISED") != "DELETED":
+                    found[item.key] = payment
+                    break
+        return found
+
+    def _payment_cancel(self, items):
+        return self._money_cancel(items)
+
+    def _refund_cancel(self, items):
+        return self._money_cancel(items)
+
+    def _money_cancel(self, items):
+        out = []
+        for item in items:
+            p = item.obj
+            if not p.remote_id:
+                out.append(docs.Result(ref=item.key, ok=True, details={"notes": ["never in Xero: nothing to delete"]}))
+                continue
+            result = self.client.delete_payment(p.remote_id, _key(item.key, item.attempt, "delete"), ref=item.key)
+            if not result.ok and "not found" in (result.message or "").lower():
+                result = docs.Result(ref=item.key, ok=True, remote_id=p.remote_id,
+                                     details={"notes": ["already gone from Xero"]})
+            out.append(_result_for(item, result))
+        return out
+
+    # ------------------------------------------------------------------ credit allocations
+
+    def _allocation_upsert(self, items):
+        out = []
+        for item in items:
+            a = item.obj
+            try:
+                payload = payloads.allocation_payload(a)
+            except ValueError as exc:
+                out.append(_fail(item, prov.VALIDATION, str(exc)))
+                continue
+            results = self.client.allocate_credit_note(a.credit_note_remote_id, [payload],
+                                                       _key(item.key, item.attempt, payload), refs=[item.key])
+            out.append(_result_for(item, results[0], request=payload,
+                                   response=(results[0].details or {}).get("element")))
+        return out
+
+    def _allocation_cancel(self, items):
+        out = []
+        for item in items:
+            a = item.obj
+            if not a.remote_id:
+                out.append(docs.Result(ref=item.key, ok=True))
+                continue
+            result = self.client.delete_credit_note_allocation(a.credit_note_remote_id, a.remote_id, ref=item.key)
+            out.append(_result_for(item, result))
+        return out
