@@ -23,9 +23,9 @@ def _v(x):
 def _sdk(emulator):
     tokens = requests.post(emulator.base_url + "/__emulator__/grant", json={}).json()
     store = {}
-    client = ApiClient(Configuration(oauth2_token=OAuth2Token(client_id=DEMO_CLIENT_ID,
-                                                              client_secret=DEMO_CLIENT_SECRET)),
-                       pool_threads=1, oauth2_token_getter=lambda: store.get("token"),
+    config = Configuration()  # the SDK's metaclass may hand back a copy of a shared default: set fields after
+    config.oauth2_token = OAuth2Token(client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET)
+    client = ApiClient(config, pool_threads=1, oauth2_token_getter=lambda: store.get("token"),
                        oauth2_token_saver=lambda t: store.update(token=t))
     client.set_oauth2_token({k: v for k, v in tokens.items() if k != "connections"})
     return client, AccountingApi(client, base_url=emulator.base_url + "/api.xro/2.0")

@@ -96,6 +96,7 @@ class RateLimiter:
 
     def reset(self):
         with self.lock:
+            self.generation = getattr(self, "generation", 0) + 1
             self.limits = dict(DEFAULT_LIMITS)
             self.minute = collections.defaultdict(collections.deque)
             self.day = collections.defaultdict(collections.deque)
@@ -144,10 +145,12 @@ class RateLimiter:
                 self.inflight[key] += 1
             return None, 0, self._headers(key, client_id, tenant)
 
-    def release(self, client_id, tenant):
+    def release(self, client_id, tenant, generation=None):
         if tenant:
             with self.lock:
-                self.inflight[(client_id, tenant)] -= 1
+                if generation is not None and generation != self.generation:
+                    return  # admitted before a reset: its slot is already gone
+                self.inflight[(client_id, tenant)] = max(0, self.inflight[(client_id, tenant)] - 1)
 
 
 class Emulator:
@@ -158,7 +161,7 @@ class Emulator:
         self.limiter = RateLimiter(self.clock)
         self.webhooks = WebhookSender()
         self._initial_webhook = (webhook_url, webhook_key)
-        self.tax_rounding = tax_rounding
+        self.tax_rounding = self._initial_rounding = tax_rounding
         self.base_url = ""
         self.lock = threading.RLock()
         self.identity = oauth_mod.Identity(self.clock, {})
@@ -168,6 +171,7 @@ class Emulator:
     def reset(self):
         with self.lock:
             self.clock.reset(self._initial_scale)
+            self.tax_rounding = self._initial_rounding
             self.limiter.reset()
             self.orgs = {t: Org(t, self.clock, rounding=lambda: ROUNDING[self.tax_rounding]) for t in seed.SEEDED_TENANTS}
             self.org_locks = {t: threading.RLock() for t in self.orgs}
@@ -175,16 +179,19 @@ class Emulator:
             self.identity.org_names.update({t: o.name for t, o in self.orgs.items()})
             self.identity.reset()
             self.faults = []
+            self.log_generation = getattr(self, "log_generation", 0) + 1
             self.log = collections.deque(maxlen=100000)
             self.counts = collections.Counter()
             self.webhooks.reset()
             if self._initial_webhook[0]:
                 self.webhooks.configure(*self._initial_webhook)
 
-    def _log(self, req, route, status, tenant):
+    def _log(self, req, route, status, tenant, generation):
         if route is None:
             return
         with self.lock:
+            if generation != self.log_generation:
+                return  # started before a reset / log clear: keep the new log clean
             self.log.append({"method": req.method, "path": req.path, "route": route, "status": status,
                              "tenant": tenant, "ts": time.time()})
             self.counts[route] += 1
@@ -192,6 +199,7 @@ class Emulator:
     # ------------------------------------------------------------------------------ entry
     def handle(self, req: Request) -> Response:
         path = req.path
+        generation = self.log_generation
         route = None
         tenant = None
         resp = None
@@ -218,7 +226,7 @@ class Emulator:
             traceback.print_exc()
             resp = Response(500, {"Type": None, "Title": "An error occurred", "Status": 500,
                                   "Detail": f"emulator error: {type(exc).__name__}: {exc}"})
-        self._log(req, route, resp.status, tenant)
+        self._log(req, route, resp.status, tenant, generation)
         resp.headers.setdefault("Xero-Correlation-Id", str(uuid.uuid4()))
         return resp
 
@@ -261,6 +269,7 @@ class Emulator:
         if not oauth_mod.scope_allows(scopes, op.scopes, sub, req.method):
             return route, tenant, Response(403, problem(403, "Forbidden", "AuthorizationUnsuccessful"))
         client_id = grant["client_id"]
+        generation = self.limiter.generation
         problem_kind, retry_emu, rl_headers = self.limiter.admit(client_id, tenant)
         if problem_kind:
             retry_real = max(1, math.ceil(self.clock.to_real(max(retry_emu, 0))))
@@ -271,7 +280,7 @@ class Emulator:
         try:
             resp = self._accounting_admitted(req, op, groups, route, tenant, grant)
         finally:
-            self.limiter.release(client_id, tenant)
+            self.limiter.release(client_id, tenant, generation)
         resp.headers.update(self.limiter.remaining(client_id, tenant))
         return route, tenant, resp
 
@@ -896,6 +905,7 @@ class Emulator:
 
     def ctl_delete_requests(self, data, req):
         with self.lock:
+            self.log_generation += 1
             self.log.clear()
             self.counts.clear()
         return {"ok": True}
