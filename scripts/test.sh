@@ -23,21 +23,21 @@ if have_odoo; then
   echo "== Odoo tests (real Odoo 19 at $ODOO_PATH, real PostgreSQL) =="
   db="${COWORKS_TEST_DB:-coworks_xero_test}"
   var="$REPO_ROOT/var"; mkdir -p "$var"
-  conf="$var/odoo-test.conf"
+  conf="$var/odoo-test-$db.conf"
   cat > "$conf" <<CONF
 [options]
 addons_path = $ODOO_PATH/addons,$ODOO_PATH/odoo/addons,$REPO_ROOT
 db_name = $db
 http_interface = 127.0.0.1
-data_dir = $var/odoo-data
+data_dir = $var/odoo-data-$db
 log_level = warn
 CONF
-  dropdb --if-exists "$db" >/dev/null 2>&1
+  dropdb --if-exists --force "$db" || { echo "test: cannot drop the old test database $db"; exit 1; }
   echo "test: installing coworks_xero (with demo data) into a new database $db"
   if ! "$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$db" -i coworks_xero --with-demo --stop-after-init \
-        --log-level=warn > "$var/odoo-install.log" 2>&1 \
-     || grep -qE "(ERROR|CRITICAL) $db" "$var/odoo-install.log"; then
-    echo "test: installing coworks_xero FAILED; the log says:"; grep -E -A25 "(ERROR|CRITICAL) " "$var/odoo-install.log" | head -80
+        --log-level=warn > "$var/odoo-install-$db.log" 2>&1 \
+     || grep -qE "(ERROR|CRITICAL) $db" "$var/odoo-install-$db.log"; then
+    echo "test: installing coworks_xero FAILED; the log says:"; grep -E -A25 "(ERROR|CRITICAL) " "$var/odoo-install-$db.log" | head -80
     status=1
   else
     PYTHONPATH="$ODOO_PATH:$PYTHONPATH" run_pytest -p no:cacheprovider --odoo-config="$conf" --odoo-database="$db" \

@@ -26,6 +26,7 @@ _logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 50  # Xero takes up to 50 documents per call comfortably
 CLAIM_SIZE = 200  # jobs claimed per round of the cron loop
+CLAIM_LOOKAHEAD = 4  # candidates read per claimed job, so concurrent workers find free rows
 MAX_ATTEMPTS = 8  # automatic retries before a temporary failure needs a person
 BACKOFF_BASE = 30  # seconds; doubled per attempt, with jitter
 BACKOFF_CAP = 6 * 3600
@@ -120,18 +121,28 @@ class CoworksSyncJob(models.Model):
         self._enqueue_missing()
         Cron._commit_progress()
         while True:
-            domain = self._ready_domain()
-            jobs = self.search(domain, order="priority, id", limit=CLAIM_SIZE)
-            claimed = jobs.try_lock_for_update().filtered_domain(domain)
+            jobs, claimed = self._claim_ready(CLAIM_SIZE)
             if not claimed:
                 if jobs:  # everything is held by another worker: come back shortly
                     self._trigger_worker(fields.Datetime.now() + datetime.timedelta(minutes=1))
                 Cron._commit_progress(remaining=0)
                 return
-            remaining = self.search_count(domain) if len(jobs) == CLAIM_SIZE else len(claimed)
+            remaining = self.search_count(self._ready_domain()) if len(jobs) > len(claimed) else len(claimed)
             claimed._process()
             if not Cron._commit_progress(len(claimed), remaining=max(remaining - len(claimed), 0)):
                 return
+
+    @api.model
+    def _claim_ready(self, limit):
+        """(candidates, claimed): ready jobs, and those of them this transaction now holds.
+
+        Rows locked by another worker (or a manual Retry in a request) are skipped, and the
+        claimed rows are re-checked after locking, since the search ran before the lock."""
+        domain = self._ready_domain()
+        # Look further than ``limit`` and let SKIP LOCKED apply before the limit: another worker
+        # holding the first rows must not leave this one empty-handed.
+        jobs = self.search(domain, order="priority, id", limit=limit * CLAIM_LOOKAHEAD)
+        return jobs, jobs.try_lock_for_update(limit=limit).filtered_domain(domain)
 
     def _process(self):
         """Send these (locked) jobs; every outcome is written on its job, nothing is raised."""
@@ -200,7 +211,7 @@ class CoworksSyncJob(models.Model):
 
     def _record_success(self, result, note=None):
         self.ensure_one()
-        was_error = bool(self.error_message) and self.attempt_count > 0
+        was_error = bool(self.error_message) and self.error_kind in prov.PERSON_NEEDED
         vals = {"state": "done", "date_done": fields.Datetime.now(), "error_kind": False,
                 "error_message": False, "next_attempt_at": False,
                 "attempt_count": self.attempt_count + 1, "last_attempt_at": fields.Datetime.now()}
@@ -287,10 +298,10 @@ class CoworksSyncJob(models.Model):
                  ORDER BY m.id LIMIT %s
             """, (company.id, conn.id, limit))
             rows = self.env.cr.fetchall()
-            for move_type, ids in groupby(rows, key=lambda r: r[1]):
-                moves = self.env["account.move"].browse([r[0] for r in ids])
-                queued += self.with_context(coworks_xero_no_trigger=True)._enqueue(
-                    moves, SYNCED_MOVE_TYPES[move_type])
+            if rows:
+                moves = self.env["account.move"].browse([r[0] for r in rows])
+                moves.with_context(coworks_xero_no_trigger=True)._coworks_xero_enqueue("upsert")
+                queued += len(moves)
         return queued
 
     @api.autovacuum

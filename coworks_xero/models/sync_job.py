@@ -99,8 +99,9 @@ class CoworksSyncJob(models.Model):
                     ("res_id", "=", job.res_id), ("kind", "=", job.kind),
                     ("operation", "=", job.operation), ("state", "in", OPEN_STATES)]):
                 continue
-            job.write({"state": "pending", "error_kind": False, "next_attempt_at": False,
-                       "attempt_count": 0})
+            # error_kind/error_message stay until the outcome is known: the log keeps showing why
+            # the job was retried, and a success after a person's fix is noted on the document.
+            job.write({"state": "pending", "next_attempt_at": False, "attempt_count": 0})
         self._trigger_worker()
         return {"type": "ir.actions.client", "tag": "display_notification", "params": {
             "type": "info", "sticky": False,

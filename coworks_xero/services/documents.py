@@ -112,6 +112,10 @@ class Document:
     url: str = ""
     remote_id: str = ""  # Xero InvoiceID / CreditNoteID once known
     rounding_account_code: str = ""  # where a cent difference is booked visibly
+    # Xero payments/allocations this integration created for the document: the only ones it
+    # may remove on its own (e.g. to void); a payment entered by hand in Xero blocks instead.
+    remote_payment_ids: list[str] = dataclasses.field(default_factory=list)
+    remote_allocation_ids: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass

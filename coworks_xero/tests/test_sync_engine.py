@@ -1,0 +1,260 @@
+import datetime
+import threading
+import uuid
+
+from odoo import SUPERUSER_ID, api, fields
+from odoo.orm.registry import Registry
+from odoo.tests import BaseCase, tagged
+from odoo.tests.common import get_db_name
+
+from .common import CoworksXeroEmulatorCase
+
+
+@tagged("post_install", "-at_install")
+class TestSyncEngine(CoworksXeroEmulatorCase):
+
+    def _invoice(self, post=True, **kw):
+        return self._create_invoice_one_line(
+            product_id=self.plan_product, price_unit=350.0, tax_ids=self.tax_sale_a,
+            partner_id=kw.pop("partner", self.partner_a), post=post, **kw)
+
+    # ---------------------------------------------------------------- enqueue, then push
+
+    def test_post_queues_without_network_then_worker_pushes(self):
+        self.emu("DELETE", "requests")
+        invoice = self._invoice()
+        self.env.flush_all()
+        # Inside the posting transaction: jobs queued, nothing sent.
+        self.assertEqual(self.xero_requests()["counts"], {})
+        jobs = self.env["coworks.sync.job"].search([("state", "=", "pending")])
+        self.assertEqual(sorted(jobs.mapped("kind")), ["contact", "invoice"])
+        self.assertEqual(invoice.xero_sync_state, "pending")
+
+        self.run_worker()
+
+        xero = self.xero_invoice(invoice.name)
+        self.assertTrue(xero, "invoice not in Xero")
+        self.assertEqual(xero["Status"], "AUTHORISED")
+        self.assertEqual(xero["Contact"]["ContactID"], self.partner_a.with_company(self.company).xero_contact_id)
+        self.assertEqual(float(xero["Total"]), invoice.amount_total)
+        self.assertEqual(invoice.xero_id, xero["InvoiceID"])
+        self.assertEqual(invoice.xero_sync_state, "done")
+        self.assertEqual(set(self.jobs_of(invoice).mapped("state")), {"done"})
+        self.assertIn("InvoiceNumber", self.jobs_of(invoice).request_body)
+
+    def test_rolled_back_transaction_leaves_nothing_queued(self):
+        before = self.env["coworks.sync.job"].search_count([])
+        try:
+            with self.env.cr.savepoint():
+                self._invoice()
+                self.env.flush_all()
+                self.assertGreater(self.env["coworks.sync.job"].search_count([]), before)
+                raise RuntimeError("user cancels")
+        except RuntimeError:
+            pass
+        self.env.invalidate_all()
+        self.assertEqual(self.env["coworks.sync.job"].search_count([]), before)
+
+    def test_repost_coalesces_into_one_open_job(self):
+        invoice = self._invoice()
+        invoice.button_draft()
+        invoice.action_post()
+        self.env.flush_all()
+        open_jobs = self.jobs_of(invoice).filtered(lambda j: j.state == "pending")
+        self.assertEqual(len(open_jobs), 1)
+
+    def test_sync_off_queues_nothing_and_catch_up_sends_it_later(self):
+        self.company.coworks_xero_sync_enabled = False
+        invoice = self._invoice()
+        self.env.flush_all()
+        self.assertFalse(self.jobs_of(invoice))
+        self.company.coworks_xero_sync_enabled = True
+        self.run_worker()  # the catch-up scan finds the posted invoice without a job
+        self.assertTrue(invoice.xero_id)
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
+
+    def test_paused_connection_keeps_jobs(self):
+        invoice = self._invoice()
+        self.connection.sudo().state = "needs_reconnect"
+        self.run_worker()
+        self.assertEqual(self.jobs_of(invoice).filtered(lambda j: j.kind == "invoice").state, "pending")
+        self.assertIsNone(self.xero_invoice(invoice.name))
+        self.connection.sudo().state = "connected"
+        self.run_worker()
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
+
+    # ---------------------------------------------------------------- failures
+
+    def test_mapping_error_needs_a_person_then_retry_succeeds(self):
+        tax = self.tax_sale_b  # not mapped to a Xero tax rate
+        invoice = self._create_invoice_one_line(product_id=self.day_pass, price_unit=35.0, tax_ids=tax,
+                                                partner_id=self.partner_a, post=True)
+        self.run_worker()
+        job = self.jobs_of(invoice).filtered(lambda j: j.kind == "invoice")
+        self.assertEqual((job.state, job.error_kind), ("error", "mapping"))
+        self.assertIn(tax.name, job.error_message)
+        self.assertIn("Tax mappings", job.error_message)
+        self.assertEqual(invoice.xero_sync_state, "error")
+        self.assertIn(tax.name, invoice.xero_sync_error)
+        self.assertIn("needs attention", invoice.message_ids[0].body)
+        self.assertIsNone(self.xero_invoice(invoice.name))
+
+        self.env["coworks.xero.tax.mapping"].create({
+            "connection_id": self.connection.id, "tax_id": tax.id,
+            "tax_rate_id": self.xref("coworks.xero.tax.rate", tax_type="OUTPUT").id})
+        job.action_retry()
+        self.assertEqual(job.state, "pending")
+        self.run_worker()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
+        self.assertIn("again", invoice.message_ids[0].body)
+
+    def test_xero_validation_error_is_readable_and_bulk_retry_fixes_all(self):
+        # Map day passes to an account Xero has archived: Xero rejects the line.
+        mapping = self.env["coworks.xero.product.mapping"].search(
+            [("connection_id", "=", self.connection.id), ("item_kind", "=", "day_pass")])
+        # The cache is stale: it still shows the account as active, so only Xero can refuse it.
+        self.acc_476.sudo().status = "ACTIVE"
+        mapping.write({"xero_item_id": False, "xero_account_id": self.acc_476.id})
+        self.connection.sudo().reference_data_refreshed_at = False  # let Xero judge (no pre-flight)
+        invoices = [self._create_invoice_one_line(product_id=self.day_pass, price_unit=35.0,
+                                                  tax_ids=self.tax_sale_a, partner_id=self.partner_a, post=True)
+                    for _ in range(2)]
+        self.run_worker()
+        jobs = self.env["coworks.sync.job"].union(*(self.jobs_of(i).filtered(lambda j: j.kind == "invoice")
+                                                    for i in invoices))
+        self.assertEqual(set(jobs.mapped("state")), {"error"})
+        self.assertEqual(set(jobs.mapped("error_kind")), {"validation"})
+        self.assertIn("476", jobs[0].error_message)
+        self.assertNotIn("Traceback", jobs[0].error_message)
+
+        mapping.write({"xero_account_id": False, "xero_item_id": self.xref("coworks.xero.item", code="DAYPASS").id})
+        jobs.action_retry()
+        self.run_worker()
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+        for invoice in invoices:
+            self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
+
+    def test_server_errors_are_retried_with_backoff(self):
+        invoice = self._invoice()
+        self.run_worker()  # the contact and the invoice go through
+        self.emu("POST", "faults", {"route": "POST /Contacts", "kind": "status", "status": 503, "count": 50})
+        self.partner_a.write({"phone": "+61 400 000 000"})  # an update of a synced contact
+        self.run_worker()
+        job = self.env["coworks.sync.job"].search([("res_model", "=", "res.partner"), ("res_id", "=", self.partner_a.id),
+                                                   ("state", "=", "pending")])
+        self.assertEqual(len(job), 1)
+        self.assertEqual(job.error_kind, "retryable")
+        self.assertGreater(job.next_attempt_at, fields.Datetime.now())
+        self.assertTrue(job.error_message)
+        self.emu("DELETE", "faults")
+        job.next_attempt_at = fields.Datetime.now() - datetime.timedelta(seconds=1)
+        self.run_worker()
+        self.assertEqual(job.state, "done")
+        self.assertTrue(invoice.xero_id)
+
+    def test_lost_response_after_create_does_not_duplicate(self):
+        self.run_worker()
+        # Xero applies the write, then the connection drops before the answer arrives.
+        self.emu("POST", "faults", {"route": "PUT /Invoices", "kind": "drop_after_write", "count": 1})
+        invoice = self._invoice()
+        self.run_worker()
+        self.run_worker()
+        matches = [i for i in self.xero_state()["Invoices"] if i["InvoiceNumber"] == invoice.name]
+        self.assertEqual(len(matches), 1)
+        self.assertEqual(invoice.xero_id, matches[0]["InvoiceID"])
+
+    def test_earlier_attempt_reached_xero_is_linked_not_recreated(self):
+        """A worker killed after Xero created the invoice but before its commit: the job is
+        pending again with an attempt behind it; the next run finds the invoice by number."""
+        invoice = self._invoice()
+        self.run_worker()
+        job = self.jobs_of(invoice).filtered(lambda j: j.kind == "invoice")
+        xero_id = invoice.xero_id
+        # Roll the Odoo side back to "never heard back", as a killed worker would leave it.
+        invoice.sudo().write({"xero_id": False, "xero_status": False})
+        job.sudo().write({"state": "pending", "attempt_count": 1})
+        self.run_worker()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(invoice.xero_id, xero_id)
+        self.assertEqual(len([i for i in self.xero_state()["Invoices"] if i["InvoiceNumber"] == invoice.name]), 1)
+
+    def test_cancel_job_and_retention(self):
+        invoice = self._invoice()
+        self.run_worker()
+        job = self.jobs_of(invoice).filtered(lambda j: j.kind == "invoice")
+        failed = self.env["coworks.sync.job"].sudo().create({
+            "company_id": self.company.id, "connection_id": self.connection.id, "res_model": "res.partner",
+            "res_id": self.partner_b.id, "kind": "contact", "state": "error", "error_message": "x"})
+        old = fields.Datetime.now() - datetime.timedelta(days=self.company.coworks_xero_job_retention_days + 1)
+        job.date_done = old
+        failed.date_done = old
+        self.env["coworks.sync.job"]._gc_done_jobs()
+        self.assertFalse(job.exists())
+        self.assertTrue(failed.exists())
+        failed.action_cancel()
+        self.assertEqual(failed.state, "cancelled")
+
+
+@tagged("post_install", "-at_install")
+class TestClaimConcurrency(BaseCase):
+    """Two workers on two real database connections, with committed data: no test transaction
+    holds locks here, so the row locks behave exactly as between two Odoo cron workers."""
+
+    def test_two_workers_claim_disjoint_jobs_and_a_killed_worker_releases_them(self):
+        registry = Registry(get_db_name())
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = env["res.company"].create({"name": f"Race Co {uuid.uuid4().hex[:8]}"})
+            company.coworks_xero_sync_enabled = True
+            conn = env["coworks.sync.connection"].create({"company_id": company.id, "state": "connected",
+                                                          "tenant_id": "race"})
+            partners = env["res.partner"].create([{"name": f"Race {i}"} for i in range(20)])
+            env["coworks.sync.job"]._enqueue(partners, "contact", company_getter=lambda p: company, trigger=False)
+            job_ids = set(env["coworks.sync.job"].search([("connection_id", "=", conn.id)]).ids)
+            ids = (company.id, conn.id, partners.ids)
+        self.addCleanup(self._cleanup, registry, *ids)
+        self.assertEqual(len(job_ids), 20)
+
+        claims = {}
+        a_holds_locks, b_done = threading.Event(), threading.Event()
+        cursors = {name: registry.cursor() for name in ("a", "b")}
+        for cr in cursors.values():  # closed even when an assertion fails, or cleanup would wait on their locks
+            self.addCleanup(cr.close)
+
+        def claim(name):
+            Job = api.Environment(cursors[name], SUPERUSER_ID, {})["coworks.sync.job"]
+            if name == "b":
+                a_holds_locks.wait(20)
+            _jobs, claimed = Job._claim_ready(15)
+            claims[name] = set(claimed.ids) & job_ids
+            if name == "a":
+                a_holds_locks.set()
+                b_done.wait(20)
+            else:
+                b_done.set()
+
+        threads = [threading.Thread(target=claim, args=(n,)) for n in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(len(claims["a"]), 15)
+        self.assertFalse(claims["a"] & claims["b"], "the same job was claimed twice")
+        self.assertEqual(claims["a"] | claims["b"], job_ids)
+
+        # Worker a dies without committing: its jobs are free again for the next worker.
+        cursors["a"].close()
+        cursors["b"].close()
+        with registry.cursor() as cr:
+            _jobs, claimed = api.Environment(cr, SUPERUSER_ID, {})["coworks.sync.job"]._claim_ready(50)
+            self.assertTrue(claims["a"] <= set(claimed.ids))
+
+    @staticmethod
+    def _cleanup(registry, company_id, conn_id, partner_ids):
+        with registry.cursor() as cr:
+            cr.execute("DELETE FROM coworks_sync_job WHERE connection_id = %s", [conn_id])
+            cr.execute("DELETE FROM coworks_sync_connection WHERE id = %s", [conn_id])
+            cr.execute("DELETE FROM res_partner WHERE id = ANY(%s)", [partner_ids])
+            cr.execute("UPDATE res_company SET coworks_xero_sync_enabled = false, active = false WHERE id = %s",
+                       [company_id])
