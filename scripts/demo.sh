@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The README's main command: a working demo against the local Xero sandbox (the emulator).
+#   1. creates the database $COWORKS_DEMO_DB (default coworks_xero_demo) with coworks_xero and demo data
+#   2. starts the Xero emulator on 127.0.0.1:$COWORKS_EMULATOR_PORT (default 8070) with demo organisations
+#   3. starts Odoo on 127.0.0.1:$COWORKS_DEMO_PORT (default 8069) and connects the demo company to
+#      "Coworks Demo AU" through the real OAuth flow (consent page, organisation choice, callback)
+#   4. posts a month of billing, lets the sync cron push it, prints a summary
+#   5. leaves Odoo running; Ctrl-C stops everything it started.
+# Running it again starts over (new database, new sandbox).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+bash "$REPO_ROOT/scripts/setup.sh"
+if ! have_odoo; then
+  echo "demo: no Odoo 19 tree at $ODOO_PATH (set ODOO_PATH to an Odoo 19.0 tree)"; exit 1
+fi
+export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+DB="${COWORKS_DEMO_DB:-coworks_xero_demo}"
+PORT="${COWORKS_DEMO_PORT:-8069}"
+EMU_PORT="${COWORKS_EMULATOR_PORT:-8070}"
+ODOO_URL="http://127.0.0.1:$PORT"
+EMU_URL="http://127.0.0.1:$EMU_PORT"
+var="$REPO_ROOT/var"; mkdir -p "$var"
+conf="$var/odoo-demo.conf"
+cat > "$conf" <<CONF
+[options]
+addons_path = $ODOO_PATH/addons,$ODOO_PATH/odoo/addons,$REPO_ROOT
+db_name = $DB
+dbfilter = ^$DB\$
+http_interface = 127.0.0.1
+http_port = $PORT
+data_dir = $var/odoo-data-demo
+max_cron_threads = 1
+log_level = warn
+logfile = $var/odoo-demo.log
+CONF
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "demo: stopped Odoo and the Xero sandbox"
+}
+trap cleanup EXIT INT TERM
+
+for port in "$PORT" "$EMU_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "demo: port $port is already in use (an earlier demo still running?); stop it or set COWORKS_DEMO_PORT/COWORKS_EMULATOR_PORT"
+    exit 1
+  fi
+done
+
+echo "demo: starting the Xero sandbox (emulator) on $EMU_URL"
+"$PY" -m xero_emulator --port "$EMU_PORT" > "$var/emulator-demo.log" 2>&1 &
+pids+=($!)
+
+echo "demo: creating database $DB with coworks_xero and its demo data (about a minute)"
+dropdb --if-exists --force "$DB"
+"$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$DB" -i coworks_xero --with-demo --stop-after-init
+"$PY" "$ODOO_PATH/odoo-bin" shell -c "$conf" -d "$DB" --no-http > "$var/demo-shell.log" 2>&1 <<PYTHON
+params = env["ir.config_parameter"].sudo()
+params.set_param("web.base.url", "$ODOO_URL")
+params.set_param("web.base.url.freeze", "True")
+params.set_param("coworks_xero.sandbox_url", "$EMU_URL")
+params.set_param("coworks_xero.client_id", "coworks-demo-client")
+params.set_param("coworks_xero.client_secret", "coworks-demo-secret")
+env.company.coworks_xero_sync_enabled = True
+env.cr.commit()
+PYTHON
+
+echo "demo: starting Odoo on $ODOO_URL (log: var/odoo-demo.log)"
+"$PY" "$ODOO_PATH/odoo-bin" -c "$conf" &
+pids+=($!)
+for _ in $(seq 1 60); do
+  curl -fs "$ODOO_URL/web/health" >/dev/null 2>&1 && break; sleep 1
+done
+
+echo "demo: connecting to the sandbox through Xero's OAuth flow (consent, organisation choice, callback)"
+"$PY" "$REPO_ROOT/scripts/demo_connect.py" --odoo "$ODOO_URL" --db "$DB" --organisation "Coworks Demo AU"
+
+echo "demo: posting a month of coworking billing"
+"$PY" "$ODOO_PATH/odoo-bin" shell -c "$conf" -d "$DB" --no-http --log-level=warn < "$REPO_ROOT/scripts/demo_billing.py" \
+  2>>"$var/demo-shell.log" | grep '^demo' || true
+
+echo "demo: waiting for the sync to finish"
+for _ in $(seq 1 180); do
+  left="$(psql -d "$DB" -tAc "SELECT count(*) FROM coworks_sync_job WHERE state = 'pending'")"
+  [ "$left" = "0" ] && break; sleep 1
+done
+psql -d "$DB" -tA -F ' ' -c "
+  SELECT kind, count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'error'),
+         count(*) FILTER (WHERE state = 'pending')
+    FROM coworks_sync_job GROUP BY kind ORDER BY kind" | {
+  echo "demo: summary (kind: synced / need attention / still queued)"
+  while read -r kind ok bad queued; do printf '  %-12s %4s / %s / %s\n' "$kind" "$ok" "$bad" "$queued"; done
+}
+errors="$(psql -d "$DB" -tAc "SELECT count(*) FROM coworks_sync_job WHERE state = 'error'")"
+if [ "$errors" != "0" ]; then
+  echo "demo: $errors entries need attention; the sync log says why:"
+  psql -d "$DB" -tAc "SELECT '  - ' || record_name || ': ' || left(error_message, 160) FROM coworks_sync_job WHERE state = 'error'"
+fi
+echo
+echo "demo: Odoo is running at $ODOO_URL  (login admin / admin)"
+echo "      Sync log:  Invoicing > Configuration > Xero > Sync log    ($ODOO_URL/odoo/action-coworks_xero.action_sync_job)"
+echo "      Settings:  Settings > Invoicing > Accounting Integrations > Xero"
+echo "      Sandbox state: $EMU_URL/__emulator__/state?tenant=b7d2f4a0-6c1e-4f3a-9a2e-0c5d1a7e2a01"
+echo "      Ctrl-C stops Odoo and the sandbox."
+wait "${pids[1]}"

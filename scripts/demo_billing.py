@@ -1,0 +1,122 @@
+# Run by scripts/demo.sh inside `odoo-bin shell` (an `env` is given): maps the demo company to the
+# sandbox organisation as a manager would in the mapping forms, then posts a month of coworking
+# billing. Nothing here talks to Xero: the sync cron of the running Odoo server pushes it all.
+import datetime
+import random
+
+from odoo import Command
+
+company = env.company  # noqa: F821 - provided by odoo-bin shell
+conn = env["coworks.sync.connection"]._for_company(company)  # noqa: F821
+assert conn and conn.state == "connected", "the demo company is not connected to the sandbox"
+
+
+def xref(model, **domain):
+    return env[model].with_context(active_test=False).search(  # noqa: F821
+        [("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in domain.items()], limit=1)
+
+
+def ensure(model, key, vals):
+    Model = env[model]  # noqa: F821
+    found = Model.search([("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in key.items()], limit=1)
+    return found.write(vals) if found else Model.create(dict(key, connection_id=conn.id, **vals))
+
+
+# ---------------------------------------------------------------- mappings (the manager's forms)
+for kind, code in [("plan", "PLAN-HOTDESK"), ("day_pass", "DAYPASS"), ("external_booking", "EXT-BOOKING"),
+                   ("one_off", "ONEOFF"), ("booking_overage", "OVERAGE")]:
+    ensure("coworks.xero.product.mapping", {"item_kind": kind}, {"xero_item_id": xref("coworks.xero.item", code=code).id})
+channel_online = xref("coworks.xero.tracking.option", name="Online")
+for kind in ("transaction_fee", "custom_fee"):
+    ensure("coworks.xero.product.mapping", {"item_kind": kind},
+           {"xero_account_id": xref("coworks.xero.account", code="260").id,
+            "tracking_option_id": channel_online.id if kind == "transaction_fee" else False})
+office = env.ref("coworks_xero.demo_product_plan_office")  # noqa: F821
+ensure("coworks.xero.product.mapping", {"product_tmpl_id": office.id},
+       {"xero_item_id": xref("coworks.xero.item", code="PLAN-DEDICATED").id})
+for campus, option in [("coworks_xero.demo_campus_downtown", "Downtown"), ("coworks_xero.demo_campus_harbour", "Harbour")]:
+    ensure("coworks.xero.campus.mapping", {"campus_id": env.ref(campus).id},  # noqa: F821
+           {"tracking_option_id": xref("coworks.xero.tracking.option", name=option).id})
+sale_taxes = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale")])  # noqa: F821
+output, no_tax = xref("coworks.xero.tax.rate", tax_type="OUTPUT"), xref("coworks.xero.tax.rate", tax_type="NONE")
+for tax in sale_taxes:
+    ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {"tax_rate_id": (output if tax.amount else no_tax).id})
+bank_journal = env["account.journal"].search([("company_id", "=", company.id), ("type", "=", "bank")], limit=1)  # noqa: F821
+ensure("coworks.xero.journal.mapping", {"journal_id": bank_journal.id},
+       {"bank_account_id": xref("coworks.xero.account", code="090").id})
+if "writeoff_account_id" in conn._fields and not conn.writeoff_account_id:
+    conn.writeoff_account_id = xref("coworks.xero.account", code="091")
+conn.default_account_id = xref("coworks.xero.account", code="200")
+
+# ---------------------------------------------------------------- a month of billing
+rng = random.Random(2026)
+tax = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale"),  # noqa: F821
+                                ("amount", ">", 0), ("price_include", "=", False)], limit=1)
+products = {x: env.ref(f"coworks_xero.demo_product_{x}").product_variant_id for x in (  # noqa: F821
+    "plan_hotdesk", "plan_office", "day_pass", "meeting_room", "one_off", "overage", "transaction_fee", "custom_fee")}
+members = [env.ref(f"coworks_xero.demo_partner_{x}") for x in ("factory", "pixel", "freelancer", "no_email")]  # noqa: F821
+extra = env["res.partner"].search([("email", "=like", "member%@coworks-demo.example.com")])  # noqa: F821
+if not extra:
+    campuses = [env.ref("coworks_xero.demo_campus_downtown"), env.ref("coworks_xero.demo_campus_harbour")]  # noqa: F821
+    extra = env["res.partner"].create([{  # noqa: F821
+        "name": f"Member {i:02d}", "email": f"member{i:02d}@coworks-demo.example.com",
+        "coworks_campus_id": campuses[i % 2].id} for i in range(1, 13)])
+members += list(extra)
+month_start = datetime.date.today().replace(day=1)
+
+
+def line(product, qty=1.0, price=None, discount=0.0):
+    return Command.create({"product_id": products[product].id, "quantity": qty,
+                           "price_unit": products[product].lst_price if price is None else price,
+                           "discount": discount, "tax_ids": [Command.set(tax.ids)]})
+
+
+invoices = env["account.move"]  # noqa: F821
+for i, member in enumerate(members):
+    lines = [line("plan_office" if i % 5 == 0 else "plan_hotdesk", discount=10.0 if i % 4 == 0 else 0.0)]
+    if rng.random() < 0.5:
+        lines.append(line("day_pass", qty=rng.randint(1, 4)))
+    if rng.random() < 0.4:
+        lines.append(line("meeting_room", qty=rng.randint(1, 3)))
+    if rng.random() < 0.4:
+        lines.append(line("overage", qty=rng.choice([0.5, 1.5, 2.0])))
+    if rng.random() < 0.3:
+        lines.append(line("custom_fee"))
+    lines.append(line("transaction_fee", price=round(rng.uniform(1, 6), 2)))
+    invoices |= env["account.move"].create({  # noqa: F821
+        "move_type": "out_invoice", "partner_id": member.id,
+        "invoice_date": month_start + datetime.timedelta(days=i % 20), "invoice_line_ids": lines})
+# Booking charges raised by automation (no UI), and a one-off.
+invoices |= env["account.move"].create([{  # noqa: F821
+    "move_type": "out_invoice", "partner_id": members[1].id, "invoice_date": month_start + datetime.timedelta(days=21),
+    "ref": "Bookings week 3", "invoice_line_ids": [line("meeting_room", qty=6), line("overage", qty=3)]}, {
+    "move_type": "out_invoice", "partner_id": members[2].id, "invoice_date": month_start + datetime.timedelta(days=22),
+    "invoice_line_ids": [line("one_off")]}])
+# A foreign-currency invoice (EUR is enabled in the sandbox organisation).
+eur = env.ref("base.EUR")  # noqa: F821
+eur.active = True
+if not eur.rate_ids.filtered(lambda r: r.company_id == company):
+    env["res.currency.rate"].create({"currency_id": eur.id, "company_id": company.id,  # noqa: F821
+                                     "name": month_start, "rate": 0.92})
+invoices |= env["account.move"].create({  # noqa: F821
+    "move_type": "out_invoice", "partner_id": members[0].id, "currency_id": eur.id,
+    "invoice_date": month_start + datetime.timedelta(days=5), "invoice_line_ids": [line("plan_office", price=1100.0)]})
+invoices.action_post()
+
+# Most members pay; one pays part; one invoice is cancelled; one is refunded with a credit note.
+paid = invoices[: len(invoices) * 2 // 3]
+for invoice in paid:
+    env["account.payment.register"].with_context(  # noqa: F821
+        active_model="account.move", active_ids=invoice.ids).create({"journal_id": bank_journal.id})._create_payments()
+partial = invoices[len(paid)]
+env["account.payment.register"].with_context(active_model="account.move", active_ids=partial.ids).create(  # noqa: F821
+    {"journal_id": bank_journal.id, "amount": round(partial.amount_total / 2, 2)})._create_payments()
+cancelled = invoices[len(paid) + 1]
+cancelled.button_cancel()
+refunded = invoices[len(paid) + 2]
+reversal = env["account.move.reversal"].with_context(active_model="account.move", active_ids=refunded.ids).create({  # noqa: F821
+    "reason": "Member left mid-month", "journal_id": refunded.journal_id.id})
+reversal.refund_moves()
+env.cr.commit()  # noqa: F821
+print(f"demo billing: {len(invoices)} invoices posted, {len(paid) + 1} paid (one in part), "
+      f"1 cancelled, 1 credit note")
