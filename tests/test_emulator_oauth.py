@@ -200,3 +200,27 @@ def test_delete_connection(emulator):
     assert _api(base, g["access_token"], TENANT_UK).status_code == 200
     assert requests.get(base + "/Connections").status_code == 401
     assert re.match(r"^[0-9a-f-]{36}$", au["authEventId"])
+
+
+def test_pre_answered_consent_redirects_once_then_shows_the_page(emulator):
+    """Browser tours cannot click a page outside Odoo: the control endpoint answers the next
+    authorize page as a person would; the page after it is shown again."""
+    base = emulator.base_url
+    r = requests.post(base + "/__emulator__/consent", json={"tenant_ids": [TENANT_UK], "count": 1})
+    assert r.status_code == 200
+    verifier, challenge = _pkce()
+    params = {"response_type": "code", "client_id": DEMO_CLIENT_ID, "redirect_uri": REDIRECT, "scope": SCOPE,
+              "state": "st-auto", "code_challenge": challenge, "code_challenge_method": "S256"}
+    first = requests.get(base + "/identity/connect/authorize", params=params, allow_redirects=False)
+    assert first.status_code == 302
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(first.headers["Location"]).query))
+    assert q["state"] == "st-auto"
+    tokens = requests.post(base + "/connect/token", data={
+        "grant_type": "authorization_code", "code": q["code"], "redirect_uri": REDIRECT, "code_verifier": verifier},
+        auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)).json()
+    conns = requests.get(base + "/Connections", headers={"Authorization": "Bearer " + tokens["access_token"]}).json()
+    assert [c["tenantId"] for c in conns] == [TENANT_UK]
+    second = requests.get(base + "/identity/connect/authorize", params=params, allow_redirects=False)
+    assert second.status_code == 200 and "Allow access" in second.text
+    bad = requests.post(base + "/__emulator__/consent", json={"tenant_ids": ["nope"]})
+    assert bad.status_code == 400

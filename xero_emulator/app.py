@@ -179,6 +179,7 @@ class Emulator:
             self.identity.org_names.update({t: o.name for t, o in self.orgs.items()})
             self.identity.reset()
             self.faults = []
+            self.auto_consent = None  # test-only: answer the next authorize pages without a person
             self.log_generation = getattr(self, "log_generation", 0) + 1
             self.log = collections.deque(maxlen=100000)
             self.counts = collections.Counter()
@@ -841,6 +842,15 @@ class Emulator:
         if err:
             return go({"error": err})
         if req.method == "GET":
+            with self.lock:
+                consent = self.auto_consent
+                if consent and consent["remaining"] > 0:
+                    consent["remaining"] -= 1
+                else:
+                    consent = None
+            if consent:  # a browser test that cannot drive a page outside Odoo: pre-answered consent
+                code = self.identity.issue_code(app, params, consent["tenant_ids"])
+                return go({"code": code, "scope": params.get("scope", ""), "session_state": uuid.uuid4().hex})
             return Response(200, self.identity.authorize_page(params).encode("utf-8"),
                             content_type="text/html; charset=utf-8")
         if params.get("action") != "allow":
@@ -938,6 +948,16 @@ class Emulator:
         grant = self.identity.grants[self.identity.access[out["access_token"]]["grant_id"]]
         out["connections"] = [self.identity.public_connection(c) for c in self.identity.connections_for(grant)]
         return out
+
+    def ctl_post_consent(self, data, req):
+        """Pre-answer the next ``count`` authorize pages: "Allow access" to ``tenant_ids``."""
+        tenants = [t.lower() for t in (data.get("tenant_ids") or list(self.orgs))]
+        unknown = [t for t in tenants if t not in self.orgs]
+        if unknown:
+            raise ValueError(f"unknown tenants {unknown}")
+        with self.lock:
+            self.auto_consent = {"tenant_ids": tenants, "remaining": int(data.get("count", 1))}
+        return {"ok": True, "consent": dict(self.auto_consent)}
 
     def ctl_post_faults(self, data, req):
         kind = data["kind"]
