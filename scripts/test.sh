@@ -42,6 +42,14 @@ CONF
   else
     PYTHONPATH="$ODOO_PATH:$PYTHONPATH" run_pytest -p no:cacheprovider --odoo-config="$conf" --odoo-database="$db" \
       --odoo-http coworks_xero/tests "$@" || status=1
+    echo "test: uninstalling coworks_xero from $db (it must leave no table of its own behind)"
+    "$PY" "$ODOO_PATH/odoo-bin" module uninstall -c "$conf" -d "$db" coworks_xero > "$var/odoo-uninstall-$db.log" 2>&1
+    left="$(psql -d "$db" -tAc "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'coworks%'")"
+    state="$(psql -d "$db" -tAc "SELECT state FROM ir_module_module WHERE name = 'coworks_xero'")"
+    if [ "$state" != "uninstalled" ] || [ "$left" != "0" ]; then
+      echo "test: uninstall FAILED (module state $state, $left coworks tables left); see var/odoo-uninstall-$db.log"
+      status=1
+    fi
   fi
 else
   echo "!!!!! ODOO SUITE SKIPPED: no Odoo 19 tree at $ODOO_PATH (set ODOO_PATH to an Odoo 19.0 tree to run it) !!!!!"
