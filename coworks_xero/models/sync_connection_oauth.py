@@ -137,15 +137,23 @@ class CoworksSyncConnection(models.Model):
                 "another organisation.", org=self.tenant_name or self.tenant_id))
         if tenant in self._tenants_taken_elsewhere():
             raise UserError(_("Another company of this database already syncs with %s.", org.get("tenantName")))
-        self._write_out_of_band({
-            "tenant_id": tenant,
-            "tenant_name": org.get("tenantName") or tenant,
-            "remote_connection_id": org.get("id") or False,
-            "state": "connected",
-            "active": True,
-            "last_error": False,
-            "last_error_at": False,
-        })
+        with self.env.registry.cursor() as cr:
+            # Jobs that waited while the connection was paused are due now (in the same short
+            # transaction that reopens the connection, before any worker may pick them).
+            cr.execute("""UPDATE coworks_sync_job SET next_attempt_at = NULL
+                           WHERE connection_id = %s AND state = 'pending' AND next_attempt_at IS NOT NULL""",
+                       [self.id])
+            self.with_env(self.env(cr=cr, su=True)).write({
+                "tenant_id": tenant,
+                "tenant_name": org.get("tenantName") or tenant,
+                "remote_connection_id": org.get("id") or False,
+                "state": "connected",
+                "active": True,
+                "last_error": False,
+                "last_error_at": False,
+            })
+        self.invalidate_recordset()
+        self.env["coworks.sync.job"].invalidate_model(["next_attempt_at"])
         _logger.info("Company %s connected to Xero organisation %s", self.company_id.id, tenant)
         try:
             self._xero_refresh_reference_data_out_of_band()

@@ -106,6 +106,7 @@ class TestOAuth(CoworksXeroHttpCase):
         # No secret in the logs, the chatter or tracking.
         secrets = self._secrets_of(conn)
         self.assertTrue(secrets)
+        self.assertTrue(any("code exchanged for tokens" in line for line in capture.lines))
         for secret in secrets:
             for line in capture.lines:
                 self.assertNotIn(secret, line)
@@ -117,6 +118,11 @@ class TestOAuth(CoworksXeroHttpCase):
         self.assertEqual(settings.coworks_xero_connection_state, "connected")
         self.assertEqual(settings.coworks_xero_tenant_name, "Coworks Demo UK")
         self.assertEqual(settings.coworks_xero_redirect_uri, self.base_url() + CALLBACK)
+        arch = self.env["res.config.settings"].with_user(self.xero_admin).get_views([(False, "form")])
+        arch = arch["views"]["form"]["arch"]
+        for name in ("action_coworks_xero_connect", "action_coworks_xero_refresh", "action_coworks_xero_disconnect",
+                     "action_coworks_xero_queue_missing", "coworks_xero_redirect_uri"):
+            self.assertIn(name, arch)
 
     def test_choose_between_two_organisations(self):
         self.connection.active = False  # the AU organisation is free again
@@ -153,17 +159,19 @@ class TestOAuth(CoworksXeroHttpCase):
         return text[start:text.index('"', start)]
 
     def test_organisation_of_another_company_is_not_offered(self):
-        # The main company syncs with AU: ticking both picks UK without asking.
+        # The main company syncs with AU: an authorisation reaching only AU gives nothing to
+        # connect, said plainly.
+        resp = self.oauth_connect(self.company_2, [self.tenant_id])
+        self._assert_refused(resp, "already sync with")
+        conn2 = self.connection_of(self.company_2)
+        self.assertFalse(conn2.tenant_id)
+        self.assertNotEqual(conn2.state, "connected")
+        # Ticking both: UK is the only one left, picked without asking.
         resp = self.oauth_connect(self.company_2, [self.tenant_id, TENANT_UK])
         self.assertIn(resp.status_code, (302, 303), resp.text[-3000:])
         self.assertNotIn(CHOOSE, resp.headers["Location"])
-        self.assertEqual(self.connection_of(self.company_2).tenant_id, TENANT_UK)
-        # Ticking only AU: nothing to connect, said plainly.
-        conn2 = self.connection_of(self.company_2)
-        conn2.sudo().write({"state": "disconnected", "tenant_id": False})
-        resp = self.oauth_connect(self.company_2, [self.tenant_id])
-        self._assert_refused(resp, "already sync with")
-        self.assertFalse(conn2.tenant_id)
+        self.assertEqual(conn2.tenant_id, TENANT_UK)
+        self.assertEqual(conn2.state, "connected")
 
     # ------------------------------------------------------------------ refusals
 
