@@ -63,8 +63,10 @@ class TestOAuth(CoworksXeroHttpCase):
         capture = _Capture()
         root = logging.getLogger()
         root.addHandler(capture)
-        old_level = root.level
-        root.setLevel(logging.DEBUG)
+        watched = [logging.getLogger(n) for n in ("odoo.addons.coworks_xero", "odoo.http", "werkzeug")]
+        old_levels = [lg.level for lg in watched]
+        for lg in watched:
+            lg.setLevel(logging.DEBUG)
         try:
             url, params = self.oauth_start(self.company_2)
             # Only the scopes of const.py, PKCE S256, and the state is not the nonce in clear.
@@ -75,7 +77,8 @@ class TestOAuth(CoworksXeroHttpCase):
             resp = self.oauth_callback(self.oauth_consent(url, [TENANT_UK]))
         finally:
             root.removeHandler(capture)
-            root.setLevel(old_level)
+            for lg, level in zip(watched, old_levels):
+                lg.setLevel(level)
         self.assertIn(resp.status_code, (302, 303), resp.text[:500])
         conn = self.connection_of(self.company_2)
         self.assertIn(f"/{conn.id}", resp.headers["Location"])
