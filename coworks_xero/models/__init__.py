@@ -14,3 +14,4 @@ from . import account_move
 from . import account_payment
 from . import xero_payment_link
 from . import res_config_settings
+from . import sync_connection_oauth

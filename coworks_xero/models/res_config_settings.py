@@ -1,4 +1,5 @@
-from odoo import fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 
 class ResConfigSettings(models.TransientModel):
@@ -17,21 +18,60 @@ class ResConfigSettings(models.TransientModel):
     coworks_xero_last_error = fields.Text(related="coworks_xero_connection_id.last_error")
     coworks_xero_daily_calls_remaining = fields.Integer(
         related="coworks_xero_connection_id.daily_calls_remaining")
+    coworks_xero_reference_refreshed_at = fields.Datetime(
+        related="coworks_xero_connection_id.reference_data_refreshed_at")
+    coworks_xero_missing_count = fields.Integer(
+        related="coworks_xero_connection_id.missing_document_count")
+    coworks_xero_pending_count = fields.Integer(related="coworks_xero_connection_id.job_pending_count")
     # The Xero app's credentials: one app per database, system administrators only.
     coworks_xero_client_id = fields.Char(
         "Xero client ID", config_parameter="coworks_xero.client_id", groups="base.group_system")
     coworks_xero_client_secret = fields.Char(
         "Xero client secret", config_parameter="coworks_xero.client_secret",
         groups="base.group_system")
+    coworks_xero_redirect_uri = fields.Char(
+        "Redirect URI", compute="_compute_coworks_xero_redirect_uri",
+        help="Register this URL as the redirect URI of your app at developer.xero.com.")
 
     def _compute_coworks_xero_connection_id(self):
         for settings in self:
             settings.coworks_xero_connection_id = self.env["coworks.sync.connection"]._for_company(
                 settings.company_id)
 
+    def _compute_coworks_xero_redirect_uri(self):
+        uri = self.env["coworks.sync.connection"]._xero_redirect_uri()
+        for settings in self:
+            settings.coworks_xero_redirect_uri = uri
+
+    def _coworks_xero_connection(self, create=False):
+        self.ensure_one()
+        conn = self.coworks_xero_connection_id
+        if not conn and create:
+            conn = self.env["coworks.sync.connection"]._connection_for_company_sudo(self.company_id).sudo(False)
+        if not conn:
+            raise UserError(_("%s is not connected to Xero.", self.company_id.name))
+        return conn
+
     def action_coworks_xero_open_connection(self):
         self.ensure_one()
-        conn = self.coworks_xero_connection_id or self.env["coworks.sync.connection"].create(
-            {"company_id": self.company_id.id})
+        conn = self._coworks_xero_connection(create=True)
         return {"type": "ir.actions.act_window", "res_model": "coworks.sync.connection",
                 "res_id": conn.id, "view_mode": "form", "target": "current"}
+
+    def action_coworks_xero_connect(self):
+        """Save the settings (the client ID and secret above), then go to Xero's consent screen."""
+        self.ensure_one()
+        if self.env.user._is_system():
+            self.set_values()
+        return self._coworks_xero_connection(create=True).action_xero_connect()
+
+    def action_coworks_xero_disconnect(self):
+        self._coworks_xero_connection().action_xero_disconnect()
+        return {"type": "ir.actions.client", "tag": "reload"}
+
+    def action_coworks_xero_refresh(self):
+        self._coworks_xero_connection().action_xero_refresh()
+        return {"type": "ir.actions.client", "tag": "reload"}
+
+    def action_coworks_xero_queue_missing(self):
+        return self._coworks_xero_connection().action_xero_queue_missing()

@@ -202,7 +202,9 @@ def exchange_code(config, code, redirect_uri, code_verifier, *, session=None, cl
             config.token_url,
             data=data,
             headers={"Accept": "application/json"},
-            timeout=(config.connect_timeout, config.read_timeout),
+            # one number: a code exchange is a single short call (and Odoo's test guard on
+            # ``requests`` only understands a number)
+            timeout=max(config.connect_timeout, config.read_timeout),
         )
     except requests.Timeout:
         raise XeroError(RETRYABLE, "Xero's token endpoint did not answer in time.") from None
@@ -222,3 +224,50 @@ def exchange_code(config, code, redirect_uri, code_verifier, *, session=None, cl
     tokens = TokenSet.from_response(payload, now=now)
     _logger.info("Xero authorisation code exchanged for tokens (scope: %s)", tokens.scope)
     return tokens
+
+
+# ---------------------------------------------------------------- after consent
+
+
+def token_claims(token):
+    """The claims of a JWT-shaped token, *unverified* (never use them to authorise anything).
+
+    Xero's access tokens carry ``xero_userid`` and ``authentication_event_id``; the connect flow
+    reads them to know which Xero user a grant belongs to. Anything unreadable gives ``{}``.
+    """
+    import json
+
+    if not token or not isinstance(token, str) or token.count(".") != 2:
+        return {}
+    body = token.split(".")[1]
+    try:
+        data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (ValueError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def organisation_candidates(connections, taken=(), preferred=None):
+    """Which organisation a company should sync with, from ``GET /Connections``.
+
+    :param connections: the list Xero answered (``id``, ``tenantId``, ``tenantName``, ``tenantType``)
+    :param taken: tenant ids already synced by another company (one company <-> one organisation)
+    :param preferred: the tenant this company synced with before (a reconnect keeps it)
+    :return: ``(chosen, candidates)``: ``chosen`` is the connection dict to use without asking
+        (the preferred organisation, or the only one available), else ``None`` and the person
+        chooses among ``candidates``.
+    """
+    taken = {t.lower() for t in taken if t}
+    candidates = [
+        c for c in connections or []
+        if isinstance(c, dict) and c.get("tenantId") and (c.get("tenantType") or "ORGANISATION") == "ORGANISATION"
+        and c["tenantId"].lower() not in taken
+    ]
+    if preferred:
+        for c in candidates:
+            if c["tenantId"].lower() == preferred.lower():
+                return c, candidates
+        return None, candidates
+    if len(candidates) == 1:
+        return candidates[0], candidates
+    return None, candidates
