@@ -24,11 +24,14 @@ if have_odoo; then
   db="${COWORKS_TEST_DB:-coworks_xero_test}"
   var="$REPO_ROOT/var"; mkdir -p "$var"
   conf="$var/odoo-test-$db.conf"
+  # HttpCase serves on this port: a free one, so two test runs on one machine do not collide.
+  http_port="${COWORKS_TEST_HTTP_PORT:-$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
   cat > "$conf" <<CONF
 [options]
 addons_path = $ODOO_PATH/addons,$ODOO_PATH/odoo/addons,$REPO_ROOT
 db_name = $db
 http_interface = 127.0.0.1
+http_port = $http_port
 data_dir = $var/odoo-data-$db
 log_level = warn
 CONF
