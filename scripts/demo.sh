@@ -104,5 +104,6 @@ echo "demo: Odoo is running at $ODOO_URL  (login admin / admin)"
 echo "      Sync log:  Invoicing > Configuration > Xero > Sync log    ($ODOO_URL/odoo/action-coworks_xero.action_sync_job)"
 echo "      Settings:  Settings > Invoicing > Accounting Integrations > Xero"
 echo "      Sandbox state: $EMU_URL/__emulator__/state?tenant=b7d2f4a0-6c1e-4f3a-9a2e-0c5d1a7e2a01"
+if [ -n "${COWORKS_DEMO_NO_WAIT:-}" ]; then exit 0; fi  # checks and CI: stop after the summary
 echo "      Ctrl-C stops Odoo and the sandbox."
 wait "${pids[1]}"
