@@ -15,3 +15,5 @@ from . import account_payment
 from . import xero_payment_link
 from . import res_config_settings
 from . import sync_connection_oauth
+from . import account_move_payments
+from . import account_partial_reconcile

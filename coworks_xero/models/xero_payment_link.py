@@ -1,4 +1,41 @@
-from odoo import fields, models
+"""Money moves in Xero, one per Odoo reconciliation part.
+
+Odoo records money against a customer document as a reconciliation (``account.partial.reconcile``)
+between the document's receivable line and the receivable line of a payment, a bank statement
+line or a credit note. Each such part becomes one ``coworks.xero.payment.link`` and one sync job
+whose record is the link:
+
+- invoice ↔ inbound payment (or bank statement line) → a Xero Payment on the invoice (``payment``);
+- credit note ↔ outbound payment → a Xero refund Payment on the credit note (``refund``, Xero's
+  ARCREDITPAYMENT);
+- invoice ↔ credit note → a Xero credit note Allocation (``allocation``).
+
+So a payment that settles three invoices is three Xero payments (Xero pays one document per
+Payment), and undoing one reconciliation undoes exactly its Xero counterpart. The link outlives
+the reconciliation (state ``to_delete``) until the Xero side is removed.
+
+Write-offs ("Mark as fully paid" in the payment wizard with a write-off account): Odoo books the
+payment for the cash received plus a write-off line, and reconciles the invoice in full. In Xero
+the invoice is closed the way Xero's own guidance for small write-offs does it: the cash part is a
+payment from the journal's bank account, the written-off part is a second payment from the
+connection's *write-off account* (an expense account with "Enable payments to this account"
+turned on, e.g. "Bad debts" or "Bank fees"). Like Odoo's write-off line it carries no tax, so both
+ledgers agree; a credit note would instead adjust sales tax, which Odoo did not. When no write-off
+account is set the write-off part waits as "Mapping missing" and names the setting to fill.
+"""
+from decimal import ROUND_HALF_UP, Decimal
+
+from odoo import _, api, fields, models
+
+from .sync_engine import DependencyPending, _Skip
+from .xero_mapping import MappingError
+
+LINK_KINDS = [("payment", "Payment"), ("refund", "Refund"), ("allocation", "Credit allocation")]
+ACTIVE_STATES = ("pending", "synced")
+
+
+def _dec(value, digits):
+    return Decimal(repr(float(value or 0.0))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
 
 
 class XeroPaymentLink(models.Model):
@@ -17,17 +54,243 @@ class XeroPaymentLink(models.Model):
     company_id = fields.Many2one("res.company", required=True, index=True)
     connection_id = fields.Many2one("coworks.sync.connection", required=True, index=True,
                                     ondelete="cascade")
-    kind = fields.Selection([("payment", "Payment"), ("refund", "Refund"),
-                             ("allocation", "Credit allocation")], required=True)
+    kind = fields.Selection(LINK_KINDS, required=True)
+    role = fields.Selection([("cash", "Money received/paid"), ("writeoff", "Write-off")],
+                            default="cash", required=True,
+                            help="Write-off: the part of the document closed with a write-off in Odoo.")
     payment_id = fields.Many2one("account.payment", index=True, ondelete="set null")
+    money_move_id = fields.Many2one("account.move", "Money entry", ondelete="set null",
+                                    help="The payment's or bank statement line's journal entry.")
+    journal_id = fields.Many2one("account.journal", ondelete="set null")
     move_id = fields.Many2one("account.move", "Document", index=True, ondelete="set null",
                               help="The invoice paid, or the credit note refunded.")
-    credit_note_id = fields.Many2one("account.move", "Credit note", ondelete="set null")
+    credit_note_id = fields.Many2one("account.move", "Credit note", index="btree_not_null",
+                                     ondelete="set null")
+    partial_id = fields.Many2one("account.partial.reconcile", index="btree_not_null", ondelete="set null")
     partial_key = fields.Char(index=True, help="Which Odoo reconciliation this mirrors.")
     amount = fields.Monetary(currency_field="currency_id")
     currency_id = fields.Many2one("res.currency")
+    currency_rate = fields.Float(digits=(16, 6), help="Units of the document's currency per unit of "
+                                                      "the company currency on the payment date.")
+    reference = fields.Char()
     date = fields.Date()
     xero_id = fields.Char("Xero PaymentID / AllocationID", index="btree_not_null", readonly=True)
     state = fields.Selection([("pending", "To send"), ("synced", "In Xero"),
                               ("to_delete", "To delete"), ("deleted", "Deleted")],
                              default="pending", required=True)
+
+    @api.depends("kind", "role", "move_id", "credit_note_id", "payment_id", "reference")
+    def _compute_display_name(self):
+        kinds = dict(LINK_KINDS)
+        for link in self:
+            what = _("Write-off") if link.role == "writeoff" else kinds.get(link.kind, "")
+            if link.kind == "allocation":
+                link.display_name = f"{what} {link.credit_note_id.name or ''} → {link.move_id.name or ''}"
+            else:
+                link.display_name = f"{what} {link.reference or ''} → {link.move_id.name or ''}"
+
+    # ------------------------------------------------------------------ from reconciliations
+
+    @api.model
+    def _coworks_xero_track(self, partials):
+        """Create links (and queue their jobs) for the reconciliation parts Xero must mirror."""
+        if not partials:
+            return self.browse()
+        Job = self.env["coworks.sync.job"].sudo()
+        conns = Job._sync_connections_by_company(partials.company_id)
+        if not conns:
+            return self.browse()
+        vals_list = []
+        for partial in partials:
+            conn = conns.get(partial.company_id)
+            if conn:
+                vals_list += self._coworks_xero_link_vals(partial, conn)
+        links = self.sudo().create(vals_list)
+        links._coworks_xero_enqueue("upsert")
+        return links
+
+    @api.model
+    def _coworks_xero_link_vals(self, partial, conn):
+        dl, cl = partial.debit_move_id, partial.credit_move_id
+        dm, cm = dl.move_id, cl.move_id
+        if dm.state != "posted" or cm.state != "posted":
+            return []
+        base = {"company_id": partial.company_id.id, "connection_id": conn.id, "partial_id": partial.id,
+                "partial_key": f"account.partial.reconcile,{partial.id}"}
+        if dm.move_type == "out_invoice" and cm.move_type == "out_refund":
+            return [dict(base, kind="allocation", move_id=dm.id, credit_note_id=cm.id,
+                         amount=partial.debit_amount_currency, currency_id=dl.currency_id.id,
+                         date=max(dm.date, cm.date), reference=cm.name)]
+        if dm.move_type == "out_invoice" and _is_money(cm):
+            return self._coworks_xero_money_vals(base, "payment", partial, dl, partial.debit_amount_currency, cl)
+        if cm.move_type == "out_refund" and _is_money(dm):
+            return self._coworks_xero_money_vals(base, "refund", partial, cl, partial.credit_amount_currency, dl)
+        return []
+
+    @api.model
+    def _coworks_xero_money_vals(self, base, kind, partial, doc_line, amount, money_line):
+        money = money_line.move_id
+        payment = money.origin_payment_id
+        currency = doc_line.currency_id
+        company_currency = partial.company_id.currency_id
+        rate = 0.0
+        if currency != company_currency:
+            if money_line.currency_id == currency and money_line.balance:
+                rate = abs(money_line.amount_currency / money_line.balance)
+            elif partial.amount:
+                rate = amount / partial.amount
+        writeoff = 0.0
+        if payment:
+            _liquidity, counterpart, writeoff_lines = payment._seek_for_lines()
+            if writeoff_lines and counterpart:
+                same = all(line.currency_id == currency for line in counterpart + writeoff_lines)
+                field = "amount_currency" if same else "balance"
+                c_total = sum(counterpart.mapped(field))
+                w_total = sum(writeoff_lines.mapped(field))
+                share = -w_total / c_total if c_total else 0.0
+                if share > 0:  # written off in the customer's favour (an overpayment kept as income is not)
+                    writeoff = currency.round(amount * share)
+        reference = (payment.name if payment else money.name) or ""
+        common = dict(base, kind=kind, payment_id=payment.id, money_move_id=money.id,
+                      journal_id=(payment.journal_id or money.journal_id).id, move_id=doc_line.move_id.id,
+                      currency_id=currency.id, currency_rate=rate, date=payment.date or money.date)
+        out = []
+        cash = currency.round(amount - writeoff)
+        if currency.compare_amounts(cash, 0) > 0:
+            out.append(dict(common, role="cash", amount=cash, reference=reference))
+        if currency.compare_amounts(writeoff, 0) > 0:
+            out.append(dict(common, role="writeoff", amount=writeoff,
+                            reference=_("Write-off %s", reference)))
+        return out
+
+    def _coworks_xero_undo(self):
+        """The reconciliation behind these links is gone (or its payment left the posted state):
+        remove their Xero counterparts. A job never sent is skipped; one that failed is cancelled."""
+        links = self.filtered(lambda l: l.state in ACTIVE_STATES)
+        if not links:
+            return
+        links.sudo().write({"state": "to_delete"})
+        self.env["coworks.sync.job"].sudo().search([
+            ("res_model", "=", self._name), ("res_id", "in", links.ids),
+            ("operation", "=", "upsert"), ("state", "=", "error")]).write({"state": "cancelled"})
+        links._coworks_xero_enqueue("cancel")
+
+    def _coworks_xero_enqueue(self, operation, trigger=True):
+        Job = self.env["coworks.sync.job"].sudo()
+        if not trigger:
+            Job = Job.with_context(coworks_xero_no_trigger=True)
+        for kind in ("allocation", "payment", "refund"):  # allocations first: see _coworks_xero_snapshot
+            links = self.filtered(lambda l, k=kind: l.kind == k)
+            if links:
+                Job._enqueue(links, kind, operation)
+
+    # ------------------------------------------------------------------ sync engine hooks
+
+    def _coworks_xero_snapshot(self, job, conn):
+        """The link as a documents.Payment / documents.Allocation.
+
+        Money waits (retryable) until its documents are in Xero; a payment also waits while a
+        credit allocation on the same invoice is still to be sent, because Xero refuses to
+        allocate a credit note to an invoice that a payment has already paid off."""
+        from ..services import documents as d
+        self.ensure_one()
+        if job.operation == "cancel":
+            if not self.xero_id:
+                if self.env["coworks.sync.job"].sudo().search_count([
+                        ("res_model", "=", self._name), ("res_id", "=", self.id),
+                        ("operation", "=", "upsert"), ("state", "=", "pending")]):
+                    raise DependencyPending(_("Waiting for the earlier send of %s to finish before removing it.",
+                                              self.display_name))
+                self.sudo().state = "deleted"
+                raise _Skip(_("It never reached Xero: nothing to remove."))
+        else:
+            if self.state in ("to_delete", "deleted") and not job.request_body:
+                raise _Skip(_("Unreconciled in Odoo before it was sent: nothing to send."))
+            if self.xero_id:
+                raise _Skip(_("Already in Xero (%s).", self.xero_id))
+        amount = _dec(self.amount, self.currency_id.decimal_places)
+        ref = f"{self._name},{self.id}"
+        if self.kind == "allocation":
+            invoice, credit = self.move_id, self.credit_note_id
+            if job.operation == "upsert":
+                for doc in (invoice, credit):
+                    if not doc.xero_id:
+                        raise DependencyPending(_("Waiting for %s to reach Xero.", doc.display_name))
+                if invoice.currency_id != credit.currency_id:
+                    raise MappingError(_("Xero applies a credit note only to an invoice in the same currency: "
+                                         "%(cn)s is in %(c1)s, %(inv)s in %(c2)s.", cn=credit.name,
+                                         c1=credit.currency_id.name, inv=invoice.name, c2=invoice.currency_id.name))
+            return d.Allocation(ref=ref, credit_note_remote_id=credit.xero_id or "",
+                                invoice_remote_id=invoice.xero_id or "", amount=amount, date=self.date,
+                                remote_id=self.xero_id or "")
+        doc = self.move_id
+        is_refund = self.kind == "refund"
+        if job.operation == "upsert":
+            if not doc.xero_id:
+                raise DependencyPending(_("Waiting for %s to reach Xero.", doc.display_name))
+            earlier = not is_refund and self.search([
+                ("move_id", "=", doc.id), ("kind", "=", "allocation"), ("state", "=", "pending"),
+                ("id", "!=", self.id), ("create_date", "<=", self.create_date)])
+            if earlier and self.env["coworks.sync.job"].sudo().search_count([
+                    ("res_model", "=", self._name), ("res_id", "in", earlier.ids),
+                    ("operation", "=", "upsert"), ("state", "=", "pending")]):
+                raise DependencyPending(_("Waiting for the credit note applied earlier to %s to reach Xero "
+                                          "(Xero cannot apply a credit note to an invoice already paid off).",
+                                          doc.display_name))
+        if self.role == "writeoff":
+            account = conn.writeoff_account_id
+            if not account:
+                raise MappingError(_(
+                    "%(doc)s was closed in Odoo with a write-off of %(amount)s %(cur)s. Xero records it as a "
+                    "payment from a write-off account: choose a Xero account with payments enabled as "
+                    "“Write-off account” on the Xero connection (Invoicing > Configuration > Xero > "
+                    "Connections), then Retry.", doc=doc.display_name, amount=amount, cur=self.currency_id.name))
+            code, source = account.code, _("the connection's write-off account")
+        else:
+            journal = self.journal_id
+            code = conn._resolve_bank_account(journal)
+            source = _("journal “%s”", journal.name)
+        foreign = self.currency_id != self.company_id.currency_id
+        return d.Payment(
+            ref=ref, document_ref=f"account.move,{doc.id}",
+            document_kind=d.KIND_CREDIT_NOTE if is_refund else d.KIND_INVOICE,
+            document_remote_id=doc.xero_id or "", amount=amount, date=self.date, bank_account_code=code,
+            reference=(self.reference or "")[:255],
+            currency_rate=_dec(self.currency_rate, 6) if foreign and self.currency_rate else None,
+            remote_id=self.xero_id or "", account_source=source)
+
+    def _coworks_xero_apply_result(self, job, result):
+        self.ensure_one()
+        if job.operation == "cancel":
+            self.sudo().write({"state": "deleted"})
+            return
+        vals = {"xero_id": result.remote_id or self.xero_id}
+        if self.state == "pending":
+            vals["state"] = "synced"
+        self.sudo().write(vals)  # a link unreconciled meanwhile stays to_delete: its cancel job removes it
+
+    @api.model
+    def _coworks_xero_deleted_snapshot(self, job, conn):
+        raise _Skip(_("The link was deleted; nothing to do."))
+
+    def _message_log(self, **kwargs):
+        """Failures that need a person are logged on the Odoo payment and on the document."""
+        for link in self:
+            for target in (link.payment_id, link.move_id):
+                if target:
+                    target.sudo()._message_log(**kwargs)
+
+
+def _is_money(move):
+    return bool(move.origin_payment_id or move.statement_line_id)
+
+
+class CoworksSyncConnection(models.Model):
+    _inherit = "coworks.sync.connection"
+
+    writeoff_account_id = fields.Many2one(
+        "coworks.xero.account", "Write-off account", check_company=True,
+        domain="[('connection_id', '=', id), ('can_receive_payments', '=', True), ('status', '=', 'ACTIVE')]",
+        help="Where the part of an invoice closed with a write-off in Odoo (payment wizard, "
+             "“Mark as fully paid”) is recorded in Xero: a payment from this account. Choose an expense "
+             "account (e.g. Bad debts, Bank fees) with “Enable payments to this account” turned on in Xero.")

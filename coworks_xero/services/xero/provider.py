@@ -425,7 +425,7 @@ class XeroProvider(prov.SyncProvider):
                 out.append(docs.Result(ref=item.key, ok=True, details={"notes": ["never in Xero: nothing to delete"]}))
                 continue
             result = self.client.delete_payment(p.remote_id, _key(item.key, item.attempt, "delete"), ref=item.key)
-            if not result.ok and "not found" in (result.message or "").lower():
+            if not result.ok and _already_gone(result.message):
                 result = docs.Result(ref=item.key, ok=True, remote_id=p.remote_id,
                                      details={"notes": ["already gone from Xero"]})
             out.append(_result_for(item, result))
@@ -434,19 +434,62 @@ class XeroProvider(prov.SyncProvider):
     # ------------------------------------------------------------------ credit allocations
 
     def _allocation_upsert(self, items):
-        out = []
+        """One call per credit note (Xero takes several allocations of one credit note at once).
+        An item whose earlier attempt may have reached Xero is first looked for on the credit note."""
+        out = {}
+        existing = self._existing_allocations([i for i in items if i.attempt > 0])
+        by_credit = {}
         for item in items:
             a = item.obj
+            found = existing.get(item.key)
+            if found:
+                out[item.key] = docs.Result(ref=item.key, ok=True, remote_id=found.get("AllocationID") or "",
+                                            details={"notes": ["found in Xero from an earlier attempt"]})
+                continue
+            failure = self._preflight(item, a)
+            if failure:
+                out[item.key] = failure
+                continue
             try:
                 payload = payloads.allocation_payload(a)
             except ValueError as exc:
-                out.append(_fail(item, prov.VALIDATION, str(exc)))
+                out[item.key] = _fail(item, prov.VALIDATION, str(exc))
                 continue
-            results = self.client.allocate_credit_note(a.credit_note_remote_id, [payload],
-                                                       _key(item.key, item.attempt, payload), refs=[item.key])
-            out.append(_result_for(item, results[0], request=payload,
-                                   response=(results[0].details or {}).get("element")))
-        return out
+            by_credit.setdefault(a.credit_note_remote_id, []).append((item, payload))
+        for credit_id, todo in by_credit.items():
+            key = _key("allocations", credit_id, [(i.key, i.attempt) for i, _ in todo], [p for _, p in todo])
+            results = self.client.allocate_credit_note(credit_id, [p for _, p in todo], key,
+                                                       refs=[i.key for i, _ in todo])
+            for (item, payload), result in zip(todo, results):
+                if not result.ok and _PAID_OFF in (result.message or "").lower():
+                    result = docs.Result(
+                        ref=item.key, ok=False, error_kind=prov.CONFLICT, details=result.details,
+                        message=("Xero cannot apply this credit note: the invoice is already fully paid in Xero "
+                                 "(a credit note can only be applied to an amount still due). Remove the payment "
+                                 "that over-settles it (in Xero if it was entered there, or un-reconcile it in "
+                                 "Odoo), then Retry; or refund the credit note instead of applying it. "
+                                 f"Xero said: {result.message}"))
+                out[item.key] = _result_for(item, result, request=payload,
+                                            response=(result.details or {}).get("element"))
+        return [out[item.key] for item in items]
+
+    def _existing_allocations(self, items):
+        """Allocations an earlier, unanswered attempt may have made: same credit note, invoice,
+        amount and date."""
+        if not items:
+            return {}
+        by_id, _ = self._get_documents(docs.KIND_CREDIT_NOTE, ids=[i.obj.credit_note_remote_id for i in items])
+        found = {}
+        for item in items:
+            a = item.obj
+            for alloc in (by_id.get(a.credit_note_remote_id) or {}).get("Allocations") or []:
+                same = ((alloc.get("Invoice") or {}).get("InvoiceID") == a.invoice_remote_id
+                        and Decimal(str(alloc.get("Amount") or 0)) == payloads.round_half_up(a.amount, 2)
+                        and payloads.parse_xero_date(alloc.get("Date")) == a.date)
+                if same and alloc.get("AllocationID"):
+                    found[item.key] = alloc
+                    break
+        return found
 
     def _allocation_cancel(self, items):
         out = []
@@ -455,6 +498,22 @@ class XeroProvider(prov.SyncProvider):
             if not a.remote_id:
                 out.append(docs.Result(ref=item.key, ok=True))
                 continue
-            result = self.client.delete_credit_note_allocation(a.credit_note_remote_id, a.remote_id, ref=item.key)
+            try:
+                result = self.client.delete_credit_note_allocation(a.credit_note_remote_id, a.remote_id,
+                                                                   ref=item.key)
+            except XeroError as exc:
+                self._raise_if_connection_wide(exc)
+                result = docs.Result(ref=item.key, ok=False, error_kind=exc.kind, message=exc.message)
+            if not result.ok and _already_gone(result.message):
+                result = docs.Result(ref=item.key, ok=True, remote_id=a.remote_id,
+                                     details={"notes": ["already gone from Xero"]})
             out.append(_result_for(item, result))
         return out
+
+
+_PAID_OFF = "already been paid off"
+
+
+def _already_gone(message):
+    text = (message or "").lower()
+    return "not found" in text or "could not be found" in text or "already been deleted" in text
