@@ -33,6 +33,9 @@ once, with mappings managers edit in ordinary forms and a sync log they can act 
     "demo": [
         "demo/coworks_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["coworks_xero/static/tests/tours/*.js"],
+    },
     "images": ["static/description/icon.png"],
     "application": False,
     "installable": True,

@@ -30,7 +30,7 @@ tours.add("coworks_xero_connect", {
         },
         {
             content: "The connection is live and names the organisation",
-            trigger: ".o_form_view .o_statusbar_status button.active:contains(Connected)",
+            trigger: ".o_form_view .o_statusbar_status .o_arrow_button_current:contains(Connected)",
         },
         {
             trigger: ".o_form_view:contains(Coworks Demo AU)",
@@ -75,7 +75,7 @@ tours.add("coworks_xero_post_invoice", {
             run: "click",
         },
         {
-            trigger: ".o_form_view .o_statusbar_status button.active:contains(Posted)",
+            trigger: ".o_form_view .o_statusbar_status .o_arrow_button_current:contains(Posted)",
         },
     ],
 });
@@ -83,6 +83,11 @@ tours.add("coworks_xero_post_invoice", {
 // The sync log shows the invoice synced.
 tours.add("coworks_xero_log_synced", {
     steps: () => [
+        {
+            content: "The log opens on what needs attention: show everything",
+            trigger: ".o_searchview_facet:contains(Needs attention) .o_facet_remove",
+            run: "click",
+        },
         {
             content: "The invoice reached Xero",
             trigger: ".o_list_view .o_data_row:contains(Invoice):contains(Synced)",
@@ -173,7 +178,8 @@ tours.add("coworks_xero_retry", {
             run: "click",
         },
         {
-            trigger: ".o_list_view .o_data_row:contains(Invoice):not(:contains(Needs attention))",
+            content: "Nothing needs attention any more",
+            trigger: ".o_view_nocontent, .o_list_view:not(:has(.o_data_row:contains(Needs attention)))",
         },
     ],
 });
@@ -182,7 +188,7 @@ tours.add("coworks_xero_retry", {
 tours.add("coworks_xero_invoice_synced", {
     steps: () => [
         {
-            trigger: ".o_form_view .oe_button_box button[name=action_open_xero_jobs]:contains(Synced)",
+            trigger: "button[name=action_open_xero_jobs]:contains(Synced)",
         },
     ],
 });
