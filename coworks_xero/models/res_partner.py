@@ -31,7 +31,8 @@ class ResPartner(models.Model):
     # Changes to these fields reach the Xero contact.
     _COWORKS_XERO_SYNCED_FIELDS = frozenset({
         "name", "email", "phone", "street", "street2", "city", "zip", "state_id",
-        "country_id", "vat", "is_company", "ref",
+        "country_id", "vat", "is_company", "ref", "property_product_pricelist",
+        "specific_property_product_pricelist",
     })
 
     def write(self, vals):
@@ -67,6 +68,18 @@ class ResPartner(models.Model):
         member = self.child_ids.filtered("email")[:1]
         return member.email or ""
 
+    def _coworks_xero_currency(self, conn):
+        """The contact's default currency in Xero: the currency of the customer's pricelist,
+        when the organisation has it enabled (else Xero would refuse the contact)."""
+        self.ensure_one()
+        pricelist = self.with_company(conn.company_id).property_product_pricelist
+        code = pricelist.currency_id.name or ""
+        if not code or code == conn.company_id.currency_id.name:
+            return ""
+        enabled = self.env["coworks.xero.currency"].sudo().search_count(
+            [("connection_id", "=", conn.id), ("code", "=", code)])
+        return code if enabled or code == conn.base_currency_code else ""
+
     def _coworks_xero_snapshot(self, job, conn):
         from ..services.documents import Address, Customer
         self.ensure_one()
@@ -80,6 +93,7 @@ class ResPartner(models.Model):
             address=Address(street=self.street or "", street2=self.street2 or "",
                             city=self.city or "", zip=self.zip or "",
                             state=self.state_id.name or "", country_code=self.country_id.code or ""),
+            currency_code=partner._coworks_xero_currency(conn),
             contact_number=f"ODOO-{self.id}",
             remote_id=partner.xero_contact_id or "",
             active=self.active,
