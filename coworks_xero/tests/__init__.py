@@ -2,3 +2,4 @@ from . import test_foundation
 from . import test_sync_engine
 from . import test_customers
 from . import test_documents
+from . import test_scenario
