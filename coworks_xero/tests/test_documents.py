@@ -521,3 +521,58 @@ class TestEditsAndClosures(DocumentsCase):
         self.run_worker()
         self.assertEqual(self.doc_job(move).state, "cancelled")
         self.assertNotEqual(move.xero_sync_state, "error")
+
+
+@tagged("post_install", "-at_install")
+class TestDraftsInXero(DocumentsCase):
+    """Documents that exist in Xero as drafts carrying the Odoo number (an earlier attempt, or
+    someone preparing it in Xero) for the same customer."""
+
+    def _xero_draft(self, move, partner=None):
+        client = self.connection._xero_client()
+        partner = partner or move.commercial_partner_id
+        contact_id = partner.with_company(self.company).xero_contact_id
+        [result] = client.create_invoices([{
+            "Type": "ACCREC", "Contact": {"ContactID": contact_id}, "InvoiceNumber": move.name,
+            "Date": fields.Date.today().isoformat(), "Status": "DRAFT",
+            "LineItems": [{"Description": "draft", "Quantity": 1, "UnitAmount": 1, "AccountCode": "200"}],
+        }], uuid.uuid4().hex, refs=["draft"])
+        self.assertTrue(result.ok, result.message)
+        return result.remote_id
+
+    def _customer_synced(self):
+        self.invoice([(self.day_pass, 1, 35.0, 0.0, self.gst)])
+        self.run_worker()
+
+    def test_posting_adopts_and_approves_the_draft(self):
+        self._customer_synced()
+        move = self.invoice([(self.plan_product, 1, 350.0, 0.0, self.gst)])
+        draft_id = self._xero_draft(move)
+        self.run_worker()
+        self.assertEqual(move.xero_id, draft_id)
+        doc = self.xero_doc(move)
+        self.assertEqual(doc["Status"], "AUTHORISED")
+        self.assertTotalsMatch(move, doc)
+        self.assertIn("already existed in Xero", self.doc_job(move).log_note)
+
+    def test_cancel_deletes_a_draft_copy(self):
+        self._customer_synced()
+        move = self.invoice([(self.plan_product, 1, 350.0, 0.0, self.gst)])
+        draft_id = self._xero_draft(move)
+        move.button_cancel()  # before the worker: the create is never sent, the cancel finds the draft
+        self.run_worker()
+        doc = next(d for d in self.xero_state()["Invoices"] if d["InvoiceID"] == draft_id)
+        self.assertEqual(doc["Status"], "DELETED")
+        self.assertIn("deleted draft invoice", self.doc_job(move, "cancel").log_note)
+
+    def test_same_number_for_another_customer_is_left_alone(self):
+        self._customer_synced()
+        other = self.env["res.partner"].create({"name": "Other", "email": "other@example.com"})
+        self.invoice([(self.day_pass, 1, 35.0, 0.0, self.gst)], partner=other)
+        self.run_worker()
+        move = self.invoice([(self.plan_product, 1, 350.0, 0.0, self.gst)], partner=other)
+        draft_id = self._xero_draft(move, partner=self.member)  # the member's draft, the other's number
+        move.button_cancel()
+        self.run_worker()
+        doc = next(d for d in self.xero_state()["Invoices"] if d["InvoiceID"] == draft_id)
+        self.assertEqual(doc["Status"], "DRAFT")

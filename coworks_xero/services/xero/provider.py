@@ -204,11 +204,12 @@ class XeroProvider(prov.SyncProvider):
         found = self.client.get_invoices(ids=ids, numbers=numbers)
         return {d.get("InvoiceID"): d for d in found}, {d.get("InvoiceNumber"): d for d in found}
 
-    def _remote_state(self, items, kind):
+    def _remote_state(self, items, kind, by_number=False):
         """Xero's current element per item key: by stored ID, or by number when an earlier
-        attempt may have created it without us learning the ID."""
+        attempt may have created it without us learning the ID (``by_number``: always look, e.g.
+        before cancelling a document whose create may still have reached Xero)."""
         ids = [i.obj.remote_id for i in items if i.obj.remote_id]
-        numbers = [i.obj.number for i in items if not i.obj.remote_id and i.attempt > 0]
+        numbers = [i.obj.number for i in items if not i.obj.remote_id and (by_number or i.attempt > 0)]
         if not ids and not numbers:
             return {}
         by_id, by_number = self._get_documents(kind, ids, numbers)
@@ -218,8 +219,8 @@ class XeroProvider(prov.SyncProvider):
             element = by_id.get(doc.remote_id) if doc.remote_id else by_number.get(doc.number)
             if element and not doc.remote_id:
                 contact_id = (element.get("Contact") or {}).get("ContactID")
-                if contact_id and doc.customer.remote_id and contact_id != doc.customer.remote_id:
-                    element = None  # same number, other customer: not ours
+                if not doc.customer.remote_id or (contact_id or "").lower() != doc.customer.remote_id.lower():
+                    element = None  # same number, other (or unknown) customer: not ours
             if element:
                 state[item.key] = element
         return state
@@ -302,7 +303,8 @@ class XeroProvider(prov.SyncProvider):
         return _result_for(item, result, notes=notes or None, request=payload, response=element or None)
 
     def _document_cancel(self, items, kind):
-        remote = self._remote_state(items, kind)
+        # A create that timed out and was then cancelled in the host may still be in Xero.
+        remote = self._remote_state(items, kind, by_number=True)
         out = []
         for item in items:
             doc = item.obj
