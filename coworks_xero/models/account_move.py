@@ -61,6 +61,29 @@ class AccountMove(models.Model):
             ]).write({"state": "cancelled", "log_note": _("Not sent: the document was cancelled in Odoo.")})
         return res
 
+    def unlink(self):
+        # A document deleted in Odoo after it reached Xero is voided there (Xero keeps numbers).
+        synced = self.filtered(lambda m: m.xero_id and m._coworks_xero_kind()
+                               and (m.xero_status or "") not in ("VOIDED", "DELETED"))
+        remote = {m.id: m.xero_id for m in synced}
+        if synced:
+            synced._coworks_xero_enqueue("cancel")
+            jobs = self.env["coworks.sync.job"].sudo().search([
+                ("res_model", "=", self._name), ("res_id", "in", synced.ids),
+                ("operation", "=", "cancel"), ("state", "=", "pending")])
+            for job in jobs:
+                job.remote_id = remote[job.res_id]
+        return super().unlink()
+
+    @api.model
+    def _coworks_xero_deleted_snapshot(self, job, conn):
+        """The cancel of a document deleted in Odoo: only its Xero ID is left (on the job)."""
+        from ..services import documents as d
+        kind = d.KIND_CREDIT_NOTE if job.kind == "credit_note" else d.KIND_INVOICE
+        return d.Document(ref=f"account.move,{job.res_id}", kind=kind, number=job.record_name or "",
+                          date=fields.Date.context_today(self), customer=d.Customer(ref="", name=""),
+                          lines=[], currency_code="", remote_id=job.remote_id, status="VOIDED")
+
     def _coworks_xero_remote_links(self):
         """(payment_ids, allocation_ids): the Xero PaymentIDs and AllocationIDs this integration
         created on this document. Only those may be removed automatically (e.g. to void or to

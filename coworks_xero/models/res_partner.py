@@ -53,6 +53,13 @@ class ResPartner(models.Model):
         companies_by_partner = {}
         for partner_id, company_id in self.env.cr.fetchall():
             companies_by_partner.setdefault(partner_id, []).append(company_id)
+        # Old log entries may have been cleaned up: a stored ContactID also means "in Xero".
+        conns = self.env["coworks.sync.job"].sudo()._sync_connections_by_company(
+            self.env["res.company"].sudo().search([]))
+        for company in conns:
+            for partner in commercial.sudo().with_company(company):
+                if partner.xero_contact_id and company.id not in companies_by_partner.get(partner.id, []):
+                    companies_by_partner.setdefault(partner.id, []).append(company.id)
         if companies_by_partner:
             partners = self.browse(list(companies_by_partner))
             self.env["coworks.sync.job"].sudo()._enqueue(

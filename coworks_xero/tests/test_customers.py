@@ -198,3 +198,13 @@ class TestCustomers(CoworksXeroEmulatorCase):
         self._bill(partner)
         self.env.flush_all()
         self.assertFalse(self.env["coworks.sync.job"].search([("state", "=", "pending"), ("kind", "=", "contact")]))
+
+    def test_edit_after_the_log_was_cleaned_still_updates(self):
+        partner = self._partner("Omega", "omega@example.com")
+        self._bill(partner)
+        self.run_worker()
+        contact_id = partner.with_company(self.company).xero_contact_id
+        self._contact_job(partner).sudo().unlink()  # retention removed the old entries
+        partner.write({"phone": "+61 400 000 000"})
+        self.run_worker()
+        self.assertEqual(self._contact(contact_id)["Phones"][0]["PhoneNumber"], "+61 400 000 000")

@@ -576,3 +576,19 @@ class TestDraftsInXero(DocumentsCase):
         self.run_worker()
         doc = next(d for d in self.xero_state()["Invoices"] if d["InvoiceID"] == draft_id)
         self.assertEqual(doc["Status"], "DRAFT")
+
+
+@tagged("post_install", "-at_install")
+class TestDeletion(DocumentsCase):
+
+    def test_deleting_a_synced_document_voids_it_in_xero(self):
+        move = self.invoice([(self.plan_product, 1, 350.0, 0.0, self.gst)])
+        self.run_worker()
+        xero_id = move.xero_id
+        move.button_draft()
+        move.unlink()
+        self.run_worker()
+        job = self.env["coworks.sync.job"].search([("remote_id", "=", xero_id), ("operation", "=", "cancel")])
+        self.assertEqual(job.state, "done", job.error_message)
+        doc = next(d for d in self.xero_state()["Invoices"] if d["InvoiceID"] == xero_id)
+        self.assertEqual(doc["Status"], "VOIDED")
