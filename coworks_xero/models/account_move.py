@@ -132,6 +132,7 @@ class AccountMove(models.Model):
             raise DependencyPending(_("Waiting for the customer %s to reach Xero.", partner.display_name))
         campus = self.coworks_campus_id or partner.coworks_campus_id
         digits = self.currency_id.decimal_places
+        no_tax_type = None
         lines = []
         price_modes = set()
         for line in self.invoice_line_ids.sorted("sequence"):
@@ -143,7 +144,10 @@ class AccountMove(models.Model):
                 continue
             try:
                 mapping = conn._resolve_product_mapping(line.product_id)
-                tax_type = conn._resolve_tax_type(line.tax_ids) or conn._coworks_xero_no_tax_type()
+                tax_type = conn._resolve_tax_type(line.tax_ids)
+                if not tax_type:
+                    no_tax_type = no_tax_type or conn._coworks_xero_no_tax_type()
+                    tax_type = no_tax_type
                 tracking = []
                 line_campus = line._coworks_xero_campus() or campus
                 campus_tracking = conn._resolve_campus_tracking(line_campus)
@@ -165,12 +169,12 @@ class AccountMove(models.Model):
                 total=_dec(line.price_total, digits), tracking=tracking[:2], ref=f"account.move.line,{line.id}",
                 mapping_source=mapping.get("label") or "", tax_source=line.tax_ids[:1].name or "",
             ))
-        if len(price_modes) > 1:
-            raise MappingError(_("Xero needs every line of a document to be either tax-included or "
-                                 "tax-excluded; this one mixes both."))
+        # Xero has one LineAmountTypes per document. Mixed tax-included and tax-excluded lines are
+        # sent as tax-exclusive with Odoo's own untaxed amounts and taxes; the included-price
+        # lines then show their quantity x price in the description (see payloads.py).
         if not any(line.tax_ids for line in self.invoice_line_ids):
             amount_types = d.TAX_NONE
-        elif True in price_modes:
+        elif price_modes == {True}:
             amount_types = d.TAX_INCLUSIVE
         else:
             amount_types = d.TAX_EXCLUSIVE

@@ -12,8 +12,11 @@ class ResPartner(models.Model):
     # One Xero contact per commercial partner and company (each company has its own organisation).
     xero_contact_id = fields.Char("Xero ContactID", company_dependent=True, copy=False, readonly=True)
     xero_contact_name = fields.Char("Name in Xero", company_dependent=True, copy=False, readonly=True,
-                                    help="Differs from the partner's name when Xero already had a "
-                                         "contact with that name.")
+                                    help="Differs from the partner's name when Xero already had another "
+                                         "active contact with that name (Xero requires unique names). "
+                                         "Then the name is followed by the customer's email, e.g. "
+                                         "“ACME (ap@acme.com)”; without an email by its contact code, "
+                                         "“ACME (#ODOO-42)”; and if that is taken too, “ACME (#ODOO-42-2)”…")
     xero_sync_state = fields.Selection(DOCUMENT_SYNC_STATES, compute="_compute_xero_sync",
                                        string="Xero sync")
     xero_job_count = fields.Integer(compute="_compute_xero_sync")

@@ -592,3 +592,20 @@ class TestDeletion(DocumentsCase):
         self.assertEqual(job.state, "done", job.error_message)
         doc = next(d for d in self.xero_state()["Invoices"] if d["InvoiceID"] == xero_id)
         self.assertEqual(doc["Status"], "VOIDED")
+
+
+@tagged("post_install", "-at_install")
+class TestMixedTaxModes(DocumentsCase):
+
+    def test_mixed_included_and_excluded_lines_match_to_the_cent(self):
+        move = self.invoice([(self.plan_product, 1, 333.33, 7.0, self.gst),
+                             (self.day_pass, 3, 11.11, 0.0, self.gst_incl)])
+        self.run_worker()
+        doc = self.xero_doc(move)
+        self.assertEqual(doc["LineAmountTypes"], "Exclusive")
+        plan_line, day_line = doc["LineItems"]
+        self.assertEqual((plan_line["Quantity"], plan_line["UnitAmount"]), (1, 333.33))
+        # the tax-included line is sent as its untaxed amount; its detail stays readable
+        self.assertEqual(cents(day_line["LineAmount"]), cents(move.invoice_line_ids[1].price_subtotal))
+        self.assertIn("3 x 11.11", day_line["Description"])
+        self.assertTotalsMatch(move, doc)

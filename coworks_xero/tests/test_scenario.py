@@ -40,7 +40,7 @@ class TestRandomScenario(DocumentsCase):
             }) for _ in range(rng.randint(1, 4))]
 
         def create_invoice():
-            taxes = rng.choice([excluded, excluded, included])
+            taxes = rng.choice([excluded, excluded, included, excluded + included])
             lines = random_lines(taxes)
             if rng.random() < 0.3:
                 lines.insert(0, Command.create({"display_type": "line_section", "name": "Membership"}))
