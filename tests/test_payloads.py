@@ -390,31 +390,54 @@ class TestInvoice:
         assert report.expected.total_tax == D("11.44") and report.adjustment == 0
         assert all(v == 0 for v in report.remaining.values())
 
-    def test_global_rounding_residue_gets_one_adjustment_line(self, validate):
+    def test_global_rounding_tax_residue_is_spread_on_line_taxes(self, validate):
         # host rounds tax globally: 76.30 x 15% = 11.45; Xero per line = 11.44
         lines = [line(u=a) for a in ("25.06", "25.61", "25.63")]
         doc = document(lines, amount_tax="11.45")
         assert doc.amount_total == D("87.75")
+        payload, report = P.invoice_payload(doc)
+        assert len(payload["LineItems"]) == 3, "a tax residue needs no adjustment line"
+        # the cent goes on the first line with the largest tax (25.61 and 25.63 -> 3.84; + 0.01)
+        assert [li.get("TaxAmount") for li in payload["LineItems"]] == [None, 3.85, None]
+        assert report.tax_spread == D("0.01") and report.spread_lines == [1]
+        assert report.adjustment == 0
+        assert report.expected.total_tax == D("11.45") and report.expected.total == D("87.75")
+        assert report.remaining == {"SubTotal": D("0.00"), "TotalTax": D("0.00"), "Total": D("0.00")}
+        validate("Invoice", payload)
+
+    def test_spread_is_at_most_a_cent_per_taxed_line_and_can_be_negative(self):
+        lines = [line(u=a) for a in ("10.005", "10.005")]  # per line 1.50 + 1.50 = 3.00
+        payload, report = P.invoice_payload(document(lines, amount_tax="2.99"))
+        assert report.tax_spread == D("-0.01") and report.expected.total_tax == D("2.99")
+        # 3 cents over 2 taxed lines is no rounding residue: not spread, left to the adjustment line
+        payload, report = P.invoice_payload(document(lines, amount_tax="3.03"))
+        assert report.tax_spread == 0 and report.adjustment == D("0.03")
+
+    def test_untaxed_residue_gets_one_adjustment_line(self, validate):
+        # host's untaxed total is a cent above its rounded lines (e.g. global rounding of the base)
+        lines = [line(u=a) for a in ("25.06", "25.61", "25.63")]
+        doc = document(lines, amount_untaxed=D("76.31"), amount_total=D("87.75"), amount_tax=D("11.44"))
         payload, report = P.invoice_payload(doc)
         adj = payload["LineItems"][-1]
         assert adj == {"Description": "Rounding adjustment", "Quantity": 1.0, "UnitAmount": 0.01,
                        "AccountCode": "860", "LineAmount": 0.01, "TaxType": "NONE", "TaxAmount": 0.0}
         assert report.adjustment == D("0.01") and report.adjustment_line == 3
         assert report.expected.total == D("87.75")
-        assert report.remaining == {"SubTotal": D("-0.01"), "TotalTax": D("0.01"), "Total": D("0.00")}
+        assert report.remaining == {"SubTotal": D("0.00"), "TotalTax": D("0.00"), "Total": D("0.00")}
         assert sum(1 for li in payload["LineItems"] if li["Description"] == "Rounding adjustment") == 1
         validate("Invoice", payload)
 
     def test_custom_no_tax_type_and_negative_adjustment(self):
-        lines = [line(u=a) for a in ("10.005", "10.005")]  # 3-dp prices fit unitdp=4
-        doc = document(lines, amount_tax="2.99")  # host says 2.99, lines sum 3.00
+        lines = [line(u=a) for a in ("10.005", "10.005")]  # lines sum 20.02 (10.01 each)
+        doc = document(lines, amount_untaxed=D("20.01"), amount_total=D("23.01"))
         payload, report = P.invoice_payload(doc, no_tax_type="EXEMPTOUTPUT")
         assert payload["LineItems"][-1]["TaxType"] == "EXEMPTOUTPUT"
         assert report.adjustment == D("-0.01") and report.expected.total == doc.amount_total
 
     def test_no_rounding_account_warns(self):
         lines = [line(u=a) for a in ("25.06", "25.61", "25.63")]
-        payload, report = P.invoice_payload(document(lines, amount_tax="11.45", rounding_account_code=""))
+        payload, report = P.invoice_payload(document(lines, amount_untaxed=D("76.31"), amount_total=D("87.75"),
+                                                     amount_tax=D("11.44"), rounding_account_code=""))
         assert len(payload["LineItems"]) == 3 and report.adjustment == 0
         assert "ROUNDING" in report.warnings[0] and report.remaining["Total"] == D("0.01")
 
@@ -455,8 +478,9 @@ class TestInvoice:
         doc = document(lines, mode="Inclusive")
         doc.amount_tax, doc.amount_untaxed = D("0.40"), D("2.63")
         payload, report = P.invoice_payload(doc)
-        assert report.adjustment == 0  # totals already equal; tax split differs
-        assert report.remaining == {"SubTotal": D("-0.01"), "TotalTax": D("0.01"), "Total": D("0.00")}
+        assert report.adjustment == 0  # totals already equal; the tax split is fixed by the spread
+        assert report.tax_spread == D("0.01")
+        assert report.remaining == {"SubTotal": D("0.00"), "TotalTax": D("0.00"), "Total": D("0.00")}
 
     def test_notax(self, validate):
         lines = [line(u="12.5", mode="NoTax", tax_type="NONE", rate=None)]

@@ -323,3 +323,74 @@ def test_plan_log_lines_and_step_params():
     p = S.plan(xdoc(S.AUTHORISED, payments=[pay()]), wish(S.CANCEL, our_payment_ids={"P1"}))
     assert p.log_lines()[0] == p.reason and len(p.log_lines()) == 3
     assert p.steps[0].param("amount") == Decimal("10") and p.steps[0].param("missing", 1) == 1
+
+
+# --------------------------------------------------------------------------
+# changed_against_xero: the payload we would send vs Xero's element
+# --------------------------------------------------------------------------
+def _payload(**kw):
+    base = {
+        "Type": "ACCREC", "InvoiceID": "X1", "Contact": {"ContactID": "C1"}, "InvoiceNumber": "INV-1",
+        "Date": "2026-11-02", "DueDate": "2026-11-30", "Reference": "Nov", "CurrencyCode": "AUD",
+        "LineAmountTypes": "Exclusive", "Status": "AUTHORISED",
+        "LineItems": [
+            {"Description": "Hot desk", "Quantity": 3.0, "UnitAmount": 0.333, "DiscountRate": 7.0,
+             "ItemCode": "PLAN", "TaxType": "OUTPUT", "LineAmount": 0.93, "TaxAmount": 0.09,
+             "Tracking": [{"Name": "Campus", "Option": "Downtown"}]},
+            {"Description": "Section"},
+        ],
+    }
+    base.update(kw)
+    return base
+
+
+def _element(**kw):
+    # as Xero answers: /Date()/ dates with DateString, numbers as numbers, filled-in fields
+    base = {
+        "InvoiceID": "x1", "Contact": {"ContactID": "c1", "Name": "ACME"}, "InvoiceNumber": "INV-1",
+        "Date": "/Date(1793577600000+0000)/", "DateString": "2026-11-02T00:00:00",
+        "DueDate": "/Date(1795996800000+0000)/", "DueDateString": "2026-11-30T00:00:00",
+        "Reference": "Nov", "CurrencyCode": "AUD", "CurrencyRate": 1.0, "LineAmountTypes": "Exclusive",
+        "Status": "AUTHORISED", "SubTotal": 0.93, "TotalTax": 0.09, "Total": 1.02,
+        "LineItems": [
+            {"LineItemID": "l1", "Description": "Hot desk", "Quantity": 3.0, "UnitAmount": 0.3330,
+             "DiscountRate": 7, "ItemCode": "PLAN", "AccountCode": "200", "TaxType": "OUTPUT",
+             "LineAmount": 0.93, "TaxAmount": 0.09,
+             "Tracking": [{"Name": "Campus", "Option": "Downtown", "TrackingCategoryID": "t"}]},
+            {"LineItemID": "l2", "Description": "Section", "Quantity": 0, "UnitAmount": 0, "LineAmount": 0,
+             "TaxAmount": 0, "Tracking": []},
+        ],
+    }
+    base.update(kw)
+    return base
+
+
+def test_changed_against_xero_same_document_is_unchanged():
+    assert S.changed_against_xero(_element(), _payload()) == frozenset()
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda p: p["LineItems"][0].update(UnitAmount=0.334), S.F_LINES),
+    (lambda p: p["LineItems"][0].update(Tracking=[{"Name": "Campus", "Option": "Harbour"}]), S.F_LINES),
+    (lambda p: p["LineItems"][0].pop("DiscountRate"), S.F_LINES),
+    (lambda p: p["LineItems"].append({"Description": "note"}), S.F_LINES),
+    (lambda p: p.update(LineAmountTypes="Inclusive"), S.F_LINES),
+    (lambda p: p.update(Contact={"ContactID": "C2"}), S.F_CONTACT),
+    (lambda p: p.update(CurrencyCode="USD"), S.F_CURRENCY),
+    (lambda p: p.update(Date="2026-11-03"), S.F_DATE),
+    (lambda p: p.update(DueDate="2026-12-01"), S.F_DUE_DATE),
+    (lambda p: p.update(Reference="Dec"), S.F_REFERENCE),
+    (lambda p: p.update(InvoiceNumber="INV-1-R1"), S.F_NUMBER),
+])
+def test_changed_against_xero_names_each_change(change, field):
+    payload = _payload()
+    change(payload)
+    assert S.changed_against_xero(_element(), payload) == frozenset({field})
+
+
+def test_unchanged_credit_note_is_not_voided_on_a_repost():
+    xero = xdoc(S.AUTHORISED, kind=CN, number="RINV-1")
+    element = _element()
+    payload = _payload()
+    plan = S.plan(xero, S.HostWish(S.POST, number="RINV-1", changed=S.changed_against_xero(element, payload)))
+    assert plan.outcome == S.NOOP and plan.steps == []

@@ -1,7 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.tools import groupby
 
-from .sync_engine import DependencyPending
+from .sync_engine import DependencyPending, _Skip
 from .xero_mapping import MappingError
 
 from .common import DOCUMENT_SYNC_STATES
@@ -51,8 +51,46 @@ class AccountMove(models.Model):
     def button_cancel(self):
         to_void = self.filtered(lambda m: m.state == "posted" or m.xero_id)
         res = super().button_cancel()
-        to_void.filtered(lambda m: m.state == "cancel")._coworks_xero_enqueue("cancel")
+        cancelled = to_void.filtered(lambda m: m.state == "cancel")
+        cancelled._coworks_xero_enqueue("cancel")
+        # A create/update that was waiting for a person is moot once the document is cancelled.
+        if cancelled:
+            self.env["coworks.sync.job"].sudo().search([
+                ("res_model", "=", self._name), ("res_id", "in", cancelled.ids),
+                ("operation", "=", "upsert"), ("state", "=", "error"),
+            ]).write({"state": "cancelled", "log_note": _("Not sent: the document was cancelled in Odoo.")})
         return res
+
+    def unlink(self):
+        # A document deleted in Odoo after it reached Xero is voided there (Xero keeps numbers).
+        synced = self.filtered(lambda m: m.xero_id and m._coworks_xero_kind()
+                               and (m.xero_status or "") not in ("VOIDED", "DELETED"))
+        remote = {m.id: m.xero_id for m in synced}
+        if synced:
+            synced._coworks_xero_enqueue("cancel")
+            jobs = self.env["coworks.sync.job"].sudo().search([
+                ("res_model", "=", self._name), ("res_id", "in", synced.ids),
+                ("operation", "=", "cancel"), ("state", "=", "pending")])
+            for job in jobs:
+                job.remote_id = remote[job.res_id]
+        return super().unlink()
+
+    @api.model
+    def _coworks_xero_deleted_snapshot(self, job, conn):
+        """The cancel of a document deleted in Odoo: only its Xero ID is left (on the job)."""
+        from ..services import documents as d
+        kind = d.KIND_CREDIT_NOTE if job.kind == "credit_note" else d.KIND_INVOICE
+        return d.Document(ref=f"account.move,{job.res_id}", kind=kind, number=job.record_name or "",
+                          date=fields.Date.context_today(self), customer=d.Customer(ref="", name=""),
+                          lines=[], currency_code="", remote_id=job.remote_id, status="VOIDED")
+
+    def _coworks_xero_remote_links(self):
+        """(payment_ids, allocation_ids): the Xero PaymentIDs and AllocationIDs this integration
+        created on this document. Only those may be removed automatically (e.g. to void or to
+        re-create the document); anything else found in Xero blocks with a clear error. The
+        payments part of the addon overrides this."""
+        self.ensure_one()
+        return [], []
 
     def _coworks_xero_enqueue(self, operation):
         moves = self.filtered(lambda m: m._coworks_xero_kind())
@@ -78,14 +116,23 @@ class AccountMove(models.Model):
         partner = self.commercial_partner_id.with_company(conn.company_id)
         kind = d.KIND_INVOICE if self.move_type == "out_invoice" else d.KIND_CREDIT_NOTE
         customer = partner._coworks_xero_snapshot(job, conn)
+        payment_ids, allocation_ids = self._coworks_xero_remote_links()
         if job.operation == "cancel":
             return d.Document(ref=f"account.move,{self.id}", kind=kind, number=self.name,
                               date=self.invoice_date or self.date, customer=customer, lines=[],
                               currency_code=self.currency_id.name, remote_id=self.xero_id or "",
-                              status="VOIDED")
+                              status="VOIDED", remote_payment_ids=list(payment_ids),
+                              remote_allocation_ids=list(allocation_ids))
+        if self.state != "posted":
+            # Reset to draft (it is sent again when re-posted) or cancelled (the cancel job
+            # voids it): nothing to create or update now.
+            raise _Skip(_("Not sent: the document is %s in Odoo.", dict(
+                self._fields["state"]._description_selection(self.env)).get(self.state, self.state)))
         if not customer.remote_id:
             raise DependencyPending(_("Waiting for the customer %s to reach Xero.", partner.display_name))
         campus = self.coworks_campus_id or partner.coworks_campus_id
+        digits = self.currency_id.decimal_places
+        no_tax_type = None
         lines = []
         price_modes = set()
         for line in self.invoice_line_ids.sorted("sequence"):
@@ -98,29 +145,36 @@ class AccountMove(models.Model):
             try:
                 mapping = conn._resolve_product_mapping(line.product_id)
                 tax_type = conn._resolve_tax_type(line.tax_ids)
+                if not tax_type:
+                    no_tax_type = no_tax_type or conn._coworks_xero_no_tax_type()
+                    tax_type = no_tax_type
                 tracking = []
-                campus_tracking = conn._resolve_campus_tracking(campus)
+                line_campus = line._coworks_xero_campus() or campus
+                campus_tracking = conn._resolve_campus_tracking(line_campus)
                 if campus_tracking:
-                    tracking.append(d.Tracking(*campus_tracking))
-                tracking += [d.Tracking(*t) for t in mapping["tracking"] if not campus_tracking or t[0] != campus_tracking[0]]
+                    tracking.append(d.Tracking(*campus_tracking, source=_("campus %s", line_campus.name)))
+                tracking += [d.Tracking(*t, source=_("item mapping %s", mapping.get("label") or ""))
+                             for t in mapping["tracking"]
+                             if not campus_tracking or t[0] != campus_tracking[0]]
             except MappingError as exc:
                 raise MappingError(_("Line “%(line)s”: %(err)s", line=(line.name or "").splitlines()[0][:60], err=exc)) from None
             price_modes.update(line.tax_ids.mapped("price_include"))
             lines.append(d.Line(
                 description=line.name or line.product_id.display_name or "-",
-                quantity=_dec(line.quantity, 4), unit_price=_dec(line.price_unit, 6).normalize(),
-                discount_percent=_dec(line.discount, 4),
+                quantity=_dec(line.quantity).normalize(), unit_price=_dec(line.price_unit).normalize(),
+                discount_percent=_dec(line.discount).normalize(),
                 account_code=mapping["account_code"], item_code=mapping["item_code"], tax_type=tax_type,
-                subtotal=_dec(line.price_subtotal, self.currency_id.decimal_places),
-                tax_amount=_dec(line.price_total - line.price_subtotal, self.currency_id.decimal_places),
-                total=_dec(line.price_total, self.currency_id.decimal_places), tracking=tracking[:2], ref=f"account.move.line,{line.id}",
+                subtotal=_dec(line.price_subtotal, digits),
+                tax_amount=_dec(line.price_total, digits) - _dec(line.price_subtotal, digits),
+                total=_dec(line.price_total, digits), tracking=tracking[:2], ref=f"account.move.line,{line.id}",
+                mapping_source=mapping.get("label") or "", tax_source=line.tax_ids[:1].name or "",
             ))
-        if len(price_modes) > 1:
-            raise MappingError(_("Xero needs every line of a document to be either tax-included or "
-                                 "tax-excluded; this one mixes both."))
+        # Xero has one LineAmountTypes per document. Mixed tax-included and tax-excluded lines are
+        # sent as tax-exclusive with Odoo's own untaxed amounts and taxes; the included-price
+        # lines then show their quantity x price in the description (see payloads.py).
         if not any(line.tax_ids for line in self.invoice_line_ids):
             amount_types = d.TAX_NONE
-        elif True in price_modes:
+        elif price_modes == {True}:
             amount_types = d.TAX_INCLUSIVE
         else:
             amount_types = d.TAX_EXCLUSIVE
@@ -136,6 +190,9 @@ class AccountMove(models.Model):
             amount_total=_dec(self.amount_total, self.currency_id.decimal_places), status="AUTHORISED",
             remote_id=self.xero_id or "",
             rounding_account_code=conn.rounding_account_id.code or "",
+            remote_payment_ids=list(payment_ids), remote_allocation_ids=list(allocation_ids),
+            # Only this integration writes VOIDED/DELETED here (from its own cancel job).
+            allow_recreate=(self.xero_status or "") in ("VOIDED", "DELETED"),
         )
 
     def _coworks_xero_apply_result(self, job, result):
@@ -146,6 +203,18 @@ class AccountMove(models.Model):
         if result.remote_number:
             vals["xero_number"] = result.remote_number
         self.sudo().write(vals)
+
+
+class AccountMoveLine(models.Model):
+    _inherit = "account.move.line"
+
+    coworks_campus_id = fields.Many2one(
+        "coworks.campus", "Campus", index="btree_not_null",
+        help="Campus of this line when it differs from the invoice's (Xero tracking).")
+
+    def _coworks_xero_campus(self):
+        self.ensure_one()
+        return self.coworks_campus_id
 
 
 def _dec(value, digits=None):

@@ -12,8 +12,11 @@ class ResPartner(models.Model):
     # One Xero contact per commercial partner and company (each company has its own organisation).
     xero_contact_id = fields.Char("Xero ContactID", company_dependent=True, copy=False, readonly=True)
     xero_contact_name = fields.Char("Name in Xero", company_dependent=True, copy=False, readonly=True,
-                                    help="Differs from the partner's name when Xero already had a "
-                                         "contact with that name.")
+                                    help="Differs from the partner's name when Xero already had another "
+                                         "active contact with that name (Xero requires unique names). "
+                                         "Then the name is followed by the customer's email, e.g. "
+                                         "“ACME (ap@acme.com)”; without an email by its contact code, "
+                                         "“ACME (#ODOO-42)”; and if that is taken too, “ACME (#ODOO-42-2)”…")
     xero_sync_state = fields.Selection(DOCUMENT_SYNC_STATES, compute="_compute_xero_sync",
                                        string="Xero sync")
     xero_job_count = fields.Integer(compute="_compute_xero_sync")
@@ -31,7 +34,8 @@ class ResPartner(models.Model):
     # Changes to these fields reach the Xero contact.
     _COWORKS_XERO_SYNCED_FIELDS = frozenset({
         "name", "email", "phone", "street", "street2", "city", "zip", "state_id",
-        "country_id", "vat", "is_company", "ref",
+        "country_id", "vat", "is_company", "ref", "property_product_pricelist",
+        "specific_property_product_pricelist",
     })
 
     def write(self, vals):
@@ -52,6 +56,13 @@ class ResPartner(models.Model):
         companies_by_partner = {}
         for partner_id, company_id in self.env.cr.fetchall():
             companies_by_partner.setdefault(partner_id, []).append(company_id)
+        # Old log entries may have been cleaned up: a stored ContactID also means "in Xero".
+        conns = self.env["coworks.sync.job"].sudo()._sync_connections_by_company(
+            self.env["res.company"].sudo().search([]))
+        for company in conns:
+            for partner in commercial.sudo().with_company(company):
+                if partner.xero_contact_id and company.id not in companies_by_partner.get(partner.id, []):
+                    companies_by_partner.setdefault(partner.id, []).append(company.id)
         if companies_by_partner:
             partners = self.browse(list(companies_by_partner))
             self.env["coworks.sync.job"].sudo()._enqueue(
@@ -67,6 +78,18 @@ class ResPartner(models.Model):
         member = self.child_ids.filtered("email")[:1]
         return member.email or ""
 
+    def _coworks_xero_currency(self, conn):
+        """The contact's default currency in Xero: the currency of the customer's pricelist,
+        when the organisation has it enabled (else Xero would refuse the contact)."""
+        self.ensure_one()
+        pricelist = self.with_company(conn.company_id).property_product_pricelist
+        code = pricelist.currency_id.name or ""
+        if not code or code == conn.company_id.currency_id.name:
+            return ""
+        enabled = self.env["coworks.xero.currency"].sudo().search_count(
+            [("connection_id", "=", conn.id), ("code", "=", code)])
+        return code if enabled or code == conn.base_currency_code else ""
+
     def _coworks_xero_snapshot(self, job, conn):
         from ..services.documents import Address, Customer
         self.ensure_one()
@@ -80,6 +103,7 @@ class ResPartner(models.Model):
             address=Address(street=self.street or "", street2=self.street2 or "",
                             city=self.city or "", zip=self.zip or "",
                             state=self.state_id.name or "", country_code=self.country_id.code or ""),
+            currency_code=partner._coworks_xero_currency(conn),
             contact_number=f"ODOO-{self.id}",
             remote_id=partner.xero_contact_id or "",
             active=self.active,

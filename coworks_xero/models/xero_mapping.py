@@ -187,6 +187,8 @@ class CoworksSyncConnection(models.Model):
                 "account_code": account.code or item.sales_account_code or "",
                 "tracking": tracking,
                 "source": source,
+                "label": (_("product “%s”", template.display_name) if source == "product"
+                          else _("item kind “%s”", dict(ITEM_KINDS)[kind])),
             }
         if kind in ITEM_KINDS_AS_ACCOUNTS or not self.default_account_id:
             what = (_("the item kind “%s”", dict(ITEM_KINDS)[kind]) if kind
@@ -195,7 +197,19 @@ class CoworksSyncConnection(models.Model):
                 "No Xero mapping for %(what)s: map it in Invoicing > Configuration > Xero > "
                 "Item mappings, or set a default sales account on the Xero connection.", what=what))
         return {"item_code": "", "account_code": self.default_account_id.code,
-                "tracking": [], "source": "default"}
+                "tracking": [], "source": "default", "label": _("the connection's default sales account")}
+
+    def _coworks_xero_no_tax_type(self):
+        """The TaxType of lines without an Odoo tax: the organisation's zero-rate revenue tax
+        ("NONE" in AU/NZ/UK orgs), so Xero does not apply the account's default tax."""
+        self.ensure_one()
+        rates = self.env["coworks.xero.tax.rate"].sudo().search(
+            [("connection_id", "=", self.id), ("rate", "=", 0), ("can_apply_to_revenue", "=", True)])
+        rates = rates.filtered(lambda r: r.status in (False, "ACTIVE")) or rates
+        for preferred in ("NONE", "EXEMPTOUTPUT", "ZERORATEDOUTPUT"):
+            if preferred in rates.mapped("tax_type"):
+                return preferred
+        return rates[:1].tax_type or "NONE"
 
     def _resolve_campus_tracking(self, campus):
         """(category, option) for ``campus``, or None when the campus is not mapped."""

@@ -116,6 +116,9 @@ class Document:
     # may remove on its own (e.g. to void); a payment entered by hand in Xero blocks instead.
     remote_payment_ids: list[str] = dataclasses.field(default_factory=list)
     remote_allocation_ids: list[str] = dataclasses.field(default_factory=list)
+    # The host closed (voided/deleted) the provider's copy itself and now posts the document
+    # again: re-creating it under a new number is expected, not a surprise to block on.
+    allow_recreate: bool = False
 
 
 @dataclasses.dataclass

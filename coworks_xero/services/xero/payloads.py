@@ -455,6 +455,10 @@ class PayloadReport:
     explicit_tax_lines: list[int] = dataclasses.field(default_factory=list)  # LineItems indexes
     collapsed_lines: list[int] = dataclasses.field(default_factory=list)  # sent as Quantity 1
     folded_discount_lines: list[int] = dataclasses.field(default_factory=list)  # credit notes
+    # cents of tax moved onto lines' TaxAmount so Xero's TotalTax equals a host that rounds tax
+    # globally (its line taxes do not add up to its total tax)
+    tax_spread: Decimal = Decimal("0.00")
+    spread_lines: list[int] = dataclasses.field(default_factory=list)
     adjustment: Decimal = Decimal("0.00")  # amount of the "Rounding adjustment" line (0 = none)
     adjustment_line: int | None = None
     expected: Totals | None = None  # what Xero will show
@@ -677,16 +681,22 @@ def _build_document(
 
     items: list[dict] = []
     rates: dict[int, Decimal] = {}
+    taxed: list[tuple[int, Decimal]] = []  # (LineItems index, host line tax) of lines with tax
     for line in doc.lines:
         if line.display_type in (docs.LINE_SECTION, docs.LINE_NOTE):
             text = (line.description or "").strip()
             if text:
                 items.append({"Description": text[:MAX_DESCRIPTION]})
             continue
+        if to_decimal(line.tax_amount) != 0:
+            taxed.append((len(items), round_half_up(line.tax_amount, 2)))
         items.append(_product_line(doc, line, len(items), tax_rates, report, rates))
     payload["LineItems"] = items
 
     expected = _totals(items, mode, rates)
+    if _host_totals_given(doc) and mode != docs.TAX_NONE and taxed:
+        _spread_tax(items, doc, expected, taxed, report, rates, mode)
+        expected = _totals(items, mode, rates)
     if _host_totals_given(doc):
         diff = round_half_up(to_decimal(doc.amount_total) - expected.total, 2)
         if diff != 0:
@@ -717,6 +727,37 @@ def _build_document(
         }
     report.expected = expected
     return payload, report
+
+
+def _spread_tax(items: list[dict], doc: docs.Document, expected: Totals,
+                taxed: list[tuple[int, Decimal]], report: PayloadReport,
+                rates: Mapping[int, Decimal], mode: str) -> None:
+    """Host rounds tax globally: its ``amount_tax`` differs by a few cents from the sum of its
+    line taxes. Move those cents onto the TaxAmount of the taxed lines (largest tax first, at
+    most one cent per line), so Xero's TotalTax -- and with it SubTotal and Total -- equal the
+    host's. A larger difference is not a rounding residue and is left to the adjustment line."""
+    diff = round_half_up(to_decimal(doc.amount_tax) - expected.total_tax, 2)
+    if diff == 0 or abs(diff) > CENT * len(taxed):
+        return
+    step = CENT if diff > 0 else -CENT
+    order = sorted(taxed, key=lambda t: (-abs(t[1]), t[0]))
+    remaining = diff
+    for index, _host_tax in order:
+        if remaining == 0:
+            break
+        li = items[index]
+        if "TaxAmount" in li:
+            current = round_half_up(li["TaxAmount"], 2)
+        elif index in rates:
+            current = xero_line_tax(li["LineAmount"], rates[index], mode)
+        else:
+            continue  # unknown rate: cannot say what Xero would compute
+        li["TaxAmount"] = number(current + step, 2)
+        if index not in report.explicit_tax_lines:
+            report.explicit_tax_lines.append(index)
+        report.spread_lines.append(index)
+        remaining -= step
+    report.tax_spread = diff - remaining
 
 
 def invoice_payload(

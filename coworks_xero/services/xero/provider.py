@@ -204,11 +204,12 @@ class XeroProvider(prov.SyncProvider):
         found = self.client.get_invoices(ids=ids, numbers=numbers)
         return {d.get("InvoiceID"): d for d in found}, {d.get("InvoiceNumber"): d for d in found}
 
-    def _remote_state(self, items, kind):
+    def _remote_state(self, items, kind, by_number=False):
         """Xero's current element per item key: by stored ID, or by number when an earlier
-        attempt may have created it without us learning the ID."""
+        attempt may have created it without us learning the ID (``by_number``: always look, e.g.
+        before cancelling a document whose create may still have reached Xero)."""
         ids = [i.obj.remote_id for i in items if i.obj.remote_id]
-        numbers = [i.obj.number for i in items if not i.obj.remote_id and i.attempt > 0]
+        numbers = [i.obj.number for i in items if not i.obj.remote_id and (by_number or i.attempt > 0)]
         if not ids and not numbers:
             return {}
         by_id, by_number = self._get_documents(kind, ids, numbers)
@@ -218,8 +219,8 @@ class XeroProvider(prov.SyncProvider):
             element = by_id.get(doc.remote_id) if doc.remote_id else by_number.get(doc.number)
             if element and not doc.remote_id:
                 contact_id = (element.get("Contact") or {}).get("ContactID")
-                if contact_id and doc.customer.remote_id and contact_id != doc.customer.remote_id:
-                    element = None  # same number, other customer: not ours
+                if not doc.customer.remote_id or (contact_id or "").lower() != doc.customer.remote_id.lower():
+                    element = None  # same number, other (or unknown) customer: not ours
             if element:
                 state[item.key] = element
         return state
@@ -243,11 +244,7 @@ class XeroProvider(prov.SyncProvider):
             if element is None:
                 creates.append((item, payload, report))
                 continue
-            xero_doc = states.XeroDoc.from_xero(element, kind)
-            wish = states.HostWish(action=states.POST, number=doc.number, status=doc.status,
-                                   our_payment_ids=frozenset(doc.remote_payment_ids),
-                                   our_allocation_ids=frozenset(doc.remote_allocation_ids))
-            out[item.key] = self._execute(item, kind, states.plan(xero_doc, wish), payload, report, element)
+            out[item.key] = self._update_existing(item, kind, payload, report, element)
         if creates:
             key = _key(kind, "create", [(i.key, i.attempt) for i, _, _ in creates], [p for _, p, _ in creates])
             send = self.client.create_credit_notes if kind == docs.KIND_CREDIT_NOTE else self.client.create_invoices
@@ -258,6 +255,24 @@ class XeroProvider(prov.SyncProvider):
                 out[item.key] = self._document_result(item, result, payload, report)
         return [out[item.key] for item in items]
 
+    def _update_existing(self, item, kind, payload, report, element, closed_by_us=False):
+        """Bring the Xero copy ``element`` in line with the host's document: nothing when equal,
+        update in place when Xero allows it, else void and re-create (see states.plan)."""
+        doc = item.obj
+        num_key = "CreditNoteNumber" if kind == docs.KIND_CREDIT_NOTE else "InvoiceNumber"
+        xero_number = element.get(num_key) or ""
+        if xero_number != doc.number and xero_number.startswith(f"{doc.number}-R"):
+            # Re-created earlier under a new number: the voided original keeps the host's number.
+            payload = dict(payload, **{num_key: xero_number})
+        xero_doc = states.XeroDoc.from_xero(element, kind)
+        xero_doc.closed_by_us = closed_by_us
+        wish = states.HostWish(action=states.POST, number=doc.number, status=doc.status,
+                               changed=states.changed_against_xero(element, payload),
+                               allow_recreate=doc.allow_recreate,
+                               our_payment_ids=frozenset(doc.remote_payment_ids),
+                               our_allocation_ids=frozenset(doc.remote_allocation_ids))
+        return self._execute(item, kind, states.plan(xero_doc, wish), payload, report, element)
+
     def _adopt_existing(self, item, kind, payload, report):
         """The number exists in Xero: if it is this customer's document (an earlier attempt
         created it), update it instead of failing."""
@@ -265,9 +280,7 @@ class XeroProvider(prov.SyncProvider):
         element = by_number.get(item.obj.number)
         if not element or (element.get("Contact") or {}).get("ContactID") != item.obj.customer.remote_id:
             return None
-        xero_doc = states.XeroDoc.from_xero(element, kind)
-        wish = states.HostWish(action=states.POST, number=item.obj.number, status=item.obj.status)
-        result = self._execute(item, kind, states.plan(xero_doc, wish), payload, report, element)
+        result = self._update_existing(item, kind, payload, report, element)
         result.details.setdefault("notes", []).insert(
             0, f"{item.obj.number} already existed in Xero for this customer: linked and updated it")
         return result
@@ -275,6 +288,9 @@ class XeroProvider(prov.SyncProvider):
     def _document_result(self, item, result, payload, report, notes=None):
         notes = list(notes or [])
         if report is not None:
+            if report.tax_spread:
+                notes.append(f"moved {report.tax_spread} of tax onto {len(report.spread_lines)} line(s) so "
+                             f"Xero's tax equals Odoo's (Odoo rounds tax globally)")
             if report.adjustment:
                 notes.append(f"added a rounding adjustment of {report.adjustment} so Xero's total "
                              f"equals Odoo's")
@@ -287,7 +303,8 @@ class XeroProvider(prov.SyncProvider):
         return _result_for(item, result, notes=notes or None, request=payload, response=element or None)
 
     def _document_cancel(self, items, kind):
-        remote = self._remote_state(items, kind)
+        # A create that timed out and was then cancelled in the host may still be in Xero.
+        remote = self._remote_state(items, kind, by_number=True)
         out = []
         for item in items:
             doc = item.obj
@@ -305,7 +322,7 @@ class XeroProvider(prov.SyncProvider):
 
     def _execute(self, item, kind, plan, payload, report, element):
         """Carry out a state-machine plan for one document; stop at the first failure."""
-        notes = [plan.reason] if plan.steps or plan.blocked else []
+        notes = [plan.reason] if plan.steps or plan.blocked or plan.needs_attention else []
         doc_id = element.get("CreditNoteID" if kind == docs.KIND_CREDIT_NOTE else "InvoiceID")
         last = docs.Result(ref=item.key, ok=True, remote_id=doc_id,
                            remote_number=element.get("CreditNoteNumber" if kind == docs.KIND_CREDIT_NOTE

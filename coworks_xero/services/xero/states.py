@@ -560,3 +560,87 @@ def changed_fields(previous: Mapping | None, current: Mapping) -> frozenset | No
         if a != b:
             out.add(field)
     return frozenset(out)
+
+
+# --------------------------------------------------------------------------
+# what differs between Xero's copy and the payload we would send
+# --------------------------------------------------------------------------
+_LINE_KEYS = ("Description", "Quantity", "UnitAmount", "DiscountRate", "ItemCode", "AccountCode",
+              "TaxType", "TaxAmount", "LineAmount")
+
+
+def _num(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value)).normalize()
+    except Exception:  # noqa: BLE001 - not a number: compare as text
+        return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    na, nb = _num(a), _num(b)
+    if na is not None and nb is not None:
+        return na == nb
+    return (a or "") == (b or "")
+
+
+def _xero_date(value: Any, text: Any = None) -> str:
+    if text:
+        return str(text)[:10]
+    from .payloads import parse_xero_date  # local: payloads imports nothing from here
+
+    d = parse_xero_date(value)
+    return d.isoformat() if d else ""
+
+
+def _tracking_set(tracking: Any) -> set:
+    return {((t.get("Name") or "").casefold(), (t.get("Option") or "").casefold())
+            for t in tracking or [] if isinstance(t, Mapping)}
+
+
+def _line_differs(sent: Mapping, have: Mapping) -> bool:
+    for key in _LINE_KEYS:
+        if key in sent:
+            if not _same(sent.get(key), have.get(key)):
+                return True
+        elif key == "DiscountRate" and _num(have.get(key)) not in (None, Decimal(0)):
+            return True
+    if "Quantity" in sent or "UnitAmount" in sent or "LineAmount" in sent:
+        return _tracking_set(sent.get("Tracking")) != _tracking_set(have.get("Tracking"))
+    return False
+
+
+def changed_against_xero(element: Mapping, payload: Mapping) -> frozenset:
+    """Which fields (F_*) of ``payload`` (a document payload from payloads.py) differ from
+    ``element`` (the document as Xero returns it). Only what the payload sets is compared, so
+    values Xero fills in itself (an item's account, a computed tax) do not count as changes;
+    amounts are compared as numbers and dates as days."""
+    out = set()
+    sent_lines = list(payload.get("LineItems") or [])
+    have_lines = list(element.get("LineItems") or [])
+    if len(sent_lines) != len(have_lines) or any(
+            _line_differs(s, h) for s, h in zip(sent_lines, have_lines)):
+        out.add(F_LINES)
+    if (payload.get("LineAmountTypes") or "Exclusive") != (element.get("LineAmountTypes") or "Exclusive"):
+        out.add(F_LINES)
+    sent_contact = (payload.get("Contact") or {}).get("ContactID")
+    if sent_contact and sent_contact.lower() != ((element.get("Contact") or {}).get("ContactID") or "").lower():
+        out.add(F_CONTACT)
+    if payload.get("CurrencyCode") and payload["CurrencyCode"] != element.get("CurrencyCode"):
+        out.add(F_CURRENCY)
+    if payload.get("CurrencyRate") is not None and not _same(payload["CurrencyRate"], element.get("CurrencyRate")):
+        out.add(F_CURRENCY)
+    if "Date" in payload and payload["Date"][:10] != _xero_date(element.get("Date"), element.get("DateString")):
+        out.add(F_DATE)
+    if "DueDate" in payload and payload["DueDate"][:10] != _xero_date(element.get("DueDate"),
+                                                                      element.get("DueDateString")):
+        out.add(F_DUE_DATE)
+    if (payload.get("Reference") or "") != (element.get("Reference") or ""):
+        out.add(F_REFERENCE)
+    for key in ("InvoiceNumber", "CreditNoteNumber"):
+        if key in payload and payload[key] != element.get(key):
+            out.add(F_NUMBER)
+    if (payload.get("Url") or "") != (element.get("Url") or ""):
+        out.add(F_URL)
+    return frozenset(out)

@@ -1,0 +1,210 @@
+"""Customers: the commercial partner is the Xero contact; matching, disambiguation, updates."""
+import uuid
+
+from odoo.tests import tagged
+
+from .common import CoworksXeroEmulatorCase
+
+
+@tagged("post_install", "-at_install")
+class TestCustomers(CoworksXeroEmulatorCase):
+
+    def _partner(self, name, email=None, **vals):
+        return self.env["res.partner"].create({"name": name, "email": email, **vals})
+
+    def _bill(self, partner):
+        return self._create_invoice_one_line(product_id=self.plan_product, price_unit=350.0,
+                                             tax_ids=self.tax_sale_a, partner_id=partner, post=True)
+
+    def _xero_contacts(self, **match):
+        return [c for c in self.xero_state()["Contacts"]
+                if all(c.get(k) == v for k, v in match.items())]
+
+    def _contact(self, contact_id):
+        return next(c for c in self.xero_state()["Contacts"] if c["ContactID"] == contact_id)
+
+    def _put_contacts(self, *contacts):
+        """Contacts someone entered in Xero by hand, before this integration existed."""
+        client = self.connection._xero_client()
+        results = client.save_contacts(list(contacts), uuid.uuid4().hex, refs=[str(i) for i in range(len(contacts))])
+        self.assertTrue(all(r.ok for r in results), [r.message for r in results])
+        return [r.remote_id for r in results]
+
+    def _contact_job(self, partner):
+        return self.jobs_of(partner.commercial_partner_id).filtered(lambda j: j.kind == "contact")
+
+    # ---------------------------------------------------------------- matching
+
+    def test_found_by_email_ignoring_case_before_creating(self):
+        [existing] = self._put_contacts({"Name": "Acme Pty (old)", "EmailAddress": "billing@acme.example"})
+        before = len(self.xero_state()["Contacts"])
+        partner = self._partner("Acme Pty", "Billing@ACME.example")
+        invoice = self._bill(partner)
+        self.run_worker()
+        self.assertEqual(partner.with_company(self.company).xero_contact_id, existing)
+        self.assertEqual(len(self.xero_state()["Contacts"]), before, "a duplicate contact was created")
+        self.assertEqual(self.xero_invoice(invoice.name)["Contact"]["ContactID"], existing)
+        # linked, then updated to Odoo's data
+        self.assertEqual(self._contact(existing)["Name"], "Acme Pty")
+        self.assertEqual(self._contact(existing)["ContactNumber"], f"ODOO-{partner.id}")
+
+    def test_several_matches_pick_is_deterministic_and_logged(self):
+        older = self._put_contacts({"Name": "Twin B", "EmailAddress": "twin@example.com"})
+        self.emu("POST", "clock", {"advance": 120})  # the other one is entered two minutes later
+        newer = self._put_contacts({"Name": "Twin A", "EmailAddress": "TWIN@example.com"})
+        ids = older + newer
+        partner = self._partner("Twin Holdings", "twin@example.com")
+        self._bill(partner)
+        self.run_worker()
+        picked = partner.with_company(self.company).xero_contact_id
+        # same email ignoring case, both active: the least recently updated one wins
+        self.assertEqual(picked, ids[0])
+        job = self._contact_job(partner)
+        self.assertEqual(job.state, "done")
+        self.assertIn("picked", job.log_note)
+        self.assertIn(ids[1], job.log_note, "the log must name the contact that was not picked")
+
+    def test_same_name_other_email_gets_a_distinct_name(self):
+        [other] = self._put_contacts({"Name": "Jane Doe", "EmailAddress": "jane@elsewhere.example"})
+        partner = self._partner("Jane Doe", "jane@coworks.example")
+        invoice = self._bill(partner)
+        self.run_worker()
+        contact_id = partner.with_company(self.company).xero_contact_id
+        self.assertTrue(contact_id)
+        self.assertNotEqual(contact_id, other, "matched a contact by name although the email differs")
+        self.assertEqual(self._contact(contact_id)["Name"], "Jane Doe (jane@coworks.example)")
+        self.assertEqual(partner.with_company(self.company).xero_contact_name, "Jane Doe (jane@coworks.example)")
+        self.assertIn("already has an active contact", self._contact_job(partner).log_note)
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
+
+    def test_same_name_without_email_uses_the_partner_key(self):
+        self._put_contacts({"Name": "Walk-in"})
+        partner = self._partner("Walk-in")
+        self._bill(partner)
+        self.run_worker()
+        contact = self._contact(partner.with_company(self.company).xero_contact_id)
+        self.assertEqual(contact["Name"], f"Walk-in (#ODOO-{partner.id})")
+
+    def test_partner_without_email_syncs(self):
+        partner = self._partner("No Mail Co")
+        invoice = self._bill(partner)
+        self.run_worker()
+        contact = self._contact(partner.with_company(self.company).xero_contact_id)
+        self.assertEqual(contact["Name"], "No Mail Co")
+        self.assertNotIn("EmailAddress", {k for k, v in contact.items() if v})
+        self.assertEqual(self.xero_invoice(invoice.name)["Contact"]["ContactID"], contact["ContactID"])
+
+    def test_commercial_partner_is_the_contact(self):
+        company = self._partner("Orbit Labs", "accounts@orbit.example", is_company=True)
+        member = self._partner("Ana Member", "ana@orbit.example", parent_id=company.id)
+        invoice = self._bill(member)
+        self.run_worker()
+        self.assertFalse(member.with_company(self.company).xero_contact_id)
+        contact_id = company.with_company(self.company).xero_contact_id
+        self.assertEqual(self._contact(contact_id)["Name"], "Orbit Labs")
+        self.assertEqual(self.xero_invoice(invoice.name)["Contact"]["ContactID"], contact_id)
+        self.assertFalse(self._xero_contacts(Name="Ana Member"))
+
+    # ---------------------------------------------------------------- changes
+
+    def test_changes_propagate_to_the_same_contact(self):
+        eur = self.env.ref("base.EUR")
+        eur.active = True
+        partner = self._partner("Delta Ltd", "delta@example.com")
+        self._bill(partner)
+        self.run_worker()
+        contact_id = partner.with_company(self.company).xero_contact_id
+        count = len(self.xero_state()["Contacts"])
+
+        pricelist = self.env["product.pricelist"].create({"name": "EUR list", "currency_id": eur.id})
+        partner.write({
+            "name": "Delta Limited", "email": "ap@delta.example", "phone": "+61 2 5550 1234",
+            "street": "1 George St", "city": "Sydney", "zip": "2000",
+            "country_id": self.env.ref("base.au").id, "vat": "51824753556",
+            "property_product_pricelist": pricelist.id,
+        })
+        self.env.flush_all()
+        job = self._contact_job(partner).filtered(lambda j: j.state == "pending")
+        self.assertEqual(len(job), 1, "an edit of a synced customer must queue an update")
+        self.run_worker()
+
+        self.assertEqual(len(self.xero_state()["Contacts"]), count, "the update created a new contact")
+        contact = self._contact(contact_id)
+        self.assertEqual(contact["Name"], "Delta Limited")
+        self.assertEqual(contact["EmailAddress"], "ap@delta.example")
+        self.assertEqual(contact["Phones"][0]["PhoneNumber"], "+61 2 5550 1234")
+        self.assertEqual(contact["Addresses"][0]["AddressLine1"], "1 George St")
+        self.assertEqual(contact["Addresses"][0]["City"], "Sydney")
+        self.assertEqual(contact["Addresses"][0]["Country"], "AU")
+        self.assertEqual(contact["TaxNumber"], "51824753556")
+        self.assertEqual(contact["DefaultCurrency"], "EUR")
+
+    def test_member_edit_updates_the_company_contact(self):
+        company = self._partner("Vega Co", is_company=True)
+        member = self._partner("Vic", "vic@vega.example", parent_id=company.id)
+        self._bill(member)
+        self.run_worker()
+        contact_id = company.with_company(self.company).xero_contact_id
+        # the company has no email of its own: its first member's is used
+        self.assertEqual(self._contact(contact_id)["EmailAddress"], "vic@vega.example")
+        company.write({"street": "9 Quay St"})
+        self.run_worker()
+        self.assertEqual(self._contact(contact_id)["Addresses"][0]["AddressLine1"], "9 Quay St")
+
+    def test_unsynced_partner_edit_queues_nothing(self):
+        partner = self._partner("Never Billed", "nb@example.com")
+        partner.write({"name": "Never Billed Ltd"})
+        self.env.flush_all()
+        self.assertFalse(self._contact_job(partner))
+
+    def test_archiving_deletes_nothing_in_xero(self):
+        partner = self._partner("Leaving Co", "leaving@example.com")
+        invoice = self._bill(partner)
+        self.run_worker()
+        contact_id = partner.with_company(self.company).xero_contact_id
+        self.emu("DELETE", "requests")
+        partner.action_archive()
+        self.run_worker()
+        self.assertFalse(self._contact_job(partner).filtered(lambda j: j.state == "pending"))
+        self.assertEqual(self._contact(contact_id)["ContactStatus"], "ACTIVE")
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
+        writes = [r for r in self.xero_requests()["requests"] if r["method"] in ("POST", "PUT", "DELETE")]
+        self.assertEqual(writes, [])
+
+    def test_contact_changed_in_xero_to_a_taken_name_is_renamed_deterministically(self):
+        partner = self._partner("Kappa", "kappa@example.com")
+        self._bill(partner)
+        self.run_worker()
+        contact_id = partner.with_company(self.company).xero_contact_id
+        # someone creates another active "Kappa Group" in Xero; Odoo renames ours to it
+        self._put_contacts({"Name": "Kappa Group", "EmailAddress": "other@example.com"})
+        partner.write({"name": "Kappa Group"})
+        self.run_worker()
+        job = self._contact_job(partner)[:1]
+        self.assertEqual(job.state, "done", job.error_message)
+        self.assertEqual(self._contact(contact_id)["Name"], "Kappa Group (kappa@example.com)")
+        self.assertEqual(partner.with_company(self.company).xero_contact_name, "Kappa Group (kappa@example.com)")
+
+    def test_invoice_for_a_new_customer_waits_for_the_contact(self):
+        partner = self._partner("Sigma", "sigma@example.com")
+        invoice = self._bill(partner)
+        self.env.flush_all()
+        kinds = sorted(self.env["coworks.sync.job"].search([("state", "=", "pending")]).mapped("kind"))
+        self.assertEqual(kinds, ["contact", "invoice"])
+        self.run_worker()
+        self.assertEqual(self.xero_invoice(invoice.name)["Contact"]["ContactID"],
+                         partner.with_company(self.company).xero_contact_id)
+        # a second invoice of the same customer does not queue the contact again
+        self._bill(partner)
+        self.env.flush_all()
+        self.assertFalse(self.env["coworks.sync.job"].search([("state", "=", "pending"), ("kind", "=", "contact")]))
+
+    def test_edit_after_the_log_was_cleaned_still_updates(self):
+        partner = self._partner("Omega", "omega@example.com")
+        self._bill(partner)
+        self.run_worker()
+        contact_id = partner.with_company(self.company).xero_contact_id
+        self._contact_job(partner).sudo().unlink()  # retention removed the old entries
+        partner.write({"phone": "+61 400 000 000"})
+        self.run_worker()
+        self.assertEqual(self._contact(contact_id)["Phones"][0]["PhoneNumber"], "+61 400 000 000")
