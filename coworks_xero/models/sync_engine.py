@@ -230,7 +230,7 @@ class CoworksSyncJob(models.Model):
             if was_error and hasattr(record, "_message_log"):
                 record._message_log(body=_("Synced to Xero again after the earlier failure was fixed."))
 
-    def _record_failure(self, kind, message, result=None):
+    def _record_failure(self, kind, message, result=None, retry_after=None):
         self.ensure_one()
         attempts = self.attempt_count + 1
         now = fields.Datetime.now()
@@ -241,7 +241,8 @@ class CoworksSyncJob(models.Model):
         retry = kind == prov.RETRYABLE and attempts < MAX_ATTEMPTS
         if retry:
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1))
-            retry_after = (result.details or {}).get("retry_after") if result is not None else None
+            if result is not None:
+                retry_after = (result.details or {}).get("retry_after") or retry_after
             delay = max(delay, retry_after or 0) * random.uniform(1.0, 1.25)
             vals.update(state="pending", next_attempt_at=now + datetime.timedelta(seconds=delay))
         else:
@@ -256,15 +257,24 @@ class CoworksSyncJob(models.Model):
                 record._message_log(body=_("Xero sync needs attention: %s", vals["error_message"]))
 
     def _handle_connection_failure(self, conn, exc):
-        """The whole connection failed: keep the jobs pending, pause or delay the connection."""
+        """The whole connection failed: keep the jobs, pause or delay the connection.
+
+        Re-authorisation pauses the connection without spending attempts. A rate limit waits as
+        long as Xero says, without spending attempts either (nothing is wrong with the
+        documents). Any other temporary failure (Xero unavailable, timeouts) is an attempt of
+        each job: it backs off exponentially and, after MAX_ATTEMPTS, needs a person."""
         if exc.kind == prov.REAUTH:
             conn._mark_needs_reconnect(exc.message)
             self.write({"error_message": exc.message, "error_kind": prov.REAUTH})
-        else:
-            delay = exc.retry_after or BACKOFF_BASE
+            return
+        conn._note_call_failure(exc.message)
+        if exc.retry_after and "rate limit" in (exc.message or "").lower():
+            delay = exc.retry_after * random.uniform(1.0, 1.1)
             self.write({"next_attempt_at": fields.Datetime.now() + datetime.timedelta(seconds=delay),
                         "error_message": exc.message, "error_kind": exc.kind})
-            conn._note_call_failure(exc.message)
+            return
+        for job in self:
+            job._record_failure(prov.RETRYABLE, exc.message, retry_after=exc.retry_after)
 
     @staticmethod
     def _bodies(result):

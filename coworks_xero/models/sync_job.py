@@ -1,5 +1,6 @@
 """The outbox that doubles as the sync log: one row per (record, kind, operation, connection)
 while it is open. Host-model overrides only insert/coalesce rows here; the cron sends them."""
+import re
 import uuid
 
 from odoo import _, api, fields, models
@@ -29,6 +30,63 @@ ERROR_KINDS = [
     ("internal", "Internal error"),
 ]
 OPEN_STATES = ("pending", "error")
+# Text fields of the log that may carry what was sent or received: secrets are removed from them
+# whenever they are written, whatever code path writes them.
+REDACTED_FIELDS = ("request_body", "response_body", "error_message", "log_note")
+REDACTED = "[redacted]"
+_SECRET_KEYS = (r"access_token|refresh_token|id_token|client_secret|client_assertion|code_verifier|"
+                r"password|authorization|proxy-authorization|x-api-key|api_key|secret|token")
+_REDACT_PATTERNS = [
+    # "Authorization: Bearer abc" / Authorization=Basic abc (headers, logs, reprs)
+    (re.compile(r"(?i)\b((?:proxy-)?authorization)(\s*[:=]\s*)([\"']?)(?:bearer|basic|token)?\s*[^\s\"',;}]+"),
+     lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}{REDACTED}"),
+    # JSON / Python-repr key-value pairs: "access_token": "abc", 'refresh_token': 'abc'
+    (re.compile(r"(?i)([\"'](?:%s)[\"']\s*:\s*)([\"'])(?:\\.|(?!\2).)*\2" % _SECRET_KEYS),
+     lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(2)}"),
+    # form-encoded / query strings: access_token=abc&...
+    (re.compile(r"(?i)\b(%s)=([^&\s\"']+)" % _SECRET_KEYS), lambda m: f"{m.group(1)}={REDACTED}"),
+    # a bare bearer token anywhere
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*"), lambda m: f"Bearer {REDACTED}"),
+    # JWT-shaped values (Xero access and id tokens)
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), lambda m: REDACTED),
+]
+
+
+def redact(text, secrets=()):
+    """``text`` without credentials: header values, token/secret fields, bearer and JWT-shaped
+    strings, and any of the known ``secrets`` (e.g. the app's client secret) verbatim."""
+    if not text or not isinstance(text, str):
+        return text
+    for secret in secrets:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, REDACTED)
+    for pattern, repl in _REDACT_PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+_SUMMARY_RULES = [
+    (re.compile(r"^Gave up after \d+ attempts:\s*"), ""),
+    (re.compile(r"^Line “[^”]*”:\s*"), ""),  # which line of which document: not the cause
+    (re.compile(r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "…"),
+    (re.compile(r"(Waiting for the customer ).+?( to reach)"), r"\1…\2"),
+    (re.compile(r"\b[\w.-]*\d[\w.-]*(?:/[\w.-]+)+"), "…"),  # document numbers like INV/2026/00012
+    (re.compile(r"\b\d+(?:[.,]\d+)+\b"), "#"),  # amounts
+    (re.compile(r"\s+"), " "),
+]
+SUMMARY_LENGTH = 120
+
+
+def summarize_error(message):
+    """The cause of an error without what is specific to one document, so that the log can be
+    grouped by it: first line, no line/document/customer names, ids or amounts."""
+    if not message:
+        return False
+    text = message.strip().splitlines()[0]
+    for pattern, repl in _SUMMARY_RULES:
+        text = pattern.sub(repl, text)
+    text = text.strip()
+    return (text[:SUMMARY_LENGTH - 1] + "…") if len(text) > SUMMARY_LENGTH else text
 
 
 class CoworksSyncJob(models.Model):
@@ -55,6 +113,9 @@ class CoworksSyncJob(models.Model):
                                   "Cancelled: will not be sent.")
     error_kind = fields.Selection(ERROR_KINDS, readonly=True)
     error_message = fields.Text("Error", readonly=True)
+    error_summary = fields.Char(
+        "Error cause", compute="_compute_error_summary", store=True, index=True, readonly=True,
+        help="The error without what is specific to one document, to group similar failures.")
     attempt_count = fields.Integer("Attempts", readonly=True)
     next_attempt_at = fields.Datetime("Next attempt", readonly=True, index=True)
     last_attempt_at = fields.Datetime("Last attempt", readonly=True)
@@ -74,6 +135,32 @@ class CoworksSyncJob(models.Model):
         "This record already has an open sync job for this operation.")
     _claim_idx = models.Index("(state, next_attempt_at, priority, id)")
 
+    @api.depends("error_message")
+    def _compute_error_summary(self):
+        for job in self:
+            job.error_summary = summarize_error(job.error_message)
+
+    # ------------------------------------------------------------------ secrets never stored
+
+    @api.model
+    def _redact_vals(self, vals):
+        if not any(vals.get(f) for f in REDACTED_FIELDS):
+            return vals
+        params = self.env["ir.config_parameter"].sudo()
+        secrets = (params.get_param("coworks_xero.client_secret"),)
+        vals = dict(vals)
+        for fname in REDACTED_FIELDS:
+            if vals.get(fname):
+                vals[fname] = redact(vals[fname], secrets)
+        return vals
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        return super().create([self._redact_vals(vals) for vals in vals_list])
+
+    def write(self, vals):
+        return super().write(self._redact_vals(vals))
+
     @api.depends("kind", "operation", "record_name")
     def _compute_display_name(self):
         kinds, ops = dict(JOB_KINDS), dict(OPERATIONS)
@@ -81,6 +168,17 @@ class CoworksSyncJob(models.Model):
             job.display_name = f"{kinds.get(job.kind, '')} {job.record_name or ''} ({ops.get(job.operation, '')})"
 
     # ------------------------------------------------------------------ UI actions
+
+    @api.model
+    def _action_sync_log(self):
+        """The sync log as the menu opens it: on "Needs attention" when anything does, so
+        failures come first; otherwise everything, newest first."""
+        action = self.env["ir.actions.act_window"]._for_xml_id("coworks_xero.action_sync_job")
+        context = {}
+        if self.search_count([("state", "=", "error"), ("company_id", "in", self.env.companies.ids)], limit=1):
+            context["search_default_needs_attention"] = 1
+        action["context"] = context
+        return action
 
     def action_open_record(self):
         self.ensure_one()

@@ -1,2 +1,3 @@
 from . import test_foundation
 from . import test_sync_engine
+from . import test_sync_log
