@@ -56,6 +56,28 @@ class TestSyncLog(CoworksXeroEmulatorCase):
         self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), 1)
         self.assertEqual(len(self.env["coworks.sync.job"].search([("state", "=", "pending")])), 5)
 
+    def test_wake_up_reaches_listening_cron_workers(self):
+        """The post-commit wake-up is the NOTIFY Odoo's cron workers LISTEN to (on "postgres")."""
+        import select
+
+        import psycopg2
+
+        from odoo import sql_db
+
+        from ..models.sync_job import _notify_cron_workers
+        _name, info = sql_db.connection_info_for("postgres")
+        listener = psycopg2.connect(**info)
+        self.addCleanup(listener.close)
+        listener.autocommit = True
+        listener.cursor().execute("LISTEN cron_trigger")
+        for _attempt in range(2):  # the second call reuses the kept-open connection
+            _notify_cron_workers(self.env.cr.dbname)
+            select.select([listener], [], [], 5)
+            listener.poll()
+            payloads = [n.payload for n in listener.notifies]
+            listener.notifies.clear()
+            self.assertIn(self.env.cr.dbname, payloads)
+
     def test_cron_reports_progress(self):
         invoices = [self._invoice() for _ in range(3)]
         self.run_worker()
