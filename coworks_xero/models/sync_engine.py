@@ -130,6 +130,7 @@ class CoworksSyncJob(models.Model):
         Cron = self.env["ir.cron"]
         self._enqueue_missing()
         Cron._commit_progress()
+        providers = {}  # one provider per connection for the whole run: its contact directory is read once
         while True:
             jobs, claimed = self._claim_ready(CLAIM_SIZE)
             if not claimed:
@@ -138,7 +139,7 @@ class CoworksSyncJob(models.Model):
                 Cron._commit_progress(remaining=0)
                 return
             remaining = self.search_count(self._ready_domain()) if len(jobs) > len(claimed) else len(claimed)
-            claimed._process()
+            claimed._process(providers)
             if not Cron._commit_progress(len(claimed), remaining=max(remaining - len(claimed), 0)):
                 return
 
@@ -154,8 +155,12 @@ class CoworksSyncJob(models.Model):
         jobs = self.search(domain, order="priority, id", limit=limit * CLAIM_LOOKAHEAD)
         return jobs, jobs.try_lock_for_update(limit=limit).filtered_domain(domain)
 
-    def _process(self):
-        """Send these (locked) jobs; every outcome is written on its job, nothing is raised."""
+    def _process(self, providers=None):
+        """Send these (locked) jobs; every outcome is written on its job, nothing is raised.
+
+        ``providers``: {connection id: provider} kept by the caller across rounds, so that what
+        a provider learnt (Xero's contact directory) is not fetched again for every batch."""
+        providers = {} if providers is None else providers
         for (conn, kind, operation), jobs in groupby(
                 self.sorted(lambda j: (j.connection_id.id, j.priority, j.id)),
                 key=lambda j: (j.connection_id, j.kind, j.operation)):
@@ -163,12 +168,13 @@ class CoworksSyncJob(models.Model):
             for start in range(0, len(jobs), BATCH_SIZE):
                 batch = jobs[start:start + BATCH_SIZE]
                 try:
-                    batch._process_batch(conn, kind, operation)
+                    batch._process_batch(conn, kind, operation, providers)
                 except prov.ProviderError as exc:
+                    providers.pop(conn.id, None)  # start afresh (new tokens, new directory)
                     batch._handle_connection_failure(conn, exc)
                     break
 
-    def _process_batch(self, conn, kind, operation):
+    def _process_batch(self, conn, kind, operation, providers=None):
         started = time.monotonic()
         items, jobs_with_items = [], self.browse()
         for job in self:
@@ -189,7 +195,11 @@ class CoworksSyncJob(models.Model):
             jobs_with_items |= job
         if not items:
             return
-        provider = conn._get_provider()
+        provider = providers.get(conn.id) if providers is not None else None
+        if provider is None:
+            provider = conn._get_provider()
+            if providers is not None:
+                providers[conn.id] = provider
         results = provider.run(items)
         elapsed_ms = int((time.monotonic() - started) * 1000 / max(len(items), 1))
         by_key = {r.ref: r for r in results}

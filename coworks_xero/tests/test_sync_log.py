@@ -131,6 +131,24 @@ class TestSyncLog(CoworksXeroEmulatorCase):
         self.assertEqual(counts.get("PUT /Invoices"), 2, counts)
         self.assertEqual(len(self.xero_state()["Invoices"]), BATCH_SIZE + 3)
 
+    def test_one_directory_read_per_run_and_batches_see_each_others_contacts(self):
+        """A backfill of many customers: Xero's contact list is read once per cron run, not once
+        per batch, and a later batch knows the names an earlier batch just took."""
+        partners = self.env["res.partner"].create(
+            [{"name": "Same Name Pty"}] + [{"name": f"Member {i:03d}"} for i in range(BATCH_SIZE * 2)]
+            + [{"name": "Same Name Pty", "email": "other@same.example"}])
+        self.env["coworks.sync.job"]._enqueue(partners, "contact", company_getter=lambda p: self.company)
+        self.emu("DELETE", "requests")
+        self.run_worker()
+        counts = self.xero_requests()["counts"]
+        self.assertEqual(counts.get("GET /Contacts"), 1, counts)
+        self.assertEqual(counts.get("POST /Contacts"), 3, counts)  # no rename retry either
+        jobs = self.env["coworks.sync.job"].search([("res_model", "=", "res.partner"), ("res_id", "in", partners.ids)])
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+        names = [c["Name"] for c in self.xero_state()["Contacts"] if c["Name"].startswith("Same Name Pty")]
+        self.assertEqual(len(names), 2)
+        self.assertEqual(len(set(names)), 2, names)
+
     # ---------------------------------------------------------------- retries
 
     def test_temporary_failures_back_off_then_need_a_person(self):
