@@ -231,8 +231,8 @@ class CoworksSyncJob(models.Model):
 
     def _record_success(self, result, note=None):
         self.ensure_one()
-        was_error = bool(self.error_message) and self.error_kind in prov.PERSON_NEEDED
-        vals = {"state": "done", "date_done": fields.Datetime.now(), "error_kind": False,
+        was_error = self.person_notified
+        vals = {"state": "done", "date_done": fields.Datetime.now(), "error_kind": False, "person_notified": False,
                 "error_message": False, "next_attempt_at": False,
                 "attempt_count": self.attempt_count + 1, "last_attempt_at": fields.Datetime.now()}
         if result is not None:
@@ -275,6 +275,7 @@ class CoworksSyncJob(models.Model):
             record = self._get_record()
             if record and hasattr(record, "_message_log"):
                 record._message_log(body=_("Xero sync needs attention: %s", vals["error_message"]))
+                self.person_notified = True
 
     def _handle_connection_failure(self, conn, exc):
         """The whole connection failed: keep the jobs, pause or delay the connection.

@@ -167,6 +167,9 @@ class CoworksSyncJob(models.Model):
     remote_id = fields.Char("Xero ID", readonly=True)
     request_body = fields.Text("Request", readonly=True, help="What was sent, secrets removed.")
     response_body = fields.Text("Response", readonly=True, help="What came back, secrets removed.")
+    person_notified = fields.Boolean(
+        readonly=True, copy=False,
+        help="The document's chatter said this sync needs attention; it will say when it recovers.")
     log_note = fields.Text("Notes", readonly=True, help="Decisions taken, e.g. a void-and-recreate.")
 
     _idempotency_key_uniq = models.Constraint(

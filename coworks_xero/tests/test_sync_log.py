@@ -184,6 +184,7 @@ class TestSyncLog(CoworksXeroEmulatorCase):
         self.run_worker()
         self.assertEqual(job.state, "done")
         self.assertTrue(invoice.xero_id)
+        self.assertIn("again", invoice.message_ids[0].body)
 
     def test_person_needed_failure_is_not_retried_automatically(self):
         invoice = self._invoice(self.day_pass, 35.0, tax=self.tax_sale_b)  # tax not mapped
