@@ -24,6 +24,9 @@ if ! psql -Atqc "SELECT 1 FROM pg_database WHERE datname = '$tpl'" postgres | gr
   echo "bench: installing coworks_xero into the template database $tpl"
   "$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$tpl" -i coworks_xero --with-demo --stop-after-init \
       --log-level=warn > "$var/odoo-install-$tpl.log" 2>&1 || { echo "bench: install failed, see $var/odoo-install-$tpl.log"; exit 1; }
+else  # the template follows the code under test
+  "$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$tpl" -u coworks_xero --stop-after-init \
+      --log-level=warn > "$var/odoo-update-$tpl.log" 2>&1 || { echo "bench: update failed, see $var/odoo-update-$tpl.log"; exit 1; }
 fi
 fresh_db() {
   dropdb --if-exists --force "$db" && createdb -T "$tpl" "$db"
