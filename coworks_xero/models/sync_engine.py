@@ -42,13 +42,20 @@ class CoworksSyncJob(models.Model):
 
     @api.model
     def _sync_connections_by_company(self, companies):
-        """{company: connection} for companies whose sync is on and that have a connection."""
+        """{company: connection} for companies whose sync is on and that have a connection.
+
+        Called in every posting transaction: one indexed SQL read instead of an ORM search."""
         enabled = companies.filtered("coworks_xero_sync_enabled")
         if not enabled:
             return {}
-        conns = self.env["coworks.sync.connection"].sudo().search(
-            [("company_id", "in", enabled.ids), ("active", "=", True)])
-        return {conn.company_id: conn for conn in conns}
+        Conn = self.env["coworks.sync.connection"].sudo()
+        Conn.flush_model(["company_id", "active"])
+        self.env.cr.execute("""
+            SELECT DISTINCT ON (company_id) company_id, id FROM coworks_sync_connection
+             WHERE company_id = ANY(%s) AND active ORDER BY company_id, id
+        """, [enabled.ids])
+        rows = self.env.cr.fetchall()
+        return {companies.browse(cid): Conn.browse(conn_id) for cid, conn_id in rows}
 
     @api.model
     def _enqueue(self, records, kind, operation="upsert", company_getter=None, trigger=True):
@@ -81,7 +88,7 @@ class CoworksSyncJob(models.Model):
         # One statement per call; ON CONFLICT targets the partial unique index of open jobs, so
         # two transactions queuing the same record end with one job (the second waits, then
         # updates it) instead of a unique violation in the user's request.
-        self.env.flush_all()
+        self.flush_model()  # the upsert below must see this transaction's pending job writes
         values_sql = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s, %s, %s)"] * len(rows))
         params = []
         for r in rows:
@@ -96,6 +103,9 @@ class CoworksSyncJob(models.Model):
             DO UPDATE SET state = 'pending', attempt_count = 0, next_attempt_at = NULL,
                           record_name = EXCLUDED.record_name,
                           write_uid = EXCLUDED.write_uid, write_date = EXCLUDED.write_date
+            -- a pending job never tried is already what we want: no row rewrite
+            WHERE coworks_sync_job.state = 'error' OR coworks_sync_job.attempt_count > 0
+               OR coworks_sync_job.record_name IS DISTINCT FROM EXCLUDED.record_name
         """, params)
         self.invalidate_model()
         if trigger and not self.env.context.get("coworks_xero_no_trigger"):
@@ -120,6 +130,7 @@ class CoworksSyncJob(models.Model):
         Cron = self.env["ir.cron"]
         self._enqueue_missing()
         Cron._commit_progress()
+        providers = {}  # one provider per connection for the whole run: its contact directory is read once
         while True:
             jobs, claimed = self._claim_ready(CLAIM_SIZE)
             if not claimed:
@@ -128,7 +139,7 @@ class CoworksSyncJob(models.Model):
                 Cron._commit_progress(remaining=0)
                 return
             remaining = self.search_count(self._ready_domain()) if len(jobs) > len(claimed) else len(claimed)
-            claimed._process()
+            claimed._process(providers)
             if not Cron._commit_progress(len(claimed), remaining=max(remaining - len(claimed), 0)):
                 return
 
@@ -144,8 +155,12 @@ class CoworksSyncJob(models.Model):
         jobs = self.search(domain, order="priority, id", limit=limit * CLAIM_LOOKAHEAD)
         return jobs, jobs.try_lock_for_update(limit=limit).filtered_domain(domain)
 
-    def _process(self):
-        """Send these (locked) jobs; every outcome is written on its job, nothing is raised."""
+    def _process(self, providers=None):
+        """Send these (locked) jobs; every outcome is written on its job, nothing is raised.
+
+        ``providers``: {connection id: provider} kept by the caller across rounds, so that what
+        a provider learnt (Xero's contact directory) is not fetched again for every batch."""
+        providers = {} if providers is None else providers
         for (conn, kind, operation), jobs in groupby(
                 self.sorted(lambda j: (j.connection_id.id, j.priority, j.id)),
                 key=lambda j: (j.connection_id, j.kind, j.operation)):
@@ -153,12 +168,13 @@ class CoworksSyncJob(models.Model):
             for start in range(0, len(jobs), BATCH_SIZE):
                 batch = jobs[start:start + BATCH_SIZE]
                 try:
-                    batch._process_batch(conn, kind, operation)
+                    batch._process_batch(conn, kind, operation, providers)
                 except prov.ProviderError as exc:
+                    providers.pop(conn.id, None)  # start afresh (new tokens, new directory)
                     batch._handle_connection_failure(conn, exc)
                     break
 
-    def _process_batch(self, conn, kind, operation):
+    def _process_batch(self, conn, kind, operation, providers=None):
         started = time.monotonic()
         items, jobs_with_items = [], self.browse()
         for job in self:
@@ -179,7 +195,11 @@ class CoworksSyncJob(models.Model):
             jobs_with_items |= job
         if not items:
             return
-        provider = conn._get_provider()
+        provider = providers.get(conn.id) if providers is not None else None
+        if provider is None:
+            provider = conn._get_provider()
+            if providers is not None:
+                providers[conn.id] = provider
         results = provider.run(items)
         elapsed_ms = int((time.monotonic() - started) * 1000 / max(len(items), 1))
         by_key = {r.ref: r for r in results}
@@ -211,8 +231,8 @@ class CoworksSyncJob(models.Model):
 
     def _record_success(self, result, note=None):
         self.ensure_one()
-        was_error = bool(self.error_message) and self.error_kind in prov.PERSON_NEEDED
-        vals = {"state": "done", "date_done": fields.Datetime.now(), "error_kind": False,
+        was_error = self.person_notified
+        vals = {"state": "done", "date_done": fields.Datetime.now(), "error_kind": False, "person_notified": False,
                 "error_message": False, "next_attempt_at": False,
                 "attempt_count": self.attempt_count + 1, "last_attempt_at": fields.Datetime.now()}
         if result is not None:
@@ -230,7 +250,7 @@ class CoworksSyncJob(models.Model):
             if was_error and hasattr(record, "_message_log"):
                 record._message_log(body=_("Synced to Xero again after the earlier failure was fixed."))
 
-    def _record_failure(self, kind, message, result=None):
+    def _record_failure(self, kind, message, result=None, retry_after=None):
         self.ensure_one()
         attempts = self.attempt_count + 1
         now = fields.Datetime.now()
@@ -241,7 +261,8 @@ class CoworksSyncJob(models.Model):
         retry = kind == prov.RETRYABLE and attempts < MAX_ATTEMPTS
         if retry:
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1))
-            retry_after = (result.details or {}).get("retry_after") if result is not None else None
+            if result is not None:
+                retry_after = (result.details or {}).get("retry_after") or retry_after
             delay = max(delay, retry_after or 0) * random.uniform(1.0, 1.25)
             vals.update(state="pending", next_attempt_at=now + datetime.timedelta(seconds=delay))
         else:
@@ -254,17 +275,27 @@ class CoworksSyncJob(models.Model):
             record = self._get_record()
             if record and hasattr(record, "_message_log"):
                 record._message_log(body=_("Xero sync needs attention: %s", vals["error_message"]))
+                self.person_notified = True
 
     def _handle_connection_failure(self, conn, exc):
-        """The whole connection failed: keep the jobs pending, pause or delay the connection."""
+        """The whole connection failed: keep the jobs, pause or delay the connection.
+
+        Re-authorisation pauses the connection without spending attempts. A rate limit waits as
+        long as Xero says, without spending attempts either (nothing is wrong with the
+        documents). Any other temporary failure (Xero unavailable, timeouts) is an attempt of
+        each job: it backs off exponentially and, after MAX_ATTEMPTS, needs a person."""
         if exc.kind == prov.REAUTH:
             conn._mark_needs_reconnect(exc.message)
             self.write({"error_message": exc.message, "error_kind": prov.REAUTH})
-        else:
-            delay = exc.retry_after or BACKOFF_BASE
+            return
+        conn._note_call_failure(exc.message)
+        if exc.retry_after and "rate limit" in (exc.message or "").lower():
+            delay = exc.retry_after * random.uniform(1.0, 1.1)
             self.write({"next_attempt_at": fields.Datetime.now() + datetime.timedelta(seconds=delay),
                         "error_message": exc.message, "error_kind": exc.kind})
-            conn._note_call_failure(exc.message)
+            return
+        for job in self:
+            job._record_failure(prov.RETRYABLE, exc.message, retry_after=exc.retry_after)
 
     @staticmethod
     def _bodies(result):

@@ -181,7 +181,22 @@ class XeroProvider(prov.SyncProvider):
                 notes.append(f"name already taken in Xero: sent as {retry_name!r}")
             out.append(_result_for(item, result, name=payload.get("Name"), notes=notes or None,
                                    request=payload, response=(result.details or {}).get("element")))
+            if result.ok:
+                self._remember_contact(payload, result)
         return out
+
+    def _remember_contact(self, payload, result):
+        """Keep this run's directory current with what we just saved, so that the next batches
+        of the run (the provider lives for a whole cron run) match and name against it without
+        reading the directory again."""
+        if self._directory is None or not result.remote_id:
+            return
+        entry = {"ContactID": result.remote_id, "Name": payload.get("Name"),
+                 "ContactNumber": payload.get("ContactNumber"), "EmailAddress": payload.get("EmailAddress"),
+                 "ContactStatus": payload.get("ContactStatus", "ACTIVE")}
+        element = (result.details or {}).get("element") or {}
+        entry.update({k: element[k] for k in entry if element.get(k) is not None})
+        self._directory = [c for c in self._directory if c.get("ContactID") != result.remote_id] + [entry]
 
     # ------------------------------------------------------------------ invoices & credit notes
 

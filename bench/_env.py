@@ -1,0 +1,50 @@
+"""Shared set-up for the benchmarks: an Odoo environment on an existing database.
+
+Not a test: the benches print measured figures; nothing here asserts timings."""
+import contextlib
+import os
+import sys
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ODOO_PATH = os.environ.get("ODOO_PATH", "/opt/odoo19")
+for path in (REPO_ROOT, ODOO_PATH):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+
+def registry_for(db, conf=None):
+    """The Odoo registry of ``db`` (coworks_xero installed), configured like odoo-bin -c conf."""
+    import odoo  # noqa: F401
+    from odoo.tools import config
+    args = ["-d", db, "--log-level=warn"]
+    if conf:
+        args = ["-c", conf] + args
+    else:
+        args += [f"--addons-path={ODOO_PATH}/addons,{ODOO_PATH}/odoo/addons,{REPO_ROOT}"]
+    config.parse_config(args)
+    from odoo.orm.registry import Registry
+    return Registry(db)
+
+
+@contextlib.contextmanager
+def environment(registry):
+    from odoo import SUPERUSER_ID, api
+    with registry.cursor() as cr:
+        yield api.Environment(cr, SUPERUSER_ID, {})
+
+
+def ensure_accounting(env, company):
+    """A chart of accounts on ``company`` (the generic one) if it has none yet."""
+    if not env["account.journal"].search_count([("type", "=", "sale"), ("company_id", "=", company.id)]):
+        env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
+    return env["account.journal"].search([("type", "=", "sale"), ("company_id", "=", company.id)], limit=1)
+
+
+def service_product(env, company, name="Bench hot desk", price=350.0, kind="plan"):
+    tax = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale"),
+                                     ("amount_type", "=", "percent"), ("price_include", "=", False)], limit=1)
+    vals = {"name": name, "type": "service", "lst_price": price, "taxes_id": [(6, 0, tax.ids)],
+            "company_id": company.id}
+    if "coworks_item_kind" in env["product.product"]._fields:
+        vals["coworks_item_kind"] = kind
+    return env["product.product"].create(vals), tax

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (they print measured figures; nothing here is a test).
+#   bash bench/run.sh [post|backfill|all]
+# A template database cx_bench_tpl (coworks_xero installed with demo data, like scripts/test.sh
+# does) is created once; every bench runs on a fresh copy of it, cx_bench, since benches commit.
+set -uo pipefail
+source "$(dirname "$0")/../scripts/env.sh"
+cd "$REPO_ROOT"
+which="${1:-all}"
+tpl=cx_bench_tpl
+db=cx_bench
+var="$REPO_ROOT/var"; mkdir -p "$var"
+conf="$var/odoo-bench-$db.conf"
+cat > "$conf" <<CONF
+[options]
+addons_path = $ODOO_PATH/addons,$ODOO_PATH/odoo/addons,$REPO_ROOT
+db_name = $db
+http_interface = 127.0.0.1
+data_dir = $var/odoo-data-$db
+log_level = warn
+CONF
+export PYTHONPATH="$REPO_ROOT:$ODOO_PATH${PYTHONPATH:+:$PYTHONPATH}"
+if ! psql -Atqc "SELECT 1 FROM pg_database WHERE datname = '$tpl'" postgres | grep -q 1; then
+  echo "bench: installing coworks_xero into the template database $tpl"
+  "$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$tpl" -i coworks_xero --with-demo --stop-after-init \
+      --log-level=warn > "$var/odoo-install-$tpl.log" 2>&1 || { echo "bench: install failed, see $var/odoo-install-$tpl.log"; exit 1; }
+else  # the template follows the code under test
+  "$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$tpl" -u coworks_xero --stop-after-init \
+      --log-level=warn > "$var/odoo-update-$tpl.log" 2>&1 || { echo "bench: update failed, see $var/odoo-update-$tpl.log"; exit 1; }
+fi
+fresh_db() {
+  dropdb --if-exists --force "$db" && createdb -T "$tpl" "$db"
+}
+status=0
+if [ "$which" = post ] || [ "$which" = all ]; then
+  echo "== bench/post_overhead.py =="
+  fresh_db && "$PY" bench/post_overhead.py --db "$db" --conf "$conf" || status=1
+fi
+if [ "$which" = backfill ] || [ "$which" = all ]; then
+  echo "== bench/backfill.py =="
+  fresh_db && "$PY" bench/backfill.py --db "$db" --conf "$conf" || status=1
+fi
+exit $status
