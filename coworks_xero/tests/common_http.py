@@ -55,7 +55,8 @@ class CoworksXeroHttpCase(CoworksXeroEmulatorCase, HttpCase):
 
     def oauth_callback(self, callback_url):
         self.assertTrue(urllib.parse.urlsplit(callback_url).path == CALLBACK, callback_url)
-        resp = self.url_open(callback_url, allow_redirects=False)
+        # The callback exchanges the code and loads the reference data: generous on a loaded machine.
+        resp = self.url_open(callback_url, allow_redirects=False, timeout=60)
         self.env.invalidate_all()
         return resp
 

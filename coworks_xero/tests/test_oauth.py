@@ -143,7 +143,7 @@ class TestOAuth(CoworksXeroHttpCase):
         bad = self.url_open(CHOOSE, data={"tenant_id": "00000000-0000-0000-0000-00000000dead",
                                           "csrf_token": self._csrf(page.text)}, allow_redirects=False)
         self._assert_refused(bad, "Choose one of the organisations listed")
-        resp = self.url_open(CHOOSE, data={"tenant_id": self.tenant_id, "csrf_token": self._csrf(page.text)},
+        resp = self.url_open(CHOOSE, timeout=60, data={"tenant_id": self.tenant_id, "csrf_token": self._csrf(page.text)},
                              allow_redirects=False)
         self.assertIn(resp.status_code, (302, 303), resp.text[:500])
         self.env.invalidate_all()
