@@ -264,16 +264,19 @@ class CoworksSyncConnection(models.Model):
 
     # ------------------------------------------------------------------ what is missing
 
-    def _missing_moves_query(self):
+    def _missing_moves_query(self, open_jobs_only=True):
+        """FROM/WHERE of posted customer invoices and credit notes without a Xero ID and without
+        an open job. ``open_jobs_only=False`` also leaves out those whose job ended (cancelled by
+        a manager): the automatic catch-up respects that choice, the admin's button does not."""
         self.ensure_one()
-        return ("""
+        states = "AND j.state IN ('pending', 'error')" if open_jobs_only else ""
+        return (f"""
             FROM account_move m
            WHERE m.company_id = %s AND m.state = 'posted' AND m.xero_id IS NULL
              AND m.move_type IN ('out_invoice', 'out_refund')
              AND NOT EXISTS (SELECT 1 FROM coworks_sync_job j
                               WHERE j.res_model = 'account.move' AND j.res_id = m.id
-                                AND j.connection_id = %s AND j.operation = 'upsert'
-                                AND j.state IN ('pending', 'error'))
+                                AND j.connection_id = %s AND j.operation = 'upsert' {states})
         """, [self.company_id.id, self.id])
 
     def _compute_missing_document_count(self):

@@ -16,6 +16,7 @@ import time
 import uuid
 
 from odoo import _, api, fields, models
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import groupby
 
 from ..services import provider as prov
@@ -26,6 +27,7 @@ _logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 50  # Xero takes up to 50 documents per call comfortably
 CLAIM_SIZE = 200  # jobs claimed per round of the cron loop
+CONCURRENCY_RETRIES = 3  # a batch whose outcomes collide with a user's write is sent again
 CLAIM_LOOKAHEAD = 4  # candidates read per claimed job, so concurrent workers find free rows
 MAX_ATTEMPTS = 8  # automatic retries before a temporary failure needs a person
 BACKOFF_BASE = 30  # seconds; doubled per attempt, with jitter
@@ -139,8 +141,8 @@ class CoworksSyncJob(models.Model):
                 Cron._commit_progress(remaining=0)
                 return
             remaining = self.search_count(self._ready_domain()) if len(jobs) > len(claimed) else len(claimed)
-            claimed._process(providers)
-            if not Cron._commit_progress(len(claimed), remaining=max(remaining - len(claimed), 0)):
+            Cron._commit_progress(remaining=remaining)
+            if not claimed._process(providers, commit=Cron._commit_progress):
                 return
 
     @api.model
@@ -155,11 +157,20 @@ class CoworksSyncJob(models.Model):
         jobs = self.search(domain, order="priority, id", limit=limit * CLAIM_LOOKAHEAD)
         return jobs, jobs.try_lock_for_update(limit=limit).filtered_domain(domain)
 
-    def _process(self, providers=None):
+    def _process(self, providers=None, commit=None):
         """Send these (locked) jobs; every outcome is written on its job, nothing is raised.
 
         ``providers``: {connection id: provider} kept by the caller across rounds, so that what
-        a provider learnt (Xero's contact directory) is not fetched again for every batch."""
+        a provider learnt (Xero's contact directory) is not fetched again for every batch.
+        ``commit(n)``: commits after each batch (``ir.cron._commit_progress``), so a batch's
+        outcomes are kept as soon as Xero has answered; returns False when the cron's time is up
+        (then so does this method).
+
+        Writing an outcome touches the document (its Xero ID), which a user may be changing at the
+        same moment (posting an invoice updates its customer, a payment updates the invoice):
+        under Odoo's REPEATABLE READ that is a serialization failure. The batch is then rolled
+        back and sent again in a new transaction; the same Idempotency-Keys make Xero replay its
+        first answers instead of writing twice."""
         providers = {} if providers is None else providers
         for (conn, kind, operation), jobs in groupby(
                 self.sorted(lambda j: (j.connection_id.id, j.priority, j.id)),
@@ -167,12 +178,38 @@ class CoworksSyncJob(models.Model):
             jobs = self.browse().union(*jobs)
             for start in range(0, len(jobs), BATCH_SIZE):
                 batch = jobs[start:start + BATCH_SIZE]
-                try:
-                    batch._process_batch(conn, kind, operation, providers)
-                except prov.ProviderError as exc:
-                    providers.pop(conn.id, None)  # start afresh (new tokens, new directory)
-                    batch._handle_connection_failure(conn, exc)
+                for attempt in range(1, CONCURRENCY_RETRIES + 1):
+                    try:
+                        connection_failed = batch._process_batch_once(conn, kind, operation, providers)
+                        time_left = commit(len(batch)) if commit else True
+                        break
+                    except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                        if not commit or attempt == CONCURRENCY_RETRIES:
+                            raise
+                        _logger.info("Xero sync: a user changed a document of this batch meanwhile; "
+                                     "sending the batch again (attempt %s)", attempt + 1)
+                        self.env.cr.rollback()
+                        self.env.invalidate_all()
+                        # The rollback released the row locks: take back what is still ours to send.
+                        batch = batch.try_lock_for_update().filtered_domain(self._ready_domain())
+                        if not batch:
+                            connection_failed, time_left = False, True
+                            break
+                if not time_left:
+                    return False
+                if connection_failed:
                     break
+        return True
+
+    def _process_batch_once(self, conn, kind, operation, providers):
+        """One batch; True when the whole connection failed (the rest of its group waits)."""
+        try:
+            self._process_batch(conn, kind, operation, providers)
+        except prov.ProviderError as exc:
+            providers.pop(conn.id, None)  # start afresh (new tokens, new directory)
+            self._handle_connection_failure(conn, exc)
+            return True
+        return False
 
     def _process_batch(self, conn, kind, operation, providers=None):
         started = time.monotonic()
@@ -312,27 +349,38 @@ class CoworksSyncJob(models.Model):
 
     @api.model
     def _enqueue_missing(self, limit=500):
-        """Queue records that should be in Xero but have neither a Xero ID nor a job: invoices
-        imported or posted before the connection existed, or while sync was off."""
+        """Queue what should be in Xero but has neither a Xero ID nor a job: invoices and credit
+        notes imported or posted before the connection existed or while sync was off, and the
+        payments, refunds and credit allocations (reconciliations) made meanwhile."""
         conns = self._sync_connections_by_company(self.env["res.company"].sudo().search([]))
         queued = 0
         for company, conn in conns.items():
             if conn.state != "connected":
                 continue
-            self.env.cr.execute("""
-                SELECT m.id, m.move_type FROM account_move m
-                 WHERE m.company_id = %s AND m.state = 'posted' AND m.xero_id IS NULL
-                   AND m.move_type IN ('out_invoice', 'out_refund')
-                   AND NOT EXISTS (SELECT 1 FROM coworks_sync_job j
-                                    WHERE j.res_model = 'account.move' AND j.res_id = m.id
-                                      AND j.connection_id = %s AND j.operation = 'upsert')
-                 ORDER BY m.id LIMIT %s
-            """, (company.id, conn.id, limit))
-            rows = self.env.cr.fetchall()
-            if rows:
-                moves = self.env["account.move"].browse([r[0] for r in rows])
+            query, params = conn._missing_moves_query(open_jobs_only=False)
+            self.env.cr.execute(f"SELECT m.id {query} ORDER BY m.id LIMIT %s", params + [limit])
+            moves = self.env["account.move"].browse([r[0] for r in self.env.cr.fetchall()])
+            if moves:
                 moves.with_context(coworks_xero_no_trigger=True)._coworks_xero_enqueue("upsert")
                 queued += len(moves)
+            # Reconciliations of customer documents that no link mirrors yet (a link is made when
+            # the reconciliation is, while sync is on).
+            self.env.cr.execute("""
+                SELECT p.id FROM account_partial_reconcile p
+                  JOIN account_move_line dl ON dl.id = p.debit_move_id
+                  JOIN account_move dm ON dm.id = dl.move_id
+                  JOIN account_move_line cl ON cl.id = p.credit_move_id
+                  JOIN account_move cm ON cm.id = cl.move_id
+                 WHERE p.company_id = %s AND dm.state = 'posted' AND cm.state = 'posted'
+                   AND (dm.move_type = 'out_invoice' OR cm.move_type = 'out_refund')
+                   AND NOT EXISTS (SELECT 1 FROM coworks_xero_payment_link l WHERE l.partial_id = p.id)
+                 ORDER BY p.id LIMIT %s
+            """, [company.id, limit])
+            partials = self.env["account.partial.reconcile"].browse([r[0] for r in self.env.cr.fetchall()])
+            if partials:
+                links = self.env["coworks.xero.payment.link"].with_context(
+                    coworks_xero_no_trigger=True)._coworks_xero_track(partials)
+                queued += len(links)
         return queued
 
     @api.autovacuum

@@ -257,9 +257,10 @@ class CoworksSyncJob(models.Model):
     def _trigger_worker(self, at=None):
         """Wake the worker after commit, as ``ir.cron._trigger`` does (a trigger row, and a
         NOTIFY to the cron workers once committed), at a fraction of its cost in the posting
-        request: no trigger when one for now is already waiting (this transaction's or an
-        earlier one's: the worker will run anyway), the row written in SQL, one NOTIFY per
-        transaction."""
+        request: one trigger row and one NOTIFY per transaction, the row written in SQL.
+
+        A trigger left by an earlier transaction is not enough: the worker it wakes may run
+        before this transaction commits, and would not see its jobs."""
         cron = self.env.ref("coworks_xero.ir_cron_sync", raise_if_not_found=False)
         if not cron:
             return
@@ -267,17 +268,20 @@ class CoworksSyncJob(models.Model):
         if at is not None or not cron.active:
             cron._trigger(at)  # later wake-ups (rare) and the inactive case keep Odoo's rules
             return
-        now = fields.Datetime.now()
         cr = self.env.cr
-        self.env["ir.cron.trigger"].flush_model()
-        cr.execute("SELECT 1 FROM ir_cron_trigger WHERE cron_id = %s AND call_at <= %s LIMIT 1", [cron.id, now])
-        if cr.fetchone():
-            return
+        ours = cr.postcommit.data.get("coworks_xero.trigger_id")
+        if ours:  # this transaction already asked for a wake-up after its commit (if still there)
+            self.env["ir.cron.trigger"].flush_model()
+            cr.execute("SELECT 1 FROM ir_cron_trigger WHERE id = %s", [ours])
+            if cr.fetchone():
+                return
+        now = fields.Datetime.now()
         cr.execute("""INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
-                      VALUES (%s, %s, %s, %s, %s, %s)""", [cron.id, now, self.env.uid, self.env.uid, now, now])
+                      VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""", [cron.id, now, self.env.uid, self.env.uid, now, now])
+        cr.postcommit.data["coworks_xero.trigger_id"] = cr.fetchone()[0]
         self.env["ir.cron.trigger"].invalidate_model()
-        if not cr.postcommit.data.get("coworks_xero_notify"):
-            cr.postcommit.data["coworks_xero_notify"] = True
+        if not cr.postcommit.data.get("coworks_xero.notify"):
+            cr.postcommit.data["coworks_xero.notify"] = True
             dbname = cr.dbname
             cr.postcommit.add(lambda: _notify_cron_workers(dbname))
 

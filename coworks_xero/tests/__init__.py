@@ -7,3 +7,4 @@ from . import test_customers
 from . import test_documents
 from . import test_scenario
 from . import test_sync_log
+from . import test_engine_robustness

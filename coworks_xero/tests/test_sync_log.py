@@ -344,17 +344,14 @@ class TestSyncLog(CoworksXeroEmulatorCase):
         partner_form = self.env["res.partner"].get_views([(False, "form")])["views"]["form"]["arch"]
         self.assertIn('name="xero_sync_state"', partner_form)
 
-        # Payments: the badge reads the payment's jobs (queued by the payment helper's code, or here).
+        # Payments: the badge reads the jobs of the payment's links (one per document it pays).
         payment = self.env["account.payment.register"].with_context(
             active_model="account.move", active_ids=invoice.ids).create({})._create_payments()
-        Job = self.env["coworks.sync.job"].sudo()
-        job = Job.search([("res_model", "=", "account.payment"), ("res_id", "=", payment.id)], limit=1)
-        if job:
-            job.write({"state": "error", "error_message": "Xero refused the payment"})
-        else:
-            job = Job.create({"company_id": self.company.id, "connection_id": self.connection.id,
-                              "res_model": "account.payment", "res_id": payment.id, "kind": "payment",
-                              "state": "error", "error_message": "Xero refused the payment"})
+        job = self.env["coworks.sync.job"].sudo().search([
+            ("res_model", "=", "coworks.xero.payment.link"),
+            ("res_id", "in", payment.xero_payment_link_ids.ids)], limit=1)
+        self.assertTrue(job, "registering the payment queued no job")
+        job.write({"state": "error", "error_message": "Xero refused the payment"})
         payment.invalidate_recordset()
         self.assertEqual(payment.xero_sync_state, "error")
         self.assertGreaterEqual(payment.xero_job_count, 1)

@@ -1,0 +1,140 @@
+"""The worker against the world: money made while sync was off, and a user who changes a document
+while the worker is writing that document's Xero ID."""
+import threading
+import uuid
+
+from odoo import SUPERUSER_ID, api
+from odoo.orm.registry import Registry
+from odoo.tests import BaseCase, tagged
+from odoo.tests.common import get_db_name
+
+from xero_emulator import EmulatorServer, seed
+
+from .common import CoworksXeroEmulatorCase
+
+
+@tagged("post_install", "-at_install")
+class TestCatchUpMoney(CoworksXeroEmulatorCase):
+
+    def test_payment_made_while_sync_was_off_reaches_xero_with_its_invoice(self):
+        self.company.coworks_xero_sync_enabled = False
+        invoice = self._create_invoice_one_line(product_id=self.plan_product, price_unit=350.0,
+                                                tax_ids=self.tax_sale_a, partner_id=self.partner_a, post=True)
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids).create({})._create_payments()
+        self.assertEqual(invoice.payment_state, "paid")
+        self.assertFalse(self.env["coworks.sync.job"].search([]), "nothing may be queued while sync is off")
+
+        self.company.coworks_xero_sync_enabled = True
+        self.run_worker()  # the catch-up scan queues the invoice and its reconciliation
+        xero = self.xero_invoice(invoice.name)
+        self.assertEqual(xero["Status"], "PAID")
+        self.assertEqual(float(xero["AmountPaid"]), invoice.amount_total)
+        self.assertEqual(len([p for p in self.xero_state()["Payments"] if p.get("Status") != "DELETED"]), 1)
+        # A second catch-up finds nothing more to queue.
+        self.assertEqual(self.env["coworks.sync.job"]._enqueue_missing(), 0)
+
+
+@tagged("post_install", "-at_install")
+class TestUserWriteDuringPush(BaseCase):
+    """Real transactions (no test cursor): the worker's snapshot predates a user's committed
+    change of the customer it is about to mark as synced. Odoo runs REPEATABLE READ, so the
+    worker's write is a serialization failure; the batch must be sent again and recorded, without
+    a second contact in Xero and without failing the cron."""
+
+    def test_serialization_failure_resends_the_batch(self):
+        emulator = EmulatorServer(host="127.0.0.1", port=0)
+        emulator.start()
+        self.addCleanup(emulator.stop)
+        registry = Registry(get_db_name())
+        name = f"Concurrent Co {uuid.uuid4().hex[:8]}"
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            params = env["ir.config_parameter"]
+            saved = {k: params.get_param(k) for k in ("coworks_xero.sandbox_url", "coworks_xero.client_id",
+                                                       "coworks_xero.client_secret")}
+            params.set_param("coworks_xero.sandbox_url", emulator.base_url)
+            params.set_param("coworks_xero.client_id", seed.DEMO_CLIENT_ID)
+            params.set_param("coworks_xero.client_secret", seed.DEMO_CLIENT_SECRET)
+            company = env["res.company"].create({"name": name, "coworks_xero_sync_enabled": True})
+            conn = env["coworks.sync.connection"].create({
+                "company_id": company.id, "state": "connected", "tenant_id": seed.TENANT_AU})
+            partner = env["res.partner"].create({"name": name, "email": "ops@concurrent.example.com"})
+            env["coworks.sync.job"]._enqueue(partner, "contact", company_getter=lambda p: company, trigger=False)
+            ids = company.id, conn.id, partner.id
+        self.addCleanup(self._cleanup, registry, saved, *ids)
+        company_id, conn_id, partner_id = ids
+
+        from ..models.sync_connection_xero import OdooTokenStore
+        from ..services.xero.oauth import TokenSet
+        grant = _emu_post(emulator, "grant", {"client_id": seed.DEMO_CLIENT_ID, "tenant_ids": [seed.TENANT_AU]})
+        with registry.cursor() as cr:
+            OdooTokenStore(api.Environment(cr, SUPERUSER_ID, {}), conn_id).save(TokenSet.from_response(grant))
+
+        # Xero takes its time to answer the contact push; meanwhile a user edits the customer.
+        _emu_post(emulator, "faults", {"route": "POST /Contacts", "kind": "latency", "seconds": 1.5, "count": 1})
+        worker_started, user_done = threading.Event(), threading.Event()
+
+        def user_edits_the_customer():
+            worker_started.wait(20)
+            with registry.cursor() as cr:
+                cr.execute("SELECT 1")  # a fresh snapshot, taken after the worker's
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                env["res.partner"].browse(partner_id).write({"comment": "Prefers invoices by post"})
+            user_done.set()
+
+        user = threading.Thread(target=user_edits_the_customer)
+        user.start()
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            Job = env["coworks.sync.job"]
+            env["res.partner"].browse(partner_id).read(["name"])  # the worker's snapshot includes the partner
+            worker_started.set()
+            _jobs, claimed = Job._claim_ready(10)
+            claimed = claimed.filtered(lambda j: j.connection_id.id == conn_id)
+            self.assertEqual(len(claimed), 1)
+            self.assertTrue(claimed._process(commit=lambda n: (cr.commit(), True)[1]))
+        user.join(30)
+        self.assertTrue(user_done.is_set())
+
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            job = env["coworks.sync.job"].search([("connection_id", "=", conn_id)])
+            self.assertEqual(job.state, "done", job.error_message)
+            partner = env["res.partner"].browse(partner_id).with_company(company_id)
+            contact_id = partner.xero_contact_id
+            self.assertTrue(contact_id)
+            self.assertEqual(partner.comment and "post" in str(partner.comment), True, "the user's edit was lost")
+        # The first outcome collided with the user's commit: the batch was sent again (Xero saw
+        # two pushes of the contact) and recorded once, with one contact in Xero.
+        self.assertEqual(_emu_get(emulator, "requests")["counts"].get("POST /Contacts"), 2)
+        state = _emu_get(emulator, f"state?tenant={seed.TENANT_AU}")
+        self.assertEqual([c["ContactID"] for c in state["Contacts"] if c["Name"] == name], [contact_id])
+
+    @staticmethod
+    def _cleanup(registry, saved, company_id, conn_id, partner_id):
+        with registry.cursor() as cr:
+            cr.execute("DELETE FROM coworks_sync_job WHERE connection_id = %s", [conn_id])
+            cr.execute("DELETE FROM coworks_sync_connection WHERE id = %s", [conn_id])
+            cr.execute("UPDATE res_partner SET active = false WHERE id = %s", [partner_id])
+            cr.execute("UPDATE res_company SET coworks_xero_sync_enabled = false, active = false WHERE id = %s",
+                       [company_id])
+            params = api.Environment(cr, SUPERUSER_ID, {})["ir.config_parameter"]
+            for key, value in saved.items():
+                params.set_param(key, value or False)
+
+
+def _emu_post(emulator, name, body):
+    import json
+    import urllib.request
+    req = urllib.request.Request(f"{emulator.base_url}/__emulator__/{name}", data=json.dumps(body).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def _emu_get(emulator, name):
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"{emulator.base_url}/__emulator__/{name}", timeout=30) as resp:
+        return json.loads(resp.read())
