@@ -84,7 +84,9 @@ echo "demo: posting a month of coworking billing"
 
 echo "demo: waiting for the sync to finish"
 for _ in $(seq 1 180); do
-  left="$(psql -d "$DB" -tAc "SELECT count(*) FROM coworks_sync_job WHERE state = 'pending'")"
+  # Pending jobs due within the minute (a job backing off for longer is reported as queued).
+  left="$(psql -d "$DB" -tAc "SELECT count(*) FROM coworks_sync_job WHERE state = 'pending'
+            AND (next_attempt_at IS NULL OR next_attempt_at < (now() at time zone 'utc') + interval '60 seconds')")"
   [ "$left" = "0" ] && break; sleep 1
 done
 psql -d "$DB" -tA -F ' ' -c "

@@ -706,3 +706,14 @@ def test_random_documents_match_host_totals(seed, validate):
         assert "DiscountRate" not in json.dumps(payload)
     validate("CreditNote" if kind == docs.KIND_CREDIT_NOTE else "Invoice", payload)
     assert_number_precision(payload)
+
+
+def test_due_date_before_the_invoice_date_is_sent_as_the_invoice_date():
+    """Odoo leaves today as the due date of an invoice dated ahead without payment terms; Xero
+    refuses a due date before the invoice date, so it is sent as due on the invoice date, said."""
+    doc = document([line()], date=datetime.date(2026, 12, 4), due_date=datetime.date(2026, 12, 1))
+    payload, report = P.invoice_payload(doc)
+    assert payload["Date"] == "2026-12-04" and payload["DueDate"] == "2026-12-04"
+    assert any("before the invoice date" in w for w in report.warnings)
+    on_time, report = P.invoice_payload(document([line()]))
+    assert on_time["DueDate"] == "2026-11-30" and not any("before the invoice date" in w for w in report.warnings)

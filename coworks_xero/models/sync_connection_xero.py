@@ -3,8 +3,7 @@ import contextlib
 import datetime
 import logging
 
-from odoo import _, fields, models
-from odoo.exceptions import UserError
+from odoo import fields, models
 
 from ..services import provider as prov
 
@@ -127,22 +126,6 @@ class CoworksSyncConnection(models.Model):
             "TrackingCategories": categories,
             "Currencies": [{"Code": c.code} for c in env["coworks.xero.currency"].search(dom)],
         }
-
-    def action_refresh_reference_data(self):
-        for conn in self:
-            if not conn._is_usable():
-                raise UserError(_("Connect to Xero first."))
-            try:
-                data = conn._get_provider().fetch_reference_data()
-            except prov.ProviderError as exc:
-                raise UserError(exc.message) from None
-            except Exception as exc:  # noqa: BLE001 - XeroError, shown to the admin as is
-                message = getattr(exc, "message", None)
-                if message is None:
-                    raise
-                raise UserError(_("Xero refused the refresh: %s", message)) from None
-            conn._store_reference_data(data)
-        return True
 
     def _store_reference_data(self, data):
         """Upsert the cache from Xero's answers; rows Xero no longer returns are marked DELETED

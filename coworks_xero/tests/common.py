@@ -154,7 +154,7 @@ class CoworksXeroEmulatorCase(CoworksXeroCommon):
     def _connect(cls, conn, tenant_id):
         conn.sudo().write({"state": "connected", "tenant_id": tenant_id, "tenant_name": "Emulated org"})
         cls._grant_tokens(conn, tenant_id)
-        conn.action_refresh_reference_data()
+        conn.action_xero_refresh()
         for key in ("acc_200", "acc_260", "acc_090", "acc_091", "acc_476", "acc_860"):
             setattr(cls, key, cls.env["coworks.xero.account"].with_context(active_test=False).search(
                 [("connection_id", "=", conn.id), ("code", "=", key[4:])]))

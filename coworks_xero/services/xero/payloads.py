@@ -659,7 +659,14 @@ def _build_document(
         payload["CreditNoteNumber" if is_credit else "InvoiceNumber"] = num
     payload["Date"] = _iso(doc.date)
     if doc.due_date and not is_credit:
-        payload["DueDate"] = _iso(doc.due_date)
+        due = doc.due_date
+        if doc.date and due < doc.date:
+            # Odoo dates an invoice ahead (billing next month) with today as due date when there
+            # are no payment terms; Xero refuses a due date before the invoice date.
+            report.warnings.append(f"due date {_iso(due)} is before the invoice date: sent as due on "
+                                   f"{_iso(doc.date)}, as Xero requires")
+            due = doc.date
+        payload["DueDate"] = _iso(due)
     if doc.reference:
         payload["Reference"] = doc.reference
     payload["CurrencyCode"] = (doc.currency_code or "").upper()
