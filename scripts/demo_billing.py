@@ -119,10 +119,24 @@ env["account.payment.register"].with_context(active_model="account.move", active
     {"journal_id": bank_journal.id, "amount": round(partial.amount_total / 2, 2)})._create_payments()
 cancelled = invoices[len(paid) + 1]
 cancelled.button_cancel()
-refunded = invoices[len(paid) + 2]
-reversal = env["account.move.reversal"].with_context(active_model="account.move", active_ids=refunded.ids).create({  # noqa: F821
-    "reason": "Member left mid-month", "journal_id": refunded.journal_id.id})
-reversal.refund_moves()
+
+
+def credit_note_for(invoice, reason):
+    wizard = env["account.move.reversal"].with_context(  # noqa: F821
+        active_model="account.move", active_ids=invoice.ids).create({"reason": reason, "journal_id": invoice.journal_id.id})
+    credit_note = env["account.move"].browse(wizard.refund_moves()["res_id"])  # noqa: F821
+    credit_note.action_post()
+    return credit_note
+
+
+# A member left before the month started: a credit note, applied to their unpaid invoice.
+left = invoices[len(paid) + 2]
+applied = credit_note_for(left, "Member left before the month started")
+left.js_assign_outstanding_line(applied.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable").id)
+# A member who had paid is refunded in money: a credit note, paid out from the bank.
+refunded = credit_note_for(paid[0], "Refund: room closed for maintenance")
+env["account.payment.register"].with_context(  # noqa: F821
+    active_model="account.move", active_ids=refunded.ids).create({"journal_id": bank_journal.id})._create_payments()
 env.cr.commit()  # noqa: F821
-print(f"demo billing: {len(invoices)} invoices posted, {len(paid) + 1} paid (one in part), "
-      f"1 cancelled, 1 credit note")
+print(f"demo billing: {len(invoices)} invoices posted, {len(paid) + 1} paid (one in part), 1 cancelled, "
+      f"2 credit notes (one applied to its invoice, one refunded in money)")

@@ -30,6 +30,15 @@ if [ "$(cat "$COWORKS_VENV/.coworks_stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "$stamp" > "$COWORKS_VENV/.coworks_stamp"
 fi
 
+if have_odoo && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  # Odoo's HttpCase (browser tours) needs Debian's chromium, and skips its tests silently without it.
+  echo "setup: installing Debian's chromium for the browser tests"
+  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo -n apt-get); fi
+  { "${apt_get[@]}" install -y -q chromium >/dev/null 2>&1 \
+      || { "${apt_get[@]}" update -q >/dev/null 2>&1 && "${apt_get[@]}" install -y -q chromium >/dev/null 2>&1; }; } \
+    || echo "!!!!! setup: could not install chromium: the browser tours will be SKIPPED by Odoo !!!!!"
+fi
+
 if have_odoo; then
   if ! pg_isready -q 2>/dev/null; then
     if command -v pg_ctlcluster >/dev/null; then
