@@ -79,8 +79,11 @@ echo "demo: connecting to the sandbox through Xero's OAuth flow (consent, organi
 "$PY" "$REPO_ROOT/scripts/demo_connect.py" --odoo "$ODOO_URL" --db "$DB" --organisation "Coworks Demo AU"
 
 echo "demo: posting a month of coworking billing"
-"$PY" "$ODOO_PATH/odoo-bin" shell -c "$conf" -d "$DB" --no-http --log-level=warn < "$REPO_ROOT/scripts/demo_billing.py" \
-  2>>"$var/demo-shell.log" | grep '^demo' || true
+billing="$("$PY" "$ODOO_PATH/odoo-bin" shell -c "$conf" -d "$DB" --no-http --log-level=warn \
+  < "$REPO_ROOT/scripts/demo_billing.py" 2>>"$var/demo-shell.log")"
+if ! grep '^demo billing' <<<"$billing"; then
+  echo "demo: posting the billing FAILED; var/demo-shell.log says:"; tail -15 "$var/demo-shell.log"; exit 1
+fi
 
 echo "demo: waiting for the sync to finish"
 for _ in $(seq 1 180); do
