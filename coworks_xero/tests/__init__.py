@@ -6,3 +6,4 @@ from . import test_tour
 from . import test_customers
 from . import test_documents
 from . import test_scenario
+from . import test_money_documents
