@@ -196,9 +196,10 @@ class XeroPaymentLink(models.Model):
         self.ensure_one()
         if job.operation == "cancel":
             if not self.xero_id:
+                # (an upsert that never sent anything will skip: the link is to_delete)
                 if self.env["coworks.sync.job"].sudo().search_count([
                         ("res_model", "=", self._name), ("res_id", "=", self.id),
-                        ("operation", "=", "upsert"), ("state", "=", "pending")]):
+                        ("operation", "=", "upsert"), ("state", "=", "pending"), ("request_body", "!=", False)]):
                     raise DependencyPending(_("Waiting for the earlier send of %s to finish before removing it.",
                                               self.display_name))
                 self.sudo().state = "deleted"
