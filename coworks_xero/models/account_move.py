@@ -200,6 +200,13 @@ class AccountMove(models.Model):
         vals = {"xero_last_sync": fields.Datetime.now(), "xero_status": result.remote_status or False}
         if result.remote_id:
             vals["xero_id"] = result.remote_id
+            if self.xero_id and result.remote_id != self.xero_id and job.operation == "upsert":
+                # Voided and re-created under a new number: say why where the accountant looks.
+                notes = (result.details or {}).get("notes") or []
+                self.sudo()._message_log(body=_(
+                    "Re-created in Xero as %(number)s (the earlier copy %(old)s is voided there): %(why)s",
+                    number=result.remote_number or "", old=self.xero_number or self.name,
+                    why=notes[0] if notes else _("Xero could not update it in place.")))
         if result.remote_number:
             vals["xero_number"] = result.remote_number
         self.sudo().write(vals)

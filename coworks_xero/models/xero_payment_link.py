@@ -196,18 +196,25 @@ class XeroPaymentLink(models.Model):
         self.ensure_one()
         if job.operation == "cancel":
             if not self.xero_id:
+                # (an upsert that never sent anything will skip: the link is to_delete)
                 if self.env["coworks.sync.job"].sudo().search_count([
                         ("res_model", "=", self._name), ("res_id", "=", self.id),
-                        ("operation", "=", "upsert"), ("state", "=", "pending")]):
+                        ("operation", "=", "upsert"), ("state", "=", "pending"), ("request_body", "!=", False)]):
                     raise DependencyPending(_("Waiting for the earlier send of %s to finish before removing it.",
                                               self.display_name))
                 self.sudo().state = "deleted"
+                self._coworks_xero_wake_waiting()
                 raise _Skip(_("It never reached Xero: nothing to remove."))
         else:
             if self.state in ("to_delete", "deleted") and not job.request_body:
                 raise _Skip(_("Unreconciled in Odoo before it was sent: nothing to send."))
             if self.xero_id:
                 raise _Skip(_("Already in Xero (%s).", self.xero_id))
+            removing = self._coworks_xero_pending_removals()
+            if removing:
+                # Xero checks the amount still due: what Odoo un-applied must leave Xero first.
+                raise DependencyPending(_("Waiting for %s to be removed from Xero first.",
+                                          removing[:1].display_name))
         amount = _dec(self.amount, self.currency_id.decimal_places)
         ref = f"{self._name},{self.id}"
         if self.kind == "allocation":
@@ -259,15 +266,40 @@ class XeroPaymentLink(models.Model):
             currency_rate=_dec(self.currency_rate, 6) if foreign and self.currency_rate else None,
             remote_id=self.xero_id or "", account_source=source)
 
+    def _coworks_xero_pending_removals(self):
+        """Other links on the same documents whose removal from Xero is still to be sent."""
+        docs = self.move_id | self.credit_note_id
+        others = self.sudo().search([("id", "!=", self.id), ("state", "=", "to_delete"),
+                                     "|", ("move_id", "in", docs.ids), ("credit_note_id", "in", docs.ids)])
+        if not others:
+            return others
+        jobs = self.env["coworks.sync.job"].sudo().search([
+            ("res_model", "=", self._name), ("res_id", "in", others.ids),
+            ("operation", "=", "cancel"), ("state", "=", "pending")])
+        return others.browse(jobs.mapped("res_id"))
+
+    def _coworks_xero_wake_waiting(self):
+        """Money on the same documents that waited for this link is sent in this run."""
+        docs = self.move_id | self.credit_note_id
+        waiting = self.sudo().search([("id", "!=", self.id), ("state", "=", "pending"), ("xero_id", "=", False),
+                                      "|", ("move_id", "in", docs.ids), ("credit_note_id", "in", docs.ids)])
+        if waiting:
+            self.env["coworks.sync.job"].sudo().search([
+                ("res_model", "=", self._name), ("res_id", "in", waiting.ids), ("operation", "=", "upsert"),
+                ("state", "=", "pending"), ("next_attempt_at", "!=", False)]).write({"next_attempt_at": False})
+
     def _coworks_xero_apply_result(self, job, result):
         self.ensure_one()
         if job.operation == "cancel":
             self.sudo().write({"state": "deleted"})
+            self._coworks_xero_wake_waiting()
             return
         vals = {"xero_id": result.remote_id or self.xero_id}
         if self.state == "pending":
             vals["state"] = "synced"
         self.sudo().write(vals)  # a link unreconciled meanwhile stays to_delete: its cancel job removes it
+        if self.kind == "allocation":
+            self._coworks_xero_wake_waiting()  # payments that waited for this allocation
 
     @api.model
     def _coworks_xero_deleted_snapshot(self, job, conn):

@@ -117,7 +117,11 @@ class TestRandomScenario(DocumentsCase):
                 doc = by_id.get(move.xero_id) if move.xero_id else None
                 if move.state == "posted":
                     self.assertTrue(doc, f"{move.name} posted in Odoo but not in Xero")
-                    self.assertEqual(doc["Status"], "AUTHORISED")
+                    # reversals are applied to their invoice in Odoo (and allocated in Xero)
+                    paid = move.currency_id.is_zero(move.amount_residual)
+                    self.assertEqual(doc["Status"], "PAID" if paid else "AUTHORISED")
+                    due_key = "RemainingCredit" if move.move_type == "out_refund" else "AmountDue"
+                    self.assertEqual(cents(doc[due_key]), cents(move.amount_residual))
                     number = doc.get("InvoiceNumber") or doc.get("CreditNoteNumber")
                     self.assertTrue(number == move.name or number.startswith(f"{move.name}-R"), number)
                     self.assertEqual(move.xero_number, number)
@@ -139,3 +143,184 @@ class TestRandomScenario(DocumentsCase):
                          sorted(posted.mapped("xero_id")))
         self.assertTrue(any(a[0] == "edit" for a in log) and any(a[0] == "cancel" for a in log)
                         and any(a[0] == "reverse" for a in log), log)
+
+
+MONEY_SEED = int(os.environ.get("COWORKS_MONEY_SEED", "20261202"))
+MONEY_ACTIONS = 50
+
+
+@tagged("post_install", "-at_install")
+class TestRandomMoneyScenario(DocumentsCase):
+    """A month with money: invoices, full and partial payments (the register-payment wizard),
+    payments cancelled or reset and posted again, credit notes applied, un-applied or refunded,
+    edits of paid invoices, cancellations; the worker runs at random moments. In the end every
+    document has in Xero the status, amounts paid/credited/due and live payments Odoo has."""
+
+    def _pay(self, moves, **vals):
+        wizard = self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=moves.ids).create({
+                "journal_id": self.company_data["default_journal_bank"].id, **vals})
+        return wizard._create_payments()
+
+    @staticmethod
+    def _receivable(move):
+        return move.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
+
+    def _parts(self, move):
+        """This document's live reconciliation parts: (money parts, credit-note parts)."""
+        line = self._receivable(move)
+        partials = line.matched_debit_ids | line.matched_credit_ids
+        money, credit = [], []
+        for p in partials:
+            other = (p.credit_move_id if p.debit_move_id in line else p.debit_move_id).move_id
+            if other.move_type in ("out_invoice", "out_refund"):
+                credit.append(p)
+            elif other.state == "posted":
+                money.append(p)
+        return money, credit
+
+    def test_random_month_with_money_ends_in_agreement(self):
+        rng = random.Random(MONEY_SEED)
+        customers = [self.member, self.partner_a, self.partner_b, self.env["res.partner"].create(
+            {"name": "Member Money", "email": "money@example.com"})]
+        products = [self.plan_product, self.day_pass, self.overage, self.booking, self.one_off]
+        taxes = [self.gst, self.gst, self.vat15, self.gst_incl]
+        moves = self.env["account.move"]
+        payments = self.env["account.payment"]
+        log = []
+
+        def create_invoice():
+            tax = rng.choice(taxes)
+            move = self.env["account.move"].create({
+                "move_type": "out_invoice", "partner_id": rng.choice(customers).id,
+                "invoice_date": fields.Date.today(),
+                "invoice_line_ids": [Command.create({
+                    "product_id": rng.choice(products).id, "quantity": rng.choice([1, 1, 2, 3, 0.5]),
+                    "price_unit": rng.choice([35.0, 350.0, 19.99, 25.63, 99.99]),
+                    "discount": rng.choice([0, 0, 7]), "tax_ids": [Command.set(tax.ids)],
+                }) for _ in range(rng.randint(1, 3))]})
+            move.action_post()
+            return move
+
+        def open_docs(move_type):
+            return moves.filtered(lambda m: m.state == "posted" and m.move_type == move_type
+                                  and not m.currency_id.is_zero(m.amount_residual))
+
+        for step in range(MONEY_ACTIONS):
+            roll = rng.random()
+            due = open_docs("out_invoice")
+            credits = open_docs("out_refund")
+            posted_payments = payments.filtered(lambda p: p.state in ("in_process", "paid"))
+            if not due or roll < 0.2:
+                moves |= create_invoice()
+                log.append(("invoice", moves[-1].name))
+            elif roll < 0.35:
+                invoice = rng.choice(due)
+                payments |= self._pay(invoice)
+                log.append(("pay full", invoice.name))
+            elif roll < 0.5:
+                invoice = rng.choice(due)
+                amount = invoice.currency_id.round(invoice.amount_residual * rng.choice([0.25, 0.5]))
+                if amount > 0:
+                    payments |= self._pay(invoice, amount=amount)
+                    log.append(("pay part", invoice.name, amount))
+            elif roll < 0.58 and posted_payments:
+                payment = rng.choice(posted_payments)
+                if rng.random() < 0.5:
+                    payment.action_cancel()
+                    log.append(("cancel payment", payment.name))
+                else:
+                    payment.action_draft()
+                    if rng.random() < 0.5:
+                        self.run_worker()
+                    payment.action_post()
+                    log.append(("reset+post payment", payment.name))
+            elif roll < 0.7:
+                invoice = rng.choice(moves.filtered(lambda m: m.state == "posted" and m.move_type == "out_invoice"))
+                credit = self.reverse(invoice, post=False)
+                credit.invoice_line_ids[0].price_unit = credit.invoice_line_ids[0].price_unit / rng.choice([1, 2, 4])
+                credit.action_post()
+                moves |= credit
+                log.append(("credit note", credit.name, invoice.name))
+            elif roll < 0.8 and credits:
+                credit = rng.choice(credits)
+                targets = due.filtered(lambda m: m.commercial_partner_id == credit.commercial_partner_id)
+                if targets and rng.random() < 0.7:
+                    invoice = rng.choice(targets)
+                    invoice.js_assign_outstanding_line(self._receivable(credit).id)
+                    log.append(("apply", credit.name, invoice.name))
+                else:
+                    payments |= self._pay(credit)
+                    log.append(("refund", credit.name))
+            elif roll < 0.86:
+                parts = [(m, p) for m in moves.filtered(lambda m: m.state == "posted" and m.move_type == "out_invoice")
+                         for p in self._receivable(m).matched_credit_ids]
+                if parts:
+                    invoice, partial = rng.choice(parts)
+                    invoice.js_remove_outstanding_partial(partial.id)
+                    log.append(("unreconcile", invoice.name))
+            elif roll < 0.93:
+                invoice = rng.choice(moves.filtered(lambda m: m.state == "posted" and m.move_type == "out_invoice"))
+                invoice.button_draft()
+                line = invoice.invoice_line_ids[0]
+                if rng.random() < 0.5:
+                    line.name = f"{line.name} (corrected {step})"  # keeps the payments matched
+                else:
+                    invoice.write({"invoice_line_ids": [Command.update(line.id, {"price_unit": line.price_unit + 10})]})
+                invoice.action_post()
+                log.append(("edit", invoice.name))
+            else:
+                unpaid = moves.filtered(lambda m: m.state == "posted" and m.move_type == "out_invoice"
+                                        and m.payment_state == "not_paid")
+                if unpaid:
+                    invoice = rng.choice(unpaid)
+                    invoice.button_cancel()
+                    log.append(("cancel", invoice.name))
+            if rng.random() < 0.3:
+                self.run_worker()
+                log.append(("worker",))
+        self.run_worker()
+
+        state = self.xero_state()
+        by_id = {d["InvoiceID"]: d for d in state["Invoices"]}
+        by_id.update({d["CreditNoteID"]: d for d in state["CreditNotes"]})
+        live_payments = [p for p in state["Payments"] if p["Status"] == "AUTHORISED"]
+        live_allocs = [a for a in state["Allocations"] if not a["IsDeleted"]]
+        open_jobs = self.env["coworks.sync.job"].search([("state", "in", ("pending", "error"))])
+        if open_jobs and os.environ.get("COWORKS_SCENARIO_DEBUG"):
+            for j in self.env["coworks.sync.job"].search([], order="id"):
+                print(j.id, j.display_name, j.res_id, j.operation, j.state, j.attempt_count, j.error_message, "|", j.log_note)
+        self.assertFalse(open_jobs, [(j.display_name, j.error_message) for j in open_jobs] + log)
+        total_money_parts = 0
+        for move in moves:
+            with self.subTest(move=move.name, state=move.state, payment_state=move.payment_state):
+                doc = by_id.get(move.xero_id) if move.xero_id else None
+                is_credit = move.move_type == "out_refund"
+                key = "CreditNote" if is_credit else "Invoice"
+                paid_in_xero = [p for p in live_payments if (p.get(key) or {}).get(key + "ID") == move.xero_id]
+                if move.state != "posted":
+                    self.assertTrue(not doc or doc["Status"] in ("VOIDED", "DELETED"), log)
+                    self.assertEqual(paid_in_xero, [], log)
+                    continue
+                self.assertTrue(doc, f"{move.name} posted in Odoo but not in Xero")
+                money, credit_parts = self._parts(move)
+                total_money_parts += len(money)
+                want = "PAID" if move.currency_id.is_zero(move.amount_residual) else "AUTHORISED"
+                self.assertEqual(doc["Status"], want, log)
+                self.assertEqual(cents(doc["Total"]), cents(move.amount_total))
+                self.assertEqual(len(paid_in_xero), len(money), log)
+                if is_credit:
+                    self.assertEqual(cents(doc["RemainingCredit"]), cents(move.amount_residual), log)
+                    self.assertEqual(len([a for a in live_allocs if a["CreditNote"]["CreditNoteID"] == move.xero_id]),
+                                     len(credit_parts), log)
+                else:
+                    credited = sum(p.debit_amount_currency for p in credit_parts)
+                    self.assertEqual(cents(doc["AmountDue"]), cents(move.amount_residual), log)
+                    self.assertEqual(cents(doc["AmountCredited"]), cents(credited), log)
+                    self.assertEqual(cents(doc["AmountPaid"]),
+                                     cents(move.amount_total - move.amount_residual - credited), log)
+                    self.assertEqual(sum(cents(p["Amount"]) for p in paid_in_xero),
+                                     cents(sum(p.debit_amount_currency for p in money)), log)
+        self.assertEqual(len(live_payments), total_money_parts, log)
+        kinds = {entry[0] for entry in log}
+        self.assertTrue({"pay full", "pay part", "credit note", "worker"} <= kinds, (kinds, log))

@@ -279,7 +279,7 @@ class XeroProvider(prov.SyncProvider):
         if xero_number != doc.number and xero_number.startswith(f"{doc.number}-R"):
             # Re-created earlier under a new number: the voided original keeps the host's number.
             payload = dict(payload, **{num_key: xero_number})
-        xero_doc = states.XeroDoc.from_xero(element, kind)
+        xero_doc = self._xero_doc(element, kind)
         xero_doc.closed_by_us = closed_by_us
         wish = states.HostWish(action=states.POST, number=doc.number, status=doc.status,
                                changed=states.changed_against_xero(element, payload),
@@ -287,6 +287,16 @@ class XeroProvider(prov.SyncProvider):
                                our_payment_ids=frozenset(doc.remote_payment_ids),
                                our_allocation_ids=frozenset(doc.remote_allocation_ids))
         return self._execute(item, kind, states.plan(xero_doc, wish), payload, report, element)
+
+    def _xero_doc(self, element, kind):
+        """Xero's copy as the state machine sees it. An invoice lists the credit notes applied to
+        it but not their AllocationIDs (needed to remove them before a void): those credit notes
+        are read too."""
+        credit_notes = ()
+        if kind == docs.KIND_INVOICE and element.get("CreditNotes"):
+            ids = {c.get("CreditNoteID") or c.get("ID") for c in element["CreditNotes"]} - {None, ""}
+            credit_notes = self.client.get_credit_notes(ids=sorted(ids)) if ids else ()
+        return states.XeroDoc.from_xero(element, kind, credit_notes=credit_notes)
 
     def _adopt_existing(self, item, kind, payload, report):
         """The number exists in Xero: if it is this customer's document (an earlier attempt
@@ -328,7 +338,7 @@ class XeroProvider(prov.SyncProvider):
                 out.append(docs.Result(ref=item.key, ok=True, remote_id=doc.remote_id,
                                        details={"notes": [f"{doc.number} was never in Xero: nothing to void"]}))
                 continue
-            xero_doc = states.XeroDoc.from_xero(element, kind)
+            xero_doc = self._xero_doc(element, kind)
             wish = states.HostWish(action=states.CANCEL, number=doc.number,
                                    our_payment_ids=frozenset(doc.remote_payment_ids),
                                    our_allocation_ids=frozenset(doc.remote_allocation_ids))
@@ -373,7 +383,8 @@ class XeroProvider(prov.SyncProvider):
                 payload = body
             elif step.action == states.A_REPUSH_PAYMENTS:
                 notes.append("the removed payments are sent again onto the new document")
-                last.details = dict(last.details or {}, repush_payments=list(step.param("payment_ids") or []))
+                last.details = dict(last.details or {}, repush_payments=list(step.param("payment_ids") or []),
+                                    repush_allocations=list(step.param("allocation_ids") or []))
                 continue
             if not last.ok:
                 return _result_for(item, last, notes=notes + [f"stopped at: {step.reason}"],
