@@ -172,9 +172,13 @@ class CoworksSyncJob(models.Model):
         back and sent again in a new transaction; the same Idempotency-Keys make Xero replay its
         first answers instead of writing twice."""
         providers = {} if providers is None else providers
+        # Dependencies first (priority: contacts, documents, money); within money, removals
+        # before new money and credit allocations before payments: Xero checks each against the
+        # document's amount due at that moment.
+        order = lambda j: (j.connection_id.id, j.priority, j.operation != "cancel", j.kind != "allocation",  # noqa: E731
+                           j.kind, j.id)
         for (conn, kind, operation), jobs in groupby(
-                self.sorted(lambda j: (j.connection_id.id, j.priority, j.id)),
-                key=lambda j: (j.connection_id, j.kind, j.operation)):
+                self.sorted(order), key=lambda j: (j.connection_id, j.kind, j.operation)):
             jobs = self.browse().union(*jobs)
             for start in range(0, len(jobs), BATCH_SIZE):
                 batch = jobs[start:start + BATCH_SIZE]
