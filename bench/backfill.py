@@ -63,6 +63,7 @@ def main():
     registry = registry_for(args.db, args.conf)
     from odoo import fields
     from odoo.addons.coworks_xero.services.xero.ratelimit import RateLimiter
+    from odoo.addons.coworks_xero.services.xero import const
     from xero_emulator import EmulatorServer, seed
 
     server = EmulatorServer(host="127.0.0.1", port=0)
@@ -72,7 +73,7 @@ def main():
         emu(base, "POST", "clock", {"scale": args.scale})
         clock = server.app.clock
         # The addon's process-wide limiter on the emulator's clock, as it is on real time with Xero.
-        RateLimiter._registry["default"] = RateLimiter(
+        RateLimiter._registry[base.rstrip("/") + const.ACCOUNTING_PATH] = RateLimiter(
             clock=clock.now, sleep=lambda s: time.sleep(s / args.scale), retry_after_scale=args.scale)
         tenant = seed.TENANT_AU
         with environment(registry) as env:

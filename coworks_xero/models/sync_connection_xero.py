@@ -90,8 +90,11 @@ class CoworksSyncConnection(models.Model):
         from ..services.xero.client import XeroClient
         from ..services.xero.ratelimit import RateLimiter
         self.ensure_one()
-        return XeroClient(self._xero_client_config(), self.tenant_id,
-                          OdooTokenStore(self.env, self.id), limiter=RateLimiter.shared())
+        config = self._xero_client_config()
+        # Xero counts calls per organisation at one API: a sandbox on another URL (each test
+        # class starts its own emulator) has budgets of its own.
+        return XeroClient(config, self.tenant_id, OdooTokenStore(self.env, self.id),
+                          limiter=RateLimiter.shared(name=config.accounting_url))
 
     def _get_provider_xero(self):
         from ..services.xero.provider import XeroProvider

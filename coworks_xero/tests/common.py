@@ -9,6 +9,8 @@ from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
 from xero_emulator import EmulatorServer, seed
 
+from ..services.xero.ratelimit import RateLimiter
+
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -123,6 +125,8 @@ class CoworksXeroEmulatorCase(CoworksXeroCommon):
         super().setUp()
         # Odoo rolls each test back; Xero must forget it too.
         self.emu("POST", "reset")
+        # The emulator forgot its rate-limit windows: so does the client's limiter for it.
+        RateLimiter.shared(name=self.connection._xero_client_config().accounting_url).reset()
         self.emu("DELETE", "faults")
         self._grant_tokens(self.connection, self.tenant_id)
 
