@@ -84,9 +84,8 @@ tours.add("coworks_xero_post_invoice", {
 tours.add("coworks_xero_log_synced", {
     steps: () => [
         {
-            content: "The log opens on what needs attention: show everything",
-            trigger: ".o_searchview_facet:contains(Needs attention) .o_facet_remove",
-            run: "click",
+            content: "Nothing needs attention, so the log opens on everything",
+            trigger: ".o_control_panel:not(:has(.o_searchview_facet:contains(Needs attention)))",
         },
         {
             content: "The invoice reached Xero",
