@@ -80,7 +80,8 @@ class TestAdminTour(CoworksXeroHttpCase):
         day_pass_mapping = self.env["coworks.xero.product.mapping"].search(
             [("connection_id", "=", conn.id), ("item_kind", "=", "day_pass")])
         self.assertEqual(day_pass_mapping.tracking_option_id.name, "Online")
-        self.screenshot(ITEM_MAPPINGS, ".o_list_view .o_data_row", "mappings.png")
+        self.screenshot(f"{ITEM_MAPPINGS}/{day_pass_mapping.id}", ".o_form_view .o_field_widget[name=tracking_option_id]",
+                        "mapping_form.png")
 
         invoice = self.draft_invoice()
         self.tour(f"/odoo/action-account.action_move_out_invoice_type/{invoice.id}", "coworks_xero_post_invoice")
