@@ -96,7 +96,7 @@ def main():
             env.cr.commit()
             OdooTokenStore(env, conn.id).save(TokenSet.from_response(grant))
             conn.invalidate_recordset()
-            conn.action_refresh_reference_data()
+            conn.action_xero_refresh()
             xref = lambda model, **dom: env[model].with_context(active_test=False).search(  # noqa: E731
                 [("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in dom.items()], limit=1)
             tax = env["account.tax"].create({"name": "GST 10% (bench)", "amount": 10.0, "type_tax_use": "sale",
