@@ -193,6 +193,19 @@ class CoworksXeroEmulatorCase(CoworksXeroCommon):
 
     # ------------------------------------------------------------ helpers for tests
 
+    def _invoice(self, price=350.0, partner=None, **kw):
+        """A posted hot-desk invoice (the plan product, the mapped tax)."""
+        return self._create_invoice_one_line(
+            product_id=self.plan_product, price_unit=price, tax_ids=self.tax_sale_a,
+            partner_id=partner or self.partner_a, post=True, **kw)
+
+    def _pay(self, moves, **vals):
+        """Register a payment on ``moves`` through Odoo's wizard, from the mapped bank journal."""
+        wizard = self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=moves.ids).create({
+                "journal_id": self.company_data["default_journal_bank"].id, **vals})
+        return wizard._create_payments()
+
     def run_worker(self):
         """Run the sync cron the way Odoo's cron runner does (it commits as it goes)."""
         self.env.flush_all()

@@ -19,17 +19,6 @@ class TestPayments(CoworksXeroEmulatorCase):
 
     # ---------------------------------------------------------------- helpers
 
-    def _invoice(self, price=350.0, partner=None, **kw):
-        return self._create_invoice_one_line(
-            product_id=self.plan_product, price_unit=price, tax_ids=self.tax_sale_a,
-            partner_id=partner or self.partner_a, post=True, **kw)
-
-    def _pay(self, moves, **vals):
-        wizard = self.env["account.payment.register"].with_context(
-            active_model="account.move", active_ids=moves.ids).create({
-                "journal_id": self.bank_journal.id, **vals})
-        return wizard._create_payments()
-
     def _reverse(self, invoice, modify=False):
         wizard = self.env["account.move.reversal"].with_context(
             active_model="account.move", active_ids=invoice.ids).create({

@@ -156,12 +156,6 @@ class TestRandomMoneyScenario(DocumentsCase):
     edits of paid invoices, cancellations; the worker runs at random moments. In the end every
     document has in Xero the status, amounts paid/credited/due and live payments Odoo has."""
 
-    def _pay(self, moves, **vals):
-        wizard = self.env["account.payment.register"].with_context(
-            active_model="account.move", active_ids=moves.ids).create({
-                "journal_id": self.company_data["default_journal_bank"].id, **vals})
-        return wizard._create_payments()
-
     @staticmethod
     def _receivable(move):
         return move.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
