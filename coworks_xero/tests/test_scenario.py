@@ -100,9 +100,7 @@ class TestRandomScenario(DocumentsCase):
                 log.append(("worker",))
         self.run_worker()
 
-        state = self.xero_state()
-        by_id = {d["InvoiceID"]: d for d in state["Invoices"]}
-        by_id.update({d["CreditNoteID"]: d for d in state["CreditNotes"]})
+        state, by_id = _xero_documents(self)
         numbers = {}
         for d in state["Invoices"]:
             numbers[("out_invoice", d["InvoiceNumber"])] = d
@@ -275,9 +273,7 @@ class TestRandomMoneyScenario(DocumentsCase):
                 log.append(("worker",))
         self.run_worker()
 
-        state = self.xero_state()
-        by_id = {d["InvoiceID"]: d for d in state["Invoices"]}
-        by_id.update({d["CreditNoteID"]: d for d in state["CreditNotes"]})
+        state, by_id = _xero_documents(self)
         live_payments = [p for p in state["Payments"] if p["Status"] == "AUTHORISED"]
         live_allocs = [a for a in state["Allocations"] if not a["IsDeleted"]]
         open_jobs = self.env["coworks.sync.job"].search([("state", "in", ("pending", "error"))])
@@ -318,3 +314,11 @@ class TestRandomMoneyScenario(DocumentsCase):
         self.assertEqual(len(live_payments), total_money_parts, log)
         kinds = {entry[0] for entry in log}
         self.assertTrue({"pay full", "pay part", "credit note", "worker"} <= kinds, (kinds, log))
+
+
+def _xero_documents(case):
+    """The organisation's state, and its invoices and credit notes by Xero ID."""
+    state = case.xero_state()
+    by_id = {d["InvoiceID"]: d for d in state["Invoices"]}
+    by_id.update({d["CreditNoteID"]: d for d in state["CreditNotes"]})
+    return state, by_id
