@@ -354,6 +354,9 @@ class Emulator:
                             "Message": "Idempotency-Key has already been used for a different request"}]}]))
                     r = Response(status, rbody, {"Content-Type": ctype})
                     r.headers["Idempotency-Replayed"] = "true"
+                    # a replayed answer can be lost on its way too
+                    if self._take_fault(route, ("drop_after_write",)):
+                        r.drop = True
                     return r
             txn = Txn()
             handler = getattr(self, "op_" + op.operation_id, None)

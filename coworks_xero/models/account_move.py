@@ -49,7 +49,11 @@ class AccountMove(models.Model):
         return posted
 
     def button_cancel(self):
-        to_void = self.filtered(lambda m: m.state == "posted" or m.xero_id)
+        # Also a draft whose earlier send may have reached Xero without Odoo learning its ID.
+        maybe_sent = set(self.env["coworks.sync.job"].sudo().search([
+            ("res_model", "=", self._name), ("res_id", "in", self.ids), ("operation", "=", "upsert"),
+            ("maybe_sent", "=", True)]).mapped("res_id")) if self.ids else set()
+        to_void = self.filtered(lambda m: m.state == "posted" or m.xero_id or m.id in maybe_sent)
         res = super().button_cancel()
         cancelled = to_void.filtered(lambda m: m.state == "cancel")
         cancelled._coworks_xero_enqueue("cancel")
@@ -157,7 +161,8 @@ class AccountMove(models.Model):
                              for t in mapping["tracking"]
                              if not campus_tracking or t[0] != campus_tracking[0]]
             except MappingError as exc:
-                raise MappingError(_("Line “%(line)s”: %(err)s", line=(line.name or "").splitlines()[0][:60], err=exc)) from None
+                label = ((line.name or "").strip().splitlines() or [line.product_id.display_name or _("line %s", line.sequence)])[0]
+                raise MappingError(_("Line “%(line)s”: %(err)s", line=label[:60], err=exc)) from None
             price_modes.update(line.tax_ids.mapped("price_include"))
             lines.append(d.Line(
                 description=line.name or line.product_id.display_name or "-",

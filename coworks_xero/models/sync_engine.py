@@ -4,10 +4,13 @@ Pattern (see docs/architecture.md and ../shared/reference/odoo-patterns.md §1, 
 - host overrides call ``_enqueue``: one SQL upsert per record into the outbox, coalesced with the
   open job for the same record and operation; no network I/O, and a rolled-back transaction
   leaves nothing behind. The cron is triggered; workers wake only after the commit.
-- ``_cron_process_jobs`` claims ready jobs with ``try_lock_for_update`` (rows another worker holds
-  are skipped), re-filters them, sends them in batches grouped by connection/kind/operation with
-  dependencies first, writes one result per job and commits with ``_commit_progress``.
+- ``_cron_process_jobs`` claims ready jobs with advisory locks (held by the worker's session
+  across its commits; what another worker holds is skipped), re-filters them, and sends them in
+  batches grouped by connection/kind/operation with dependencies first, each batch in short
+  transactions of its own: record the send, send, keep Xero's answers, apply them (see
+  ``_process_batch``).
 """
+import dataclasses
 import datetime
 import json
 import logging
@@ -20,6 +23,7 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import groupby
 
 from ..services import provider as prov
+from ..services.documents import Result
 from .sync_job import KIND_PRIORITY
 from .xero_mapping import MappingError
 
@@ -27,7 +31,9 @@ _logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 50  # Xero takes up to 50 documents per call comfortably
 CLAIM_SIZE = 200  # jobs claimed per round of the cron loop
-CONCURRENCY_RETRIES = 3  # a batch whose outcomes collide with a user's write is sent again
+CONCURRENCY_RETRIES = 5  # a step whose writes collide with a user's is run again (never the send)
+CLAIM_LOCK_SPACE = 0x58e0  # advisory-lock namespace of claimed jobs (first key; the job id is the second)
+INFLIGHT_GRACE = 90  # seconds a recorded send may still be on its way (the client's time per request)
 CLAIM_LOOKAHEAD = 4  # candidates read per claimed job, so concurrent workers find free rows
 MAX_ATTEMPTS = 8  # automatic retries before a temporary failure needs a person
 BACKOFF_BASE = 30  # seconds; doubled per attempt, with jitter
@@ -84,43 +90,93 @@ class CoworksSyncJob(models.Model):
                 continue
             for rec in recs:
                 rows.append((company.id, conn.id, rec._name, rec.id, (rec.display_name or "")[:250],
-                             kind, operation, priority, uuid.uuid4().hex, self.env.uid, now))
+                             kind, operation, priority, self.env.uid, now))
         if not rows:
             return 0
-        # One statement per call; ON CONFLICT targets the partial unique index of open jobs, so
-        # two transactions queuing the same record end with one job (the second waits, then
-        # updates it) instead of a unique violation in the user's request.
         self.flush_model()  # the upsert below must see this transaction's pending job writes
-        values_sql = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s, %s, %s)"] * len(rows))
-        params = []
-        for r in rows:
-            params.extend(r[:9] + (r[9], r[10], r[9], r[10]))
-        self.env.cr.execute(f"""
-            INSERT INTO coworks_sync_job
-                (company_id, connection_id, res_model, res_id, record_name, kind, operation, priority,
-                 idempotency_key, state, attempt_count, create_uid, create_date, write_uid, write_date)
-            VALUES {values_sql}
-            ON CONFLICT (connection_id, res_model, res_id, kind, operation)
-                WHERE state IN ('pending', 'error')
-            DO UPDATE SET state = 'pending', attempt_count = 0, next_attempt_at = NULL,
-                          record_name = EXCLUDED.record_name,
-                          write_uid = EXCLUDED.write_uid, write_date = EXCLUDED.write_date
-            -- a pending job never tried is already what we want: no row rewrite
-            WHERE coworks_sync_job.state = 'error' OR coworks_sync_job.attempt_count > 0
-               OR coworks_sync_job.record_name IS DISTINCT FROM EXCLUDED.record_name
-        """, params)
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self._upsert_jobs(rows)
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            # The worker wrote one of these open jobs after this transaction began: updating it
+            # would fail the user's posting or payment. A plain insert elsewhere cannot collide;
+            # the worker merges it into the job at its next run (triggered below).
+            _logger.info("Xero sync: an open job was being written by the worker; request appended")
+            self._append_requests(rows)
         self.invalidate_model()
         if trigger and not self.env.context.get("coworks_xero_no_trigger"):
             self._trigger_worker()
         return len(rows)
 
+    @api.model
+    def _upsert_jobs(self, rows):
+        """One statement for ``rows`` of (company, connection, model, id, name, kind, operation,
+        priority, uid, now). ON CONFLICT targets the partial unique index of open jobs, so two
+        transactions queuing the same record end with one job instead of a unique violation.
+        A job that was ever sent gets a new revision: if it is in flight right now, the worker
+        sees on its answer that the record changed meanwhile and sends it again."""
+        values_sql = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, 0, %s, %s, %s, %s)"] * len(rows))
+        params = []
+        for company_id, conn_id, model, res_id, name, kind, operation, priority, uid, now in rows:
+            params.extend((company_id, conn_id, model, res_id, name, kind, operation, priority,
+                           uuid.uuid4().hex, uid, now, uid, now))
+        self.env.cr.execute(f"""
+            INSERT INTO coworks_sync_job
+                (company_id, connection_id, res_model, res_id, record_name, kind, operation, priority,
+                 idempotency_key, state, attempt_count, revision, create_uid, create_date, write_uid, write_date)
+            VALUES {values_sql}
+            ON CONFLICT (connection_id, res_model, res_id, kind, operation)
+                WHERE state IN ('pending', 'error')
+            DO UPDATE SET state = 'pending', attempt_count = 0, next_attempt_at = NULL,
+                          record_name = EXCLUDED.record_name,
+                          revision = COALESCE(coworks_sync_job.revision, 0) + 1,
+                          write_uid = EXCLUDED.write_uid, write_date = EXCLUDED.write_date
+            -- a pending job never sent is already what we want: no row rewrite
+            WHERE coworks_sync_job.state = 'error' OR coworks_sync_job.attempt_count > 0
+               OR COALESCE(coworks_sync_job.send_count, 0) > 0
+               OR coworks_sync_job.record_name IS DISTINCT FROM EXCLUDED.record_name
+        """, params)
+
+    @api.model
+    def _append_requests(self, rows):
+        values_sql = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        self.env.cr.execute(f"""
+            INSERT INTO coworks_sync_request
+                (company_id, connection_id, res_model, res_id, record_name, kind, operation, priority,
+                 user_id, create_date)
+            VALUES {values_sql}
+        """, [v for row in rows for v in row])
+
+    @api.model
+    def _fold_requests(self, limit=5000):
+        """Merge the requests users appended (see ``_enqueue``) into the sync log."""
+        self.env.cr.execute("""
+            DELETE FROM coworks_sync_request WHERE id IN (
+                SELECT id FROM coworks_sync_request ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
+            RETURNING id, company_id, connection_id, res_model, res_id, record_name, kind, operation,
+                      priority, user_id, create_date
+        """, [limit])
+        latest = {}
+        for row in sorted(self.env.cr.fetchall()):
+            latest[(row[2], row[3], row[4], row[6], row[7])] = row[1:]
+        if latest:
+            self._upsert_jobs(list(latest.values()))
+            self.invalidate_model()
+        return len(latest)
+
     # ------------------------------------------------------------------ the worker
 
     @api.model
     def _ready_domain(self):
+        now = fields.Datetime.now()
         return [
             ("state", "=", "pending"),
-            "|", ("next_attempt_at", "=", False), ("next_attempt_at", "<=", fields.Datetime.now()),
+            "|", ("next_attempt_at", "=", False), ("next_attempt_at", "<=", now),
+            # A send whose worker vanished without its lock being released by a crash of the
+            # process (its database connection was cut while the request may still be on its
+            # way) is given the time a request can take before anyone looks it up and resends.
+            "|", ("inflight_since", "=", False),
+            ("inflight_since", "<=", now - datetime.timedelta(seconds=INFLIGHT_GRACE)),
             ("connection_id.state", "=", "connected"),
             ("connection_id.active", "=", True),
             ("company_id.coworks_xero_sync_enabled", "=", True),
@@ -128,132 +184,280 @@ class CoworksSyncJob(models.Model):
 
     @api.model
     def _cron_process_jobs(self):
-        """Catch-up scan, then send ready jobs until none are left or the cron's time is up."""
+        """Catch-up scan, then send ready jobs until none are left or the cron's time is up.
+
+        Odoo gives a cron callback a time budget (``_commit_progress`` returns what is left):
+        when it is spent with work left, the run ends and wakes the next one at once, so a
+        backlog never holds a cron worker past ``limit_time_real_cron`` and never waits for the
+        10-minute schedule."""
         Cron = self.env["ir.cron"]
+        self._in_own_transaction(self._fold_requests)
         self._enqueue_missing()
         Cron._commit_progress()
         providers = {}  # one provider per connection for the whole run: its contact directory is read once
-        while True:
-            jobs, claimed = self._claim_ready(CLAIM_SIZE)
-            if not claimed:
-                if jobs:  # everything is held by another worker: come back shortly
-                    self._trigger_worker(fields.Datetime.now() + datetime.timedelta(minutes=1))
-                Cron._commit_progress(remaining=0)
-                return
-            remaining = self.search_count(self._ready_domain()) if len(jobs) > len(claimed) else len(claimed)
-            Cron._commit_progress(remaining=remaining)
-            if not claimed._process(providers, commit=Cron._commit_progress):
-                return
+        claimed_ids = []
+        try:
+            while True:
+                jobs, claimed = self._claim_ready(CLAIM_SIZE)
+                claimed_ids += claimed.ids
+                if not claimed:
+                    if jobs:  # everything is held by another worker: come back shortly
+                        self._trigger_worker(fields.Datetime.now() + datetime.timedelta(seconds=30))
+                    Cron._commit_progress(remaining=0)
+                    return
+                remaining = self.search_count(self._ready_domain()) if len(jobs) > len(claimed) else len(claimed)
+                Cron._commit_progress(remaining=remaining)  # also a fresh snapshot for the re-check
+                if not claimed._process(providers, commit=Cron._commit_progress):
+                    self._trigger_worker()  # time is up with work left: the next run starts at once
+                    Cron._commit_progress()
+                    return
+        finally:
+            self._release_claims(claimed_ids)
+            self._wake_at_next_retry()
 
     @api.model
     def _claim_ready(self, limit):
-        """(candidates, claimed): ready jobs, and those of them this transaction now holds.
+        """(candidates, claimed): ready jobs, and those of them this worker now holds.
 
-        Rows locked by another worker (or a manual Retry in a request) are skipped, and the
-        claimed rows are re-checked after locking, since the search ran before the lock."""
+        A claim is a PostgreSQL advisory lock of this worker's database session, held across
+        its commits until the outcome is recorded: another worker, another Odoo server or a
+        manual run skips what is held, and a worker that dies (killed process, cut connection)
+        releases everything at once. Rows are re-checked after the lock (``_process`` reads
+        them again in a fresh snapshot), since the search ran before it."""
         domain = self._ready_domain()
-        # Look further than ``limit`` and let SKIP LOCKED apply before the limit: another worker
-        # holding the first rows must not leave this one empty-handed.
+        # Look further than ``limit``: another worker holding the first rows must not leave this
+        # one empty-handed.
         jobs = self.search(domain, order="priority, id", limit=limit * CLAIM_LOOKAHEAD)
-        return jobs, jobs.try_lock_for_update(limit=limit).filtered_domain(domain)
+        if not jobs:
+            return jobs, jobs
+        self.env.cr.execute("""
+            SELECT id FROM unnest(%s::int[]) WITH ORDINALITY AS c(id, n)
+             WHERE pg_try_advisory_lock(%s, id) ORDER BY n
+        """, [jobs.ids, CLAIM_LOCK_SPACE])
+        got = [r[0] for r in self.env.cr.fetchall()]
+        self._release_claims(got[limit:])
+        return jobs, self.browse(got[:limit])
+
+    @api.model
+    def _release_claims(self, ids):
+        """Release claims (session locks survive commits and rollbacks, and Odoo pools its
+        connections: a claim left behind would hold its jobs for the life of the process)."""
+        if not ids:
+            return
+        cr = self.env.cr
+        query = "SELECT pg_advisory_unlock(%s, id) FROM unnest(%s::int[]) AS c(id)"
+        try:
+            cr.execute(query, [CLAIM_LOCK_SPACE, list(ids)])
+            return
+        except Exception:  # noqa: BLE001 - e.g. the transaction is aborted: roll it back and retry
+            _logger.info("Xero sync: releasing claims after a failure", exc_info=True)
+        try:
+            cr.rollback()
+            cr.execute(query, [CLAIM_LOCK_SPACE, list(ids)])
+        except Exception:  # noqa: BLE001 - last resort: a closed session holds no lock
+            _logger.warning("Xero sync: could not release claims; closing the database connection", exc_info=True)
+            try:
+                cr._cnx.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    @api.model
+    def _wake_at_next_retry(self):
+        """A job backed off until a given time is woken then, not at the next schedule."""
+        try:
+            cron = self.env.ref("coworks_xero.ir_cron_sync", raise_if_not_found=False)
+            if not cron:
+                return
+            self.flush_model(["state", "next_attempt_at"])
+            now = fields.Datetime.now()
+            self.env.cr.execute("""
+                SELECT min(next_attempt_at) FROM coworks_sync_job
+                 WHERE state = 'pending' AND next_attempt_at > %s""", [now])
+            due = self.env.cr.fetchone()[0]
+            if not due:
+                return
+            self.env.cr.execute("""SELECT 1 FROM ir_cron_trigger WHERE cron_id = %s AND call_at <= %s
+                                    AND call_at >= %s LIMIT 1""", [cron.id, due, now])
+            if not self.env.cr.fetchone():
+                cron.sudo()._trigger(due)
+            self.env.cr.commit()
+        except Exception:  # noqa: BLE001 - the 10-minute schedule still comes
+            _logger.info("Xero sync: could not schedule the next retry", exc_info=True)
+
+    def _in_own_transaction(self, fn, *args, give_up=False):
+        """``fn(*args)`` then commit; a serialization failure (a user wrote the same rows
+        meanwhile) rolls back and runs it again in a fresh snapshot. Returns ``fn``'s result,
+        or ``give_up`` when the collisions went on (the caller leaves the work for later)."""
+        cr = self.env.cr
+        for attempt in range(1, CONCURRENCY_RETRIES + 1):
+            try:
+                out = fn(*args)
+                cr.commit()
+                return out
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                cr.rollback()
+                self.env.invalidate_all()
+                _logger.info("Xero sync: a user changed the same records meanwhile; trying %s again (%s)",
+                             getattr(fn, "__name__", "it"), attempt)
+                time.sleep(random.uniform(0.02, 0.1) * attempt)
+        return give_up
 
     def _process(self, providers=None, commit=None):
-        """Send these (locked) jobs; every outcome is written on its job, nothing is raised.
+        """Send these (claimed) jobs; every outcome is written on its job, nothing is raised.
 
         ``providers``: {connection id: provider} kept by the caller across rounds, so that what
         a provider learnt (Xero's contact directory) is not fetched again for every batch.
-        ``commit(n)``: commits after each batch (``ir.cron._commit_progress``), so a batch's
-        outcomes are kept as soon as Xero has answered; returns False when the cron's time is up
-        (then so does this method).
-
-        Writing an outcome touches the document (its Xero ID), which a user may be changing at the
-        same moment (posting an invoice updates its customer, a payment updates the invoice):
-        under Odoo's REPEATABLE READ that is a serialization failure. The batch is then rolled
-        back and sent again in a new transaction; the same Idempotency-Keys make Xero replay its
-        first answers instead of writing twice."""
+        ``commit(n)``: commits after each batch (``ir.cron._commit_progress``) and returns the
+        time left; when none is left, this method returns False."""
         providers = {} if providers is None else providers
+        self.invalidate_recordset()
+        jobs = self.filtered_domain(self._ready_domain())  # fresh: the claim came after the search
         # Dependencies first (priority: contacts, documents, money); within money, removals
         # before new money and credit allocations before payments: Xero checks each against the
         # document's amount due at that moment.
         order = lambda j: (j.connection_id.id, j.priority, j.operation != "cancel", j.kind != "allocation",  # noqa: E731
                            j.kind, j.id)
-        for (conn, kind, operation), jobs in groupby(
-                self.sorted(order), key=lambda j: (j.connection_id, j.kind, j.operation)):
-            jobs = self.browse().union(*jobs)
-            for start in range(0, len(jobs), BATCH_SIZE):
-                batch = jobs[start:start + BATCH_SIZE]
-                for attempt in range(1, CONCURRENCY_RETRIES + 1):
-                    try:
-                        connection_failed = batch._process_batch_once(conn, kind, operation, providers)
-                        time_left = commit(len(batch)) if commit else True
-                        break
-                    except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-                        if not commit or attempt == CONCURRENCY_RETRIES:
-                            raise
-                        _logger.info("Xero sync: a user changed a document of this batch meanwhile; "
-                                     "sending the batch again (attempt %s)", attempt + 1)
-                        self.env.cr.rollback()
-                        self.env.invalidate_all()
-                        # The rollback released the row locks: take back what is still ours to send.
-                        batch = batch.try_lock_for_update().filtered_domain(self._ready_domain())
-                        if not batch:
-                            connection_failed, time_left = False, True
-                            break
+        for (conn, kind, operation), group in groupby(
+                jobs.sorted(order), key=lambda j: (j.connection_id, j.kind, j.operation)):
+            group = self.browse().union(*group)
+            for start in range(0, len(group), BATCH_SIZE):
+                batch = group[start:start + BATCH_SIZE]
+                connection_failed = batch._process_batch(conn, kind, operation, providers)
+                time_left = commit(len(batch)) if commit else True
                 if not time_left:
                     return False
                 if connection_failed:
                     break
         return True
 
-    def _process_batch_once(self, conn, kind, operation, providers):
-        """One batch; True when the whole connection failed (the rest of its group waits)."""
+    def _process_batch(self, conn, kind, operation, providers=None):
+        """One batch, in short transactions of its own; True when the whole connection failed.
+
+        1. prepare: build each document (a failure fails that job alone) and record the send
+           (``maybe_sent``, ``inflight_since``, the revision sent), committed before the request
+           leaves, so that whatever happens next, the next attempt looks the document up first;
+        2. send: one request per group, its Idempotency-Key derived from the members, their
+           recorded answers and contents (a request whose answer was lost is repeated as it was);
+        3. keep Xero's answers on the jobs, committed;
+        4. apply them to the documents (Xero IDs, statuses); a collision with a user's write
+           retries this step alone, and if it keeps colliding the stored answers are applied by
+           the next run, never sent again."""
+        providers = {} if providers is None else providers
+        answered = self.filtered("answer")
+        if answered:  # Xero answered an earlier run that could not record it: apply, don't send
+            stored = {job.id: job._stored_answer() for job in answered}
+            self._in_own_transaction(answered._apply_answers, stored)
+        jobs = self - answered
+        if not jobs:
+            return False
+        prepared = self._in_own_transaction(jobs._prepare_send, conn, kind, operation, give_up=[])
+        if not prepared:
+            return False
+        sent = self.browse([job.id for job, _item in prepared])
+        items = [item for _job, item in prepared]
+        started = time.monotonic()
         try:
-            self._process_batch(conn, kind, operation, providers)
+            provider = providers.get(conn.id)
+            if provider is None:
+                provider = providers[conn.id] = conn._get_provider()
+            results = provider.run(items)
         except prov.ProviderError as exc:
             providers.pop(conn.id, None)  # start afresh (new tokens, new directory)
-            self._handle_connection_failure(conn, exc)
+            self._in_own_transaction(sent._handle_connection_failure, conn, exc)
             return True
-        return False
-
-    def _process_batch(self, conn, kind, operation, providers=None):
-        started = time.monotonic()
-        items, jobs_with_items = [], self.browse()
-        for job in self:
-            record = job._get_record()
-            try:
-                obj = job._snapshot(record, conn)
-            except MappingError as exc:
-                job._record_failure(prov.MAPPING, str(exc))
-                continue
-            except DependencyPending as exc:
-                job._record_failure(prov.RETRYABLE, str(exc))
-                continue
-            except _Skip as skip:
-                job._record_success(None, note=skip.reason)
-                continue
-            items.append(prov.WorkItem(key=job.idempotency_key, kind=kind, operation=operation,
-                                       obj=obj, attempt=job.attempt_count))
-            jobs_with_items |= job
-        if not items:
-            return
-        provider = providers.get(conn.id) if providers is not None else None
-        if provider is None:
-            provider = conn._get_provider()
-            if providers is not None:
-                providers[conn.id] = provider
-        results = provider.run(items)
+        except Exception as exc:  # noqa: BLE001 - one batch's bug must not stop the run
+            _logger.exception("Xero sync: sending %s %s failed inside Odoo", kind, operation)
+            message = _("Sending failed inside Odoo (%(err)s). Xero may have received it: the next attempt "
+                        "looks it up before sending again.", err=f"{type(exc).__name__}: {exc}")
+            results = [Result(ref=item.key, ok=False, error_kind=prov.RETRYABLE, message=message) for item in items]
         elapsed_ms = int((time.monotonic() - started) * 1000 / max(len(items), 1))
         by_key = {r.ref: r for r in results}
-        for job in jobs_with_items:
-            result = by_key.get(job.idempotency_key)
-            job.duration_ms = elapsed_ms
-            if result is None:
-                job._record_failure(prov.INTERNAL, _("The provider returned no result for this document."))
-            elif result.ok:
-                job._record_success(result)
-            else:
-                job._record_failure(result.error_kind or prov.INTERNAL, result.message, result)
-        conn._note_call_success(getattr(provider, "daily_remaining", None))
+        answers = {}
+        for job in sent:
+            answers[job.id] = by_key.get(job.idempotency_key) or Result(
+                ref=job.idempotency_key, ok=False, error_kind=prov.INTERNAL,
+                message=_("The provider returned no result for this document."))
+        if self._in_own_transaction(sent._store_answers, answers, elapsed_ms, give_up=False) is False:
+            _logger.warning("Xero sync: could not keep Xero's answers for %s jobs; they will be looked up", len(sent))
+        self._in_own_transaction(sent._apply_answers, answers, getattr(provider, "daily_remaining", None))
+        return False
+
+    def _prepare_send(self, conn, kind, operation):
+        """[(job, WorkItem)] for the jobs that have something to send; the others get their
+        outcome (mapping missing, waiting, nothing to do, or a readable internal error)."""
+        prepared = []
+        for job in self:
+            expected = obj = None
+            try:
+                # What a snapshot wrote before an expected outcome stays (e.g. a link marked
+                # deleted before "nothing to remove"); an unexpected error undoes it.
+                with self.env.cr.savepoint():
+                    try:
+                        obj = job._snapshot(job._get_record(), conn)
+                    except (MappingError, DependencyPending, _Skip) as exc:
+                        expected = exc
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this document alone fails, the run goes on
+                _logger.exception("Xero sync: could not build %s", job.display_name)
+                job._record_failure(prov.INTERNAL, _(
+                    "Odoo could not prepare this document for Xero (%(err)s). Check the document, then "
+                    "Retry; if it keeps failing, report it with this message.", err=f"{type(exc).__name__}: {exc}"))
+                continue
+            if isinstance(expected, MappingError):
+                job._record_failure(prov.MAPPING, str(expected))
+                continue
+            if isinstance(expected, DependencyPending):
+                job._record_failure(prov.RETRYABLE, str(expected))
+                continue
+            if isinstance(expected, _Skip):
+                job._record_success(None, note=expected.reason)
+                continue
+            prepared.append((job, prov.WorkItem(key=job.idempotency_key, kind=kind, operation=operation, obj=obj,
+                                                attempt=job.answer_count, maybe_sent=job.maybe_sent)))
+        if prepared:
+            self.flush_model()
+            self.env.cr.execute("""
+                UPDATE coworks_sync_job SET maybe_sent = true, send_count = COALESCE(send_count, 0) + 1,
+                       inflight_since = %s, sent_revision = COALESCE(revision, 0), last_attempt_at = %s
+                 WHERE id = ANY(%s)""", [fields.Datetime.now(), fields.Datetime.now(), [j.id for j, _i in prepared]])
+            self.invalidate_model(["maybe_sent", "send_count", "inflight_since", "sent_revision", "last_attempt_at"])
+        return prepared
+
+    def _store_answers(self, answers, elapsed_ms):
+        for job in self:
+            result = answers[job.id]
+            job.write({"answer": json.dumps(dataclasses.asdict(result), default=str),
+                       "inflight_since": False, "answer_count": job.answer_count + 1, "duration_ms": elapsed_ms})
+
+    def _stored_answer(self):
+        self.ensure_one()
+        try:
+            data = json.loads(self.answer)
+            return Result(**{k: v for k, v in data.items() if k in Result.__dataclass_fields__})
+        except (ValueError, TypeError):
+            return Result(ref=self.idempotency_key, ok=False, error_kind=prov.RETRYABLE,
+                          message=_("Xero's earlier answer could not be read; looking the document up again."))
+
+    def _apply_answers(self, answers, daily_remaining=None):
+        self.invalidate_recordset()  # revisions may have moved while the request was out
+        for job in self:
+            result = answers[job.id]
+            try:
+                with self.env.cr.savepoint():
+                    if result.ok:
+                        job._record_success(result)
+                    else:
+                        job._record_failure(result.error_kind or prov.INTERNAL, result.message, result)
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this document alone fails, the run goes on
+                _logger.exception("Xero sync: could not record Xero's answer for %s", job.display_name)
+                job._record_failure(prov.INTERNAL, _(
+                    "Xero answered, but Odoo could not record the answer (%(err)s). Retry looks the document "
+                    "up in Xero first, so nothing is created twice.", err=f"{type(exc).__name__}: {exc}"))
+        if self:
+            self[:1].connection_id._note_call_success(daily_remaining)
 
     def _get_record(self):
         self.ensure_one()
@@ -273,9 +477,14 @@ class CoworksSyncJob(models.Model):
     def _record_success(self, result, note=None):
         self.ensure_one()
         was_error = self.person_notified
-        vals = {"state": "done", "date_done": fields.Datetime.now(), "error_kind": False, "person_notified": False,
-                "error_message": False, "next_attempt_at": False,
-                "attempt_count": self.attempt_count + 1, "last_attempt_at": fields.Datetime.now()}
+        now = fields.Datetime.now()
+        # Queued again while its request was out: what was sent is not the latest; the answer
+        # (the Xero ID) is kept and the record is sent once more.
+        changed = result is not None and self.operation == "upsert" and self.revision != self.sent_revision
+        vals = {"state": "pending" if changed else "done", "date_done": now, "error_kind": False,
+                "person_notified": False, "error_message": False, "next_attempt_at": False, "answer": False,
+                "inflight_since": False, "attempt_count": 0 if changed else self.attempt_count + 1,
+                "last_attempt_at": now}
         if result is not None:
             vals.update(remote_id=result.remote_id or self.remote_id,
                         **self._bodies(result))
@@ -284,6 +493,9 @@ class CoworksSyncJob(models.Model):
                 vals["log_note"] = "\n".join(notes)
         if note:
             vals["log_note"] = note
+        if changed:
+            vals["log_note"] = "\n".join(filter(None, [vals.get("log_note"), _(
+                "Changed in Odoo while it was being sent: sent again with the latest version.")]))
         self.write(vals)
         record = self._get_record()
         if record and result is not None:
@@ -295,8 +507,8 @@ class CoworksSyncJob(models.Model):
         self.ensure_one()
         attempts = self.attempt_count + 1
         now = fields.Datetime.now()
-        vals = {"attempt_count": attempts, "last_attempt_at": now, "error_kind": kind,
-                "error_message": message or _("Unknown error.")}
+        vals = {"attempt_count": attempts, "last_attempt_at": now, "error_kind": kind, "answer": False,
+                "inflight_since": False, "error_message": message or _("Unknown error.")}
         if result is not None:
             vals.update(self._bodies(result))
         retry = kind == prov.RETRYABLE and attempts < MAX_ATTEMPTS
@@ -304,7 +516,7 @@ class CoworksSyncJob(models.Model):
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1))
             if result is not None:
                 retry_after = (result.details or {}).get("retry_after") or retry_after
-            delay = max(delay, retry_after or 0) * random.uniform(1.0, 1.25)
+            delay = max(delay, float(retry_after or 0)) * random.uniform(1.0, 1.25)
             vals.update(state="pending", next_attempt_at=now + datetime.timedelta(seconds=delay))
         else:
             if kind == prov.RETRYABLE:
@@ -324,7 +536,9 @@ class CoworksSyncJob(models.Model):
         Re-authorisation pauses the connection without spending attempts. A rate limit waits as
         long as Xero says, without spending attempts either (nothing is wrong with the
         documents). Any other temporary failure (Xero unavailable, timeouts) is an attempt of
-        each job: it backs off exponentially and, after MAX_ATTEMPTS, needs a person."""
+        each job: it backs off exponentially and, after MAX_ATTEMPTS, needs a person. The
+        outcome of the request is unknown in every case: the jobs stay ``maybe_sent``."""
+        self.write({"inflight_since": False})
         if exc.kind == prov.REAUTH:
             conn._mark_needs_reconnect(exc.message)
             self.write({"error_message": exc.message, "error_kind": prov.REAUTH})
@@ -367,6 +581,27 @@ class CoworksSyncJob(models.Model):
             if moves:
                 moves.with_context(coworks_xero_no_trigger=True)._coworks_xero_enqueue("upsert")
                 queued += len(moves)
+            # Cancelled documents that may be live in Xero (an upsert was sent, whatever Odoo
+            # recorded of its answer) and have no void since: the void is queued.
+            self.env.cr.execute("""
+                WITH sent AS (
+                    SELECT j.res_id, max(j.id) AS last_id FROM coworks_sync_job j
+                     WHERE j.connection_id = %s AND j.res_model = 'account.move' AND j.operation = 'upsert'
+                       AND j.maybe_sent GROUP BY j.res_id)
+                SELECT m.id FROM account_move m LEFT JOIN sent ON sent.res_id = m.id
+                 WHERE m.company_id = %s AND m.state = 'cancel' AND m.move_type IN ('out_invoice', 'out_refund')
+                   AND COALESCE(m.xero_status, '') NOT IN ('VOIDED', 'DELETED')
+                   AND (m.xero_id IS NOT NULL OR sent.last_id IS NOT NULL)
+                   AND NOT EXISTS (SELECT 1 FROM coworks_sync_job c
+                                    WHERE c.connection_id = %s AND c.res_model = 'account.move'
+                                      AND c.res_id = m.id AND c.operation = 'cancel'
+                                      AND c.id > COALESCE(sent.last_id, 0))
+                 ORDER BY m.id LIMIT %s
+            """, [conn.id, company.id, conn.id, limit])
+            cancelled = self.env["account.move"].browse([r[0] for r in self.env.cr.fetchall()])
+            if cancelled:
+                cancelled.with_context(coworks_xero_no_trigger=True)._coworks_xero_enqueue("cancel")
+                queued += len(cancelled)
             # Reconciliations of customer documents that no link mirrors yet (a link is made when
             # the reconciliation is, while sync is on).
             self.env.cr.execute("""

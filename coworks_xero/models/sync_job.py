@@ -171,6 +171,22 @@ class CoworksSyncJob(models.Model):
         readonly=True, copy=False,
         help="The document's chatter said this sync needs attention; it will say when it recovers.")
     log_note = fields.Text("Notes", readonly=True, help="Decisions taken, e.g. a void-and-recreate.")
+    # Exactly once (see sync_engine): each is committed in its own short transaction.
+    maybe_sent = fields.Boolean(
+        "May be in Xero", readonly=True, copy=False,
+        help="A send of this entry was recorded before its request left Odoo: Xero may have it "
+             "whatever happened next, so it is looked up in Xero before anything is created again.")
+    send_count = fields.Integer("Sends", readonly=True, copy=False)
+    answer_count = fields.Integer(
+        readonly=True, copy=False,
+        help="Answers of Xero recorded for this entry: part of its Idempotency-Key, so a request "
+             "whose answer was lost is repeated with the same key.")
+    inflight_since = fields.Datetime("Sending since", readonly=True, copy=False)
+    answer = fields.Text(readonly=True, copy=False,
+                         help="Xero's answer, kept until it is applied to the document.")
+    revision = fields.Integer(readonly=True, copy=False,
+                              help="Raised whenever the record is queued again (it changed).")
+    sent_revision = fields.Integer(readonly=True, copy=False)
 
     _idempotency_key_uniq = models.Constraint(
         "UNIQUE(idempotency_key)", "Idempotency keys must be unique.")
@@ -325,3 +341,27 @@ class CoworksSyncJob(models.Model):
                             ("kind", "in", list(kinds))]
         action["context"] = {}
         return action
+
+
+class CoworksSyncRequest(models.Model):
+    """A user's request to sync a record that met the worker on its open job.
+
+    Queuing normally updates the open job in place. When the worker has just written that job
+    (Odoo runs REPEATABLE READ, so updating it would be a serialization failure in the user's
+    posting or payment), the request is appended here instead, a plain insert nobody else
+    updates; the worker folds these rows into jobs at the start of every run."""
+    _name = "coworks.sync.request"
+    _description = "Sync request waiting to be merged into the sync log"
+    _log_access = False
+
+    company_id = fields.Many2one("res.company", required=True, ondelete="cascade")
+    connection_id = fields.Many2one("coworks.sync.connection", required=True, ondelete="cascade")
+    res_model = fields.Char(required=True)
+    res_id = fields.Integer(required=True)
+    record_name = fields.Char()
+    kind = fields.Selection(JOB_KINDS, required=True)
+    operation = fields.Selection(OPERATIONS, required=True)
+    priority = fields.Integer()
+    user_id = fields.Integer()
+    create_date = fields.Datetime()
+

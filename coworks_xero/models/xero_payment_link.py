@@ -199,14 +199,14 @@ class XeroPaymentLink(models.Model):
                 # (an upsert that never sent anything will skip: the link is to_delete)
                 if self.env["coworks.sync.job"].sudo().search_count([
                         ("res_model", "=", self._name), ("res_id", "=", self.id),
-                        ("operation", "=", "upsert"), ("state", "=", "pending"), ("request_body", "!=", False)]):
+                        ("operation", "=", "upsert"), ("state", "=", "pending"), ("maybe_sent", "=", True)]):
                     raise DependencyPending(_("Waiting for the earlier send of %s to finish before removing it.",
                                               self.display_name))
                 self.sudo().state = "deleted"
                 self._coworks_xero_wake_waiting()
                 raise _Skip(_("It never reached Xero: nothing to remove."))
         else:
-            if self.state in ("to_delete", "deleted") and not job.request_body:
+            if self.state in ("to_delete", "deleted") and not job.maybe_sent:
                 raise _Skip(_("Unreconciled in Odoo before it was sent: nothing to send."))
             if self.xero_id:
                 raise _Skip(_("Already in Xero (%s).", self.xero_id))
@@ -229,7 +229,8 @@ class XeroPaymentLink(models.Model):
                                          c1=credit.currency_id.name, inv=invoice.name, c2=invoice.currency_id.name))
             return d.Allocation(ref=ref, credit_note_remote_id=credit.xero_id or "",
                                 invoice_remote_id=invoice.xero_id or "", amount=amount, date=self.date,
-                                remote_id=self.xero_id or "")
+                                remote_id=self.xero_id or "",
+                                known_remote_ids=tuple(self._coworks_xero_sibling_ids("credit_note_id", credit)))
         doc = self.move_id
         is_refund = self.kind == "refund"
         if job.operation == "upsert":
@@ -264,7 +265,13 @@ class XeroPaymentLink(models.Model):
             document_remote_id=doc.xero_id or "", amount=amount, date=self.date, bank_account_code=code,
             reference=(self.reference or "")[:255],
             currency_rate=_dec(self.currency_rate, 6) if foreign and self.currency_rate else None,
-            remote_id=self.xero_id or "", account_source=source)
+            remote_id=self.xero_id or "", account_source=source,
+            known_remote_ids=tuple(self._coworks_xero_sibling_ids("move_id", doc)))
+
+    def _coworks_xero_sibling_ids(self, field, doc):
+        """Xero IDs that other links on the same document own (never this link's answer)."""
+        return self.sudo().search([(field, "=", doc.id), ("id", "!=", self.id), ("kind", "=", self.kind),
+                                   ("xero_id", "!=", False)]).mapped("xero_id")
 
     def _coworks_xero_pending_removals(self):
         """Other links on the same documents whose removal from Xero is still to be sent."""

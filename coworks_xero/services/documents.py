@@ -137,6 +137,9 @@ class Payment:
     remote_id: str = ""
     # Optional: what the bank account was mapped from, e.g. "journal 'Bank'".
     account_source: str = ""
+    # Xero PaymentIDs on the same document that other host payments already own: a look-up for
+    # a payment that may have reached Xero never takes one of them for this one.
+    known_remote_ids: tuple = ()
 
 
 @dataclasses.dataclass
@@ -149,6 +152,8 @@ class Allocation:
     amount: Decimal
     date: datetime.date
     remote_id: str = ""
+    # AllocationIDs on the same credit note that other host allocations already own.
+    known_remote_ids: tuple = ()
 
 
 @dataclasses.dataclass

@@ -41,7 +41,17 @@ class WorkItem:
     kind: str
     operation: str
     obj: Any  # documents.Customer | Document | Payment | Allocation
-    attempt: int = 0  # earlier attempts; > 0 means an earlier outcome may be unknown
+    # Answers recorded for this job: part of its Idempotency-Key, so a retry after an unknown
+    # outcome (crash, timeout, lost response) repeats the same request with the same key, and a
+    # retry after a known answer (a fix, then Retry) is a new request.
+    attempt: int = 0
+    # A send of this job was recorded (committed) before: Xero may already have it, whatever the
+    # log says, so the provider looks it up before creating anything. None: derive from attempt.
+    maybe_sent: bool | None = None
+
+    @property
+    def may_exist(self) -> bool:
+        return self.attempt > 0 if self.maybe_sent is None else self.maybe_sent
 
 
 class ProviderError(Exception):

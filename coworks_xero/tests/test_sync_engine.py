@@ -243,12 +243,30 @@ class TestClaimConcurrency(BaseCase):
         self.assertFalse(claims["a"] & claims["b"], "the same job was claimed twice")
         self.assertEqual(claims["a"] | claims["b"], job_ids)
 
-        # Worker a dies without committing: its jobs are free again for the next worker.
-        cursors["a"].close()
-        cursors["b"].close()
+        # Worker a's database session dies (its backend is terminated): its claims go with it.
+        cursors["a"].execute("SELECT pg_backend_pid()")
+        pid_a = cursors["a"].fetchone()[0]
         with registry.cursor() as cr:
-            _jobs, claimed = api.Environment(cr, SUPERUSER_ID, {})["coworks.sync.job"]._claim_ready(50)
+            cr.execute("SELECT pg_terminate_backend(%s)", [pid_a])
+        for name in ("a", "b"):
+            try:
+                cursors[name].close()
+            except Exception:  # noqa: BLE001 - a's connection is gone
+                pass
+        self._release(registry, claims["b"])
+        with registry.cursor() as cr:
+            Job = api.Environment(cr, SUPERUSER_ID, {})["coworks.sync.job"]
+            _jobs, claimed = Job._claim_ready(50)
+            Job._release_claims(claimed.ids)
             self.assertTrue(claims["a"] <= set(claimed.ids))
+
+    @staticmethod
+    def _release(registry, ids):
+        """Claims are session locks of the claimer; b's pooled connection may still hold them."""
+        with registry.cursor() as cr:
+            cr.execute("""SELECT pg_terminate_backend(pid) FROM pg_locks
+                           WHERE locktype = 'advisory' AND objid = ANY(%s) AND pid != pg_backend_pid()""",
+                       [list(ids)])
 
     @staticmethod
     def _cleanup(registry, company_id, conn_id, partner_ids):

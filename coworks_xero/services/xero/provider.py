@@ -7,8 +7,9 @@ failures are raised (as ``provider.ProviderError``).
 
 Exactly once: creates are PUT (create-only, so a second create of the same number is refused by
 Xero instead of duplicated), every call carries an Idempotency-Key derived from the jobs, their
-attempt numbers and the payload, and an item whose earlier attempt may have reached Xero
-(``attempt > 0``) is looked up (contact by ContactNumber, document by number, payment by
+recorded answers and the payload (so an unanswered request is repeated with the same key), and an
+item whose earlier send may have reached Xero (``WorkItem.may_exist``, committed by the engine
+before every send) is looked up (contact by ContactNumber, document by number, payment by
 reference and amount) before anything is created again.
 """
 from __future__ import annotations
@@ -224,7 +225,7 @@ class XeroProvider(prov.SyncProvider):
         attempt may have created it without us learning the ID (``by_number``: always look, e.g.
         before cancelling a document whose create may still have reached Xero)."""
         ids = [i.obj.remote_id for i in items if i.obj.remote_id]
-        numbers = [i.obj.number for i in items if not i.obj.remote_id and (by_number or i.attempt > 0)]
+        numbers = [i.obj.number for i in items if not i.obj.remote_id and (by_number or i.may_exist)]
         if not ids and not numbers:
             return {}
         by_id, by_number = self._get_documents(kind, ids, numbers)
@@ -404,7 +405,7 @@ class XeroProvider(prov.SyncProvider):
     def _money_upsert(self, items):
         out = {}
         todo = []
-        existing = self._existing_payments([i for i in items if i.attempt > 0])
+        existing = self._existing_payments([i for i in items if i.may_exist])
         for item in items:
             p = item.obj
             found = existing.get(item.key)
@@ -444,13 +445,20 @@ class XeroProvider(prov.SyncProvider):
         if credits:
             by_id, _ = self._get_documents(docs.KIND_CREDIT_NOTE, ids=[i.obj.document_remote_id for i in credits])
             elements.update(by_id)
+        taken = set()  # a Xero payment is the answer to one host payment at most
         for item in items:
             p = item.obj
             for payment in (elements.get(p.document_remote_id) or {}).get("Payments") or []:
+                pid = payment.get("PaymentID")
+                if not pid or pid in taken or pid in set(p.known_remote_ids or ()):
+                    continue
                 same_amount = Decimal(str(payment.get("Amount") or 0)) == payloads.round_half_up(p.amount, 2)
-                if same_amount and (payment.get("Reference") or "") == (p.reference or "") \
+                paid_on = payloads.parse_xero_date(payment.get("Date"))
+                same_date = paid_on is None or paid_on == p.date
+                if same_amount and same_date and (payment.get("Reference") or "") == (p.reference or "") \
                         and payment.get("Status", "AUTHORISED") != "DELETED":
                     found[item.key] = payment
+                    taken.add(pid)
                     break
         return found
 
@@ -480,7 +488,7 @@ class XeroProvider(prov.SyncProvider):
         """One call per credit note (Xero takes several allocations of one credit note at once).
         An item whose earlier attempt may have reached Xero is first looked for on the credit note."""
         out = {}
-        existing = self._existing_allocations([i for i in items if i.attempt > 0])
+        existing = self._existing_allocations([i for i in items if i.may_exist])
         by_credit = {}
         for item in items:
             a = item.obj
@@ -523,14 +531,19 @@ class XeroProvider(prov.SyncProvider):
             return {}
         by_id, _ = self._get_documents(docs.KIND_CREDIT_NOTE, ids=[i.obj.credit_note_remote_id for i in items])
         found = {}
+        taken = set()
         for item in items:
             a = item.obj
             for alloc in (by_id.get(a.credit_note_remote_id) or {}).get("Allocations") or []:
+                aid = alloc.get("AllocationID")
+                if not aid or aid in taken or aid in set(a.known_remote_ids or ()):
+                    continue
                 same = ((alloc.get("Invoice") or {}).get("InvoiceID") == a.invoice_remote_id
                         and Decimal(str(alloc.get("Amount") or 0)) == payloads.round_half_up(a.amount, 2)
                         and payloads.parse_xero_date(alloc.get("Date")) == a.date)
-                if same and alloc.get("AllocationID"):
+                if same:
                     found[item.key] = alloc
+                    taken.add(aid)
                     break
         return found
 

@@ -1,0 +1,178 @@
+"""Exactly once, whatever fails: lost answers, re-queues, awkward documents, cancellations of
+documents whose fate in Xero is unknown, wake-ups, and the cron's time budget.
+
+Every failure here is one the product really meets: the emulator loses Xero's answers (on the
+first request and on every retry of the client), users re-queue and cancel through Odoo's own
+actions. Nothing writes the engine's own bookkeeping by hand."""
+from unittest.mock import patch
+
+from odoo import Command, fields
+from odoo.tests import tagged
+
+from .common import CoworksXeroEmulatorCase
+
+CLIENT_ATTEMPTS = 5  # the client's own retries of one call (const.DEFAULT_MAX_ATTEMPTS)
+
+
+@tagged("post_install", "-at_install")
+class TestExactlyOnce(CoworksXeroEmulatorCase):
+
+    def _lose_answers(self, route):
+        """Xero applies the write, and its answer (and every replay of it) never arrives."""
+        self.emu("POST", "faults", {"route": route, "kind": "drop_after_write", "count": CLIENT_ATTEMPTS})
+
+    def _payments_on(self, invoice):
+        xero = self.xero_invoice(invoice.name)
+        return [p for p in self.xero_state()["Payments"]
+                if (p.get("Invoice") or {}).get("InvoiceID") == xero["InvoiceID"] and p.get("Status") != "DELETED"]
+
+    def test_a_payment_whose_answer_was_lost_is_not_sent_twice_after_a_requeue(self):
+        first, second = self._invoice(price=100.0), self._invoice(price=60.0)
+        self.run_worker()
+        payment = self._pay(first, amount=40.0)
+        self._lose_answers("PUT /Payments")
+        self.run_worker()
+        link = payment.xero_payment_link_ids
+        [job] = self.jobs_of(link)
+        self.assertEqual(job.state, "pending", job.error_message)
+        self.assertTrue(job.maybe_sent, "the send must be recorded before the request left")
+        self.assertEqual(len(self._payments_on(first)), 1, "Xero did receive it")
+        self.emu("DELETE", "faults")
+
+        # Re-queued (attempts back to 0) and sent in another batch, with another payment.
+        link._coworks_xero_enqueue("upsert")
+        self._pay(second, amount=second.amount_total)
+        self.run_worker()
+        self.assertEqual(job.state, "done", job.error_message)
+        self.assertEqual(len(self._payments_on(first)), 1)
+        self.assertEqual(float(self.xero_invoice(first.name)["AmountPaid"]), 40.0)
+        self.assertEqual(link.xero_id, self._payments_on(first)[0]["PaymentID"])
+        self.assertEqual(self.xero_invoice(second.name)["Status"], "PAID")
+
+    def test_two_equal_payments_after_a_lost_answer_are_two_payments_in_xero(self):
+        """The look-up never takes a payment another Odoo payment owns for this one."""
+        invoice = self._invoice(price=100.0)
+        self.run_worker()
+        self._pay(invoice, amount=30.0)
+        self.run_worker()
+        self._pay(invoice, amount=30.0)  # same amount, date and memo
+        self._lose_answers("PUT /Payments")
+        self.run_worker()
+        self.emu("DELETE", "faults")
+        self.env["coworks.xero.payment.link"].search([("move_id", "=", invoice.id)])._coworks_xero_enqueue("upsert")
+        self.run_worker()
+        self.assertEqual(len(self._payments_on(invoice)), 2)
+        self.assertEqual(float(self.xero_invoice(invoice.name)["AmountPaid"]), 60.0)
+
+    def test_cancelled_while_its_creation_was_unanswered_is_voided_in_xero(self):
+        """The issue's case: the invoice reached Xero, Odoo never learnt its ID, the user reset
+        and cancelled it. Xero must not keep a live receivable."""
+        self.run_worker()
+        invoice = self._invoice()
+        self._lose_answers("PUT /Invoices")
+        self.run_worker()
+        self.assertFalse(invoice.xero_id)
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
+        self.emu("DELETE", "faults")
+        invoice.button_draft()
+        invoice.button_cancel()
+        self.run_worker()
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "VOIDED")
+        self.assertEqual([j.state for j in self.jobs_of(invoice).filtered(lambda j: j.operation == "cancel")], ["done"])
+
+    def test_catch_up_voids_a_cancelled_document_whose_upsert_was_sent(self):
+        self.run_worker()
+        invoice = self._invoice()
+        self._lose_answers("PUT /Invoices")
+        self.run_worker()
+        self.emu("DELETE", "faults")
+        invoice.button_draft()
+        invoice.with_context(coworks_xero_no_trigger=True).button_cancel()
+        # Whatever queued it is gone (a manager cancelled the entry): the catch-up finds it again.
+        self.jobs_of(invoice).filtered(lambda j: j.operation == "cancel").unlink()
+        self.run_worker()
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "VOIDED")
+
+    def test_awkward_documents_fail_alone_and_the_ordinary_ones_sync(self):
+        unmapped_tax = self.env["account.tax"].create({"name": "Unmapped 7%", "amount": 7.0, "type_tax_use": "sale"})
+        second_tax = self.env["account.tax"].create({"name": "Levy 2%", "amount": 2.0, "type_tax_use": "sale"})
+        jpy = self.setup_other_currency("JPY", rates=[("2020-01-01", 100.0)])
+        ordinary = [self._invoice(price=100.0 + i) for i in range(3)]
+        no_label = self.env["account.move"].create({
+            "move_type": "out_invoice", "partner_id": self.partner_a.id, "invoice_date": fields.Date.today(),
+            "invoice_line_ids": [Command.create({"product_id": self.plan_product.id, "name": False,
+                                                 "price_unit": 10.0, "tax_ids": [Command.set(unmapped_tax.ids)]})]})
+        no_label.action_post()
+        two_taxes = self._create_invoice_one_line(product_id=self.plan_product, price_unit=80.0, post=True,
+                                                  tax_ids=self.tax_sale_a | second_tax, partner_id=self.partner_a)
+        zero = self._invoice(price=0.0)
+        in_yen = self._create_invoice_one_line(product_id=self.plan_product, price_unit=5000.0, post=True,
+                                               tax_ids=self.tax_sale_a, partner_id=self.partner_a, currency_id=jpy.id)
+        broken = self._invoice(price=120.0)
+        ordinary += [self._invoice(price=200.0 + i) for i in range(3)]
+        original = type(broken)._coworks_xero_snapshot
+
+        def snapshot(move, job, conn):
+            if move.id == broken.id:
+                raise RuntimeError("a bug in a document hook")
+            return original(move, job, conn)
+
+        with patch.object(type(broken), "_coworks_xero_snapshot", snapshot):
+            self.run_worker()
+        for move in ordinary:
+            self.assertTrue(move.xero_id, f"{move.name} did not sync behind the awkward documents")
+        def job(move):
+            return self.jobs_of(move).filtered(lambda j: j.kind == "invoice")
+        self.assertEqual(job(no_label).state, "error")
+        self.assertIn("Unmapped 7%", job(no_label).error_message)
+        self.assertIn("Hot desk", job(no_label).error_message, "the line is named by its product")
+        self.assertEqual(job(broken).state, "error")
+        self.assertIn("a bug in a document hook", job(broken).error_message)
+        self.assertEqual(job(in_yen).state, "error")
+        self.assertIn("JPY", job(in_yen).error_message)
+        for move in (two_taxes, zero):
+            self.assertIn(job(move).state, ("done", "error"))
+            if job(move).state == "error":
+                self.assertTrue(job(move).error_message)
+        # Fixed, the broken one goes through on Retry.
+        job(broken).action_retry()
+        self.run_worker()
+        self.assertTrue(broken.xero_id)
+
+    def test_a_backed_off_retry_is_woken_at_its_due_time(self):
+        self.emu("POST", "faults", {"route": "PUT /Contacts", "kind": "status", "status": 503, "count": 0})
+        self.emu("POST", "faults", {"route": "POST /Contacts", "kind": "status", "status": 503, "count": 0})
+        self._invoice()
+        self.run_worker()
+        job = self.env["coworks.sync.job"].search([("kind", "=", "contact"), ("state", "=", "pending")])
+        self.assertTrue(job)
+        due = min(job.mapped("next_attempt_at"))
+        self.assertGreater(due, fields.Datetime.now())
+        cron = self.env.ref("coworks_xero.ir_cron_sync")
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id), ("call_at", ">", fields.Datetime.now())])
+        self.assertTrue(triggers.filtered(lambda t: abs((t.call_at - due).total_seconds()) <= 1),
+                        f"no wake-up at {due}: {triggers.mapped('call_at')}")
+
+    def test_time_up_ends_the_callback_and_odoo_runs_it_again(self):
+        self.run_worker()
+        invoices = [self._invoice(price=10.0 + i) for i in range(3)]
+        Cron = type(self.env["ir.cron"])
+        Job = type(self.env["coworks.sync.job"])
+        original, original_run = Cron._commit_progress, Job._cron_process_jobs
+        runs = []
+
+        def out_of_time(cron, processed=0, **kw):
+            original(cron, processed, **kw)
+            return 0 if processed else 1.0  # Odoo's budget is spent once a batch is done
+
+        def counted(model):
+            runs.append(1)
+            return original_run(model)
+
+        with patch("odoo.addons.coworks_xero.models.sync_engine.BATCH_SIZE", 1), \
+                patch.object(Cron, "_commit_progress", out_of_time), patch.object(Job, "_cron_process_jobs", counted):
+            self.run_worker()
+        # One batch per callback: each stopped when its time was up, with the rest left for the
+        # next callback, which Odoo started because work was reported as remaining.
+        self.assertGreaterEqual(len(runs), 3)
+        self.assertTrue(all(m.xero_id for m in invoices))
