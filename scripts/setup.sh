@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Creates the virtualenv with pinned versions (skipped when nothing changed), and, when an Odoo
-# tree is present, Odoo's own requirements and a running local PostgreSQL the current user can use.
+# Creates the virtualenv with pinned versions and the emulator package installed editable (skipped
+# when nothing changed), makes sure the pinned Xero OpenAPI spec is available (cached, verified, or
+# downloaded once), and, when an Odoo tree is present, Odoo's own requirements and a running local
+# PostgreSQL the current user can use.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -10,7 +12,8 @@ if [ ! -x "$PY" ]; then
   "$PY" -m pip install -q --disable-pip-version-check 'pip==26.0.1'
 fi
 
-stamp_src="$(cat "$REPO_ROOT/requirements.txt")"
+# The stamp covers the pins, the emulator's packaging and which checkout it is installed from.
+stamp_src="$(cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/pyproject.toml")$REPO_ROOT"
 if have_odoo; then stamp_src+="$(cat "$ODOO_PATH/requirements.txt")"; fi
 stamp="$(printf '%s' "$stamp_src" | sha1sum | cut -d' ' -f1)"
 if [ "$(cat "$COWORKS_VENV/.coworks_stamp" 2>/dev/null)" != "$stamp" ]; then
@@ -26,9 +29,19 @@ if [ "$(cat "$COWORKS_VENV/.coworks_stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "setup: installing Python packages into $COWORKS_VENV"
   PIP_BUILD_CONSTRAINT="$tmp/build-constraints.txt" "$PY" -m pip install -q --disable-pip-version-check "${reqs[@]}" 2>&1 \
     | grep -v "is ignored: it is neither a file nor a directory" || true
-  "$PY" -c "import xero_python, yaml, openapi_core" # fail loudly if the install did not happen
+  echo "setup: installing the emulator package (xero_emulator, editable) from $REPO_ROOT"
+  PIP_BUILD_CONSTRAINT="$tmp/build-constraints.txt" "$PY" -m pip install -q --disable-pip-version-check \
+    --no-deps -e "$REPO_ROOT" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+  rm -rf "$tmp"
+  # fail loudly if the install did not happen; the emulator must import from anywhere, no PYTHONPATH
+  (cd / && env -u PYTHONPATH "$PY" -c "import xero_python, yaml, openapi_core, xero_emulator.spec")
+  if have_odoo; then (cd / && "$PY" -c "import gevent, psycogreen.gevent, psycopg2"); fi
   echo "$stamp" > "$COWORKS_VENV/.coworks_stamp"
 fi
+
+# The official spec the emulator validates against: a no-op when a verified copy is there; without
+# network and without a copy it prints one line saying where the spec comes from, and set-up fails.
+"$PY" -m xero_emulator.spec fetch
 
 if have_odoo && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
   # Odoo's HttpCase (browser tours) needs Debian's chromium, and skips its tests silently without it.

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import random
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +15,6 @@ from coworks_xero.services import documents as docs
 from coworks_xero.services.xero import payloads as P
 
 D = Decimal
-REPO = Path(__file__).resolve().parents[1]
 CONTACT_ID = "5b96e86b-418e-48e8-8949-308c14aec278"
 INVOICE_ID = "4f7f6b2a-1c1e-4d3b-9a3e-0c6b1d2e3f40"
 CREDIT_ID = "0e64a623-c2a1-446a-93ed-eb897f118cbc"
@@ -26,8 +24,8 @@ CREDIT_ID = "0e64a623-c2a1-446a-93ed-eb897f118cbc"
 # the official spec
 # --------------------------------------------------------------------------
 def _spec_path() -> Path:
-    base = os.environ.get("XERO_OPENAPI_DIR") or str(REPO.parent / "shared" / "xero-openapi")
-    return Path(base) / "xero_accounting.yaml"
+    from xero_emulator.spec import spec_dir  # $XERO_OPENAPI_DIR, the verified cache, or a download
+    return Path(spec_dir()) / "xero_accounting.yaml"
 
 
 @pytest.fixture(scope="session")

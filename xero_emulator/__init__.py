@@ -6,8 +6,22 @@
 
 See docs/architecture.md ("The emulator") and xero_emulator/README.md.
 """
-from .app import Emulator
-from .seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, TENANT_AU, TENANT_UK
-from .server import EmulatorServer
+import importlib
 
-__all__ = ["EmulatorServer", "Emulator", "TENANT_AU", "TENANT_UK", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET"]
+# Imported on first use (PEP 562), so ``python -m xero_emulator.spec`` runs without the package
+# having imported ``spec`` already.
+_EXPORTS = {"EmulatorServer": ".server", "Emulator": ".app", "TENANT_AU": ".seed", "TENANT_UK": ".seed",
+            "DEMO_CLIENT_ID": ".seed", "DEMO_CLIENT_SECRET": ".seed"}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

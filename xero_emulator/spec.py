@@ -9,13 +9,36 @@ through a cache). The spec uses no ``allOf``/``oneOf``/``anyOf``/``nullable``/``
 ``minimum`` (checked at load time), so nothing else is needed; OpenAPI 3.0 without ``nullable``
 means JSON ``null`` is not a valid value for any property, and we reject it.
 
-The spec directory is ``$XERO_OPENAPI_DIR`` or ``<repo root>/../shared/xero-openapi``.
+Where the spec comes from (``spec_dir()``; the first that applies wins):
+
+1. ``$XERO_OPENAPI_DIR`` when set: used as it is (no checksum), so a developer can try another
+   release; it must hold ``xero_accounting.yaml``.
+2. The cache, ``$XDG_CACHE_HOME/coworks_xero/xero-openapi/16.1.0`` (``~/.cache`` when
+   ``XDG_CACHE_HOME`` is unset), when every pinned file there has its pinned sha256.
+3. ``<repo root>/../shared/xero-openapi``, an optional offline copy, when it exists and every
+   pinned file in it has its pinned sha256. Nothing requires it.
+4. Otherwise the pinned release is downloaded into the cache (standard library only) from
+   ``$XERO_OPENAPI_URL`` (default: raw.githubusercontent.com at the pinned commit of
+   XeroAPI/Xero-OpenAPI, tag 16.1.0). Each file is checked against its sha256 before anything is
+   moved into the cache (temporary files, then ``os.replace``); a mismatch deletes what was
+   downloaded and raises ``SpecUnavailable`` with a one-line message.
+
+The files are ``xero_accounting.yaml``, ``xero-identity.yaml``, ``xero-webhooks.yaml`` and the
+release's MIT ``LICENSE``, kept beside them. ``python -m xero_emulator.spec fetch`` (run by
+``scripts/setup.sh``) makes sure a copy is available; ``python -m xero_emulator.spec where`` prints
+the directory in use and where it came from.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
+import sys
+import tempfile
 import threading
+import urllib.error
+import urllib.request
 
 import yaml
 
@@ -27,12 +50,140 @@ _lock = threading.Lock()
 _cache: dict[str, "Spec"] = {}
 
 
-def spec_dir() -> str:
-    env = os.environ.get("XERO_OPENAPI_DIR")
-    if env:
-        return env
+# -- where the spec comes from ------------------------------------------------------------------
+SPEC_RELEASE = "16.1.0"
+SPEC_COMMIT = "e952d0bda3628facbf7afc5990ad6a0e7e77bd1e"
+SPEC_REPOSITORY = "XeroAPI/Xero-OpenAPI"
+SPEC_FILES = {
+    "xero_accounting.yaml": "140f64f8e6bd2d8524b8ffdbffd08589d417efa5466ba57bfa04939a69ff6db8",
+    "xero-identity.yaml": "d95f4204d8ec369dac2bb1ee6e6b8cfb88f845a09cbcba630475dd34c73cf2bd",
+    "xero-webhooks.yaml": "822244b387a8e26ca948abd338cbee419b6167408ad615582802346587ed7eac",
+    "LICENSE": "bba099837eebad6285316c845c2897dd7df620ee7da7003e3120381c125f1084",
+}
+DEFAULT_SPEC_URL = f"https://raw.githubusercontent.com/{SPEC_REPOSITORY}/{SPEC_COMMIT}/"
+DOWNLOAD_TIMEOUT = 60  # seconds per file
+
+
+class SpecUnavailable(RuntimeError):
+    """The spec cannot be found or fetched; the message is one line saying what to do."""
+
+
+def cache_dir() -> str:
+    """``$XDG_CACHE_HOME/coworks_xero/xero-openapi/<release>`` (``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "coworks_xero", "xero-openapi", SPEC_RELEASE)
+
+
+def shared_dir() -> str:
+    """The optional offline copy beside the repository: ``<repo root>/../shared/xero-openapi``."""
     repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return os.path.normpath(os.path.join(repo_root, "..", "shared", "xero-openapi"))
+
+
+def spec_url() -> str:
+    url = os.environ.get("XERO_OPENAPI_URL") or DEFAULT_SPEC_URL
+    return url if url.endswith("/") else url + "/"
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_verified: dict[str, tuple] = {}  # directory -> the files' (size, mtime) when last verified
+
+
+def is_verified(directory: str) -> bool:
+    """Whether every pinned file is in ``directory`` with its pinned sha256 (memoised on stat)."""
+    try:
+        stamp = tuple((st.st_size, st.st_mtime_ns, st.st_ino) for st in
+                      (os.stat(os.path.join(directory, name)) for name in SPEC_FILES))
+    except OSError:
+        return False
+    if _verified.get(directory) == stamp:
+        return True
+    if all(_sha256(os.path.join(directory, name)) == sha for name, sha in SPEC_FILES.items()):
+        _verified[directory] = stamp
+        return True
+    return False
+
+
+def _help_line(reason: str) -> str:
+    return (f"xero_emulator: the Xero OpenAPI spec {SPEC_RELEASE} is not available ({reason}); it comes "
+            f"from $XERO_OPENAPI_DIR, else the cache {cache_dir()}, else {shared_dir()}, else a download "
+            f"from {spec_url()}: with no network, point at a copy of {SPEC_REPOSITORY} {SPEC_RELEASE} "
+            f"with XERO_OPENAPI_DIR=/path/to/xero-openapi (or XERO_OPENAPI_URL=http://host/dir/)")
+
+
+def download(directory: str | None = None, base_url: str | None = None) -> str:
+    """Download the pinned files into ``directory`` (the cache), verified; returns the directory.
+
+    Everything goes to a temporary directory beside it first; only when every file has its pinned
+    sha256 are the files moved in (``os.replace``, atomic per file). On any failure nothing is
+    left behind and ``SpecUnavailable`` is raised."""
+    directory = directory or cache_dir()
+    base_url = base_url or spec_url()
+    if not base_url.endswith("/"):
+        base_url += "/"
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".download-", dir=parent)
+    try:
+        for name, expected in SPEC_FILES.items():
+            url = base_url + name
+            target = os.path.join(staging, name)
+            digest = hashlib.sha256()
+            try:
+                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as resp, open(target, "wb") as out:
+                    for block in iter(lambda: resp.read(1 << 16), b""):
+                        digest.update(block)
+                        out.write(block)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                reason = getattr(exc, "reason", None) or exc
+                raise SpecUnavailable(_help_line(f"downloading {url} failed: {reason}")) from None
+            if digest.hexdigest() != expected:
+                raise SpecUnavailable(
+                    f"xero_emulator: refused {url}: its sha256 is {digest.hexdigest()}, the pinned "
+                    f"{SPEC_RELEASE} file has {expected}; nothing was kept in {directory}")
+        os.makedirs(directory, exist_ok=True)
+        for name in SPEC_FILES:
+            os.replace(os.path.join(staging, name), os.path.join(directory, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            os.rmdir(parent)  # only when empty, i.e. a failed first download leaves no trace
+        except OSError:
+            pass
+    if not is_verified(directory):  # e.g. another process replaced a file meanwhile
+        raise SpecUnavailable(f"xero_emulator: the files in {directory} do not match the pinned checksums")
+    return directory
+
+
+def locate(fetch: bool = True) -> tuple[str, str]:
+    """(directory, source) of the spec; ``source`` is env, cache, shared or download."""
+    env = os.environ.get("XERO_OPENAPI_DIR")
+    if env:
+        if not os.path.isfile(os.path.join(env, "xero_accounting.yaml")):
+            raise SpecUnavailable(f"xero_emulator: XERO_OPENAPI_DIR={env} has no xero_accounting.yaml; point it "
+                                  f"at a copy of {SPEC_REPOSITORY} {SPEC_RELEASE}, or unset it to use the cache")
+        return env, "env"
+    cache = cache_dir()
+    if is_verified(cache):
+        return cache, "cache"
+    shared = shared_dir()
+    if os.path.isdir(shared) and is_verified(shared):
+        return shared, "shared"
+    if not fetch:
+        raise SpecUnavailable(_help_line("not downloaded yet: run python -m xero_emulator.spec fetch"))
+    return download(cache), "download"
+
+
+def spec_dir() -> str:
+    """The directory holding the spec, downloading the pinned release first if need be."""
+    return locate()[0]
 
 
 def get_spec(directory: str | None = None) -> "Spec":
@@ -281,3 +432,28 @@ class Spec:
 
 def is_uuid(value) -> bool:
     return isinstance(value, str) and bool(_UUID_RE.match(value))
+
+
+# -- command line --------------------------------------------------------------------------------
+def main(argv=None) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m xero_emulator.spec",
+                                     description=f"The Xero OpenAPI spec {SPEC_RELEASE} the emulator validates against.")
+    parser.add_argument("command", choices=["fetch", "where"],
+                        help="fetch: make sure a verified copy is available (download it if need be); "
+                             "where: print the directory in use and where it comes from")
+    args = parser.parse_args(argv)
+    try:
+        directory, source = locate(fetch=args.command == "fetch")
+    except SpecUnavailable as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    if args.command == "where" or source == "download":
+        label = {"env": "$XERO_OPENAPI_DIR", "cache": "the cache", "shared": "the shared copy",
+                 "download": f"downloaded from {spec_url()}"}[source]
+        print(f"xero_emulator: Xero OpenAPI spec {SPEC_RELEASE} at {directory} ({label})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,5 @@
 import json
+import threading
 import urllib.request
 from unittest.mock import patch
 
@@ -6,12 +7,28 @@ import urllib3
 
 from odoo import Command
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+from odoo.orm.registry import Registry
+from odoo.tests import BaseCase
 
 from xero_emulator import EmulatorServer, seed
 
 from ..services.xero.ratelimit import RateLimiter
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class RealTransactionsCase(BaseCase):
+    """Tests on real, committed transactions opened from several threads (no test cursor).
+
+    ``odoo-bin --test-enable`` runs the post-install tests while its main thread holds
+    ``Registry._lock`` (``ThreadedServer.run``), so another thread opening an Environment on its
+    own cursor would wait for it until the end of the run; under pytest-odoo nothing holds it. The
+    test gets a lock of its own, as HttpCase's test mode does (with a dummy lock), so the threads
+    still serialise among themselves."""
+
+    def setUp(self):
+        super().setUp()
+        self.patch(Registry, "_lock", threading.RLock())
 
 
 class CoworksXeroCommon(AccountTestInvoicingCommon):

@@ -6,12 +6,12 @@ import uuid
 
 from odoo import SUPERUSER_ID, api
 from odoo.orm.registry import Registry
-from odoo.tests import BaseCase, tagged
+from odoo.tests import tagged
 from odoo.tests.common import get_db_name
 
 from xero_emulator import EmulatorServer, seed
 
-from .common import CoworksXeroEmulatorCase
+from .common import CoworksXeroEmulatorCase, RealTransactionsCase
 
 
 @tagged("post_install", "-at_install")
@@ -37,7 +37,7 @@ class TestCatchUpMoney(CoworksXeroEmulatorCase):
 
 
 @tagged("post_install", "-at_install")
-class TestUserWriteDuringPush(BaseCase):
+class TestUserWriteDuringPush(RealTransactionsCase):
     """Real transactions (no test cursor): the worker's snapshot predates a user's committed
     change of the customer it is about to mark as synced. Odoo runs REPEATABLE READ, so the
     worker's write-back is a serialization failure; Xero's answer, kept on the job first, must be

@@ -241,7 +241,10 @@ class TestFoundation(CoworksXeroCommon):
         self.assertEqual(self.connection._resolve_tax_type(self.tax_sale_a), "OUTPUT")
 
     def test_demo_data_has_every_item_kind(self):
-        # Demo data is loaded by the test command (--with-demo); every kind has a product.
+        # Demo data (odoo-bin --with-demo): every kind has a product. Odoo 19 loads no demo data
+        # by default, and then there is nothing to check.
+        if not self.env.ref("coworks_xero.demo_product_plan_hotdesk", raise_if_not_found=False):
+            self.skipTest("coworks_xero's demo data is not loaded (install with --with-demo)")
         kinds = set(self.env["product.template"].search([("coworks_item_kind", "!=", False)]).mapped("coworks_item_kind"))
         self.assertEqual(kinds, {"plan", "day_pass", "external_booking", "one_off", "booking_overage",
                                  "transaction_fee", "custom_fee"})

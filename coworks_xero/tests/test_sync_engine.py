@@ -4,10 +4,10 @@ import uuid
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.orm.registry import Registry
-from odoo.tests import BaseCase, tagged
+from odoo.tests import tagged
 from odoo.tests.common import get_db_name
 
-from .common import CoworksXeroEmulatorCase
+from .common import CoworksXeroEmulatorCase, RealTransactionsCase
 
 
 @tagged("post_install", "-at_install")
@@ -197,7 +197,7 @@ class TestSyncEngine(CoworksXeroEmulatorCase):
 
 
 @tagged("post_install", "-at_install")
-class TestClaimConcurrency(BaseCase):
+class TestClaimConcurrency(RealTransactionsCase):
     """Two workers on two real database connections, with committed data: no test transaction
     holds locks here, so the row locks behave exactly as between two Odoo cron workers."""
 
