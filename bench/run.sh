@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (they print measured figures; nothing here is a test).
-#   bash bench/run.sh [post|backfill|all]
+#   bash bench/run.sh [post|backfill|soak|all] [fault_soak options, e.g. --scenario 5xx --invoices 60]
 # A template database cx_bench_tpl (coworks_xero installed with demo data, like scripts/test.sh
 # does) is created once; every bench runs on a fresh copy of it, cx_bench, since benches commit.
+# BENCH_TPL names another template (e.g. to keep out of someone else's runs on the same server).
+# The fault soak (bench/fault_soak.py) copies the template to soak_* databases of its own.
 set -uo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$REPO_ROOT"
 which="${1:-all}"
-tpl=cx_bench_tpl
+shift || true
+tpl="${BENCH_TPL:-cx_bench_tpl}"
 db=cx_bench
 var="$REPO_ROOT/var"; mkdir -p "$var"
 conf="$var/odoo-bench-$db.conf"
@@ -39,5 +42,9 @@ fi
 if [ "$which" = backfill ] || [ "$which" = all ]; then
   echo "== bench/backfill.py =="
   fresh_db && "$PY" bench/backfill.py --db "$db" --conf "$conf" || status=1
+fi
+if [ "$which" = soak ] || [ "$which" = all ]; then
+  echo "== bench/fault_soak.py =="
+  "$PY" bench/fault_soak.py --template "$tpl" "$@" || status=1
 fi
 exit $status

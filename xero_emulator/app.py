@@ -9,6 +9,7 @@ import copy
 import hashlib
 import json
 import math
+import random
 import threading
 import time
 import urllib.parse
@@ -25,6 +26,8 @@ from .wire import ROUNDING, UTC, dumps, ms_date, parse_date, parse_datetime, pro
 API_PREFIX = "/api.xro/2.0"
 DATE_KEYS = {"Date", "DueDate", "ExpectedPaymentDate", "PlannedPaymentDate", "FullyPaidOnDate", "UpdatedDateUTC"}
 DEFAULT_LIMITS = {"minute": 60, "day": 5000, "app_minute": 10000, "concurrent": 5}
+FAULT_KINDS = ("status", "latency", "drop_after_write", "expire_tokens", "refresh_token_dead")
+WRITE_METHODS = ("PUT", "POST", "DELETE")
 
 
 class Request:
@@ -179,6 +182,8 @@ class Emulator:
             self.identity.org_names.update({t: o.name for t, o in self.orgs.items()})
             self.identity.reset()
             self.faults = []
+            self._fault_rngs = {}
+            self._fault_seq = 0
             self.auto_consent = None  # test-only: answer the next authorize pages without a person
             self.log_generation = getattr(self, "log_generation", 0) + 1
             self.log = collections.deque(maxlen=100000)
@@ -210,16 +215,18 @@ class Emulator:
             if path.startswith(API_PREFIX + "/") or path == API_PREFIX:
                 route, tenant, resp = self._accounting(req)
             elif path.rstrip("/").lower() == "/connections" or path.lower().startswith("/connections/"):
-                route, resp = self._connections(req)
+                parts = [p for p in path.split("/") if p]
+                route = f"{req.method} /Connections" if len(parts) == 1 else f"{req.method} /Connections/{{id}}"
+                resp = self._identity_call(req, route, self._connections)
             elif path == "/identity/connect/authorize":
                 route = f"{req.method} /identity/connect/authorize"
-                resp = self._authorize(req)
+                resp = self._identity_call(req, route, self._authorize)
             elif path == "/connect/token":
                 route = "POST /connect/token"
-                resp = self._token(req)
+                resp = self._identity_call(req, route, self._token)
             elif path == "/connect/revocation":
                 route = "POST /connect/revocation"
-                resp = self._revocation(req)
+                resp = self._identity_call(req, route, self._revocation)
             else:
                 resp = Response(404, problem(404, "Not Found", "The resource you're looking for cannot be found"))
         except Exception as exc:  # noqa: BLE001 - an emulator bug must be visible, never a hang
@@ -233,14 +240,76 @@ class Emulator:
 
     # ------------------------------------------------------------------------------ faults
     def _take_fault(self, route, kinds):
+        """The first armed fault of one of ``kinds`` matching ``route`` that fires on this call.
+
+        A fault with a ``probability`` fires on that fraction of the calls it matches (its own RNG
+        when it was given a ``seed``); ``count`` only goes down when it fires."""
         with self.lock:
             for f in self.faults:
                 if f["kind"] in kinds and f["route"] in (route, "*") and f["remaining"] != 0:
+                    p = f.get("probability")
+                    if p is not None and p < 1:
+                        if self._fault_rngs.get(f["id"], random).random() >= p:
+                            f["misses"] += 1
+                            continue
                     if f["remaining"] > 0:
                         f["remaining"] -= 1
                     f["hits"] += 1
                     return dict(f)
         return None
+
+    def _fault_seconds(self, fault):
+        lo, hi = fault.get("seconds_min"), fault.get("seconds_max")
+        if lo is not None or hi is not None:
+            lo = float(lo if lo is not None else 0)
+            hi = float(hi if hi is not None else lo)
+            with self.lock:
+                return self._fault_rngs.get(fault["id"], random).uniform(lo, hi)
+        return float(fault.get("seconds") or 0)
+
+    def _pre_faults(self, route, identity=False):
+        """Faults that act before a call is served: token expiry, dead refresh tokens, latency,
+        an injected status. Returns the injected Response, or None."""
+        if self._take_fault(route, ("expire_tokens",)):
+            self.identity.expire_all_access_tokens()
+        if self._take_fault(route, ("refresh_token_dead",)):
+            self.identity.kill_refresh_tokens()
+        fault = self._take_fault(route, ("latency",))
+        if fault:
+            time.sleep(self._fault_seconds(fault))
+        fault = self._take_fault(route, ("status",))
+        if fault:
+            return self._fault_response(fault, identity)
+        return None
+
+    @staticmethod
+    def _fault_response(fault, identity):
+        status = int(fault.get("status") or 500)
+        if status == 429:
+            # as Xero's rate limiter answers: Retry-After in seconds, which limit was hit
+            return Response(429, problem(429, "Too Many Requests", "Rate limit exceeded: minute"),
+                            {"Retry-After": str(int(fault.get("retry_after") or 1)),
+                             "X-Rate-Limit-Problem": "minute"})
+        if status == 503:
+            return Response(503, b"The Xero API is currently offline for maintenance", content_type="text/plain")
+        if identity:  # the identity server answers errors the OAuth way
+            return Response(status, {"error": "server_error", "error_description": "injected fault"},
+                            {"Cache-Control": "no-store"})
+        return Response(status, {"Type": None, "Title": "An error occurred", "Status": status,
+                                 "Detail": "An error occurred in Xero. (injected fault)"})
+
+    def _identity_call(self, req, route, handler):
+        """The identity routes (/connect/token, /connect/revocation, /Connections, the authorize
+        page) under the same faults as the accounting API."""
+        resp = self._pre_faults(route, identity=True)
+        if resp is not None:
+            return resp
+        resp = handler(req)
+        if isinstance(resp, tuple):  # _connections answers (route, response)
+            resp = resp[1]
+        if req.method in WRITE_METHODS and self._take_fault(route, ("drop_after_write",)):
+            resp.drop = True
+        return resp
 
     # ------------------------------------------------------------------------------ accounting
     def _accounting(self, req):
@@ -260,6 +329,8 @@ class Emulator:
         tenant = (req.headers.get("xero-tenant-id") or "").strip().lower() or None
         if self._take_fault(route, ("expire_tokens",)):
             self.identity.expire_all_access_tokens()
+        if self._take_fault(route, ("refresh_token_dead",)):
+            self.identity.kill_refresh_tokens()
         grant, err = self.identity.check_bearer(req.headers.get("authorization"))
         if err:
             status, detail = err
@@ -288,14 +359,10 @@ class Emulator:
     def _accounting_admitted(self, req, op, groups, route, tenant, grant):
         fault = self._take_fault(route, ("latency",))
         if fault:
-            time.sleep(float(fault.get("seconds") or 0))
+            time.sleep(self._fault_seconds(fault))
         fault = self._take_fault(route, ("status",))
         if fault:
-            status = int(fault.get("status") or 500)
-            if status == 503:
-                return Response(503, b"The Xero API is currently offline for maintenance", content_type="text/plain")
-            return Response(status, {"Type": None, "Title": "An error occurred", "Status": status,
-                                     "Detail": "An error occurred in Xero. (injected fault)"})
+            return self._fault_response(fault, identity=False)
         # ---- parameters
         errors = []
         params = {}
@@ -370,7 +437,7 @@ class Emulator:
             docs = {rid: {"Type": org.credit_notes[rid]["Type"], "Status": org.credit_notes[rid]["Status"]}
                     for cat, rid, _ in txn.events if cat == "CREDITNOTE" and rid in org.credit_notes}
             self.webhooks.emit(tenant, txn.events, docs)
-        if req.method in ("PUT", "POST", "DELETE") and self._take_fault(route, ("drop_after_write",)):
+        if req.method in WRITE_METHODS and self._take_fault(route, ("drop_after_write",)):
             resp.drop = True
         return resp
 
@@ -964,13 +1031,28 @@ class Emulator:
 
     def ctl_post_faults(self, data, req):
         kind = data["kind"]
-        if kind not in ("status", "latency", "drop_after_write", "expire_tokens"):
+        if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind}")
         route = data.get("route") or "*"
         count = int(data.get("count", 1))
-        fault = {"route": route, "kind": kind, "status": data.get("status"), "seconds": data.get("seconds"),
-                 "remaining": count if count > 0 else -1, "hits": 0}
+        probability = data.get("probability")
+        if probability is not None:
+            probability = float(probability)
+            if not 0 <= probability <= 1:
+                raise ValueError("probability must be between 0 and 1")
+        lo, hi = data.get("seconds_min"), data.get("seconds_max")
+        if lo is not None and hi is not None and float(hi) < float(lo):
+            raise ValueError("seconds_max must be >= seconds_min")
+        if kind == "status" and data.get("status") is not None and not 400 <= int(data["status"]) <= 599:
+            raise ValueError("status must be a 4xx or 5xx code")
         with self.lock:
+            self._fault_seq += 1
+            fault = {"id": self._fault_seq, "route": route, "kind": kind, "status": data.get("status"),
+                     "seconds": data.get("seconds"), "seconds_min": lo, "seconds_max": hi,
+                     "probability": probability, "seed": data.get("seed"), "retry_after": data.get("retry_after"),
+                     "remaining": count if count > 0 else -1, "hits": 0, "misses": 0}
+            if data.get("seed") is not None:
+                self._fault_rngs[fault["id"]] = random.Random(data["seed"])
             self.faults.append(fault)
         return {"ok": True, "fault": fault}
 
@@ -981,6 +1063,7 @@ class Emulator:
     def ctl_delete_faults(self, data, req):
         with self.lock:
             self.faults = []
+            self._fault_rngs = {}
         return {"ok": True}
 
     def ctl_post_clock(self, data, req):

@@ -393,6 +393,15 @@ class Identity:
             for rec in self.access.values():
                 rec["expires"] = min(rec["expires"], now - 1)
 
+    def kill_refresh_tokens(self):
+        """Every refresh token issued so far answers invalid_grant from now on (a refresh token
+        Xero no longer honours: idle for 60 days, or the grant withdrawn on Xero's side). Access
+        tokens live on until they expire; a new authorisation gets working tokens again."""
+        with self.lock:
+            for rec in self.refresh.values():
+                rec["revoked"] = True
+            return len(self.refresh)
+
     @staticmethod
     def public_connection(c):
         return {k: v for k, v in c.items() if not k.startswith("_")}
