@@ -1,3 +1,4 @@
+import datetime
 import json
 import threading
 import urllib.request
@@ -222,6 +223,13 @@ class CoworksXeroEmulatorCase(CoworksXeroCommon):
             active_model="account.move", active_ids=moves.ids).create({
                 "journal_id": self.company_data["default_journal_bank"].id, **vals})
         return wizard._create_payments()
+
+    def run_worker_at(self, when):
+        """Run the sync cron as it runs once the clock has reached ``when`` (a backed-off retry
+        becoming due): the clock moves, nothing of the engine's state is written by hand."""
+        from freezegun import freeze_time
+        with freeze_time(when + datetime.timedelta(seconds=1), tick=True):
+            self.run_worker()
 
     def run_worker(self):
         """Run the sync cron the way Odoo's cron runner does (it commits as it goes)."""

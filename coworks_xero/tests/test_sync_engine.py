@@ -148,8 +148,7 @@ class TestSyncEngine(CoworksXeroEmulatorCase):
         self.assertGreater(job.next_attempt_at, fields.Datetime.now())
         self.assertTrue(job.error_message)
         self.emu("DELETE", "faults")
-        job.next_attempt_at = fields.Datetime.now() - datetime.timedelta(seconds=1)
-        self.run_worker()
+        self.run_worker_at(job.next_attempt_at)
         self.assertEqual(job.state, "done")
         self.assertTrue(invoice.xero_id)
 
@@ -165,18 +164,23 @@ class TestSyncEngine(CoworksXeroEmulatorCase):
         self.assertEqual(invoice.xero_id, matches[0]["InvoiceID"])
 
     def test_earlier_attempt_reached_xero_is_linked_not_recreated(self):
-        """A worker killed after Xero created the invoice but before its commit: the job is
-        pending again with an attempt behind it; the next run finds the invoice by number."""
+        """Xero created the invoice but its answer, and every retry's, was lost: Odoo does not
+        know the ID. Re-posted by the user (the job due again, its attempts back to 0), the
+        invoice is found in Xero by number and linked, not created twice."""
+        self.run_worker()
         invoice = self._invoice()
+        self.emu("POST", "faults", {"route": "PUT /Invoices", "kind": "drop_after_write", "count": 5})
         self.run_worker()
+        self.emu("DELETE", "faults")
         job = self.jobs_of(invoice).filtered(lambda j: j.kind == "invoice")
-        xero_id = invoice.xero_id
-        # Roll the Odoo side back to "never heard back", as a killed worker would leave it.
-        invoice.sudo().write({"xero_id": False, "xero_status": False})
-        job.sudo().write({"state": "pending", "attempt_count": 1})
+        self.assertFalse(invoice.xero_id)
+        self.assertEqual(job.state, "pending")
+        [xero] = [i for i in self.xero_state()["Invoices"] if i["InvoiceNumber"] == invoice.name]
+        invoice.button_draft()
+        invoice.action_post()
         self.run_worker()
-        self.assertEqual(job.state, "done")
-        self.assertEqual(invoice.xero_id, xero_id)
+        self.assertEqual(job.state, "done", job.error_message)
+        self.assertEqual(invoice.xero_id, xero["InvoiceID"])
         self.assertEqual(len([i for i in self.xero_state()["Invoices"] if i["InvoiceNumber"] == invoice.name]), 1)
 
     def test_cancel_job_and_retention(self):
