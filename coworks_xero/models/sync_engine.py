@@ -387,23 +387,20 @@ class CoworksSyncJob(models.Model):
         outcome (mapping missing, waiting, nothing to do, or a readable internal error)."""
         prepared = []
         for job in self:
-            expected = obj = None
-            try:
-                # What a snapshot wrote before an expected outcome stays (e.g. a link marked
-                # deleted before "nothing to remove"); an unexpected error undoes it.
-                with self.env.cr.savepoint():
-                    try:
-                        obj = job._snapshot(job._get_record(), conn)
-                    except (MappingError, DependencyPending, _Skip) as exc:
-                        expected = exc
-            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-                raise
-            except Exception as exc:  # noqa: BLE001 - this document alone fails, the run goes on
-                _logger.exception("Xero sync: could not build %s", job.display_name)
-                job._record_failure(prov.INTERNAL, _(
+            outcome = {}
+
+            def build(job=job, outcome=outcome):
+                try:
+                    outcome["obj"] = job._snapshot(job._get_record(), conn)
+                except (MappingError, DependencyPending, _Skip) as exc:
+                    # What the snapshot wrote before an expected outcome stays (e.g. a link
+                    # marked deleted before "nothing to remove").
+                    outcome["expected"] = exc
+            if not job._isolated(build, "build", _(
                     "Odoo could not prepare this document for Xero (%(err)s). Check the document, then "
-                    "Retry; if it keeps failing, report it with this message.", err=f"{type(exc).__name__}: {exc}"))
+                    "Retry; if it keeps failing, report it with this message.")):
                 continue
+            expected, obj = outcome.get("expected"), outcome.get("obj")
             if isinstance(expected, MappingError):
                 job._record_failure(prov.MAPPING, str(expected))
                 continue
@@ -416,13 +413,31 @@ class CoworksSyncJob(models.Model):
             prepared.append((job, prov.WorkItem(key=job.idempotency_key, kind=kind, operation=operation, obj=obj,
                                                 attempt=job.answer_count, maybe_sent=job.maybe_sent)))
         if prepared:
+            now = fields.Datetime.now()
             self.flush_model()
             self.env.cr.execute("""
                 UPDATE coworks_sync_job SET maybe_sent = true, send_count = COALESCE(send_count, 0) + 1,
                        inflight_since = %s, sent_revision = COALESCE(revision, 0), last_attempt_at = %s
-                 WHERE id = ANY(%s)""", [fields.Datetime.now(), fields.Datetime.now(), [j.id for j, _i in prepared]])
+                 WHERE id = ANY(%s)""", [now, now, [j.id for j, _i in prepared]])
             self.invalidate_model(["maybe_sent", "send_count", "inflight_since", "sent_revision", "last_attempt_at"])
         return prepared
+
+    def _isolated(self, fn, what, message):
+        """``fn()`` in a savepoint. An unexpected error undoes what it wrote and fails this job
+        alone with ``message`` (its ``%(err)s`` is the error), logged with its traceback; the run
+        goes on. A serialization failure is the caller's (its whole step is run again). True when
+        ``fn`` ran through."""
+        self.ensure_one()
+        try:
+            with self.env.cr.savepoint():
+                fn()
+            return True
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this document alone fails, the run goes on
+            _logger.exception("Xero sync: could not %s %s", what, self.display_name)
+            self._record_failure(prov.INTERNAL, message % {"err": f"{type(exc).__name__}: {exc}"})
+            return False
 
     def _store_answers(self, answers, elapsed_ms):
         for job in self:
@@ -443,19 +458,14 @@ class CoworksSyncJob(models.Model):
         self.invalidate_recordset()  # revisions may have moved while the request was out
         for job in self:
             result = answers[job.id]
-            try:
-                with self.env.cr.savepoint():
-                    if result.ok:
-                        job._record_success(result)
-                    else:
-                        job._record_failure(result.error_kind or prov.INTERNAL, result.message, result)
-            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-                raise
-            except Exception as exc:  # noqa: BLE001 - this document alone fails, the run goes on
-                _logger.exception("Xero sync: could not record Xero's answer for %s", job.display_name)
-                job._record_failure(prov.INTERNAL, _(
-                    "Xero answered, but Odoo could not record the answer (%(err)s). Retry looks the document "
-                    "up in Xero first, so nothing is created twice.", err=f"{type(exc).__name__}: {exc}"))
+            if result.ok:
+                apply = lambda job=job, result=result: job._record_success(result)  # noqa: E731
+            else:
+                apply = lambda job=job, result=result: job._record_failure(  # noqa: E731
+                    result.error_kind or prov.INTERNAL, result.message, result)
+            job._isolated(apply, "record Xero's answer for", _(
+                "Xero answered, but Odoo could not record the answer (%(err)s). Retry looks the document "
+                "up in Xero first, so nothing is created twice."))
         if self:
             self[:1].connection_id._note_call_success(daily_remaining)
 
