@@ -48,3 +48,20 @@ def service_product(env, company, name="Bench hot desk", price=350.0, kind="plan
     if "coworks_item_kind" in env["product.product"]._fields:
         vals["coworks_item_kind"] = kind
     return env["product.product"].create(vals), tax
+
+
+def map_demo_organisation(env, conn, company, tax):
+    """The mappings a manager makes for the emulator's demo organisation: ``tax`` -> OUTPUT, the
+    plan item kind -> PLAN-HOTDESK, the company's bank journal -> account 090."""
+    def xref(model, **dom):
+        return env[model].with_context(active_test=False).search(
+            [("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in dom.items()], limit=1)
+    env["coworks.xero.tax.mapping"].create({"connection_id": conn.id, "tax_id": tax.id,
+                                            "tax_rate_id": xref("coworks.xero.tax.rate", tax_type="OUTPUT").id})
+    env["coworks.xero.product.mapping"].create({"connection_id": conn.id, "item_kind": "plan",
+                                                "xero_item_id": xref("coworks.xero.item", code="PLAN-HOTDESK").id})
+    bank = env["account.journal"].search([("type", "=", "bank"), ("company_id", "=", company.id)], limit=1)
+    env["coworks.xero.journal.mapping"].create({"connection_id": conn.id, "journal_id": bank.id,
+                                                "bank_account_id": xref("coworks.xero.account", code="090").id})
+    return xref
+

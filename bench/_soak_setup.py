@@ -54,10 +54,6 @@ else:
     conn.invalidate_recordset()
     conn.action_xero_refresh()
 
-    def xref(model, **dom):
-        return env[model].with_context(active_test=False).search(
-            [("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in dom.items()], limit=1)
-
     # Made here rather than in the base database: creating an AU company there installs the AU
     # localisation, whose chart loading dropped records made in the same shell session.
     tax = env["account.tax"].search([("company_id", "=", company.id), ("name", "=", "GST 10% (soak)")], limit=1)
@@ -70,13 +66,8 @@ else:
                                                  "coworks_item_kind": "plan", "company_id": company.id})
     product.taxes_id = [(6, 0, tax.ids)]
     env.cr.commit()
-    env["coworks.xero.tax.mapping"].create({"connection_id": conn.id, "tax_id": tax.id,
-                                            "tax_rate_id": xref("coworks.xero.tax.rate", tax_type="OUTPUT").id})
-    env["coworks.xero.product.mapping"].create({"connection_id": conn.id, "item_kind": "plan",
-                                                "xero_item_id": xref("coworks.xero.item", code="PLAN-HOTDESK").id})
-    bank = env["account.journal"].search([("type", "=", "bank"), ("company_id", "=", company.id)], limit=1)
-    env["coworks.xero.journal.mapping"].create({"connection_id": conn.id, "journal_id": bank.id,
-                                                "bank_account_id": xref("coworks.xero.account", code="090").id})
+    from bench._env import map_demo_organisation  # the repository is on PYTHONPATH (fault_soak.shell)
+    xref = map_demo_organisation(env, conn, company, tax)
     conn.default_account_id = xref("coworks.xero.account", code="200")
     company.coworks_xero_sync_enabled = True
     env.cr.commit()

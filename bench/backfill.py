@@ -28,7 +28,7 @@ import time
 import urllib.request
 import uuid
 
-from _env import environment, registry_for
+from _env import environment, map_demo_organisation, registry_for
 
 
 def emu(base_url, method, name, body=None, query=""):
@@ -97,17 +97,9 @@ def main():
             OdooTokenStore(env, conn.id).save(TokenSet.from_response(grant))
             conn.invalidate_recordset()
             conn.action_xero_refresh()
-            xref = lambda model, **dom: env[model].with_context(active_test=False).search(  # noqa: E731
-                [("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in dom.items()], limit=1)
             tax = env["account.tax"].create({"name": "GST 10% (bench)", "amount": 10.0, "type_tax_use": "sale",
                                              "company_id": company.id})
-            env["coworks.xero.tax.mapping"].create({"connection_id": conn.id, "tax_id": tax.id,
-                                                    "tax_rate_id": xref("coworks.xero.tax.rate", tax_type="OUTPUT").id})
-            env["coworks.xero.product.mapping"].create({"connection_id": conn.id, "item_kind": "plan",
-                                                        "xero_item_id": xref("coworks.xero.item", code="PLAN-HOTDESK").id})
-            bank = env["account.journal"].search([("type", "=", "bank"), ("company_id", "=", company.id)], limit=1)
-            env["coworks.xero.journal.mapping"].create({"connection_id": conn.id, "journal_id": bank.id,
-                                                        "bank_account_id": xref("coworks.xero.account", code="090").id})
+            map_demo_organisation(env, conn, company, tax)
             product = env["product.product"].create({"name": "Hot desk (bench)", "type": "service", "lst_price": 350.0,
                                                      "coworks_item_kind": "plan", "taxes_id": [(6, 0, tax.ids)],
                                                      "company_id": company.id})
