@@ -450,7 +450,7 @@ class XeroProvider(prov.SyncProvider):
             p = item.obj
             for payment in (elements.get(p.document_remote_id) or {}).get("Payments") or []:
                 pid = payment.get("PaymentID")
-                if not pid or pid in taken or pid in set(p.known_remote_ids or ()):
+                if not pid or pid in taken or pid in p.known_remote_ids:
                     continue
                 same_amount = Decimal(str(payment.get("Amount") or 0)) == payloads.round_half_up(p.amount, 2)
                 paid_on = payloads.parse_xero_date(payment.get("Date"))
@@ -536,7 +536,7 @@ class XeroProvider(prov.SyncProvider):
             a = item.obj
             for alloc in (by_id.get(a.credit_note_remote_id) or {}).get("Allocations") or []:
                 aid = alloc.get("AllocationID")
-                if not aid or aid in taken or aid in set(a.known_remote_ids or ()):
+                if not aid or aid in taken or aid in a.known_remote_ids:
                     continue
                 same = ((alloc.get("Invoice") or {}).get("InvoiceID") == a.invoice_remote_id
                         and Decimal(str(alloc.get("Amount") or 0)) == payloads.round_half_up(a.amount, 2)
