@@ -14,6 +14,9 @@ _logger = logging.getLogger(__name__)
 PARAM_CLIENT_ID = "coworks_xero.client_id"
 PARAM_CLIENT_SECRET = "coworks_xero.client_secret"
 PARAM_SANDBOX_URL = "coworks_xero.sandbox_url"
+# Seconds before the client's first in-call retry of a 5xx or a lost connection (doubling each
+# time, capped): a system parameter, so an operator can tune it and the tests can keep it short.
+PARAM_BACKOFF_BASE = "coworks_xero.client_backoff_base"
 
 
 class OdooTokenStore:
@@ -82,9 +85,16 @@ class CoworksSyncConnection(models.Model):
         client_id = params.get_param(PARAM_CLIENT_ID) or ""
         secret = params.get_param(PARAM_CLIENT_SECRET) or ""
         sandbox = params.get_param(PARAM_SANDBOX_URL)
+        tuning = {}
+        try:
+            backoff = float(params.get_param(PARAM_BACKOFF_BASE) or 0)
+        except ValueError:
+            backoff = 0
+        if backoff > 0:
+            tuning["backoff_base"] = backoff
         if sandbox:
-            return ClientConfig.for_emulator(sandbox, client_id, secret)
-        return ClientConfig(client_id=client_id, client_secret=secret)
+            return ClientConfig.for_emulator(sandbox, client_id, secret, **tuning)
+        return ClientConfig(client_id=client_id, client_secret=secret, **tuning)
 
     def _xero_client(self):
         from ..services.xero.client import XeroClient
