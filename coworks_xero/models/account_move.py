@@ -66,27 +66,40 @@ class AccountMove(models.Model):
         return res
 
     def unlink(self):
-        # A document deleted in Odoo after it reached Xero is voided there (Xero keeps numbers).
-        synced = self.filtered(lambda m: m.xero_id and m._coworks_xero_kind()
-                               and (m.xero_status or "") not in ("VOIDED", "DELETED"))
-        remote = {m.id: m.xero_id for m in synced}
-        if synced:
-            synced._coworks_xero_enqueue("cancel")
-            jobs = self.env["coworks.sync.job"].sudo().search([
-                ("res_model", "=", self._name), ("res_id", "in", synced.ids),
-                ("operation", "=", "cancel"), ("state", "=", "pending")])
-            for job in jobs:
-                job.remote_id = remote[job.res_id]
+        # A document deleted in Odoo after it reached Xero, or after a push whose answer never
+        # came (it may be in Xero without Odoo knowing its ID), is voided there: Xero keeps
+        # numbers and never forgets a receivable.
+        Job = self.env["coworks.sync.job"].sudo()
+        candidates = self.filtered(lambda m: m._coworks_xero_kind()
+                                   and (m.xero_status or "") not in ("VOIDED", "DELETED"))
+        maybe_sent = set(Job.search([
+            ("res_model", "=", self._name), ("res_id", "in", candidates.filtered(lambda m: not m.xero_id).ids),
+            ("operation", "=", "upsert"), ("maybe_sent", "=", True)]).mapped("res_id"))
+        doomed = candidates.filtered(lambda m: m.xero_id or m.id in maybe_sent)
+        if doomed:
+            # What the cancel needs once the document is gone: its Xero ID, or its number and
+            # customer's contact to find it by.
+            facts = {}
+            for move in doomed:
+                contact = move.commercial_partner_id.with_company(move.company_id).xero_contact_id
+                facts[move.id] = {"remote_id": move.xero_id or False, "record_name": move.name,
+                                  "remote_contact_id": contact or False}
+            doomed._coworks_xero_enqueue("cancel")
+            for job in Job.search([("res_model", "=", self._name), ("res_id", "in", doomed.ids),
+                                   ("operation", "=", "cancel"), ("state", "=", "pending")]):
+                job.write(facts[job.res_id])
         return super().unlink()
 
     @api.model
     def _coworks_xero_deleted_snapshot(self, job, conn):
-        """The cancel of a document deleted in Odoo: only its Xero ID is left (on the job)."""
+        """The cancel of a document deleted in Odoo: its Xero ID, or its number and its customer's
+        Xero contact, are all that is left (on the job)."""
         from ..services import documents as d
         kind = d.KIND_CREDIT_NOTE if job.kind == "credit_note" else d.KIND_INVOICE
         return d.Document(ref=f"account.move,{job.res_id}", kind=kind, number=job.record_name or "",
-                          date=fields.Date.context_today(self), customer=d.Customer(ref="", name=""),
-                          lines=[], currency_code="", remote_id=job.remote_id, status="VOIDED")
+                          date=fields.Date.context_today(self),
+                          customer=d.Customer(ref="", name="", remote_id=job.remote_contact_id or ""),
+                          lines=[], currency_code="", remote_id=job.remote_id or "", status="VOIDED")
 
     def _coworks_xero_remote_links(self):
         """(payment_ids, allocation_ids): the Xero PaymentIDs and AllocationIDs this integration

@@ -477,7 +477,7 @@ class CoworksSyncJob(models.Model):
         """The documents.* object for this job; the host model builds it."""
         self.ensure_one()
         if not record:
-            if self.operation == "cancel" and self.remote_id:
+            if self.operation == "cancel" and (self.remote_id or self.remote_contact_id):
                 return self.env[self.res_model]._coworks_xero_deleted_snapshot(self, conn)
             raise _Skip(_("The record was deleted before it was sent; nothing to do."))
         return record._coworks_xero_snapshot(self, conn)

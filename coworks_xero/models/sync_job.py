@@ -165,6 +165,10 @@ class CoworksSyncJob(models.Model):
     idempotency_key = fields.Char(readonly=True, copy=False, default=lambda self: uuid.uuid4().hex)
     payload_hash = fields.Char(readonly=True, copy=False)
     remote_id = fields.Char("Xero ID", readonly=True)
+    remote_contact_id = fields.Char(
+        "Xero contact ID", readonly=True, copy=False,
+        help="The customer's Xero contact of a document deleted in Odoo: with its number, what finds "
+             "the Xero copy whose ID Odoo never learnt.")
     request_body = fields.Text("Request", readonly=True, help="What was sent, secrets removed.")
     response_body = fields.Text("Response", readonly=True, help="What came back, secrets removed.")
     person_notified = fields.Boolean(

@@ -91,6 +91,25 @@ class TestExactlyOnce(CoworksXeroEmulatorCase):
         self.run_worker()
         self.assertEqual(self.xero_invoice(invoice.name)["Status"], "VOIDED")
 
+    def test_deleted_while_its_creation_was_unanswered_is_voided_in_xero(self):
+        """Reset to draft and deleted before Odoo learnt its Xero ID: the cancel finds it by
+        its number and its customer, both kept on the job once the document is gone."""
+        self.run_worker()
+        invoice = self._invoice()
+        number = invoice.name
+        self._lose_answers("PUT /Invoices")
+        self.run_worker()
+        self.emu("DELETE", "faults")
+        self.assertFalse(invoice.xero_id)
+        self.assertEqual(self.xero_invoice(number)["Status"], "AUTHORISED")
+        invoice.button_draft()
+        invoice.unlink()
+        self.run_worker()
+        self.assertEqual(self.xero_invoice(number)["Status"], "VOIDED")
+        [cancel] = self.env["coworks.sync.job"].search([("record_name", "=", number), ("operation", "=", "cancel")])
+        self.assertEqual(cancel.state, "done", cancel.error_message)
+        self.assertEqual(cancel.remote_id, self.xero_invoice(number)["InvoiceID"])
+
     def test_awkward_documents_fail_alone_and_the_ordinary_ones_sync(self):
         unmapped_tax = self.env["account.tax"].create({"name": "Unmapped 7%", "amount": 7.0, "type_tax_use": "sale"})
         second_tax = self.env["account.tax"].create({"name": "Levy 2%", "amount": 2.0, "type_tax_use": "sale"})
