@@ -280,3 +280,94 @@ class TestClaimConcurrency(RealTransactionsCase):
             cr.execute("DELETE FROM res_partner WHERE id = ANY(%s)", [partner_ids])
             cr.execute("UPDATE res_company SET coworks_xero_sync_enabled = false, active = false WHERE id = %s",
                        [company_id])
+
+
+# A second Odoo server, as small as it gets: its own process, its own registry and database
+# session, claiming ready jobs the way the sync cron does, holding them until told or killed.
+_OTHER_SERVER = r"""
+import json, sys
+from odoo.tools import config
+config.parse_config(json.loads(sys.argv[1]), setup_logging=False)
+from odoo import SUPERUSER_ID, api
+from odoo.orm.registry import Registry
+with Registry(sys.argv[2]).cursor() as cr:
+    Job = api.Environment(cr, SUPERUSER_ID, {})["coworks.sync.job"]
+    _jobs, claimed = Job._claim_ready(int(sys.argv[3]))
+    cr.commit()
+    cr.execute("SELECT pg_backend_pid()")
+    print(json.dumps({"ids": claimed.ids, "pid": cr.fetchone()[0]}), flush=True)
+    sys.stdin.readline()
+"""
+
+
+@tagged("post_install", "-at_install")
+class TestClaimsAcrossProcesses(RealTransactionsCase):
+    """Two real Odoo processes on one database: what one holds, the other never takes; when the
+    holder is killed (SIGKILL, no cleanup of its own), its jobs are free again."""
+
+    def test_a_job_held_by_another_server_process_is_not_taken_until_it_dies(self):
+        import json
+        import os
+        import select
+        import signal
+        import subprocess
+        import sys
+        import tempfile
+        import time
+
+        import odoo
+        from odoo.tools import config
+
+        registry = Registry(get_db_name())
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = env["res.company"].create({"name": f"Two servers {uuid.uuid4().hex[:8]}",
+                                                 "coworks_xero_sync_enabled": True})
+            conn = env["coworks.sync.connection"].create({"company_id": company.id, "state": "connected",
+                                                          "tenant_id": "two-servers"})
+            partners = env["res.partner"].create([{"name": f"Two servers {i}"} for i in range(12)])
+            env["coworks.sync.job"]._enqueue(partners, "contact", company_getter=lambda p: company, trigger=False)
+            ours = set(env["coworks.sync.job"].search([("connection_id", "=", conn.id)]).ids)
+        self.addCleanup(TestClaimConcurrency._cleanup, registry, company.id, conn.id, partners.ids)
+        self.assertEqual(len(ours), 12)
+
+        args = ["--addons-path", ",".join(odoo.addons.__path__), "--data-dir", config["data_dir"]]
+        for option in ("db_host", "db_port", "db_user", "db_password"):
+            if config.get(option):
+                args += [f"--{option.replace('_', '-')}", str(config[option])]
+        env_vars = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [os.path.dirname(list(odoo.__path__)[0]), os.environ.get("PYTHONPATH", "")]))
+        errors = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: its log never blocks it
+        self.addCleanup(errors.close)
+        other = subprocess.Popen([sys.executable, "-c", _OTHER_SERVER, json.dumps(args), get_db_name(), "500"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+                                 env=env_vars, text=True)
+        self.addCleanup(lambda: other.poll() is None and other.kill())
+        ready, _, _ = select.select([other.stdout], [], [], 120)
+        line = other.stdout.readline() if ready else ""
+        if not line:
+            errors.seek(0)
+            self.fail(f"the other server did not start: {errors.read()[-2000:]}")
+        held = json.loads(line)
+        self.assertEqual(set(held["ids"]) & ours, ours, "the other server claims every ready job")
+        self.assertNotEqual(held["pid"], os.getpid())
+
+        with registry.cursor() as cr:
+            Job = api.Environment(cr, SUPERUSER_ID, {})["coworks.sync.job"]
+            candidates, claimed = Job._claim_ready(50)
+            self.assertTrue(ours <= set(candidates.ids), "they are ready, only held")
+            self.assertFalse(set(claimed.ids) & ours, "a job held by the other server was taken")
+            Job._release_claims(claimed.ids)
+
+        other.send_signal(signal.SIGKILL)  # the server dies mid-batch; its session goes with it
+        other.wait(30)
+        taken = set()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not ours <= taken:
+            with registry.cursor() as cr:
+                Job = api.Environment(cr, SUPERUSER_ID, {})["coworks.sync.job"]
+                _candidates, claimed = Job._claim_ready(50)
+                taken = set(claimed.ids)
+                Job._release_claims(claimed.ids)
+            time.sleep(0.2)
+        self.assertTrue(ours <= taken, "the killed server's claims were never released")
