@@ -58,20 +58,45 @@ class ResConfigSettings(models.TransientModel):
         return {"type": "ir.actions.act_window", "res_model": "coworks.sync.connection",
                 "res_id": conn.id, "view_mode": "form", "target": "current"}
 
+    def set_values(self):
+        # Pasted credentials often carry a space or a line break: never part of Xero's values.
+        for settings in self:
+            for fname in ("coworks_xero_client_id", "coworks_xero_client_secret"):
+                value = settings[fname] if fname in settings._fields else False
+                if value and value != value.strip():
+                    settings[fname] = value.strip()
+        return super().set_values()
+
     def action_coworks_xero_connect(self):
-        """Save the settings (the client ID and secret above), then go to Xero's consent screen."""
+        """Save the settings (the client ID and secret above), then go to Xero's consent screen:
+        no separate Save is needed (the button saves the form without asking, ``noSaveDialog``).
+        A client ID Xero would refuse is refused here, before the admin leaves Odoo."""
         self.ensure_one()
+        conn_model = self.env["coworks.sync.connection"]
         if self.env.user._is_system():
+            if not self.coworks_xero_client_id or not self.coworks_xero_client_secret:
+                raise UserError(_("Enter the Xero app's client ID and client secret first (developer.xero.com > "
+                                  "My Apps > your app > Configuration)."))
+            conn_model._xero_check_client_id(self.coworks_xero_client_id)
             self.set_values()
         return self._coworks_xero_connection(create=True).action_xero_connect()
 
     def action_coworks_xero_disconnect(self):
-        self._coworks_xero_connection().action_xero_disconnect()
-        return {"type": "ir.actions.client", "tag": "reload"}
+        conn = self._coworks_xero_connection()
+        name = conn.tenant_name or conn.name
+        conn.action_xero_disconnect()
+        conn.invalidate_recordset()
+        if conn.last_error:
+            return conn._xero_settings_notification(conn.last_error, "warning")
+        return conn._xero_settings_notification(_("Disconnected from %s. Queued syncs wait until you reconnect.", name))
 
     def action_coworks_xero_refresh(self):
-        self._coworks_xero_connection().action_xero_refresh()
-        return {"type": "ir.actions.client", "tag": "reload"}
+        conn = self._coworks_xero_connection()
+        conn.action_xero_refresh()
+        counts = conn._xero_reference_counts()
+        return conn._xero_settings_notification(_(
+            "Loaded from Xero: %(accounts)s accounts, %(items)s items, %(taxes)s tax rates and "
+            "%(options)s tracking options.", **counts))
 
     def action_coworks_xero_queue_missing(self):
         return self._coworks_xero_connection().action_xero_queue_missing()

@@ -29,11 +29,12 @@ tours.add("coworks_xero_connect", {
             expectUnloadPage: true,
         },
         {
-            content: "The connection is live and names the organisation",
-            trigger: ".o_form_view .o_statusbar_status .o_arrow_button_current:contains(Connected)",
+            content: "Back on the settings page, told which organisation is connected",
+            trigger: ".o_notification:contains(Coworks Demo AU)",
         },
         {
-            trigger: ".o_form_view:contains(Coworks Demo AU)",
+            content: "The Xero block says so too",
+            trigger: ".o_setting_container #coworks_xero:contains(Coworks Demo AU) button[name=action_coworks_xero_disconnect]",
         },
     ],
 });
