@@ -18,6 +18,20 @@ class ResConfigSettings(models.TransientModel):
     coworks_xero_last_error = fields.Text(related="coworks_xero_connection_id.last_error")
     coworks_xero_daily_calls_remaining = fields.Integer(
         related="coworks_xero_connection_id.daily_calls_remaining")
+    coworks_xero_daily_calls_known = fields.Boolean(related="coworks_xero_connection_id.daily_calls_known")
+    coworks_xero_error_count = fields.Integer(related="coworks_xero_connection_id.job_error_count")
+    coworks_xero_alert = fields.Selection([
+        ("reconnect", "Needs reconnect"),
+        ("error", "Last call failed"),
+        ("failures", "Entries need attention"),
+        ("missing", "Documents not in Xero"),
+    ], compute="_compute_coworks_xero_alert",
+        help="The one alert the Xero block shows: the most important.")
+    coworks_xero_unmapped_kinds = fields.Char(compute="_compute_coworks_xero_unmapped")
+    coworks_xero_unmapped_taxes = fields.Char(compute="_compute_coworks_xero_unmapped")
+    coworks_xero_unmapped_journals = fields.Char(compute="_compute_coworks_xero_unmapped")
+    coworks_xero_unmapped_campuses = fields.Char(compute="_compute_coworks_xero_unmapped")
+    coworks_xero_all_mapped = fields.Boolean(compute="_compute_coworks_xero_unmapped")
     coworks_xero_reference_refreshed_at = fields.Datetime(
         related="coworks_xero_connection_id.reference_data_refreshed_at")
     coworks_xero_missing_count = fields.Integer(
@@ -37,6 +51,42 @@ class ResConfigSettings(models.TransientModel):
         for settings in self:
             settings.coworks_xero_connection_id = self.env["coworks.sync.connection"]._for_company(
                 settings.company_id)
+
+    @api.depends("coworks_xero_connection_id", "coworks_xero_sync_enabled")
+    def _compute_coworks_xero_alert(self):
+        for settings in self:
+            conn = settings.coworks_xero_connection_id
+            if not conn:
+                settings.coworks_xero_alert = False
+            elif conn.state == "needs_reconnect":
+                settings.coworks_xero_alert = "reconnect"
+            elif conn.last_error:
+                settings.coworks_xero_alert = "error"
+            elif conn.job_error_count:
+                settings.coworks_xero_alert = "failures"
+            elif (settings.coworks_xero_sync_enabled and conn.state == "connected"
+                  and conn.missing_document_count):
+                settings.coworks_xero_alert = "missing"
+            else:
+                settings.coworks_xero_alert = False
+
+    @api.depends("coworks_xero_connection_id")
+    def _compute_coworks_xero_unmapped(self):
+        for settings in self:
+            conn = settings.coworks_xero_connection_id
+            todo = conn._xero_unmapped() if conn else {}
+
+            def names(key, todo=todo):
+                value = todo.get(key)
+                if not value:
+                    return False
+                labels = value if isinstance(value, list) else value.mapped("display_name")
+                return ", ".join(labels[:6]) + (_(" and %s more", len(labels) - 6) if len(labels) > 6 else "")
+            settings.coworks_xero_unmapped_kinds = names("kinds")
+            settings.coworks_xero_unmapped_taxes = names("taxes")
+            settings.coworks_xero_unmapped_journals = names("journals")
+            settings.coworks_xero_unmapped_campuses = names("campuses")
+            settings.coworks_xero_all_mapped = bool(conn) and not any(todo.values())
 
     def _compute_coworks_xero_redirect_uri(self):
         uri = self.env["coworks.sync.connection"]._xero_redirect_uri()

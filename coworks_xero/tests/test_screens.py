@@ -157,3 +157,119 @@ class TestScreens(CoworksXeroEmulatorCase):
         self.assertTrue(history[0].next_attempt_at)
         self.assertLess(history[0].date, history[1].date)
         self.assertIn('name="attempt_ids"', self._form_arch("coworks.sync.job"))
+
+    # ---------------------------------------------------------------- 4. the settings block
+
+    def _settings(self):
+        return self.env["res.config.settings"].create({})
+
+    def test_settings_show_one_alert_and_no_unknown_figure(self):
+        conn = self.connection
+        conn.sudo().write({"daily_calls_remaining": 0, "daily_calls_known_at": False,
+                           "last_success_at": "2026-01-01 10:00:00"})
+        self.env.flush_all()
+        settings = self._settings()
+        self.assertFalse(settings.coworks_xero_alert)
+        self.assertFalse(settings.coworks_xero_daily_calls_known, "0 left, while Xero never said so")
+        # Xero said so: a real 0 is shown.
+        conn._note_call_success(daily_remaining=0)
+        self.env.invalidate_all()
+        self.assertTrue(self._settings().coworks_xero_daily_calls_known)
+        # A failing entry, a failed call and a paused connection: only the most important shows.
+        invoice = self._create_invoice_one_line(
+            product_id=self.plan_product, price_unit=10.0, tax_ids=self.tax_sale_b, partner_id=self.partner_a, post=True)
+        self.run_worker()
+        self.assertEqual(self.jobs_of(invoice).filtered(lambda j: j.kind == "invoice").state, "error")
+        self.assertEqual(self._settings().coworks_xero_alert, "failures")
+        conn.sudo().last_error = "Xero's minute rate limit was reached"
+        self.assertEqual(self._settings().coworks_xero_alert, "error")
+        conn.sudo().state = "needs_reconnect"
+        self.assertEqual(self._settings().coworks_xero_alert, "reconnect")
+        arch = self.env["res.config.settings"].get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertEqual(arch.count("o_coworks_xero_alert"), 4)
+        for alert in ("reconnect", "error", "failures", "missing"):
+            self.assertIn(f"coworks_xero_alert != '{alert}'", arch)
+        self.assertRegex(arch, r'name="coworks_xero_redirect_uri"[^>]*widget="CopyClipboardChar"')
+        self.assertIn("not coworks_xero_daily_calls_known", arch)
+
+    def test_settings_list_what_is_not_mapped_yet(self):
+        settings = self._settings()
+        self.assertFalse(settings.coworks_xero_unmapped_kinds)
+        self.assertNotIn(self.tax_sale_a.display_name, (settings.coworks_xero_unmapped_taxes or "").split(", "))
+        cash = self.company_data["default_journal_cash"]
+        self.assertIn(cash.name, settings.coworks_xero_unmapped_journals)
+        self.assertNotIn(self.company_data["default_journal_bank"].name, settings.coworks_xero_unmapped_journals)
+        self.assertFalse(settings.coworks_xero_unmapped_campuses)
+        self.assertFalse(settings.coworks_xero_all_mapped)
+        # A sale tax nobody uses is not asked for; once used on a sale, it is.
+        tax = self.tax_sale_a.copy({"name": "Event GST"})
+        self.assertNotIn("Event GST", self._settings().coworks_xero_unmapped_taxes or "")
+        self._create_invoice_one_line(product_id=self.plan_product, price_unit=10.0, tax_ids=tax,
+                                      partner_id=self.partner_a)
+        campus = self.env["coworks.campus"].create({"name": "Riverside", "code": "RVS"})
+        self.env["coworks.xero.product.mapping"].search(
+            [("connection_id", "=", self.connection.id), ("item_kind", "=", "custom_fee")]).unlink()
+        settings = self._settings()
+        self.assertEqual(settings.coworks_xero_unmapped_kinds, "Custom fee")
+        self.assertIn(tax.display_name, settings.coworks_xero_unmapped_taxes)
+        self.assertEqual(settings.coworks_xero_unmapped_campuses, campus.display_name)
+        # Mapped, it leaves the list.
+        self.env["coworks.xero.journal.mapping"].create({
+            "connection_id": self.connection.id, "journal_id": cash.id, "bank_account_id": self.acc_091.id})
+        self.assertNotIn(cash.name, self._settings().coworks_xero_unmapped_journals or "")
+        arch = self.env["res.config.settings"].get_views([(False, "form")])["views"]["form"]["arch"]
+        for xmlid in ("action_xero_product_mapping", "action_xero_tax_mapping", "action_xero_journal_mapping",
+                      "action_xero_campus_mapping"):
+            self.assertIn('name="%d" type="action"' % self.env.ref(f"coworks_xero.{xmlid}").id, arch)
+
+    # ---------------------------------------------------------------- 5. mapping forms
+
+    def test_mapping_forms_offer_only_what_is_not_mapped(self):
+        conn = self.connection
+        Tax = self.env["coworks.xero.tax.mapping"]
+        new = Tax.new({"connection_id": conn.id})
+        self.assertEqual(new.mapped_tax_ids._origin, self.tax_sale_a)
+        domain = Tax._fields["tax_id"].domain
+        self.assertIn("mapped_tax_ids", domain)
+        offered = self.env["account.tax"].search([("type_tax_use", "=", "sale"), ("id", "not in", new.mapped_tax_ids.ids),
+                                                  ("company_id", "=", self.company.id)])
+        self.assertNotIn(self.tax_sale_a, offered)
+        self.assertIn(self.tax_sale_b, offered)
+        existing = Tax.search([("connection_id", "=", conn.id), ("tax_id", "=", self.tax_sale_a.id)])
+        self.assertFalse(existing.mapped_tax_ids, "a mapping's own tax stays offered")
+        Product = self.env["coworks.xero.product.mapping"]
+        # (never empty: the selection widget reads it as a list)
+        self.assertEqual(Product.new({"connection_id": conn.id}).available_item_kinds, [""])
+        day_pass = Product.search([("connection_id", "=", conn.id), ("item_kind", "=", "day_pass")])
+        self.assertEqual(day_pass.available_item_kinds, ["day_pass"])
+        arch = Product.get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn("'whitelist_fname': 'available_item_kinds'", arch)
+        self.assertIn(self.campus_dtn, self.env["coworks.xero.campus.mapping"].new(
+            {"connection_id": conn.id}).mapped_campus_ids._origin)
+        self.assertEqual(self.env["coworks.xero.journal.mapping"].new(
+            {"connection_id": conn.id}).mapped_journal_ids._origin, self.company_data["default_journal_bank"])
+
+    def test_deleting_a_mapping_in_use_is_refused_with_the_documents(self):
+        conn = self.connection
+        invoice = self._invoice()  # hot desk (plan), tax A, campus of the customer: not in Xero yet
+        tax_map = self.env["coworks.xero.tax.mapping"].search([("connection_id", "=", conn.id),
+                                                              ("tax_id", "=", self.tax_sale_a.id)])
+        plan_map = self.env["coworks.xero.product.mapping"].search([("connection_id", "=", conn.id),
+                                                                   ("item_kind", "=", "plan")])
+        fee_map = self.env["coworks.xero.product.mapping"].search([("connection_id", "=", conn.id),
+                                                                  ("item_kind", "=", "custom_fee")])
+        for mapping in (tax_map, plan_map):
+            with self.assertRaisesRegex(UserError, invoice.name.replace("/", ".")):
+                mapping.unlink()
+        self.assertTrue(tax_map.exists() and plan_map.exists())
+        fee_map.unlink()  # nothing uses it
+        self.run_worker()
+        self.assertTrue(invoice.xero_id)
+        # Once in Xero, the invoice no longer needs them; a payment not sent yet needs its journal.
+        payment = self._pay(invoice)
+        journal_map = self.env["coworks.xero.journal.mapping"].search([("connection_id", "=", conn.id)])
+        with self.assertRaisesRegex(UserError, "still needed"):
+            journal_map.unlink()
+        self.assertTrue(payment.xero_payment_link_ids)
+        tax_map.unlink()
+        self.assertFalse(tax_map.exists())
