@@ -14,7 +14,7 @@ from odoo import _, http
 from odoo.exceptions import AccessError, UserError
 from odoo.http import request
 
-from ..models.sync_connection_oauth import CALLBACK_PATH, CHOOSE_PATH, START_PATH, STATE_MINUTES
+from ..models.sync_connection_oauth import CALLBACK_PATH, CHOOSE_PATH, NOTICE_KEY, START_PATH, STATE_MINUTES
 from ..services.xero.errors import XeroError
 
 _logger = logging.getLogger(__name__)
@@ -112,6 +112,13 @@ class CoworksXeroOAuthController(http.Controller):
             chosen, candidates = conn._xero_oauth_exchange(code, flow["v"])
         except XeroError as exc:
             _logger.warning("Xero OAuth code exchange refused (%s)", exc.kind)
+            if (exc.details or {}).get("oauth_error") in ("invalid_client", "unauthorized_client"):
+                # Xero accepted the client ID on its consent page: what it refuses now is the secret.
+                return self._page(_(
+                    "Xero did not accept the app's client secret. Copy it again from developer.xero.com > "
+                    "My Apps > your app > Configuration (generate a new secret if you no longer have it), "
+                    "paste it in Settings > Invoicing > Xero and connect again."), 400, None,
+                    title=_("Wrong client secret"))
             return self._page(_("Xero refused the authorisation code (%s). A code works once and for a few "
                                 "minutes: start again from Settings.", exc.message), 400, conn)
         except (UserError, AccessError) as exc:
@@ -140,7 +147,18 @@ class CoworksXeroOAuthController(http.Controller):
             conn._xero_oauth_finish(org)
         except (UserError, AccessError) as exc:
             return self._page(exc.args[0], 400, conn)
-        return request.redirect(self._back_url(conn))
+        # Back on the settings page, with a notification saying so (a server action).
+        conn.invalidate_recordset()
+        request.session[NOTICE_KEY] = _("%(company)s is connected to the Xero organisation %(org)s.",
+                                         company=conn.company_id.name, org=conn.tenant_name or org.get("tenantName"))
+        response = request.redirect("/odoo/action-coworks_xero.action_xero_connected")
+        # The settings of the company just connected: it becomes the current company (the
+        # companies already active stay active).
+        active = [c for c in (request.cookies.get("cids") or "").split("-") if c.isdigit()]
+        cid = str(conn.company_id.id)
+        if not active or active[0] != cid:
+            response.set_cookie("cids", "-".join([cid] + [c for c in active if c != cid]))
+        return response
 
     # ------------------------------------------------------------------ choose
 

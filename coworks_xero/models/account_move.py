@@ -5,6 +5,7 @@ from .sync_engine import DependencyPending, _Skip
 from .xero_mapping import MappingError
 
 from .common import DOCUMENT_SYNC_STATES
+from .sync_job import PAUSE_REASONS
 
 
 class AccountMove(models.Model):
@@ -23,6 +24,7 @@ class AccountMove(models.Model):
                                        string="Xero sync")
     xero_job_count = fields.Integer(compute="_compute_xero_sync")
     xero_sync_error = fields.Text(compute="_compute_xero_sync")
+    xero_sync_paused = fields.Selection(PAUSE_REASONS, compute="_compute_xero_sync", string="Xero sync paused")
 
     @api.depends("partner_id")
     def _compute_coworks_campus_id(self):
@@ -35,8 +37,14 @@ class AccountMove(models.Model):
         self.env["coworks.sync.job"]._compute_document_sync(self, ("invoice", "credit_note"))
 
     def action_open_xero_jobs(self):
+        """The sync log of this document: its own entries and those of its payments."""
         self.ensure_one()
         return self.env["coworks.sync.job"]._action_open_for(self, ["invoice", "credit_note"])
+
+    def action_xero_retry(self):
+        """Send this document's failed entries (its own and its payments') again."""
+        self.ensure_one()
+        return self.env["coworks.sync.job"]._action_retry_for(self, ["invoice", "credit_note"])
 
     # ------------------------------------------------------------------ sync triggers
 

@@ -1,6 +1,8 @@
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 from .common import DOCUMENT_SYNC_STATES
+from .sync_job import MONEY_KINDS, PAUSE_REASONS
 
 
 class AccountPayment(models.Model):
@@ -12,32 +14,39 @@ class AccountPayment(models.Model):
                                        string="Xero sync")
     xero_job_count = fields.Integer(compute="_compute_xero_sync")
     xero_sync_error = fields.Text(compute="_compute_xero_sync")
+    xero_sync_paused = fields.Selection(PAUSE_REASONS, compute="_compute_xero_sync", string="Xero sync paused")
 
     @api.depends("xero_payment_link_ids.state")
     def _compute_xero_sync(self):
         """A payment's Xero state is that of the jobs of its links (one per document it pays)."""
-        links = self.sudo().xero_payment_link_ids
-        by_link = {}
-        ids = [i for i in links.ids if isinstance(i, int)]
-        if ids:
-            for job in self.env["coworks.sync.job"].sudo().search_read(
-                    [("res_model", "=", "coworks.xero.payment.link"), ("res_id", "in", ids)],
-                    ["res_id", "state", "error_message"], order="id desc"):
-                by_link.setdefault(job["res_id"], []).append(job)
+        self.env["coworks.sync.job"]._compute_document_sync(self, MONEY_KINDS, sources=self._xero_job_sources())
+
+    def _xero_job_sources(self):
+        owners = {}
         for pay in self:
-            jobs = [j for link in pay.sudo().xero_payment_link_ids for j in by_link.get(link.id, [])]
-            states = {j["state"] for j in jobs}
-            pay.xero_sync_state = next((s for s in ("error", "pending", "done") if s in states), "none")
-            pay.xero_job_count = len(jobs)
-            pay.xero_sync_error = "\n".join(
-                j["error_message"] for j in jobs if j["state"] == "error" and j["error_message"]) or False
+            for link_id in pay.sudo().xero_payment_link_ids.ids:
+                owners.setdefault(link_id, []).append(pay.id)
+        return [("coworks.xero.payment.link", MONEY_KINDS, owners)]
+
+    def _xero_jobs_domain(self):
+        self.ensure_one()
+        return [("res_model", "=", "coworks.xero.payment.link"),
+                ("res_id", "in", self.sudo().xero_payment_link_ids.ids)]
 
     def action_open_xero_jobs(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("coworks_xero.action_sync_job")
-        action["domain"] = [("res_model", "=", "coworks.xero.payment.link"),
-                            ("res_id", "in", self.sudo().xero_payment_link_ids.ids)]
+        action["domain"] = self._xero_jobs_domain()
         action["context"] = {}
+        return action
+
+    def action_xero_retry(self):
+        self.ensure_one()
+        jobs = self.env["coworks.sync.job"].search(self._xero_jobs_domain() + [("state", "=", "error")])
+        if not jobs:
+            raise UserError(_("Nothing of %s is waiting for a retry.", self.display_name))
+        action = jobs.action_retry()
+        action["params"]["next"] = {"type": "ir.actions.client", "tag": "soft_reload"}
         return action
 
     # ------------------------------------------------------------------ sync triggers

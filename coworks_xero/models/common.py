@@ -15,10 +15,11 @@ ITEM_KINDS_AS_ACCOUNTS = {"transaction_fee", "custom_fee"}
 
 PROVIDERS = [("xero", "Xero")]
 
+# In the order an entry goes through them (the form's status bar shows them so).
 SYNC_STATES = [
     ("pending", "Pending"),
-    ("done", "Synced"),
     ("error", "Needs attention"),
+    ("done", "Synced"),
     ("cancelled", "Cancelled"),
 ]
 

@@ -1,6 +1,7 @@
 from odoo import _, api, fields, models
 
 from .common import DOCUMENT_SYNC_STATES
+from .sync_job import PAUSE_REASONS
 
 
 class ResPartner(models.Model):
@@ -20,6 +21,8 @@ class ResPartner(models.Model):
     xero_sync_state = fields.Selection(DOCUMENT_SYNC_STATES, compute="_compute_xero_sync",
                                        string="Xero sync")
     xero_job_count = fields.Integer(compute="_compute_xero_sync")
+    xero_sync_error = fields.Text(compute="_compute_xero_sync")
+    xero_sync_paused = fields.Selection(PAUSE_REASONS, compute="_compute_xero_sync", string="Xero sync paused")
 
     @api.depends_context("company")
     def _compute_xero_sync(self):
@@ -28,6 +31,10 @@ class ResPartner(models.Model):
     def action_open_xero_jobs(self):
         self.ensure_one()
         return self.env["coworks.sync.job"]._action_open_for(self.commercial_partner_id, ["contact"])
+
+    def action_xero_retry(self):
+        self.ensure_one()
+        return self.env["coworks.sync.job"]._action_retry_for(self.commercial_partner_id, ["contact"])
 
     # ------------------------------------------------------------------ sync
 

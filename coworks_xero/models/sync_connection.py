@@ -1,3 +1,5 @@
+import datetime
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
@@ -50,6 +52,11 @@ class CoworksSyncConnection(models.Model):
     last_error = fields.Text(copy=False, readonly=True)
     last_error_at = fields.Datetime(copy=False, readonly=True)
     daily_calls_remaining = fields.Integer(copy=False, readonly=True)
+    daily_calls_known_at = fields.Datetime(
+        copy=False, readonly=True, help="When Xero last said how many calls are left today.")
+    daily_calls_known = fields.Boolean(
+        compute="_compute_daily_calls_known",
+        help="Xero said how many calls are left within the last day (else the figure is unknown).")
     reference_data_refreshed_at = fields.Datetime("Reference data loaded", copy=False, readonly=True)
 
     # Defaults the mappings fall back on (chosen from the cached reference data).
@@ -91,6 +98,12 @@ class CoworksSyncConnection(models.Model):
         for conn in self:
             conn.job_error_count = counts.get((conn.id, "error"), 0)
             conn.job_pending_count = counts.get((conn.id, "pending"), 0)
+
+    @api.depends("daily_calls_known_at")
+    def _compute_daily_calls_known(self):
+        since = fields.Datetime.now() - datetime.timedelta(days=1)
+        for conn in self:
+            conn.daily_calls_known = bool(conn.daily_calls_known_at and conn.daily_calls_known_at >= since)
 
     @api.model
     def _for_company(self, company):

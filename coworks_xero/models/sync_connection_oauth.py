@@ -12,6 +12,7 @@ with a serialization error and make Odoo replay the request - which would send t
 authorization code to Xero a second time (Xero then revokes what it issued).
 """
 import logging
+import re
 import secrets
 
 from odoo import _, api, fields, models
@@ -29,6 +30,9 @@ START_PATH = "/coworks_xero/oauth/start"
 CHOOSE_PATH = "/coworks_xero/oauth/choose"
 STATE_SCOPE = "coworks_xero.oauth_state"
 STATE_MINUTES = 10
+NOTICE_KEY = "coworks_xero_notice"  # the callback's confirmation, shown once back in Odoo
+# What developer.xero.com shows as an app's client id: 32 hexadecimal characters, uppercase.
+XERO_CLIENT_ID_RE = re.compile(r"^[0-9A-F]{32}$")
 
 
 class CoworksSyncConnection(models.Model):
@@ -44,6 +48,24 @@ class CoworksSyncConnection(models.Model):
     def _check_oauth_admin(self):
         if not self.env.user._is_system():
             raise AccessError(_("Only an administrator (Settings rights) can connect Odoo to Xero."))
+
+    @api.model
+    def _xero_check_client_id(self, client_id):
+        """Refuse a client id Xero would refuse, before the admin is sent to Xero. Apps of a
+        sandbox (the local emulator, ``coworks_xero.sandbox_url``) may be named freely."""
+        from .sync_connection_xero import PARAM_SANDBOX_URL
+        if self.env["ir.config_parameter"].sudo().get_param(PARAM_SANDBOX_URL):
+            return
+        client_id = (client_id or "").strip()
+        if not client_id:
+            raise UserError(_("Enter the Xero app's client ID and client secret in Settings first."))
+        if not XERO_CLIENT_ID_RE.match(client_id):
+            hint = (_(" It has lowercase letters: copy it again exactly as Xero shows it.")
+                    if XERO_CLIENT_ID_RE.match(client_id.upper()) else "")
+            raise UserError(_(
+                "“%(id)s” is not a Xero client ID: Xero's are 32 characters, digits and the capital "
+                "letters A to F, as shown at developer.xero.com > My Apps > your app > Configuration.%(hint)s",
+                id=client_id[:60], hint=hint))
 
     @api.model
     def _xero_redirect_uri(self):
@@ -77,6 +99,7 @@ class CoworksSyncConnection(models.Model):
         config = self._xero_client_config()
         if not config.client_id or not config.client_secret:
             raise UserError(_("Enter the Xero app's client ID and client secret in Settings first."))
+        self._xero_check_client_id(config.client_id)
         from odoo.tools import hash_sign
         import datetime
         nonce = secrets.token_urlsafe(16)
@@ -178,8 +201,40 @@ class CoworksSyncConnection(models.Model):
         """Start (or restart) the OAuth flow in the browser."""
         self.ensure_one()
         self._check_oauth_admin()
+        params = self.env["ir.config_parameter"].sudo()
+        if not params.get_param("coworks_xero.client_id") or not params.get_param("coworks_xero.client_secret"):
+            raise UserError(_("Enter the Xero app's client ID and client secret in Settings first."))
+        self._xero_check_client_id(params.get_param("coworks_xero.client_id"))
         return {"type": "ir.actions.act_url", "target": "self",
                 "url": "%s?company_id=%d" % (START_PATH, self.company_id.id)}
+
+    @api.model
+    def _xero_settings_notification(self, message, kind="success"):
+        """A notification, then the settings page (where Connect, Disconnect and Refresh end)."""
+        settings = self.env["ir.actions.act_window"]._for_xml_id("account.action_account_config")
+        return {"type": "ir.actions.client", "tag": "display_notification", "params": {
+            "type": kind, "sticky": False, "message": message, "next": settings}}
+
+    def _xero_reference_counts(self):
+        """How many active accounts, items, tax rates and tracking options are cached."""
+        self.ensure_one()
+        env = self.env(su=True)
+        domain = [("connection_id", "=", self.id)]
+        return {key: env[model].search_count(domain) for key, model in (
+            ("accounts", "coworks.xero.account"), ("items", "coworks.xero.item"),
+            ("taxes", "coworks.xero.tax.rate"), ("options", "coworks.xero.tracking.option"))}
+
+    @api.model
+    def _xero_connected_action(self):
+        """Where the OAuth callback lands (the server action ``action_xero_connected``): the
+        settings, with what just happened. The callback left its sentence in the session."""
+        from odoo.http import request
+        notice = request.session.pop(NOTICE_KEY, None) if request else None
+        if not notice:
+            conn = self._for_company(self.env.company)
+            notice = (_("Connected to Xero: %s.", conn.tenant_name) if conn and conn.state == "connected"
+                      else _("Back from Xero."))
+        return self._xero_settings_notification(notice)
 
     def _xero_fetch_failed(self, exc):
         """A refresh refused for good (grant gone): pause the connection as the worker would."""

@@ -23,7 +23,7 @@ class CoworksSyncConnection(models.Model):
     def _note_call_success(self, daily_remaining=None):
         vals = {"last_success_at": fields.Datetime.now()}
         if daily_remaining is not None:
-            vals["daily_calls_remaining"] = daily_remaining
+            vals.update(daily_calls_remaining=daily_remaining, daily_calls_known_at=vals["last_success_at"])
         self._write_out_of_band(vals)
 
     def _note_call_failure(self, message):

@@ -506,6 +506,7 @@ class CoworksSyncJob(models.Model):
         if changed:
             vals["log_note"] = "\n".join(filter(None, [vals.get("log_note"), _(
                 "Changed in Odoo while it was being sent: sent again with the latest version.")]))
+        vals.update(self._attempt_vals(vals))  # the attempts history (sync_job.py)
         self.write(vals)
         record = self._get_record()
         if record and result is not None:
@@ -533,6 +534,7 @@ class CoworksSyncJob(models.Model):
                 vals["error_message"] = _("Gave up after %(n)s attempts: %(msg)s", n=attempts, msg=message)
             vals.update(state="error", next_attempt_at=False)
         already_error = self.state == "error"
+        vals.update(self._attempt_vals(vals))  # the attempts history (sync_job.py)
         self.write(vals)
         if not retry and not already_error:
             record = self._get_record()

@@ -6,9 +6,10 @@ import re
 import threading
 import uuid
 
-from odoo import _, api, fields, models, sql_db
+from odoo import Command, _, api, fields, models, sql_db
 from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
 from odoo.exceptions import UserError
+from odoo.fields import Domain
 from odoo.tools import SQL
 
 from .common import SYNC_STATES
@@ -35,6 +36,20 @@ ERROR_KINDS = [
     ("internal", "Internal error"),
 ]
 OPEN_STATES = ("pending", "error")
+# Why queued work is not being sent (documents and the sync log say so, with a way out).
+PAUSE_REASONS = [
+    ("off", "Paused — sync is off"),
+    ("reconnect", "Paused — Reconnect"),
+    ("connect", "Paused — Connect to Xero"),
+]
+ATTEMPT_OUTCOMES = [
+    ("done", "Synced"),
+    ("resend", "Synced, sent again (changed meanwhile)"),
+    ("retry", "Failed, retried automatically"),
+    ("error", "Failed, needs attention"),
+]
+# Money moves on a document: a failure there is the document's too.
+MONEY_KINDS = ("payment", "refund", "allocation")
 _logger = logging.getLogger(__name__)
 # Text fields of the log that may carry what was sent or received: secrets are removed from them
 # whenever they are written, whatever code path writes them.
@@ -192,12 +207,40 @@ class CoworksSyncJob(models.Model):
                               help="Raised whenever the record is queued again (it changed).")
     sent_revision = fields.Integer(readonly=True, copy=False)
 
+    attempt_ids = fields.One2many("coworks.sync.job.attempt", "job_id", "Attempts history", readonly=True)
+    paused_reason = fields.Selection(
+        PAUSE_REASONS, "Paused", compute="_compute_paused_reason",
+        help="Why this entry is not being sent now: it waits, nothing is lost.")
+
     _idempotency_key_uniq = models.Constraint(
         "UNIQUE(idempotency_key)", "Idempotency keys must be unique.")
     _one_open_job = models.UniqueIndex(
         "(connection_id, res_model, res_id, kind, operation) WHERE state IN ('pending', 'error')",
         "This record already has an open sync job for this operation.")
     _claim_idx = models.Index("(state, next_attempt_at, priority, id)")
+
+    @api.depends("state", "connection_id.state", "connection_id.active", "company_id.coworks_xero_sync_enabled")
+    def _compute_paused_reason(self):
+        for job in self:
+            job.paused_reason = job.state == "pending" and self._pause_reason(
+                job.company_id, job.connection_id)
+
+    @api.model
+    def _pause_reason(self, company, connection=None):
+        """Why ``company``'s queued syncs wait (a PAUSE_REASONS key), or False when they go.
+
+        ``connection``: the one the job belongs to (default: the company's active one)."""
+        company = company.sudo()
+        if not company.coworks_xero_sync_enabled:
+            return "off"
+        conn = (connection or self.env["coworks.sync.connection"]._for_company(company)).sudo()
+        if not conn:
+            return "connect"
+        if conn.state in ("needs_reconnect", "disconnected") or not conn.active:
+            return "reconnect"
+        if conn.state != "connected" or not conn.tenant_id:
+            return "connect"
+        return False
 
     @api.depends("error_message")
     def _compute_error_summary(self):
@@ -227,9 +270,37 @@ class CoworksSyncJob(models.Model):
 
     @api.depends("kind", "operation", "record_name")
     def _compute_display_name(self):
-        kinds, ops = dict(JOB_KINDS), dict(OPERATIONS)
+        kinds = dict(self._fields["kind"]._description_selection(self.env))
         for job in self:
-            job.display_name = f"{kinds.get(job.kind, '')} {job.record_name or ''} ({ops.get(job.operation, '')})"
+            kind, name = kinds.get(job.kind, ""), (job.record_name or "").strip()
+            # Payment links name themselves ("Payment X → INV/1"): the kind is not said twice.
+            title = name if kind and name.lower().startswith(kind.lower()) else " ".join(filter(None, [kind, name]))
+            if job.operation == "cancel":
+                title = _("%s (void/delete)", title)
+            job.display_name = title
+
+    # ------------------------------------------------------------------ attempts history
+
+    def _attempt_vals(self, vals):
+        """What to add to the ``vals`` that record an attempt's outcome on this job (the engine
+        calls it right before writing them): one more line of the attempts history."""
+        self.ensure_one()
+        state = vals.get("state", self.state)
+        if state == "done":
+            outcome = "done"
+        elif state == "error":
+            outcome = "error"
+        elif vals.get("error_kind"):
+            outcome = "retry"
+        else:
+            outcome = "resend"
+        return {"attempt_ids": [Command.create({
+            "date": vals.get("last_attempt_at") or fields.Datetime.now(),
+            "outcome": outcome,
+            "error_kind": vals.get("error_kind") or False,
+            "error_message": vals.get("error_message") or False,
+            "next_attempt_at": vals.get("next_attempt_at") or False,
+        })]}
 
     # ------------------------------------------------------------------ UI actions
 
@@ -308,43 +379,111 @@ class CoworksSyncJob(models.Model):
     # ------------------------------------------------------------------ document badges
 
     @api.model
-    def _compute_document_sync(self, records, kinds):
-        """Fill xero_sync_state / xero_job_count (/ xero_sync_error) on host ``records``."""
-        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    def _document_sources(self, records, kinds):
+        """Where the jobs of host ``records`` are: [(res_model, kinds, {res_id: [record ids]})].
+
+        A customer document's own jobs, and those of the money moved on it (payments, refunds,
+        credit allocations): a failed payment is a problem of its invoice too."""
         ids = [rid for rid in records.ids if isinstance(rid, int)]
+        sources = [(records._name, tuple(kinds), {rid: [rid] for rid in ids})]
+        if records._name == "account.move" and ids:
+            owners = {}
+            for link in self.env["coworks.xero.payment.link"].sudo().search_read(
+                    ["|", ("move_id", "in", ids), ("credit_note_id", "in", ids)], ["move_id", "credit_note_id"]):
+                docs = {f[0] for f in (link["move_id"], link["credit_note_id"]) if f and f[0] in ids}
+                owners[link["id"]] = sorted(docs)
+            sources.append(("coworks.xero.payment.link", MONEY_KINDS, owners))
+        return sources
+
+    @api.model
+    def _document_jobs_domain(self, record, kinds):
+        """The sync log entries of ``record`` (its own and its money moves'), as a domain."""
+        parts = []
+        for res_model, src_kinds, owners in self._document_sources(record, kinds):
+            res_ids = [rid for rid, docs in owners.items() if record.id in docs]
+            if res_ids:
+                parts.append([("res_model", "=", res_model), ("res_id", "in", res_ids), ("kind", "in", list(src_kinds))])
+        return Domain.OR(parts) if parts else Domain.FALSE
+
+    @api.model
+    def _compute_document_sync(self, records, kinds, sources=None):
+        """Fill xero_sync_state / xero_job_count (/ xero_sync_error, xero_sync_paused) on host
+        ``records`` from the jobs of ``sources`` (default: :meth:`_document_sources`)."""
+        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        if sources is None:
+            sources = self._document_sources(records, kinds)
+        labels = dict(self._fields["kind"]._description_selection(self.env))
         by_record = {}
-        if ids:
-            jobs = self.sudo().search_read(
-                [("res_model", "=", records._name), ("res_id", "in", ids), ("kind", "in", kinds),
-                 ("company_id", "in", self.env.companies.ids)],
-                ["res_id", "state", "error_message"], order="id desc")
-            for job in jobs:
-                by_record.setdefault(job["res_id"], []).append(job)
+        for res_model, src_kinds, owners in sources:
+            if not owners:
+                continue
+            domain = [("res_model", "=", res_model), ("res_id", "in", list(owners)),
+                      ("company_id", "in", self.env.companies.ids)]
+            if src_kinds:
+                domain.append(("kind", "in", list(src_kinds)))
+            for job in self.sudo().search_read(domain, ["res_id", "state", "error_message", "kind"], order="id desc"):
+                for rec_id in owners.get(job["res_id"], ()):
+                    by_record.setdefault(rec_id, []).append(job)
         has_error_field = "xero_sync_error" in records._fields
+        has_paused_field = "xero_sync_paused" in records._fields
+        pause_by_company = {}
         for rec in records:
             jobs = by_record.get(rec.id, [])
             states = {j["state"] for j in jobs}
-            if "error" in states:
-                state = "error"
-            elif "pending" in states:
-                state = "pending"
-            elif "done" in states:
-                state = "done"
-            else:
-                state = "none"
+            state = next((s for s in ("error", "pending", "done") if s in states), "none")
             rec.xero_sync_state = state
             rec.xero_job_count = len(jobs)
             if has_error_field:
-                errors = [j["error_message"] for j in jobs if j["state"] == "error" and j["error_message"]]
-                rec.xero_sync_error = "\n".join(errors) or False
+                errors = []
+                for j in jobs:
+                    if j["state"] == "error" and j["error_message"]:
+                        own = j["kind"] in kinds
+                        errors.append(j["error_message"] if own else f"{labels.get(j['kind'], '')}: {j['error_message']}")
+                rec.xero_sync_error = "\n".join(dict.fromkeys(errors)) or False
+            if has_paused_field:
+                company = rec.company_id if "company_id" in rec._fields and rec.company_id else self.env.company
+                if company not in pause_by_company:
+                    pause_by_company[company] = self._pause_reason(company)
+                rec.xero_sync_paused = pause_by_company[company] if state == "pending" else False
 
     @api.model
     def _action_open_for(self, record, kinds):
         action = self.env["ir.actions.act_window"]._for_xml_id("coworks_xero.action_sync_job")
-        action["domain"] = [("res_model", "=", record._name), ("res_id", "=", record.id),
-                            ("kind", "in", list(kinds))]
+        action["domain"] = list(self._document_jobs_domain(record, kinds))
         action["context"] = {}
         return action
+
+    @api.model
+    def _action_retry_for(self, record, kinds):
+        """The document's Retry: its failed entries (its own and its money moves') go again."""
+        jobs = self.search(Domain.AND([self._document_jobs_domain(record, kinds), [("state", "=", "error")]]))
+        if not jobs:
+            raise UserError(_("Nothing of %s is waiting for a retry.", record.display_name))
+        action = jobs.action_retry()
+        action["params"]["next"] = {"type": "ir.actions.client", "tag": "soft_reload"}
+        return action
+
+
+class CoworksSyncJobAttempt(models.Model):
+    """One attempt to send a sync log entry: when, what came of it, why it failed."""
+    _name = "coworks.sync.job.attempt"
+    _description = "Sync log attempt"
+    _order = "date desc, id desc"
+
+    job_id = fields.Many2one("coworks.sync.job", required=True, index=True, ondelete="cascade")
+    date = fields.Datetime("When", required=True, default=fields.Datetime.now)
+    outcome = fields.Selection(ATTEMPT_OUTCOMES, required=True)
+    error_kind = fields.Selection(ERROR_KINDS, "Error type")
+    error_message = fields.Text("Error")
+    next_attempt_at = fields.Datetime("Retried at")
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        secrets = (self.env["ir.config_parameter"].sudo().get_param("coworks_xero.client_secret"),)
+        for vals in vals_list:
+            if vals.get("error_message"):
+                vals["error_message"] = redact(vals["error_message"], secrets)
+        return super().create(vals_list)
 
 
 class CoworksSyncRequest(models.Model):

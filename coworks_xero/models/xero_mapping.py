@@ -1,7 +1,7 @@
 """What each Odoo thing becomes in Xero. Managers edit these in ordinary list/form views; the
 choices come from the cached reference data of the same connection."""
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 from .common import ITEM_KINDS, ITEM_KINDS_AS_ACCOUNTS
 
@@ -20,6 +20,53 @@ class XeroMappingMixin(models.AbstractModel):
         default=lambda self: self.env["coworks.sync.connection"]._for_company(self.env.company))
     company_id = fields.Many2one(related="connection_id.company_id", store=True, index=True)
     note = fields.Char()
+
+    # ------------------------------------------------------------------ in use
+
+    def _in_use_moves_domain(self):
+        """Customer documents whose sync still needs this mapping (extra conditions on
+        account.move), or None when the mapping applies to payments instead."""
+        return None
+
+    def _in_use_documents(self, limit=4):
+        """Names of up to ``limit`` documents that still need this mapping (not in Xero yet, or
+        with an open entry in the sync log), and how many there are in all."""
+        self.ensure_one()
+        extra = self._in_use_moves_domain()
+        if extra is None:
+            return [], 0
+        env = self.env(su=True)
+        open_ids = env["coworks.sync.job"].search([
+            ("connection_id", "=", self.connection_id.id), ("res_model", "=", "account.move"),
+            ("state", "in", ("pending", "error")), ("operation", "=", "upsert")]).mapped("res_id")
+        domain = [("company_id", "=", self.connection_id.company_id.id),
+                  ("move_type", "in", ("out_invoice", "out_refund")),
+                  "|", "&", ("state", "=", "posted"), ("xero_id", "=", False), ("id", "in", open_ids)] + extra
+        Move = env["account.move"]
+        return Move.search(domain, limit=limit, order="id").mapped("display_name"), Move.search_count(domain)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_in_use(self):
+        for rec in self:
+            names, count = rec._in_use_documents()
+            if count:
+                more = _(" and %s more", count - len(names)) if count > len(names) else ""
+                raise UserError(_(
+                    "The mapping of %(what)s is still needed: %(docs)s%(more)s are not in Xero yet. "
+                    "Map it to something else instead of deleting it, or delete it once they are synced "
+                    "(or cancelled).", what=rec.display_name, docs=", ".join(names), more=more))
+
+    def _mapped_on_connection(self, fname):
+        """What the other mappings of the same connection already map in ``fname``."""
+        self.ensure_one()
+        conn = self.connection_id
+        if not conn:
+            return self.env[self._fields[fname].comodel_name] if self._fields[fname].type == "many2one" else []
+        domain = [("connection_id", "=", conn.id), (fname, "!=", False)]
+        if self._origin.id:
+            domain.append(("id", "!=", self._origin.id))
+        others = self.sudo().search(domain)
+        return others[fname] if self._fields[fname].type == "many2one" else others.mapped(fname)
 
     def _check_same_connection(self, *field_names):
         for rec in self:
@@ -40,7 +87,11 @@ class XeroProductMapping(models.Model):
     item_kind = fields.Selection(ITEM_KINDS, help="Default for every product of this kind.")
     product_tmpl_id = fields.Many2one(
         "product.template", "Product override", index=True, ondelete="cascade",
+        domain="[('id', 'not in', mapped_product_tmpl_ids)]",
         help="Overrides the item kind's default for this product only.")
+    # What the form may still offer: kinds and products not mapped yet on this connection.
+    available_item_kinds = fields.Json(compute="_compute_available")
+    mapped_product_tmpl_ids = fields.Many2many("product.template", compute="_compute_available")
     xero_item_id = fields.Many2one(
         "coworks.xero.item", "Xero item", ondelete="restrict",
         domain="[('connection_id', '=', connection_id), ('is_sold', '=', True)]")
@@ -75,6 +126,24 @@ class XeroProductMapping(models.Model):
                     "Fees (%(kind)s) are booked to a Xero account: choose one.",
                     kind=dict(ITEM_KINDS)[kind]))
 
+    @api.depends("connection_id", "item_kind", "product_tmpl_id")
+    def _compute_available(self):
+        for rec in self:
+            taken = set(rec._mapped_on_connection("item_kind"))
+            # Never empty: the form's selection widget (filterable_selection) reads it as a list.
+            rec.available_item_kinds = [key for key, _label in ITEM_KINDS if key not in taken] or [""]
+            rec.mapped_product_tmpl_ids = rec._mapped_on_connection("product_tmpl_id")
+
+    def _in_use_moves_domain(self):
+        if self.product_tmpl_id:
+            return [("invoice_line_ids.product_id.product_tmpl_id", "=", self.product_tmpl_id.id)]
+        overridden = self.search([("connection_id", "=", self.connection_id.id),
+                                  ("product_tmpl_id", "!=", False)]).product_tmpl_id
+        return [("invoice_line_ids", "any", [
+            ("display_type", "=", "product"),
+            ("product_id.product_tmpl_id.coworks_item_kind", "=", self.item_kind),
+            ("product_id.product_tmpl_id", "not in", overridden.ids)])]
+
     @api.depends("item_kind", "product_tmpl_id")
     def _compute_display_name(self):
         kinds = dict(ITEM_KINDS)
@@ -88,7 +157,23 @@ class XeroCampusMapping(models.Model):
     _description = "Xero mapping of a campus to a tracking option"
     _order = "campus_id"
 
-    campus_id = fields.Many2one("coworks.campus", required=True, ondelete="cascade", check_company=True)
+    campus_id = fields.Many2one("coworks.campus", required=True, ondelete="cascade", check_company=True,
+                                domain="[('id', 'not in', mapped_campus_ids)]")
+    mapped_campus_ids = fields.Many2many("coworks.campus", compute="_compute_mapped")
+
+    @api.depends("connection_id", "campus_id")
+    def _compute_mapped(self):
+        for rec in self:
+            rec.mapped_campus_ids = rec._mapped_on_connection("campus_id")
+
+    def _in_use_moves_domain(self):
+        return ["|", ("coworks_campus_id", "=", self.campus_id.id),
+                ("invoice_line_ids.coworks_campus_id", "=", self.campus_id.id)]
+
+    @api.depends("campus_id")
+    def _compute_display_name(self):
+        for rec in self:
+            rec.display_name = _("campus %s", rec.campus_id.name or "")
     tracking_option_id = fields.Many2one(
         "coworks.xero.tracking.option", "Tracking option", required=True, ondelete="restrict",
         domain="[('connection_id', '=', connection_id)]")
@@ -109,7 +194,22 @@ class XeroTaxMapping(models.Model):
 
     tax_id = fields.Many2one(
         "account.tax", required=True, ondelete="cascade", check_company=True,
-        domain="[('type_tax_use', '=', 'sale')]")
+        domain="[('type_tax_use', '=', 'sale'), ('id', 'not in', mapped_tax_ids)]")
+    mapped_tax_ids = fields.Many2many("account.tax", compute="_compute_mapped",
+                                      help="Taxes other mappings of this connection already map.")
+
+    @api.depends("connection_id", "tax_id")
+    def _compute_mapped(self):
+        for rec in self:
+            rec.mapped_tax_ids = rec._mapped_on_connection("tax_id")
+
+    def _in_use_moves_domain(self):
+        return [("invoice_line_ids.tax_ids", "in", self.tax_id.ids)]
+
+    @api.depends("tax_id")
+    def _compute_display_name(self):
+        for rec in self:
+            rec.display_name = _("the tax “%s”", rec.tax_id.name or "")
     tax_rate_id = fields.Many2one(
         "coworks.xero.tax.rate", "Xero tax rate", required=True, ondelete="restrict",
         domain="[('connection_id', '=', connection_id), ('can_apply_to_revenue', '=', True)]")
@@ -130,7 +230,27 @@ class XeroJournalMapping(models.Model):
 
     journal_id = fields.Many2one(
         "account.journal", required=True, ondelete="cascade", check_company=True,
-        domain="[('type', 'in', ('bank', 'cash', 'credit'))]")
+        domain="[('type', 'in', ('bank', 'cash', 'credit')), ('id', 'not in', mapped_journal_ids)]")
+    mapped_journal_ids = fields.Many2many("account.journal", compute="_compute_mapped")
+
+    @api.depends("connection_id", "journal_id")
+    def _compute_mapped(self):
+        for rec in self:
+            rec.mapped_journal_ids = rec._mapped_on_connection("journal_id")
+
+    @api.depends("journal_id")
+    def _compute_display_name(self):
+        for rec in self:
+            rec.display_name = _("the journal “%s”", rec.journal_id.name or "")
+
+    def _in_use_documents(self, limit=4):
+        """Payments from this journal that are not in Xero yet."""
+        self.ensure_one()
+        env = self.env(su=True)
+        domain = [("connection_id", "=", self.connection_id.id), ("journal_id", "=", self.journal_id.id),
+                  ("state", "=", "pending")]
+        Link = env["coworks.xero.payment.link"]
+        return Link.search(domain, limit=limit, order="id").mapped("display_name"), Link.search_count(domain)
     bank_account_id = fields.Many2one(
         "coworks.xero.account", "Xero bank account", required=True, ondelete="restrict",
         domain="[('connection_id', '=', connection_id), ('can_receive_payments', '=', True)]",
@@ -151,6 +271,37 @@ class XeroJournalMapping(models.Model):
 
 class CoworksSyncConnection(models.Model):
     _inherit = "coworks.sync.connection"
+
+    # ------------------------------------------------------------------ what is not mapped yet
+
+    def _xero_unmapped(self):
+        """What this connection's documents may need and no mapping covers yet:
+        {"kinds": [labels], "taxes": account.tax, "journals": account.journal, "campuses": coworks.campus}.
+
+        Item kinds: all of them (each is a kind of line Coworks bills). Taxes: sale taxes of the
+        company used on customer invoices or set on products. Journals: the company's bank and
+        cash journals. Campuses: the company's active campuses."""
+        self.ensure_one()
+        env = self.env(su=True)
+        company = self.company_id
+        on_conn = [("connection_id", "=", self.id)]
+        mapped_kinds = set(env["coworks.xero.product.mapping"].search(
+            on_conn + [("item_kind", "!=", False)]).mapped("item_kind"))
+        kinds = [label for key, label in self.env["coworks.xero.product.mapping"]._fields["item_kind"]
+                 ._description_selection(self.env) if key not in mapped_kinds]
+        used = env["account.tax"]
+        for [taxes] in env["account.move.line"]._read_group(
+                [("company_id", "=", company.id), ("move_id.move_type", "in", ("out_invoice", "out_refund")),
+                 ("display_type", "=", "product"), ("tax_ids", "!=", False)], ["tax_ids"]):
+            used |= taxes
+        used |= env["product.template"].search([("taxes_id", "!=", False)]).taxes_id
+        used = used.filtered(lambda t: t.type_tax_use == "sale" and t.company_id == company and t.active)
+        taxes = used - env["coworks.xero.tax.mapping"].search(on_conn).tax_id
+        journals = env["account.journal"].search([("company_id", "=", company.id), ("type", "in", ("bank", "cash"))])
+        journals -= env["coworks.xero.journal.mapping"].search(on_conn).journal_id
+        campuses = env["coworks.campus"].search(["|", ("company_id", "=", False), ("company_id", "=", company.id)])
+        campuses -= env["coworks.xero.campus.mapping"].search(on_conn).campus_id
+        return {"kinds": kinds, "taxes": taxes, "journals": journals, "campuses": campuses}
 
     def _resolve_product_mapping(self, product):
         """Where a line of ``product`` goes in Xero: product override, else the item kind's

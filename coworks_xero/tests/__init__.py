@@ -10,3 +10,4 @@ from . import test_sync_log
 from . import test_engine_robustness
 from . import test_money_documents
 from . import test_exactly_once
+from . import test_screens

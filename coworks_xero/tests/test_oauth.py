@@ -1,4 +1,5 @@
 import datetime
+import json
 import logging
 import threading
 import time
@@ -81,7 +82,10 @@ class TestOAuth(CoworksXeroHttpCase):
                 lg.setLevel(level)
         self.assertIn(resp.status_code, (302, 303), resp.text[:500])
         conn = self.connection_of(self.company_2)
-        self.assertIn(f"/{conn.id}", resp.headers["Location"])
+        # Back on the settings page, in the company just connected, with a confirmation.
+        self.assertTrue(resp.headers["Location"].endswith("/odoo/action-coworks_xero.action_xero_connected"),
+                        resp.headers["Location"])
+        self.assertIn(f"cids={self.company_2.id}", resp.headers.get("Set-Cookie", ""))
         self.assertEqual(conn.state, "connected")
         self.assertEqual(conn.tenant_id, TENANT_UK)
         self.assertEqual(conn.tenant_name, "Coworks Demo UK")
@@ -126,6 +130,57 @@ class TestOAuth(CoworksXeroHttpCase):
         for name in ("action_coworks_xero_connect", "action_coworks_xero_refresh", "action_coworks_xero_disconnect",
                      "action_coworks_xero_queue_missing", "coworks_xero_redirect_uri"):
             self.assertIn(name, arch)
+
+    def test_connected_lands_on_the_settings_with_a_confirmation(self):
+        """The callback's redirect target: a server action showing the sentence the callback
+        left in the session, then the settings."""
+        self.oauth_connect(self.company_2, [TENANT_UK])
+        resp = self.url_open("/web/action/load", data=json.dumps({"params": {
+            "action_id": "coworks_xero.action_xero_connected"}}), headers={"Content-Type": "application/json"})
+        action = resp.json()["result"]
+        self.assertEqual(action["type"], "ir.actions.server")
+        resp = self.url_open("/web/action/run", data=json.dumps({"params": {"action_id": action["id"]}}),
+                             headers={"Content-Type": "application/json"})
+        result = resp.json()["result"]
+        self.assertEqual(result["tag"], "display_notification")
+        self.assertIn("Coworks Demo UK", result["params"]["message"])
+        self.assertEqual(result["params"]["next"]["res_model"], "res.config.settings")
+
+    def test_malformed_client_id_is_refused_before_leaving_odoo(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("coworks_xero.sandbox_url", False)  # real Xero: its client ids only
+        Settings = self.env["res.config.settings"].with_user(self.xero_admin)
+        for bad, why in [("coworks-demo-client", "32 characters"), ("0123456789abcdef0123456789abcdef", "lowercase"),
+                         ("0123456789ABCDEF0123456789ABCDE", "32 characters")]:
+            settings = Settings.create({"coworks_xero_client_id": bad, "coworks_xero_client_secret": "s" * 48})
+            with self.assertRaisesRegex(UserError, why):
+                settings.action_coworks_xero_connect()
+        # The start route refuses it too (a page, no redirect to Xero).
+        params.set_param("coworks_xero.client_id", "not-a-xero-id")
+        self._assert_refused(self.url_open("/coworks_xero/oauth/start", allow_redirects=False),
+                             "is not a Xero client ID")
+        with self.assertRaisesRegex(UserError, "not a Xero client ID"):
+            self.connection.with_user(self.xero_admin).action_xero_connect()
+        # A well-formed one, typed but not saved: Connect saves it (trimmed) and goes to Xero.
+        good = "0123456789ABCDEF0123456789ABCDEF"
+        settings = Settings.create({"coworks_xero_client_id": f" {good}\n", "coworks_xero_client_secret": "t" * 48})
+        action = settings.action_coworks_xero_connect()
+        self.assertEqual(action["type"], "ir.actions.act_url")
+        self.assertEqual(params.get_param("coworks_xero.client_id"), good)
+        self.assertEqual(params.get_param("coworks_xero.client_secret"), "t" * 48)
+        arch = Settings.get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertRegex(arch, r'name="action_coworks_xero_connect"[^>]*noSaveDialog="true"')
+
+    def test_wrong_secret_is_reported_as_a_wrong_secret(self):
+        url, _params = self.oauth_start(self.company_2)
+        callback = self.oauth_consent(url, [TENANT_UK])
+        # Xero knows the client id (its consent page took it) but not this secret.
+        self.env["ir.config_parameter"].sudo().set_param("coworks_xero.client_secret", "not-the-secret-of-this-app")
+        resp = self.oauth_callback(callback)
+        self._assert_refused(resp, "client secret")
+        self.assertIn("Wrong client secret", resp.text)
+        self.assertNotIn("authorisation code", resp.text)
+        self.assertEqual(self.connection_of(self.company_2).state, "draft")
 
     def test_choose_between_two_organisations(self):
         self.connection.active = False  # the AU organisation is free again
@@ -345,8 +400,12 @@ class TestOAuth(CoworksXeroHttpCase):
         old_refresh = conn.sudo().refresh_token
         self.emu("DELETE", "requests")
         settings = self.env["res.config.settings"].with_user(self.xero_admin).create({})
-        settings.action_coworks_xero_disconnect()
+        done = settings.action_coworks_xero_disconnect()
         self.env.invalidate_all()
+        # The admin stays on the settings page, told what happened.
+        self.assertEqual((done["tag"], done["params"]["type"]), ("display_notification", "success"))
+        self.assertIn("Disconnected from", done["params"]["message"])
+        self.assertEqual(done["params"]["next"]["res_model"], "res.config.settings")
         counts = self.xero_requests()["counts"]
         self.assertEqual(counts.get("DELETE /Connections/{id}"), 1)
         self.assertEqual(counts.get("POST /connect/revocation"), 1)
@@ -391,7 +450,11 @@ class TestOAuth(CoworksXeroHttpCase):
         gone.unlink()
         conn.sudo().write({"last_success_at": False})
         settings = self.env["res.config.settings"].with_user(self.xero_admin).create({})
-        settings.action_coworks_xero_refresh()
+        done = settings.action_coworks_xero_refresh()
+        self.assertEqual(done["tag"], "display_notification")
+        self.assertEqual(done["params"]["next"]["res_model"], "res.config.settings")
+        accounts = self.env["coworks.xero.account"].search_count([("connection_id", "=", conn.id)])  # active ones
+        self.assertIn(f"{accounts} accounts", done["params"]["message"])
         self.assertTrue(Account.search([("connection_id", "=", conn.id), ("code", "=", "270")]))
         self.assertTrue(conn.last_success_at)
         # A revoked grant: the refresh says so and the connection is paused.

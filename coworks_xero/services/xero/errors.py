@@ -308,6 +308,8 @@ def classify(status, headers=None, body=None, *, kind=None, sent=None, what="Xer
             retry_after=retry_after,
             details=details,
         )
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        details["oauth_error"] = data["error"]  # the identity server's code, e.g. invalid_client
     if status == 401:
         if isinstance(data, dict) and data.get("error") in ("invalid_client", "unauthorized_client"):
             msg = "Xero rejected the app's credentials (%s); check the client id and secret." % data.get("error")

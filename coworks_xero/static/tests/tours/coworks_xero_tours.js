@@ -29,11 +29,24 @@ tours.add("coworks_xero_connect", {
             expectUnloadPage: true,
         },
         {
-            content: "The connection is live and names the organisation",
-            trigger: ".o_form_view .o_statusbar_status .o_arrow_button_current:contains(Connected)",
+            content: "Back on the settings page, told which organisation is connected",
+            trigger: ".o_notification:contains(Coworks Demo AU)",
         },
         {
-            trigger: ".o_form_view:contains(Coworks Demo AU)",
+            content: "The Xero block says so too",
+            trigger: ".o_setting_container #coworks_xero:contains(Coworks Demo AU) button[name=action_coworks_xero_disconnect]",
+        },
+        {
+            content: "The whole redirect URI, with a copy button",
+            trigger: "#coworks_xero .o_coworks_xero_redirect_uri:contains(/coworks_xero/oauth/callback) button",
+        },
+        {
+            content: "What is not mapped yet: the cash journal",
+            trigger: "#coworks_xero .o_coworks_xero_unmapped li[name=unmapped_journals]:contains(Cash)",
+        },
+        {
+            content: "One alert at most",
+            trigger: "#coworks_xero:not(:has(.o_coworks_xero_alert:visible + .o_coworks_xero_alert:visible))",
         },
     ],
 });
@@ -126,6 +139,13 @@ tours.add("coworks_xero_see_failure", {
         {
             content: "The invoice says its sync needs attention, and why",
             trigger: ".o_form_view .alert-danger:contains(Tax mappings)",
+        },
+        {
+            content: "...with a Retry and a way to its sync log entries",
+            trigger: ".o_form_view .alert-danger button[name=action_xero_retry]",
+        },
+        {
+            trigger: ".o_form_view .alert-danger button[name=action_open_xero_jobs]",
         },
     ],
 });
