@@ -31,11 +31,17 @@ class _Window:
         self.limit = limit
         self.length = length
         self.stamps = collections.deque()
+        # when each call's answer came back: Xero counted the call by then, so it leaves Xero's
+        # window no later than that + the window (send times would be early by the latency)
+        self.answered = collections.deque()
         # hint from a response header: Xero had `remaining` left at `at`;
         # `spent` counts our sends since then.
         self.hint_remaining = None
         self.hint_at = 0.0
         self.spent_since_hint = 0
+        # our sends Xero had counted at the hint that have since left the window: each gave
+        # one call back
+        self.aged_since_hint = 0
         self.blocked_until = 0.0
 
     def purge(self, now, margin):
@@ -43,6 +49,12 @@ class _Window:
         stamps = self.stamps
         while stamps and stamps[0] <= horizon:
             stamps.popleft()
+        answered = self.answered
+        while answered and answered[0][1] <= horizon:
+            sent, done = answered.popleft()
+            # a refund only if Xero surely still counted it at the hint (sent inside its window)
+            if self.hint_remaining is not None and self.hint_at - self.length < sent and done <= self.hint_at:
+                self.aged_since_hint += 1
         if self.hint_remaining is not None and now >= self.hint_at + self.length + margin:
             self.hint_remaining = None  # every call Xero had counted has aged out
 
@@ -55,8 +67,19 @@ class _Window:
             idx = len(self.stamps) - (self.limit - reserve)
             oldest = self.stamps[max(0, idx)]
             wait = max(wait, oldest + self.length + margin - now)
-        if self.hint_remaining is not None and self.hint_remaining - self.spent_since_hint <= reserve:
-            wait = max(wait, self.hint_at + self.length + margin - now)
+        if self.hint_remaining is not None:
+            left = self.hint_remaining - self.spent_since_hint + self.aged_since_hint
+            if left <= reserve:
+                # Xero's window slides: a call is given back when one it counted ages out. Our
+                # own calls it counted are known; the one that frees the missing call leaves by
+                # its answer time + the window (Xero may have counted older calls of other
+                # processes, which only free earlier). Without enough of ours, the whole window.
+                needed = reserve - left + 1
+                counted = [done for _sent, done in self.answered if done <= self.hint_at]
+                until = self.hint_at + self.length
+                if len(counted) >= needed:
+                    until = min(until, counted[needed - 1] + self.length)
+                wait = max(wait, until + margin - now)
         return wait
 
     def take(self, now):
@@ -64,11 +87,15 @@ class _Window:
         if self.hint_remaining is not None:
             self.spent_since_hint += 1
 
+    def answer(self, sent, now):
+        self.answered.append((sent, now))
+
     def observe(self, remaining, now, in_flight_others):
         # calls of ours still in flight may not be counted by Xero yet
         self.hint_remaining = remaining - in_flight_others
         self.hint_at = now
         self.spent_since_hint = 0
+        self.aged_since_hint = 0
 
     def block(self, until):
         self.blocked_until = max(self.blocked_until, until)
@@ -180,14 +207,18 @@ class RateLimiter:
                 tenant = self._tenant(tenant_id)
             self._acquire_semaphore(tenant)
         try:
-            self._reserve(tenant)
+            sent = self._reserve(tenant)
             handle = _Slot(self, tenant)
             try:
                 yield handle
             finally:
                 with self._lock:
+                    now = self.clock()
+                    self._app.answer(sent, now)
                     if tenant is not None:
                         tenant.in_flight -= 1
+                        tenant.minute.answer(sent, now)
+                        tenant.day.answer(sent, now)
                     self._app_in_flight -= 1
         finally:
             if tenant is not None:
@@ -218,7 +249,7 @@ class RateLimiter:
                         tenant.in_flight += 1
                         tenant.calls += 1
                         tenant.max_in_flight = max(tenant.max_in_flight, tenant.in_flight)
-                    return
+                    return now
             if wait > self.max_wait or day_wait > self.max_wait:
                 which = "daily" if day_wait >= wait else "minute"
                 raise XeroError(
