@@ -276,8 +276,10 @@ class CoworksSyncJob(models.Model):
             due = self.env.cr.fetchone()[0]
             if not due:
                 return
+            # A later wake-up no later than ``due`` is enough (the run it starts schedules the
+            # next one); one due now may be the wake-up of the run in progress, so it is not.
             self.env.cr.execute("""SELECT 1 FROM ir_cron_trigger WHERE cron_id = %s AND call_at <= %s
-                                    AND call_at >= %s LIMIT 1""", [cron.id, due, now])
+                                    AND call_at > %s LIMIT 1""", [cron.id, due, now])
             if not self.env.cr.fetchone():
                 cron.sudo()._trigger(due)
             self.env.cr.commit()
@@ -556,8 +558,9 @@ class CoworksSyncJob(models.Model):
             self.write({"error_message": exc.message, "error_kind": prov.REAUTH})
             return
         conn._note_call_failure(exc.message)
-        if exc.retry_after and "rate limit" in (exc.message or "").lower():
-            delay = exc.retry_after * random.uniform(1.0, 1.1)
+        if getattr(exc, "rate_limited", False):
+            # Xero's Retry-After, or a whole minute window when it gave none
+            delay = (exc.retry_after or 60) * random.uniform(1.0, 1.1)
             self.write({"next_attempt_at": fields.Datetime.now() + datetime.timedelta(seconds=delay),
                         "error_message": exc.message, "error_kind": exc.kind})
             return

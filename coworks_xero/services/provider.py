@@ -57,11 +57,14 @@ class WorkItem:
 class ProviderError(Exception):
     """A failure of the whole connection, not of one document."""
 
-    def __init__(self, kind: str, message: str, retry_after: float | None = None):
+    def __init__(self, kind: str, message: str, retry_after: float | None = None, rate_limited: bool = False):
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.retry_after = retry_after
+        # the provider's call budget is spent (Xero's 429 or our own limiter's refusal): nothing
+        # is wrong with the documents, so waiting costs them no attempt
+        self.rate_limited = rate_limited
 
 
 class SyncProvider:

@@ -7,6 +7,7 @@ actions. Nothing writes the engine's own bookkeeping by hand."""
 from odoo import Command, fields
 from odoo.tests import tagged
 
+from ..models.sync_engine import MAX_ATTEMPTS
 from .common import CoworksXeroEmulatorCase
 
 CLIENT_ATTEMPTS = 5  # the client's own retries of one call (const.DEFAULT_MAX_ATTEMPTS)
@@ -146,6 +147,28 @@ class TestExactlyOnce(CoworksXeroEmulatorCase):
         job(no_label).action_retry()
         self.run_worker()
         self.assertTrue(no_label.xero_id)
+
+    def test_a_rate_limit_storm_costs_the_documents_no_attempt(self):
+        """Xero answering 429 run after run says nothing about the documents: they wait as long
+        as Xero asks, and never end as "needs a person" however long the storm lasts."""
+        self.run_worker()
+        # The storm is the fault's 429s: the ten runs' calls must not also spend Xero's real minute.
+        self.emu("POST", "limits", {"minute": 10000})
+        invoice = self._invoice()
+        self.emu("POST", "faults", {"route": "PUT /Invoices", "kind": "status", "status": 429,
+                                    "retry_after": 0.2, "count": 0})
+        self.run_worker()
+        [job] = self.jobs_of(invoice).filtered(lambda j: j.kind == "invoice")
+        for _run in range(MAX_ATTEMPTS + 2):
+            self.assertEqual(job.state, "pending", job.error_message)
+            self.assertTrue(job.next_attempt_at)
+            self.run_worker_at(job.next_attempt_at)
+        self.assertEqual(job.state, "pending", job.error_message)
+        self.assertEqual(job.attempt_count, 0, "a rate limit is not an attempt")
+        self.emu("DELETE", "faults")
+        self.run_worker_at(job.next_attempt_at)
+        self.assertEqual(job.state, "done", job.error_message)
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
 
     def test_a_backed_off_retry_is_woken_at_its_due_time(self):
         cron = self.env.ref("coworks_xero.ir_cron_sync")

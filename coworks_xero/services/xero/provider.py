@@ -109,7 +109,8 @@ class XeroProvider(prov.SyncProvider):
         if exc.kind == prov.RETRYABLE:
             # The client already retried within its budget: pause the connection's batch.
             raise prov.ProviderError(prov.RETRYABLE, exc.message,
-                                     retry_after=getattr(exc, "retry_after", None)) from None
+                                     retry_after=getattr(exc, "retry_after", None),
+                                     rate_limited=getattr(exc, "status", None) == 429) from None
 
     def _preflight(self, item, obj):
         if not self.reference:
