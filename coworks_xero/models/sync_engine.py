@@ -134,6 +134,7 @@ class CoworksSyncJob(models.Model):
             -- a pending job never sent is already what we want: no row rewrite
             WHERE coworks_sync_job.state = 'error' OR coworks_sync_job.attempt_count > 0
                OR COALESCE(coworks_sync_job.send_count, 0) > 0
+               OR coworks_sync_job.inflight_since IS NOT NULL  -- a worker is reading it right now
                OR coworks_sync_job.record_name IS DISTINCT FROM EXCLUDED.record_name
         """, params)
 
@@ -352,7 +353,16 @@ class CoworksSyncJob(models.Model):
         jobs = self - answered
         if not jobs:
             return False
-        prepared = self._in_own_transaction(jobs._prepare_send, conn, kind, operation, give_up=[])
+        # Mark the jobs as being prepared, committed before their documents are read: a user who
+        # re-queues one from now on rewrites its row (see ``_upsert_jobs``), so recording an
+        # outcome from a snapshot that predates the user's change (say "nothing to send: it is a
+        # draft" while it was just posted again) is a serialization failure, and the preparation
+        # runs again on a fresh snapshot instead of closing the job on stale facts.
+        self._in_own_transaction(jobs._mark_preparing)
+        prepared = self._in_own_transaction(jobs._prepare_send, conn, kind, operation, give_up=None)
+        if prepared is None:  # kept colliding: leave the jobs to the next run, ready at once
+            self._in_own_transaction(jobs._mark_preparing, False)
+            return False
         if not prepared:
             return False
         sent = self.browse([job.id for job, _item in prepared])
@@ -383,6 +393,11 @@ class CoworksSyncJob(models.Model):
             _logger.warning("Xero sync: could not keep Xero's answers for %s jobs; they will be looked up", len(sent))
         self._in_own_transaction(sent._apply_answers, answers, getattr(provider, "daily_remaining", None))
         return False
+
+    def _mark_preparing(self, on=True):
+        self.env.cr.execute("UPDATE coworks_sync_job SET inflight_since = %s WHERE id = ANY(%s)",
+                            [fields.Datetime.now() if on else None, self.ids])
+        self.invalidate_model(["inflight_since"])
 
     def _prepare_send(self, conn, kind, operation):
         """[(job, WorkItem)] for the jobs that have something to send; the others get their
@@ -422,7 +437,7 @@ class CoworksSyncJob(models.Model):
                        inflight_since = %s, sent_revision = COALESCE(revision, 0), last_attempt_at = %s
                  WHERE id = ANY(%s)""", [now, now, [j.id for j, _i in prepared]])
             self.invalidate_model(["maybe_sent", "send_count", "inflight_since", "sent_revision", "last_attempt_at"])
-        return prepared
+        return prepared  # the others' outcomes (recorded above) cleared their inflight_since
 
     def _isolated(self, fn, what, message):
         """``fn()`` in a savepoint. An unexpected error undoes what it wrote and fails this job

@@ -174,6 +174,7 @@ class XeroCampusMapping(models.Model):
     def _compute_display_name(self):
         for rec in self:
             rec.display_name = _("campus %s", rec.campus_id.name or "")
+
     tracking_option_id = fields.Many2one(
         "coworks.xero.tracking.option", "Tracking option", required=True, ondelete="restrict",
         domain="[('connection_id', '=', connection_id)]")
@@ -210,6 +211,7 @@ class XeroTaxMapping(models.Model):
     def _compute_display_name(self):
         for rec in self:
             rec.display_name = _("the tax “%s”", rec.tax_id.name or "")
+
     tax_rate_id = fields.Many2one(
         "coworks.xero.tax.rate", "Xero tax rate", required=True, ondelete="restrict",
         domain="[('connection_id', '=', connection_id), ('can_apply_to_revenue', '=', True)]")
