@@ -29,7 +29,12 @@ dbfilter = ^$DB\$
 http_interface = 127.0.0.1
 http_port = $PORT
 data_dir = $var/odoo-data-demo
+; multi-worker mode, as production runs: HTTP workers, one cron worker, the gevent
+; (websocket) worker on its own port
+workers = 2
 max_cron_threads = 1
+gevent_port = $((PORT + 3))
+limit_time_real_cron = 120
 log_level = warn
 logfile = $var/odoo-demo.log
 CONF
@@ -88,8 +93,12 @@ fi
 echo "demo: waiting for the sync to finish"
 for _ in $(seq 1 180); do
   # Pending jobs due within the minute (a job backing off for longer is reported as queued).
-  left="$(psql -d "$DB" -tAc "SELECT count(*) FROM coworks_sync_job WHERE state = 'pending'
-            AND (next_attempt_at IS NULL OR next_attempt_at < (now() at time zone 'utc') + interval '60 seconds')")"
+  # Requests users appended while the worker held their jobs are not jobs yet: they count too,
+  # and so does a queue not yet filled (no job at all).
+  left="$(psql -d "$DB" -tAc "SELECT (SELECT count(*) FROM coworks_sync_job WHERE state = 'pending'
+            AND (next_attempt_at IS NULL OR next_attempt_at < (now() at time zone 'utc') + interval '60 seconds'))
+          + (SELECT count(*) FROM coworks_sync_request)
+          + (SELECT CASE WHEN EXISTS (SELECT 1 FROM coworks_sync_job) THEN 0 ELSE 1 END)")"
   [ "$left" = "0" ] && break; sleep 1
 done
 psql -d "$DB" -tA -F ' ' -c "

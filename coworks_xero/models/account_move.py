@@ -178,7 +178,8 @@ class AccountMove(models.Model):
                 campus_tracking = conn._resolve_campus_tracking(line_campus)
                 if campus_tracking:
                     tracking.append(d.Tracking(*campus_tracking, source=_("campus %s", line_campus.name)))
-                tracking += [d.Tracking(*t, source=_("item mapping %s", mapping.get("label") or ""))
+                # self.env._: a comprehension's frame does not tell _() the language
+                tracking += [d.Tracking(*t, source=self.env._("item mapping %s", mapping.get("label") or ""))
                              for t in mapping["tracking"]
                              if not campus_tracking or t[0] != campus_tracking[0]]
             except MappingError as exc:
