@@ -573,7 +573,7 @@ class CoworksSyncJob(models.Model):
             self.write({"error_message": exc.message, "error_kind": prov.REAUTH})
             return
         conn._note_call_failure(exc.message)
-        if getattr(exc, "rate_limited", False):
+        if exc.rate_limited:
             # Xero's Retry-After, or a whole minute window when it gave none
             delay = (exc.retry_after or 60) * random.uniform(1.0, 1.1)
             self.write({"next_attempt_at": fields.Datetime.now() + datetime.timedelta(seconds=delay),
