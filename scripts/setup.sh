@@ -27,14 +27,20 @@ if [ "$(cat "$COWORKS_VENV/.coworks_stamp" 2>/dev/null)" != "$stamp" ]; then
     reqs+=(-r "$tmp/odoo-requirements.txt")
   fi
   echo "setup: installing Python packages into $COWORKS_VENV"
-  PIP_BUILD_CONSTRAINT="$tmp/build-constraints.txt" "$PY" -m pip install -q --disable-pip-version-check "${reqs[@]}" 2>&1 \
-    | grep -v "is ignored: it is neither a file nor a directory" || true
+  # pip's own status decides (pipefail): the grep only hides a harmless warning of this machine's
+  # pip configuration, and must not hide a failed install.
+  if ! PIP_BUILD_CONSTRAINT="$tmp/build-constraints.txt" "$PY" -m pip install -q --disable-pip-version-check "${reqs[@]}" 2>&1 \
+      | { grep -v "is ignored: it is neither a file nor a directory" || true; }; then
+    echo "setup: FAILED to install the Python packages (pip's messages above)"; exit 1
+  fi
   echo "setup: installing the emulator package (xero_emulator, editable) from $REPO_ROOT"
-  PIP_BUILD_CONSTRAINT="$tmp/build-constraints.txt" "$PY" -m pip install -q --disable-pip-version-check \
-    --no-deps -e "$REPO_ROOT" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+  if ! PIP_BUILD_CONSTRAINT="$tmp/build-constraints.txt" "$PY" -m pip install -q --disable-pip-version-check \
+      --no-deps -e "$REPO_ROOT" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; then
+    echo "setup: FAILED to install the emulator package (pip's messages above)"; exit 1
+  fi
   rm -rf "$tmp"
   # fail loudly if the install did not happen; the emulator must import from anywhere, no PYTHONPATH
-  (cd / && env -u PYTHONPATH "$PY" -c "import xero_python, yaml, openapi_core, xero_emulator.spec")
+  (cd / && env -u PYTHONPATH "$PY" -c "import xero_python, requests, yaml, openapi_core, xero_emulator.spec")
   if have_odoo; then (cd / && "$PY" -c "import gevent, psycogreen.gevent, psycopg2"); fi
   echo "$stamp" > "$COWORKS_VENV/.coworks_stamp"
 fi
