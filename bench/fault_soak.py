@@ -108,7 +108,7 @@ def query(db, sql, args=()):
 class OdooServer:
     """One ``odoo-bin`` server (master + 2 HTTP workers + 1 cron worker) in its own process group."""
 
-    def __init__(self, args, db, workdir, tag):
+    def __init__(self, args, db, workdir, tag, options=""):
         self.args, self.db, self.tag = args, db, tag
         self.port, self.gevent_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -129,7 +129,7 @@ max_cron_threads = 1
 log_level = warn
 log_handler = odoo.addons.coworks_xero:INFO
 logfile = {self.logfile}
-""")
+{options}""")
         self.proc = None
         self.starts = 0
 
@@ -184,9 +184,9 @@ logfile = {self.logfile}
                 self.proc.wait(timeout=30)
 
 
-def shell(args, db, env_extra):
+def shell(args, db, env_extra, script_name="_soak_setup.py"):
     env = dict(os.environ, PYTHONPATH=f"{REPO_ROOT}:{ODOO_PATH}", **env_extra)
-    with open(os.path.join(REPO_ROOT, "bench", "_soak_setup.py")) as script:
+    with open(os.path.join(REPO_ROOT, "bench", script_name)) as script:
         out = subprocess.run([args.python, f"{ODOO_PATH}/odoo-bin", "shell", "-d", db, "--no-http", "--log-level=warn",
                               f"--addons-path={ODOO_PATH}/addons,{ODOO_PATH}/odoo/addons,{REPO_ROOT}"],
                              stdin=script, capture_output=True, text=True, env=env, timeout=900)

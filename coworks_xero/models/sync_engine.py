@@ -38,6 +38,8 @@ CLAIM_LOOKAHEAD = 4  # candidates read per claimed job, so concurrent workers fi
 MAX_ATTEMPTS = 8  # automatic retries before a temporary failure needs a person
 BACKOFF_BASE = 30  # seconds; doubled per attempt, with jitter
 BACKOFF_CAP = 6 * 3600
+# Documents of each kind the catch-up queues per connection at a time (then sends them, then the next page).
+CATCH_UP_PAGE = 500
 BODY_LIMIT = 20000  # characters of request/response kept in the log
 # Host models and the kinds they sync, for the catch-up scan.
 SYNCED_MOVE_TYPES = {"out_invoice": "invoice", "out_refund": "credit_note"}
@@ -193,7 +195,7 @@ class CoworksSyncJob(models.Model):
         10-minute schedule."""
         Cron = self.env["ir.cron"]
         self._in_own_transaction(self._fold_requests)
-        self._enqueue_missing()
+        catch_up_left = self._enqueue_missing_page()
         Cron._commit_progress()
         providers = {}  # one provider per connection for the whole run: its contact directory is read once
         claimed_ids = []
@@ -204,6 +206,16 @@ class CoworksSyncJob(models.Model):
                 if not claimed:
                     if jobs:  # everything is held by another worker: come back shortly
                         self._trigger_worker(fields.Datetime.now() + datetime.timedelta(seconds=30))
+                    elif catch_up_left:
+                        # The catch-up queues a page at a time (a book imported or posted while
+                        # sync was off can be thousands of documents): the next page is queued
+                        # as soon as this one is sent, not at the next scheduled run.
+                        catch_up_left = self._enqueue_missing_page()
+                        if Cron._commit_progress(remaining=1) > 0:
+                            continue
+                        self._trigger_worker()
+                        Cron._commit_progress()
+                        return
                     Cron._commit_progress(remaining=0)
                     return
                 remaining = self.search_count(self._ready_domain()) if len(jobs) > len(claimed) else len(claimed)
@@ -596,11 +608,26 @@ class CoworksSyncJob(models.Model):
     # ------------------------------------------------------------------ catch-up
 
     @api.model
-    def _enqueue_missing(self, limit=500):
-        """Queue what should be in Xero but has neither a Xero ID nor a job: invoices and credit
-        notes imported or posted before the connection existed or while sync was off, and the
-        payments, refunds and credit allocations (reconciliations) made meanwhile."""
+    def _enqueue_missing_page(self, limit=None):
+        """Queue a page of the catch-up; True when some page was full, i.e. there may be more."""
+        limit = limit or CATCH_UP_PAGE
+        queued, pages = self._catch_up(limit)
+        return bool(queued) and any(n >= limit for n in pages.values())
+
+    @api.model
+    def _enqueue_missing(self, limit=None):
+        """Queue what should be in Xero but has neither a Xero ID nor a job (at most ``limit``
+        of each kind per connection); returns how many were queued."""
+        return self._catch_up(limit or CATCH_UP_PAGE)[0]
+
+    @api.model
+    def _catch_up(self, limit):
+        """(queued, {(connection id, what): page length}) for one page of the catch-up: invoices
+        and credit notes imported or posted before the connection existed or while sync was off,
+        cancelled documents that may be live in Xero, and the payments, refunds and credit
+        allocations (reconciliations) made meanwhile."""
         conns = self._sync_connections_by_company(self.env["res.company"].sudo().search([]))
+        pages = {}
         queued = 0
         for company, conn in conns.items():
             if conn.state != "connected":
@@ -608,6 +635,7 @@ class CoworksSyncJob(models.Model):
             query, params = conn._missing_moves_query(open_jobs_only=False)
             self.env.cr.execute(f"SELECT m.id {query} ORDER BY m.id LIMIT %s", params + [limit])
             moves = self.env["account.move"].browse([r[0] for r in self.env.cr.fetchall()])
+            pages[conn.id, "moves"] = len(moves)
             if moves:
                 moves.with_context(coworks_xero_no_trigger=True)._coworks_xero_enqueue("upsert")
                 queued += len(moves)
@@ -629,6 +657,7 @@ class CoworksSyncJob(models.Model):
                  ORDER BY m.id LIMIT %s
             """, [conn.id, company.id, conn.id, limit])
             cancelled = self.env["account.move"].browse([r[0] for r in self.env.cr.fetchall()])
+            pages[conn.id, "cancelled"] = len(cancelled)
             if cancelled:
                 cancelled.with_context(coworks_xero_no_trigger=True)._coworks_xero_enqueue("cancel")
                 queued += len(cancelled)
@@ -646,11 +675,12 @@ class CoworksSyncJob(models.Model):
                  ORDER BY p.id LIMIT %s
             """, [company.id, limit])
             partials = self.env["account.partial.reconcile"].browse([r[0] for r in self.env.cr.fetchall()])
+            pages[conn.id, "partials"] = len(partials)
             if partials:
                 links = self.env["coworks.xero.payment.link"].with_context(
                     coworks_xero_no_trigger=True)._coworks_xero_track(partials)
                 queued += len(links)
-        return queued
+        return queued, pages
 
     @api.autovacuum
     def _gc_done_jobs(self):

@@ -3,6 +3,7 @@ while the worker is writing that document's Xero ID."""
 import threading
 import time
 import uuid
+from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api
 from odoo.orm.registry import Registry
@@ -11,6 +12,7 @@ from odoo.tests.common import get_db_name
 
 from xero_emulator import EmulatorServer, seed
 
+from ..models import sync_engine
 from .common import CoworksXeroEmulatorCase, RealTransactionsCase
 
 
@@ -33,6 +35,24 @@ class TestCatchUpMoney(CoworksXeroEmulatorCase):
         self.assertEqual(float(xero["AmountPaid"]), invoice.amount_total)
         self.assertEqual(len([p for p in self.xero_state()["Payments"] if p.get("Status") != "DELETED"]), 1)
         # A second catch-up finds nothing more to queue.
+        self.assertEqual(self.env["coworks.sync.job"]._enqueue_missing(), 0)
+
+    def test_a_backlog_larger_than_a_page_is_queued_and_sent_in_one_run(self):
+        self.company.coworks_xero_sync_enabled = False
+        invoices = self.env["account.move"]
+        for price in (110.0, 120.0, 130.0, 140.0, 150.0):
+            invoices |= self._create_invoice_one_line(product_id=self.plan_product, price_unit=price,
+                                                      tax_ids=self.tax_sale_a, partner_id=self.partner_a, post=True)
+        cron = self.env.ref("coworks_xero.ir_cron_sync")
+        self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
+
+        self.company.coworks_xero_sync_enabled = True
+        self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]),
+                        "switching sync on must wake the worker, not wait for the scheduled run")
+        with patch.object(sync_engine, "CATCH_UP_PAGE", 2):  # five invoices: three pages
+            self.run_worker()
+        in_xero = {i["InvoiceNumber"] for i in self.xero_state()["Invoices"]}
+        self.assertEqual(set(invoices.mapped("name")) - in_xero, set(), "every page is sent in the same run")
         self.assertEqual(self.env["coworks.sync.job"]._enqueue_missing(), 0)
 
 
@@ -120,6 +140,88 @@ class TestUserWriteDuringPush(RealTransactionsCase):
         self.assertEqual(_emu_get(emulator, "requests")["counts"].get("POST /Contacts"), 1)
         state = _emu_get(emulator, f"state?tenant={seed.TENANT_AU}")
         self.assertEqual([c["ContactID"] for c in state["Contacts"] if c["Name"] == name], [contact_id])
+
+    def test_a_change_committed_while_the_worker_prepares_is_sent_too(self):
+        """The worker has marked the job as being prepared and read the customer; a user changes
+        the customer's phone and commits before Xero is called. Xero must end with the new phone:
+        the user's re-queue rewrites the marked job (even though nothing the job row shows, such
+        as its title, changed), so the worker cannot record the stale push as the last word, and
+        the preparation runs again on fresh facts."""
+        emulator = EmulatorServer(host="127.0.0.1", port=0)
+        emulator.start()
+        self.addCleanup(emulator.stop)
+        registry = Registry(get_db_name())
+        name = f"Rephoned Co {uuid.uuid4().hex[:8]}"
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            params = env["ir.config_parameter"]
+            saved = {k: params.get_param(k) for k in ("coworks_xero.sandbox_url", "coworks_xero.client_id",
+                                                       "coworks_xero.client_secret")}
+            params.set_param("coworks_xero.sandbox_url", emulator.base_url)
+            params.set_param("coworks_xero.client_id", seed.DEMO_CLIENT_ID)
+            params.set_param("coworks_xero.client_secret", seed.DEMO_CLIENT_SECRET)
+            company = env["res.company"].create({"name": name, "coworks_xero_sync_enabled": True})
+            conn = env["coworks.sync.connection"].create({
+                "company_id": company.id, "state": "connected", "tenant_id": seed.TENANT_AU})
+            partner = env["res.partner"].create({"name": name, "email": "desk@rephoned.example.com",
+                                                 "phone": "+61 2 5550 0100"})
+            env["coworks.sync.job"]._enqueue(partner, "contact", company_getter=lambda p: company, trigger=False)
+            ids = company.id, conn.id, partner.id
+        self.addCleanup(self._cleanup, registry, saved, *ids)
+        company_id, conn_id, partner_id = ids
+        from ..models.sync_connection_xero import OdooTokenStore
+        from ..services.xero.oauth import TokenSet
+        grant = _emu_post(emulator, "grant", {"client_id": seed.DEMO_CLIENT_ID, "tenant_ids": [seed.TENANT_AU]})
+        with registry.cursor() as cr:
+            OdooTokenStore(api.Environment(cr, SUPERUSER_ID, {}), conn_id).save(TokenSet.from_response(grant))
+
+        def user_changes_the_phone():
+            with registry.cursor() as cr:  # commits on exit: a real user's request
+                user_env = api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [company_id]})
+                user_env["res.partner"].browse(partner_id).with_company(company_id).write({"phone": "+61 2 5550 0199"})
+
+        job_class = registry["coworks.sync.job"]
+        snapshot = job_class._snapshot
+        changed = []
+
+        def snapshot_then_user_commits(job, record, conn):
+            obj = snapshot(job, record, conn)  # the worker's facts: the old phone
+            if not changed:
+                changed.append(True)
+                user = threading.Thread(target=user_changes_the_phone)
+                user.start()
+                user.join(30)  # the user is not blocked by the worker: it only marked the job
+                self.assertFalse(user.is_alive(), "the user's save waited for the worker")
+            return obj
+
+        with patch.object(job_class, "_snapshot", snapshot_then_user_commits), \
+                registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            Job = env["coworks.sync.job"]
+            for _run in range(3):  # the cron's runs until nothing is ready
+                _jobs, claimed = Job._claim_ready(10)
+                mine = claimed.filtered(lambda j: j.connection_id.id == conn_id)
+                Job._release_claims((claimed - mine).ids)
+                if not mine:
+                    break
+                mine._process(commit=lambda n: (cr.commit(), True)[1])
+                Job._release_claims(mine.ids)
+                cr.commit()
+        self.assertTrue(changed)
+
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            jobs = env["coworks.sync.job"].search([("connection_id", "=", conn_id)])
+            self.assertEqual(set(jobs.mapped("state")), {"done"}, jobs.mapped("error_message"))
+            contact_id = env["res.partner"].browse(partner_id).with_company(company_id).xero_contact_id
+        state = _emu_get(emulator, f"state?tenant={seed.TENANT_AU}")
+        ours = [c for c in state["Contacts"] if c["Name"] == name]
+        self.assertEqual([c["ContactID"] for c in ours], [contact_id], "one contact in Xero")
+        phones = [p for p in ours[0].get("Phones", []) if p.get("PhoneNumber")]
+        self.assertTrue(phones and all("0199" in p["PhoneNumber"] for p in phones),
+                        f"Xero kept the phone the worker read first: {phones}")
+        # The collision came before the request left: the stale version was never sent.
+        self.assertEqual(_emu_get(emulator, "requests")["counts"].get("POST /Contacts"), 1)
 
     @staticmethod
     def _cleanup(registry, saved, company_id, conn_id, partner_id):

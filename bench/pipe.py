@@ -1,0 +1,173 @@
+"""The pipe, full: a backlog drained by real Odoo against Xero's limits. Prints figures; NOT a test.
+
+A fresh copy of the bench template with the soak company (AUD, generic chart, 10 % sales tax)
+connected to a fresh Xero emulator (loopback, real 1x clock, Xero's limits: 60 calls a minute,
+5 at once, 5,000 a day; every call answered after 250-800 ms). While the company's sync is off,
+--customers customers get --invoices posted invoices, --paid of them paid (one payment each):
+nothing is queued. Then real Odoo (``--workers=2 --max-cron-threads=1``, ``limit_time_real_cron``
+= --cron-limit) runs, the admin switches sync on over XML-RPC, and the bench waits until every
+document is in Xero, reading the emulator's request log and the cron worker's memory meanwhile.
+
+Prints:
+  docs=<customers + invoices + payments synced> drain_s=<switch-on to nothing left>
+  calls=<accounting calls> writes=<...> reads=<...> http_429=<...> max_calls_in_60s=<...>
+  pipe_utilisation=<bound_s / drain_s>   (target >= 0.9)
+      bound_s: the least time Xero's limits allow for those calls: the k-th call of a drain cannot
+      start before 60 * floor((k - 1) / 60) s (60 calls in any 60 s), plus one answer's latency.
+      The calls counted are the writes the documents need (50 a call per kind) and the reads made.
+  longest_idle_s=<longest gap between two Xero calls while work was left>
+  cron_worker_killed=<timeouts / limits logged for the cron worker>   (target 0)
+  cron_worker_peak_rss_mb=<peak RSS of the cron worker while draining>
+
+    bash bench/run.sh pipe [--invoices 1500 --paid 1500 --customers 300]
+    $PY bench/pipe.py --template cx_bench_tpl [--invoices 2500 --paid 2000 --customers 500]
+"""
+import argparse
+import collections
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+
+from fault_soak import REPO_ROOT, OdooServer, Rpc, copy_db, emu_ctl, log, query, shell
+
+sys.path.insert(0, REPO_ROOT)
+from xero_emulator import EmulatorServer  # noqa: E402
+from xero_emulator.seed import TENANT_AU  # noqa: E402
+
+ACCOUNTING = "/api.xro/2.0/"
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS of the server's cron worker (whichever process it is at the time)."""
+
+    def __init__(self, server):
+        super().__init__(daemon=True)
+        self.server, self.peak, self.pids = server, 0, set()
+        self.stop_flag = threading.Event()
+
+    def run(self):
+        while not self.stop_flag.wait(0.5):
+            pid = self.server.cron_worker_pid()
+            if not pid:
+                continue
+            try:
+                self.peak = max(self.peak, psutil.Process(pid).memory_info().rss)
+                self.pids.add(pid)
+            except psutil.NoSuchProcess:
+                pass
+
+
+def window_bound(n_calls, latency):
+    """Least seconds for n calls under Xero's 60 calls in any 60 s (bursts allowed)."""
+    return 60 * ((n_calls - 1) // 60) + latency if n_calls else 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--template", default=os.environ.get("BENCH_TPL", "cx_bench_tpl"))
+    ap.add_argument("--customers", type=int, default=300)
+    ap.add_argument("--invoices", type=int, default=1500)
+    ap.add_argument("--paid", type=int, default=1200)
+    ap.add_argument("--latency-min", type=float, default=0.25)
+    ap.add_argument("--latency-max", type=float, default=0.8)
+    ap.add_argument("--cron-limit", type=int, default=120, help="limit_time_real_cron of the server (s)")
+    ap.add_argument("--timeout", type=float, default=1200, help="seconds before giving up the drain")
+    ap.add_argument("--keep-db", action="store_true")
+    ap.add_argument("--python", default=sys.executable)
+    args = ap.parse_args()
+    db = "pipe_run"
+    workdir = os.path.join(REPO_ROOT, "var", "pipe")
+    os.makedirs(workdir, exist_ok=True)
+    for f in os.listdir(workdir):
+        if f.endswith((".log", ".stderr")):
+            os.unlink(os.path.join(workdir, f))
+    copy_db(args.template, db)
+    emulator_srv = EmulatorServer(host="127.0.0.1", port=0, time_scale=1.0).start()
+    base, emulator = emulator_srv.base_url, emulator_srv.app
+    server = OdooServer(args, db, workdir, "a", options=(
+        f"limit_time_real_cron = {args.cron_limit}\n"
+        "log_handler = odoo.addons.coworks_xero:INFO,odoo.service.server:INFO\n"))
+    try:
+        log(f"pipe: {args.customers} customers, {args.invoices} invoices, {args.paid} paid, sync off")
+        shell(args, db, {"SOAK_STEP": "base", "SOAK_CUSTOMERS": str(args.customers)})
+        ids = shell(args, db, {"SOAK_STEP": "connect", "SOAK_EMU": base, "SOAK_ODOO_URL": server.url,
+                               "SOAK_TENANT": TENANT_AU, "SOAK_CUSTOMERS": "0"})
+        made = shell(args, db, {"PIPE_COMPANY": str(ids["company_id"]), "PIPE_CUSTOMERS": str(args.customers),
+                                "PIPE_INVOICES": str(args.invoices), "PIPE_PAID": str(args.paid),
+                                "PIPE_PRODUCT": str(ids["product"]), "PIPE_TAX": str(ids["tax"]),
+                                "PIPE_SALE_JOURNAL": str(ids["sale_journal"]),
+                                "PIPE_BANK_JOURNAL": str(ids["bank_journal"])}, script_name="_pipe_backlog.py")
+        log(f"pipe: backlog made in {made['made_s']} s: {made}")
+        server.start()
+        emu_ctl(base, "POST", "faults", {"route": "*", "kind": "latency", "seconds_min": args.latency_min,
+                                         "seconds_max": args.latency_max, "count": 0})
+        emu_ctl(base, "DELETE", "requests")
+        sampler = RssSampler(server)
+        sampler.start()
+        rpc = Rpc([server], db, ids["company_id"])
+        expected = made["customers"] + made["invoices"] + made["paid"]
+        t_on = time.time()
+        rpc("res.company", "write", [ids["company_id"]], {"coworks_xero_sync_enabled": True})
+        drain_s, left = None, None
+        while time.time() - t_on < args.timeout:
+            (pending, requests, settled), = query(db, """
+                SELECT (SELECT count(*) FROM coworks_sync_job WHERE state = 'pending'),
+                       (SELECT count(*) FROM coworks_sync_request),
+                       (SELECT count(*) FROM coworks_sync_job WHERE state IN ('done', 'error'))""")
+            left = pending + requests + max(expected - settled, 0)
+            if not left:
+                drain_s = time.time() - t_on
+                break
+            time.sleep(0.5)
+        sampler.stop_flag.set()
+        with emulator.lock:
+            calls = [r for r in emulator.log if r["path"].startswith(ACCOUNTING) and r["ts"] >= t_on]
+        states = collections.defaultdict(dict)
+        for kind, state, n in query(db, "SELECT kind, state, count(*) FROM coworks_sync_job GROUP BY 1, 2 ORDER BY 1, 2"):
+            states[kind][state] = n
+        writes = [r for r in calls if r["method"] in ("PUT", "POST", "DELETE")]
+        reads = [r for r in calls if r["method"] == "GET"]
+        http_429 = sum(1 for r in calls if r["status"] == 429)
+        stamps = sorted(r["ts"] for r in calls)
+        max_in_60 = 0
+        j = 0
+        for i, ts in enumerate(stamps):
+            while stamps[j] < ts - 60:
+                j += 1
+            max_in_60 = max(max_in_60, i - j + 1)
+        gaps = [b - a for a, b in zip([t_on] + stamps, stamps)]
+        needed_writes = (math.ceil(made["customers"] / 50) + math.ceil(made["invoices"] / 50)
+                         + math.ceil(made["paid"] / 50))
+        latency = (args.latency_min + args.latency_max) / 2
+        bound_s = window_bound(needed_writes + len(reads), latency)
+        killed = subprocess.run(f"grep -chE 'WorkerCron .* timeout after|CPU time limit|virtual real time limit|"
+                                f"memory limit' {workdir}/odoo-a.log", shell=True, capture_output=True,
+                                text=True).stdout.strip() or "0"
+        by_route = collections.Counter(f"{r['method']} {r['route']}" for r in calls)
+        print(f"jobs_by_kind_and_state={dict(states)}")
+        print(f"calls_by_route={dict(by_route.most_common())}")
+        print(f"docs={expected} drain_s={drain_s:.1f}" if drain_s is not None
+              else f"docs={expected} drain_s=>{args.timeout:.0f} left={left}")
+        print(f"calls={len(calls)} writes={len(writes)} (least needed {needed_writes}) reads={len(reads)} "
+              f"http_429={http_429} max_calls_in_60s={max_in_60}")
+        if drain_s:
+            print(f"pipe_utilisation={bound_s / drain_s:.2f} (bound {bound_s:.1f} s for "
+                  f"{needed_writes + len(reads)} calls; {expected / drain_s * 60:.0f} documents a minute)")
+        print(f"longest_idle_s={max(gaps, default=0):.1f} idle_over_2s_total={sum(g for g in gaps if g > 2):.1f}")
+        print(f"cron_worker_killed={killed} (limit_time_real_cron={args.cron_limit}; cron worker pids seen "
+              f"{len(sampler.pids)})")
+        print(f"cron_worker_peak_rss_mb={sampler.peak / 2**20:.0f}")
+    finally:
+        server.stop()
+        emulator_srv.stop()
+        if not args.keep_db:
+            subprocess.run(["dropdb", "--if-exists", "--force", db], check=False)
+
+
+if __name__ == "__main__":
+    main()
