@@ -127,7 +127,7 @@ data_dir = {workdir}/data
 workers = 2
 max_cron_threads = 1
 log_level = warn
-log_handler = odoo.addons.coworks_xero:INFO
+log_handler = odoo.addons.coworks_xero:INFO,odoo.service.server:INFO
 logfile = {self.logfile}
 {options}""")
         self.proc = None
@@ -156,10 +156,12 @@ logfile = {self.logfile}
             return []
 
     def cron_worker_pid(self):
-        """The cron worker: the child that LISTENs on cron_trigger in the "postgres" database."""
+        """The cron worker: the child connected to the "postgres" database to LISTEN on
+        cron_trigger (its last query may be that LISTEN or a later COMMIT), not the bus's imbus."""
         children = set(self.pids()[1:])
         for (app,) in query("postgres", "SELECT application_name FROM pg_stat_activity WHERE datname = 'postgres' "
-                                        "AND query ILIKE 'LISTEN%%' AND application_name LIKE 'odoo-%%'"):
+                                        "AND application_name LIKE 'odoo-%%' AND query NOT ILIKE '%%imbus%%' "
+                                        "ORDER BY (query ILIKE 'LISTEN%%cron_trigger%%') DESC"):
             try:
                 pid = int(app.split("-", 1)[1])
             except ValueError:

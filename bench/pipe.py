@@ -90,8 +90,7 @@ def main():
     emulator_srv = EmulatorServer(host="127.0.0.1", port=0, time_scale=1.0).start()
     base, emulator = emulator_srv.base_url, emulator_srv.app
     server = OdooServer(args, db, workdir, "a", options=(
-        f"limit_time_real_cron = {args.cron_limit}\n"
-        "log_handler = odoo.addons.coworks_xero:INFO,odoo.service.server:INFO\n"))
+        f"limit_time_real_cron = {args.cron_limit}\n"))
     try:
         log(f"pipe: {args.customers} customers, {args.invoices} invoices, {args.paid} paid, sync off")
         shell(args, db, {"SOAK_STEP": "base", "SOAK_CUSTOMERS": str(args.customers)})
@@ -148,7 +147,7 @@ def main():
         killed = subprocess.run(f"grep -chE 'WorkerCron .* timeout after|CPU time limit|virtual real time limit|"
                                 f"memory limit' {workdir}/odoo-a.log", shell=True, capture_output=True,
                                 text=True).stdout.strip() or "0"
-        by_route = collections.Counter(f"{r['method']} {r['route']}" for r in calls)
+        by_route = collections.Counter(r["route"] for r in calls)
         print(f"jobs_by_kind_and_state={dict(states)}")
         print(f"calls_by_route={dict(by_route.most_common())}")
         print(f"docs={expected} drain_s={drain_s:.1f}" if drain_s is not None
