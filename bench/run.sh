@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (they print measured figures; nothing here is a test).
-#   bash bench/run.sh [post|backfill|pipe|soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
+#   bash bench/run.sh [post|backfill|writeback|pipe|soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
 # A template database cx_bench_tpl (coworks_xero installed with demo data, like scripts/test.sh
 # does) is created once; every bench runs on a fresh copy of it, cx_bench, since benches commit.
 # BENCH_TPL names another template (e.g. to keep out of someone else's runs on the same server).
@@ -42,6 +42,10 @@ fi
 if [ "$which" = backfill ] || [ "$which" = all ]; then
   echo "== bench/backfill.py =="
   fresh_db && "$PY" bench/backfill.py --db "$db" --conf "$conf" || status=1
+fi
+if [ "$which" = writeback ] || [ "$which" = all ]; then
+  echo "== bench/writeback.py =="
+  fresh_db && "$PY" bench/writeback.py --db "$db" --conf "$conf" || status=1
 fi
 if [ "$which" = pipe ] || [ "$which" = all ]; then
   echo "== bench/pipe.py =="
