@@ -110,6 +110,7 @@ def main():
                 "name": f"Bench member {i:04d} {company.id}", "email": f"member{i}.{company.id}@bench.example",
                 "company_id": company.id} for i in range(args.customers)])
             journal = env["account.journal"].search([("type", "=", "sale"), ("company_id", "=", company.id)], limit=1)
+            bank = env["account.journal"].search([("type", "=", "bank"), ("company_id", "=", company.id)], limit=1)
             invoices = env["account.move"]
             for start in range(0, args.invoices, 200):
                 moves = env["account.move"].create([{
