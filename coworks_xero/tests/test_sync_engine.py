@@ -100,7 +100,7 @@ class TestSyncEngine(CoworksXeroEmulatorCase):
         self.assertIsNone(self.xero_invoice(invoice.name))
 
         self.env["coworks.xero.tax.mapping"].create({
-            "connection_id": self.connection.id, "tax_id": tax.id,
+            "connection_id": self.connection.id, "tax_id": tax.id, "send_odoo_tax_amounts": True,  # 15 % vs 10 %
             "tax_rate_id": self.xref("coworks.xero.tax.rate", tax_type="OUTPUT").id})
         job.action_retry()
         self.assertEqual(job.state, "pending")
