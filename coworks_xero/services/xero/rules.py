@@ -15,8 +15,9 @@ Account uses
 ``writeoff``  the account a write-off is paid from: the same rule as ``payment`` (Xero records a
               write-off as a payment from it), typically an expense account with payments enabled.
 ``rounding``  the adjustment line that makes totals equal to the cent: the organisation's
-              ROUNDING system account, or an ACTIVE non-bank account that is not another system
-              account (Xero's rounding guide books it on the ROUNDING account, usually 860).
+              ROUNDING system account, or an ACTIVE account that is neither another system
+              account nor one taking payments (Xero's rounding guide books it on the ROUNDING
+              account, usually 860).
 
 Tax rates
 ---------
@@ -77,7 +78,7 @@ class Refusal(NamedTuple):
     (else Xero would take it, but books it where an accountant would not: our forms refuse it,
     the pre-flight warns when it reaches a line through an item's sales account set in Xero)."""
 
-    code: str  # "inactive" | "system" | "bank" | "not_revenue" | "not_payable"
+    code: str  # "inactive" | "system" | "bank" | "not_revenue" | "not_payable" | "payments"
     reason: str
     xero_refuses: bool
 
@@ -122,6 +123,9 @@ def check_account(account: Mapping, use: str) -> Refusal | None:
     if acct_type == "BANK":
         return Refusal("bank", f"{label} is a bank account: a rounding adjustment goes to the ROUNDING "
                                "account (usually 860 Rounding).", True)
+    if not system and can_receive_payments(account):
+        return Refusal("payments", f"{label} takes payments (a clearing account): a rounding adjustment goes "
+                                   "to the ROUNDING account (usually 860 Rounding).", False)
     return None
 
 
