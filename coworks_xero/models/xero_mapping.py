@@ -325,7 +325,8 @@ class CoworksSyncConnection(models.Model):
 
     def _xero_unmapped(self):
         """What this connection's documents may need and no mapping covers yet:
-        {"kinds": [labels], "taxes": account.tax, "journals": account.journal, "campuses": coworks.campus}.
+        {"kinds": [labels], "taxes": account.tax, "journals": account.journal, "campuses": coworks.campus,
+         "rates": account.tax mapped to a Xero rate that differs from theirs}.
 
         Item kinds: all of them (each is a kind of line Coworks bills). Taxes: sale taxes of the
         company used on customer invoices or set on products. Journals: the company's bank and
@@ -350,7 +351,11 @@ class CoworksSyncConnection(models.Model):
         journals -= env["coworks.xero.journal.mapping"].search(on_conn).journal_id
         campuses = env["coworks.campus"].search(["|", ("company_id", "=", False), ("company_id", "=", company.id)])
         campuses -= env["coworks.xero.campus.mapping"].search(on_conn).campus_id
-        return {"kinds": kinds, "taxes": taxes, "journals": journals, "campuses": campuses}
+        # Mapped, but to a Xero rate other than Odoo's, without "Send Odoo's tax amounts": their
+        # documents stop until someone decides.
+        rates = env["coworks.xero.tax.mapping"].search(on_conn + [("send_odoo_tax_amounts", "=", False)]).filtered(
+            "rates_differ").tax_id
+        return {"kinds": kinds, "taxes": taxes, "journals": journals, "campuses": campuses, "rates": rates}
 
     def _resolve_product_mapping(self, product):
         """Where a line of ``product`` goes in Xero: product override, else the item kind's

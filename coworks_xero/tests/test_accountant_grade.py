@@ -114,6 +114,13 @@ class TestTaxRates(CoworksXeroCommon):
         self.assertFalse(self.map_gst.rate_warning)
         self.assertTrue(self.map_levy.rates_differ)
         self.assertIn("not a single percentage", self.map_levy.rate_warning)
+        # The settings' checklist names the taxes still to decide on, until someone does.
+        self.assertEqual(self.connection._xero_unmapped()["rates"], self.vat15 | self.levy)
+        self.map15.send_odoo_tax_amounts = True
+        self.assertEqual(self.connection._xero_unmapped()["rates"], self.levy)
+        settings = self.env["res.config.settings"].create({})
+        self.assertEqual(settings.coworks_xero_rate_mismatches, self.levy.display_name)
+        self.assertFalse(settings.coworks_xero_all_mapped)
         # The form warns as soon as both are chosen, before saving.
         other = self.env["account.tax"].create({"name": "VAT 20%", "amount": 20.0, "type_tax_use": "sale"})
         with Form(self.env["coworks.xero.tax.mapping"]) as form:
