@@ -37,10 +37,28 @@ ensure("coworks.xero.product.mapping", {"product_tmpl_id": office.id},
 for campus, option in [("coworks_xero.demo_campus_downtown", "Downtown"), ("coworks_xero.demo_campus_harbour", "Harbour")]:
     ensure("coworks.xero.campus.mapping", {"campus_id": env.ref(campus).id},  # noqa: F821
            {"tracking_option_id": xref("coworks.xero.tracking.option", name=option).id})
-sale_taxes = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale")])  # noqa: F821
+# The sandbox organisation is Australian: GST on Income is 10 %. The coworking billing below uses
+# an Odoo GST of the same 10 %, so Xero computes the tax itself (the line tax is sent only where its
+# per-line rounding would differ from Odoo's). Odoo's demo chart brings a 15 % tax that its own
+# demo invoices (furniture) use: Australia has no 15 % rate, so that mapping sends Odoo's amounts
+# as overrides, deliberately, and says why.
 output, no_tax = xref("coworks.xero.tax.rate", tax_type="OUTPUT"), xref("coworks.xero.tax.rate", tax_type="NONE")
+gst = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale"),  # noqa: F821
+                                 ("amount_type", "=", "percent"), ("amount", "=", output.rate),
+                                 ("price_include", "=", False)], limit=1)
+if not gst:
+    gst = env["account.tax"].create({"name": f"GST {output.rate:g}%", "amount": output.rate,  # noqa: F821
+                                     "type_tax_use": "sale", "company_id": company.id})
+sale_taxes = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale")])  # noqa: F821
 for tax in sale_taxes:
-    ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {"tax_rate_id": (output if tax.amount else no_tax).id})
+    if tax.amount_type == "percent" and tax.amount == 0:
+        ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {"tax_rate_id": no_tax.id})
+    elif tax == gst:
+        ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {"tax_rate_id": output.id})
+    elif tax.amount_type == "percent" and not tax.price_include:
+        ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {
+            "tax_rate_id": output.id, "send_odoo_tax_amounts": True,
+            "note": f"Odoo's demo {tax.name} tax has no Australian rate: its amounts are sent as they are."})
 bank_journal = env["account.journal"].search([("company_id", "=", company.id), ("type", "=", "bank")], limit=1)  # noqa: F821
 ensure("coworks.xero.journal.mapping", {"journal_id": bank_journal.id},
        {"bank_account_id": xref("coworks.xero.account", code="090").id})
@@ -56,8 +74,7 @@ if failed:
 
 # ---------------------------------------------------------------- a month of billing
 rng = random.Random(2026)
-tax = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale"),  # noqa: F821
-                                ("amount", ">", 0), ("price_include", "=", False)], limit=1)
+tax = gst
 products = {x: env.ref(f"coworks_xero.demo_product_{x}").product_variant_id for x in (  # noqa: F821
     "plan_hotdesk", "plan_office", "day_pass", "meeting_room", "one_off", "overage", "transaction_fee", "custom_fee")}
 members = [env.ref(f"coworks_xero.demo_partner_{x}") for x in ("factory", "pixel", "freelancer", "no_email")]  # noqa: F821

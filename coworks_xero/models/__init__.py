@@ -8,6 +8,7 @@ from . import xero_reference
 from . import xero_mapping
 from . import sync_job
 from . import sync_engine
+from . import sync_job_rights
 from . import product_template
 from . import res_partner
 from . import account_move

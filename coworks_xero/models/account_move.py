@@ -157,7 +157,7 @@ class AccountMove(models.Model):
             raise DependencyPending(_("Waiting for the customer %s to reach Xero.", partner.display_name))
         campus = self.coworks_campus_id or partner.coworks_campus_id
         digits = self.currency_id.decimal_places
-        no_tax_type = None
+        no_tax = None
         lines = []
         price_modes = set()
         for line in self.invoice_line_ids.sorted("sequence"):
@@ -169,10 +169,11 @@ class AccountMove(models.Model):
                 continue
             try:
                 mapping = conn._resolve_product_mapping(line.product_id)
-                tax_type = conn._resolve_tax_type(line.tax_ids)
-                if not tax_type:
-                    no_tax_type = no_tax_type or conn._coworks_xero_no_tax_type()
-                    tax_type = no_tax_type
+                if line.tax_ids:
+                    tax = conn._resolve_tax(line.tax_ids)
+                else:
+                    no_tax = no_tax or conn._resolve_tax(line.tax_ids)
+                    tax = no_tax
                 tracking = []
                 line_campus = line._coworks_xero_campus() or campus
                 campus_tracking = conn._resolve_campus_tracking(line_campus)
@@ -190,7 +191,11 @@ class AccountMove(models.Model):
                 description=line.name or line.product_id.display_name or "-",
                 quantity=_dec(line.quantity).normalize(), unit_price=_dec(line.price_unit).normalize(),
                 discount_percent=_dec(line.discount).normalize(),
-                account_code=mapping["account_code"], item_code=mapping["item_code"], tax_type=tax_type,
+                account_code=mapping["account_code"], item_code=mapping["item_code"], tax_type=tax["tax_type"],
+                # Xero's rate when it agrees with Odoo's: the tax is sent only where Xero's per-line
+                # rounding would differ; the mapping may instead send Odoo's amounts as they are.
+                tax_rate=tax["rate"], send_tax_amount=tax["send_tax_amount"],
+                tax_override_reason=tax["reason"],
                 subtotal=_dec(line.price_subtotal, digits),
                 tax_amount=_dec(line.price_total, digits) - _dec(line.price_subtotal, digits),
                 total=_dec(line.price_total, digits), tracking=tracking[:2], ref=f"account.move.line,{line.id}",

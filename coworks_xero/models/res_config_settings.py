@@ -31,6 +31,7 @@ class ResConfigSettings(models.TransientModel):
     coworks_xero_unmapped_taxes = fields.Char(compute="_compute_coworks_xero_unmapped")
     coworks_xero_unmapped_journals = fields.Char(compute="_compute_coworks_xero_unmapped")
     coworks_xero_unmapped_campuses = fields.Char(compute="_compute_coworks_xero_unmapped")
+    coworks_xero_rate_mismatches = fields.Char(compute="_compute_coworks_xero_unmapped")
     coworks_xero_all_mapped = fields.Boolean(compute="_compute_coworks_xero_unmapped")
     coworks_xero_reference_refreshed_at = fields.Datetime(
         related="coworks_xero_connection_id.reference_data_refreshed_at")
@@ -86,6 +87,7 @@ class ResConfigSettings(models.TransientModel):
             settings.coworks_xero_unmapped_taxes = names("taxes")
             settings.coworks_xero_unmapped_journals = names("journals")
             settings.coworks_xero_unmapped_campuses = names("campuses")
+            settings.coworks_xero_rate_mismatches = names("rates")
             settings.coworks_xero_all_mapped = bool(conn) and not any(todo.values())
 
     def _compute_coworks_xero_redirect_uri(self):

@@ -1,7 +1,7 @@
 import datetime
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from .common import PROVIDERS
 
@@ -62,11 +62,11 @@ class CoworksSyncConnection(models.Model):
     # Defaults the mappings fall back on (chosen from the cached reference data).
     default_account_id = fields.Many2one(
         "coworks.xero.account", "Default sales account", check_company=True,
-        domain="[('connection_id', '=', id), ('status', '=', 'ACTIVE')]",
-        help="Used for invoice lines whose product and item kind have no mapping.")
+        domain="[('connection_id', '=', id), ('usable_on_sales_lines', '=', True)]",
+        help="Used for invoice lines whose product and item kind have no mapping: a revenue account.")
     rounding_account_id = fields.Many2one(
         "coworks.xero.account", "Rounding account", check_company=True,
-        domain="[('connection_id', '=', id)]",
+        domain="[('connection_id', '=', id), ('usable_for_rounding', '=', True)]",
         help="Where a cent difference between Odoo's and Xero's tax rounding is booked visibly. "
              "Defaults to the organisation's ROUNDING system account.")
     campus_tracking_category_id = fields.Many2one(
@@ -81,6 +81,27 @@ class CoworksSyncConnection(models.Model):
         "(company_id, provider) WHERE (active IS TRUE)",
         "A company can be connected to one organisation per provider.",
     )
+
+    # ------------------------------------------------------------------ rights
+
+    @api.model
+    def _manager_writable_fields(self):
+        """What a Xero manager may change on a connection: the accounts and tracking the mappings
+        fall back on. Everything else (organisation, state, tokens, health) is written by the
+        OAuth flow and the worker (as superuser) or by a system administrator: ``readonly`` in a
+        view does not stop an RPC call, this does."""
+        return {"default_account_id", "rounding_account_id", "campus_tracking_category_id",
+                "writeoff_account_id"}
+
+    def write(self, vals):
+        if not self.env.su and not self.env.user._is_system():
+            refused = set(vals) - self._manager_writable_fields()
+            if refused:
+                labels = sorted(self._fields[f].string if f in self._fields else f for f in refused)
+                raise AccessError(_(
+                    "Only an administrator (Settings rights) can change a connection's %s: connect, "
+                    "reconnect or disconnect from Settings.", ", ".join(labels)))
+        return super().write(vals)
 
     @api.depends("tenant_name", "provider", "company_id.name")
     def _compute_name(self):

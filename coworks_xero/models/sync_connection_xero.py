@@ -126,16 +126,10 @@ class CoworksSyncConnection(models.Model):
                                            for o in cat.with_context(active_test=False).option_ids]})
         return {
             "Organisation": {"BaseCurrency": self.base_currency_code},
-            "Accounts": [{"AccountID": a.xero_id, "Code": a.code, "Name": a.name, "Type": a.account_type,
-                          "Status": a.status, "EnablePaymentsToAccount": a.enable_payments,
-                          "SystemAccount": a.system_account or None, "CurrencyCode": a.currency_code or None}
-                         for a in env["coworks.xero.account"].search(dom)],
+            "Accounts": [a._xero_dict() for a in env["coworks.xero.account"].search(dom)],
             "Items": [{"ItemID": i.xero_id, "Code": i.code, "Name": i.name, "IsSold": i.is_sold}
                       for i in env["coworks.xero.item"].search(dom)],
-            "TaxRates": [{"TaxType": t.tax_type, "Name": t.name, "Status": t.status,
-                          "EffectiveRate": t.rate, "DisplayTaxRate": t.rate,
-                          "CanApplyToRevenue": t.can_apply_to_revenue}
-                         for t in env["coworks.xero.tax.rate"].search(dom)],
+            "TaxRates": [t._xero_dict() for t in env["coworks.xero.tax.rate"].search(dom)],
             "TrackingCategories": categories,
             "Currencies": [{"Code": c.code} for c in env["coworks.xero.currency"].search(dom)],
         }

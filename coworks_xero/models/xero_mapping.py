@@ -3,6 +3,7 @@ choices come from the cached reference data of the same connection."""
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from ..services.xero import rules
 from .common import ITEM_KINDS, ITEM_KINDS_AS_ACCOUNTS
 
 
@@ -97,7 +98,8 @@ class XeroProductMapping(models.Model):
         domain="[('connection_id', '=', connection_id), ('is_sold', '=', True)]")
     xero_account_id = fields.Many2one(
         "coworks.xero.account", "Xero account", ondelete="restrict",
-        domain="[('connection_id', '=', connection_id), ('can_receive_payments', '=', False)]")
+        domain="[('connection_id', '=', connection_id), ('usable_on_sales_lines', '=', True)]",
+        help="A revenue account of the organisation (never a bank or system account).")
     tracking_option_id = fields.Many2one(
         "coworks.xero.tracking.option", "Tracking option", ondelete="restrict",
         domain="[('connection_id', '=', connection_id)]",
@@ -120,6 +122,11 @@ class XeroProductMapping(models.Model):
         for rec in self:
             if not rec.xero_item_id and not rec.xero_account_id:
                 raise ValidationError(_("Choose a Xero item or a Xero account to map to."))
+            if rec.xero_account_id:
+                refusal = rec.xero_account_id._refusal_for(rules.USE_SALES)
+                if refusal:
+                    raise ValidationError(_("%(what)s cannot be mapped to this account: %(why)s",
+                                            what=rec.display_name or _("This item"), why=refusal))
             kind = rec.item_kind or rec.product_tmpl_id.coworks_item_kind
             if kind in ITEM_KINDS_AS_ACCOUNTS and not rec.xero_account_id:
                 raise ValidationError(_(
@@ -215,6 +222,17 @@ class XeroTaxMapping(models.Model):
     tax_rate_id = fields.Many2one(
         "coworks.xero.tax.rate", "Xero tax rate", required=True, ondelete="restrict",
         domain="[('connection_id', '=', connection_id), ('can_apply_to_revenue', '=', True)]")
+    odoo_rate = fields.Char("Odoo rate", compute="_compute_rate_check")
+    xero_rate = fields.Float("Xero rate (%)", related="tax_rate_id.rate", digits=(16, 4))
+    rates_differ = fields.Boolean(
+        compute="_compute_rate_check",
+        help="Odoo's rate and Xero's are not the same: Xero would compute another tax than Odoo's.")
+    rate_warning = fields.Char(compute="_compute_rate_check")
+    send_odoo_tax_amounts = fields.Boolean(
+        "Send Odoo's tax amounts",
+        help="Odoo's rate and the Xero rate differ on purpose: send Odoo's tax amount on every line as "
+             "an override of what Xero would compute (noted in the sync log). Without it, documents with "
+             "this tax stop with a message naming both rates.")
 
     _tax_uniq = models.Constraint(
         "UNIQUE(connection_id, tax_id)", "This tax is already mapped for this organisation.")
@@ -222,6 +240,35 @@ class XeroTaxMapping(models.Model):
     @api.constrains("tax_rate_id", "connection_id")
     def _check_rate(self):
         self._check_same_connection("tax_rate_id")
+
+    @api.depends("tax_id.amount", "tax_id.amount_type", "tax_id.children_tax_ids.amount",
+                 "tax_rate_id.rate", "tax_rate_id.name", "tax_rate_id.tax_type")
+    def _compute_rate_check(self):
+        for rec in self:
+            host = rec.tax_id._coworks_xero_percentage() if rec.tax_id else None
+            rec.odoo_rate = (f"{rules.format_rate(host)} %" if host is not None
+                             else (rec.tax_id and _("not a percentage")) or False)
+            rec.rates_differ = bool(rec.tax_id and rec.tax_rate_id
+                                    and rules.rates_differ(host, rec.tax_rate_id.rate))
+            rec.rate_warning = rec._rate_mismatch_message() if rec.rates_differ else False
+
+    def _rate_mismatch_message(self):
+        """Both rates, and the two ways out (for the form, and for the sync log when it stops)."""
+        self.ensure_one()
+        host = self.tax_id._coworks_xero_percentage()
+        rate = self.tax_rate_id
+        xero = _("%(name)s (%(type)s) at %(rate)s %%", name=rate.name or rate.tax_type, type=rate.tax_type,
+                 rate=rules.format_rate(rate.rate))
+        if host is None:
+            odoo = _("The tax “%s” is not a single percentage in Odoo (fixed, grouped or tax-on-total)",
+                     self.tax_id.name)
+        else:
+            odoo = _("The tax “%(tax)s” is %(rate)s %% in Odoo", tax=self.tax_id.name,
+                     rate=rules.format_rate(host))
+        return _("%(odoo)s but is mapped to Xero's %(xero)s: Xero would compute a different tax. Map it to a "
+                 "Xero tax rate of the same rate, or tick “Send Odoo's tax amounts” on the tax mapping "
+                 "(Invoicing > Configuration > Xero > Tax mappings) to send Odoo's amounts as overrides.",
+                 odoo=odoo, xero=xero)
 
 
 class XeroJournalMapping(models.Model):
@@ -255,7 +302,7 @@ class XeroJournalMapping(models.Model):
         return Link.search(domain, limit=limit, order="id").mapped("display_name"), Link.search_count(domain)
     bank_account_id = fields.Many2one(
         "coworks.xero.account", "Xero bank account", required=True, ondelete="restrict",
-        domain="[('connection_id', '=', connection_id), ('can_receive_payments', '=', True)]",
+        domain="[('connection_id', '=', connection_id), ('usable_for_payments', '=', True)]",
         help="A BANK account, or an account with payments enabled (e.g. a card clearing account).")
 
     _journal_uniq = models.Constraint(
@@ -265,10 +312,10 @@ class XeroJournalMapping(models.Model):
     def _check_bank(self):
         self._check_same_connection("bank_account_id")
         for rec in self:
-            if not rec.bank_account_id.can_receive_payments:
-                raise ValidationError(_(
-                    "Xero accepts payments only into a BANK account or one with payments enabled: "
-                    "%s is neither.", rec.bank_account_id.display_name))
+            refusal = rec.bank_account_id._refusal_for(rules.USE_PAYMENT)
+            if refusal:
+                raise ValidationError(_("Payments of %(journal)s cannot go to this account: %(why)s",
+                                        journal=rec.journal_id.display_name, why=refusal))
 
 
 class CoworksSyncConnection(models.Model):
@@ -278,7 +325,8 @@ class CoworksSyncConnection(models.Model):
 
     def _xero_unmapped(self):
         """What this connection's documents may need and no mapping covers yet:
-        {"kinds": [labels], "taxes": account.tax, "journals": account.journal, "campuses": coworks.campus}.
+        {"kinds": [labels], "taxes": account.tax, "journals": account.journal, "campuses": coworks.campus,
+         "rates": account.tax mapped to a Xero rate that differs from theirs}.
 
         Item kinds: all of them (each is a kind of line Coworks bills). Taxes: sale taxes of the
         company used on customer invoices or set on products. Journals: the company's bank and
@@ -303,7 +351,11 @@ class CoworksSyncConnection(models.Model):
         journals -= env["coworks.xero.journal.mapping"].search(on_conn).journal_id
         campuses = env["coworks.campus"].search(["|", ("company_id", "=", False), ("company_id", "=", company.id)])
         campuses -= env["coworks.xero.campus.mapping"].search(on_conn).campus_id
-        return {"kinds": kinds, "taxes": taxes, "journals": journals, "campuses": campuses}
+        # Mapped, but to a Xero rate other than Odoo's, without "Send Odoo's tax amounts": their
+        # documents stop until someone decides.
+        rates = env["coworks.xero.tax.mapping"].search(on_conn + [("send_odoo_tax_amounts", "=", False)]).filtered(
+            "rates_differ").tax_id
+        return {"kinds": kinds, "taxes": taxes, "journals": journals, "campuses": campuses, "rates": rates}
 
     def _resolve_product_mapping(self, product):
         """Where a line of ``product`` goes in Xero: product override, else the item kind's
@@ -353,16 +405,13 @@ class CoworksSyncConnection(models.Model):
                 "tracking": [], "source": "default", "label": _("the connection's default sales account")}
 
     def _coworks_xero_no_tax_type(self):
-        """The TaxType of lines without an Odoo tax: the organisation's zero-rate revenue tax
-        ("NONE" in AU/NZ/UK orgs), so Xero does not apply the account's default tax."""
+        """The TaxType of lines without an Odoo tax (rules.no_tax_type: the organisation's
+        zero-rate revenue tax, "NONE" in AU/NZ/UK orgs), so Xero does not apply the account's
+        default tax."""
         self.ensure_one()
-        rates = self.env["coworks.xero.tax.rate"].sudo().search(
-            [("connection_id", "=", self.id), ("rate", "=", 0), ("can_apply_to_revenue", "=", True)])
-        rates = rates.filtered(lambda r: r.status in (False, "ACTIVE")) or rates
-        for preferred in ("NONE", "EXEMPTOUTPUT", "ZERORATEDOUTPUT"):
-            if preferred in rates.mapped("tax_type"):
-                return preferred
-        return rates[:1].tax_type or "NONE"
+        rates = self.env["coworks.xero.tax.rate"].sudo().with_context(active_test=False).search(
+            [("connection_id", "=", self.id)])
+        return rules.no_tax_type([r._xero_dict() for r in rates])
 
     def _resolve_campus_tracking(self, campus):
         """(category, option) for ``campus``, or None when the campus is not mapped."""
@@ -380,11 +429,10 @@ class CoworksSyncConnection(models.Model):
                                  campus=campus.name))
         return (opt.category_id.name, opt.name)
 
-    def _resolve_tax_type(self, taxes):
-        """The Xero TaxType for a line's Odoo taxes (one tax per line in Xero)."""
+    def _tax_mapping_of(self, taxes):
+        """The tax mapping of a line's Odoo taxes (one tax per line in Xero); MappingError when
+        there is none."""
         self.ensure_one()
-        if not taxes:
-            return ""
         if len(taxes) > 1:
             raise MappingError(_("Xero takes one tax rate per line; this line has %s. Use a single "
                                  "(group) tax and map it.", ", ".join(taxes.mapped("name"))))
@@ -393,7 +441,37 @@ class CoworksSyncConnection(models.Model):
         if not mapping:
             raise MappingError(_("The tax “%s” has no Xero tax rate: map it in Invoicing > "
                                  "Configuration > Xero > Tax mappings.", taxes.name))
-        return mapping.tax_rate_id.tax_type
+        return mapping
+
+    def _resolve_tax_type(self, taxes):
+        """The Xero TaxType for a line's Odoo taxes (one tax per line in Xero)."""
+        self.ensure_one()
+        if not taxes:
+            return ""
+        return self._tax_mapping_of(taxes).tax_rate_id.tax_type
+
+    def _resolve_tax(self, taxes):
+        """What a line with Odoo ``taxes`` sends: {"tax_type", "rate" (Xero's, Decimal, None when
+        the line sends Odoo's amount), "send_tax_amount", "reason"}; ``taxes`` empty: the no-tax
+        TaxType. Raises MappingError naming both rates when Odoo's rate and the mapped Xero rate
+        differ and the mapping does not say to send Odoo's tax amounts."""
+        self.ensure_one()
+        if not taxes:
+            return {"tax_type": self._coworks_xero_no_tax_type(), "rate": None,
+                    "send_tax_amount": False, "reason": ""}
+        mapping = self._tax_mapping_of(taxes)
+        rate = mapping.tax_rate_id
+        result = {"tax_type": rate.tax_type, "rate": rules.xero_rate(rate._xero_dict()),
+                  "send_tax_amount": False, "reason": ""}
+        if mapping.rates_differ:
+            if not mapping.send_odoo_tax_amounts:
+                raise MappingError(mapping._rate_mismatch_message())
+            host = taxes._coworks_xero_percentage()
+            result.update(rate=None, send_tax_amount=True, reason=_(
+                "“%(tax)s” is %(odoo)s in Odoo, %(type)s %(xero)s %% in Xero: its mapping sends Odoo's tax amounts",
+                tax=taxes.name, odoo=f"{rules.format_rate(host)} %" if host is not None else _("not a percentage"),
+                type=rate.tax_type, xero=rules.format_rate(rate.rate)))
+        return result
 
     def _resolve_bank_account(self, journal):
         self.ensure_one()
@@ -403,3 +481,40 @@ class CoworksSyncConnection(models.Model):
             raise MappingError(_("The payment journal “%s” has no Xero bank account: map it in "
                                  "Invoicing > Configuration > Xero > Payment journals.", journal.name))
         return mapping.bank_account_id.code
+
+
+class AccountTax(models.Model):
+    _inherit = "account.tax"
+
+    def _coworks_xero_percentage(self):
+        """This tax as the single percentage Xero would apply, or None when it has none: a
+        percent tax (price included or not: Xero's Inclusive applies r/(100+r) like Odoo), or a
+        group of plain percent taxes that do not tax each other. Fixed, tax-on-total ('division')
+        and Python taxes compute otherwise."""
+        self.ensure_one()
+        if self.amount_type == "percent":
+            return self.amount
+        if self.amount_type == "group":
+            children = self.children_tax_ids
+            if children and all(c.amount_type == "percent" and not c.include_base_amount
+                                and c.price_include == self.children_tax_ids[:1].price_include for c in children):
+                return sum(children.mapped("amount"))
+        return None
+
+
+class CoworksSyncConnectionAccounts(models.Model):
+    _inherit = "coworks.sync.connection"
+
+    @api.constrains("default_account_id", "rounding_account_id")
+    def _check_account_uses(self):
+        """Each account of the connection must be one Xero accepts for its use (rules.py)."""
+        for conn in self:
+            for fname, use in (("default_account_id", rules.USE_SALES), ("rounding_account_id", rules.USE_ROUNDING)):
+                account = conn[fname]
+                if account:
+                    if account.connection_id != conn:
+                        raise ValidationError(_("%(field)s must come from the same Xero organisation as the "
+                                                "connection.", field=conn._fields[fname].string))
+                    refusal = account._refusal_for(use)
+                    if refusal:
+                        raise ValidationError(_("%(field)s: %(why)s", field=conn._fields[fname].string, why=refusal))

@@ -26,7 +26,9 @@ account is set the write-off part waits as "Mapping missing" and names the setti
 from decimal import ROUND_HALF_UP, Decimal
 
 from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
 
+from ..services.xero import rules
 from .sync_engine import DependencyPending, _Skip
 from .xero_mapping import MappingError
 
@@ -329,7 +331,14 @@ class CoworksSyncConnection(models.Model):
 
     writeoff_account_id = fields.Many2one(
         "coworks.xero.account", "Write-off account", check_company=True,
-        domain="[('connection_id', '=', id), ('can_receive_payments', '=', True), ('status', '=', 'ACTIVE')]",
+        domain="[('connection_id', '=', id), ('usable_for_payments', '=', True)]",
         help="Where the part of an invoice closed with a write-off in Odoo (payment wizard, "
              "“Mark as fully paid”) is recorded in Xero: a payment from this account. Choose an expense "
              "account (e.g. Bad debts, Bank fees) with “Enable payments to this account” turned on in Xero.")
+
+    @api.constrains("writeoff_account_id")
+    def _check_writeoff_account(self):
+        for conn in self.filtered("writeoff_account_id"):
+            refusal = conn.writeoff_account_id._refusal_for(rules.USE_WRITEOFF)
+            if refusal:
+                raise ValidationError(_("Write-off account: %s", refusal))

@@ -2,6 +2,8 @@
 documents are checked before they are sent. Rows are written by "Refresh from Xero" only."""
 from odoo import api, fields, models
 
+from ..services.xero import rules
+
 
 class XeroReferenceMixin(models.AbstractModel):
     _name = "coworks.xero.reference.mixin"
@@ -35,15 +37,38 @@ class XeroAccount(models.Model):
     enable_payments = fields.Boolean("Payments enabled")
     system_account = fields.Char()
     currency_code = fields.Char()
-    can_receive_payments = fields.Boolean(compute="_compute_can_receive_payments", store=True)
+    can_receive_payments = fields.Boolean(compute="_compute_uses", store=True,
+                                          help="A BANK account, or one with payments enabled in Xero.")
+    # What each account choice may offer (services/xero/rules.py decides; the domains of the
+    # mapping fields read these, the constraints ask rules.account_refusal why not).
+    usable_on_sales_lines = fields.Boolean("Usable on sales lines", compute="_compute_uses", store=True)
+    usable_for_payments = fields.Boolean("Usable for payments", compute="_compute_uses", store=True)
+    usable_for_rounding = fields.Boolean("Usable for rounding", compute="_compute_uses", store=True)
 
     _xero_id_uniq = models.Constraint(
         "UNIQUE(connection_id, xero_id)", "This Xero account is already cached.")
 
-    @api.depends("account_type", "enable_payments")
-    def _compute_can_receive_payments(self):
+    def _xero_dict(self):
+        """This cached account in Xero's own shape (what services/ reads)."""
+        self.ensure_one()
+        return {"AccountID": self.xero_id, "Code": self.code, "Name": self.name, "Type": self.account_type,
+                "Class": self.account_class, "Status": self.status or "ACTIVE",
+                "EnablePaymentsToAccount": self.enable_payments, "SystemAccount": self.system_account or None,
+                "CurrencyCode": self.currency_code or None}
+
+    def _refusal_for(self, use):
+        """Why Xero would not take this account for ``use`` (rules.ACCOUNT_USES), or None."""
+        self.ensure_one()
+        return rules.account_refusal(self._xero_dict(), use)
+
+    @api.depends("account_type", "account_class", "enable_payments", "system_account", "status")
+    def _compute_uses(self):
         for rec in self:
-            rec.can_receive_payments = rec.account_type == "BANK" or rec.enable_payments
+            xero = rec._xero_dict()
+            rec.can_receive_payments = rules.can_receive_payments(xero)
+            rec.usable_on_sales_lines = rules.account_usable(xero, rules.USE_SALES)
+            rec.usable_for_payments = rules.account_usable(xero, rules.USE_PAYMENT)
+            rec.usable_for_rounding = rules.account_usable(xero, rules.USE_ROUNDING)
 
     @api.depends("code", "name")
     def _compute_display_name(self):
@@ -85,6 +110,12 @@ class XeroTaxRate(models.Model):
     name = fields.Char()
     rate = fields.Float("Rate (%)", digits=(16, 4))
     can_apply_to_revenue = fields.Boolean(default=True)
+
+    def _xero_dict(self):
+        self.ensure_one()
+        return {"TaxType": self.tax_type, "Name": self.name, "Status": self.status or "ACTIVE",
+                "EffectiveRate": self.rate, "DisplayTaxRate": self.rate,
+                "CanApplyToRevenue": self.can_apply_to_revenue}
 
     _tax_type_uniq = models.Constraint(
         "UNIQUE(connection_id, tax_type)", "This Xero tax type is already cached.")

@@ -88,6 +88,11 @@ class Line:
     # tell the manager which mapping to fix.
     mapping_source: str = ""
     tax_source: str = ""
+    # The host's tax amount is sent as it is, whatever Xero would compute (the tax mapping says
+    # so: the host's rate and Xero's differ on purpose); ``tax_override_reason`` says why, for
+    # the sync log.
+    send_tax_amount: bool = False
+    tax_override_reason: str = ""
 
 
 @dataclasses.dataclass

@@ -11,3 +11,4 @@ from . import test_engine_robustness
 from . import test_money_documents
 from . import test_exactly_once
 from . import test_screens
+from . import test_accountant_grade

@@ -199,8 +199,10 @@ class CoworksXeroEmulatorCase(CoworksXeroCommon):
                             "xero_item_id": cls.xref("coworks.xero.item", code=code).id})
         for kind in ("transaction_fee", "custom_fee"):
             Mapping.create({"connection_id": conn.id, "item_kind": kind, "xero_account_id": cls.acc_260.id})
+        # Odoo's test tax is 15 %, the organisation's GST 10 %: deliberately, Odoo's amounts are
+        # sent (the tests of amounts and rounding are about Odoo's figures reaching Xero).
         cls.env["coworks.xero.tax.mapping"].create({
-            "connection_id": conn.id, "tax_id": cls.tax_sale_a.id,
+            "connection_id": conn.id, "tax_id": cls.tax_sale_a.id, "send_odoo_tax_amounts": True,
             "tax_rate_id": cls.xref("coworks.xero.tax.rate", tax_type="OUTPUT").id})
         for campus, option in [(cls.campus_dtn, "Downtown"), (cls.campus_hbr, "Harbour")]:
             cls.env["coworks.xero.campus.mapping"].create({

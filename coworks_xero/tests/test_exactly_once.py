@@ -143,6 +143,7 @@ class TestExactlyOnce(CoworksXeroEmulatorCase):
                 self.assertTrue(job(move).error_message)
         # Mapped, the unlabelled line's invoice goes through on Retry.
         self.env["coworks.xero.tax.mapping"].create({"connection_id": self.connection.id, "tax_id": unmapped_tax.id,
+                                                     "send_odoo_tax_amounts": True,  # 7 % vs Xero's 10 %
                                                      "tax_rate_id": self.xref("coworks.xero.tax.rate", tax_type="OUTPUT").id})
         job(no_label).action_retry()
         self.run_worker()

@@ -224,8 +224,11 @@ class TestFoundation(CoworksXeroCommon):
             self.connection._resolve_product_mapping(self._kind_product("day_pass"))
 
     def test_archived_targets_are_refused_at_resolution(self):
+        # Mapping to an archived account is refused on save (test_account_choices); one archived
+        # in Xero after it was mapped is caught when a document needs it.
         self.env["coworks.xero.product.mapping"].create(
-            {"connection_id": self.connection.id, "item_kind": "custom_fee", "xero_account_id": self.acc_476.id})
+            {"connection_id": self.connection.id, "item_kind": "custom_fee", "xero_account_id": self.acc_270.id})
+        self.acc_270.sudo().status = "ARCHIVED"
         with self.assertRaisesRegex(MappingError, "archived"):
             self.connection._resolve_product_mapping(self._kind_product("custom_fee"))
 

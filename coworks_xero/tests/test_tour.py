@@ -63,7 +63,9 @@ class TestAdminTour(CoworksXeroHttpCase):
         # A company that has never connected (its mappings were prepared, as a consultant might).
         conn.sudo().write({"state": "draft", "tenant_id": False, "tenant_name": False, "remote_connection_id": False,
                            "access_token": False, "refresh_token": False, "token_expires_at": False})
-        self.tax_sale_a.name = "Coworking GST 15%"
+        # The operator's GST is the organisation's: 10 % in Odoo and in Xero (the tour maps it again
+        # without "Send Odoo's tax amounts", and Xero computes the tax).
+        self.tax_sale_a.write({"name": "Coworking GST 10%", "amount": 10.0})
         self.partner_a.coworks_campus_id = self.campus_hbr
         # The test chart has cash-basis taxes: without this, opening Settings warns about it.
         self.company.tax_exigibility = True

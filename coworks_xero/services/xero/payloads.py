@@ -74,9 +74,10 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping, NamedTuple
 
 from .. import documents as docs
+from . import rules
 
 UNIT_DP = 4  # send documents with ?unitdp=4
-NO_TAX_TYPE = "NONE"
+NO_TAX_TYPE = rules.NO_TAX_TYPE
 ROUNDING_DESCRIPTION = "Rounding adjustment"
 
 CENT = Decimal("0.01")
@@ -453,6 +454,8 @@ class PayloadReport:
     """What the builder did to make Xero's totals equal the host's."""
 
     explicit_tax_lines: list[int] = dataclasses.field(default_factory=list)  # LineItems indexes
+    # lines whose tax mapping sends the host's TaxAmount whatever Xero computes (rates differ)
+    tax_override_lines: list[int] = dataclasses.field(default_factory=list)
     collapsed_lines: list[int] = dataclasses.field(default_factory=list)  # sent as Quantity 1
     folded_discount_lines: list[int] = dataclasses.field(default_factory=list)  # credit notes
     # cents of tax moved onto lines' TaxAmount so Xero's TotalTax equals a host that rounds tax
@@ -565,9 +568,15 @@ def _product_line(
             rates_used[index] = rate
         host_tax = round_half_up(line.tax_amount, 2)
         if given:
-            if rate is None or xero_line_tax(amount, rate, mode) != host_tax:
+            if line.send_tax_amount or rate is None or xero_line_tax(amount, rate, mode) != host_tax:
                 item["TaxAmount"] = number(host_tax, 2)
                 report.explicit_tax_lines.append(index)
+            if line.send_tax_amount:
+                report.tax_override_lines.append(index)
+                label = (line.description or "").strip().splitlines()[0][:40] if line.description else ""
+                report.warnings.append(
+                    f"line {index + 1}{f' {label!r}' if label else ''}: the host's tax amount {_fmt(host_tax)} "
+                    "sent as an override" + (f" ({line.tax_override_reason})" if line.tax_override_reason else ""))
     tracking = [{"Name": t.category, "Option": t.option} for t in line.tracking if t.category and t.option]
     if len(tracking) > MAX_TRACKING_PER_LINE:
         report.warnings.append(

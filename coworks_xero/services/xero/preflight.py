@@ -39,15 +39,15 @@ import datetime
 from typing import Any, Iterable, Mapping
 
 from .. import documents as docs
+from . import rules
 from .payloads import MAX_ITEM_CODE, MAX_TRACKING_PER_LINE, parse_xero_date, to_decimal
 
 ERROR = "error"
 WARNING = "warning"
 
-REVENUE_TYPES = frozenset({"REVENUE", "SALES", "OTHERINCOME"})
-# system accounts Xero does not let a sales line post to (other system accounts
-# fall under the non-revenue warning)
-FORBIDDEN_SYSTEM_ACCOUNTS = frozenset({"DEBTORS", "CREDITORS", "GST", "GSTONIMPORTS"})
+# Kept for importers; the rules themselves live in rules.py.
+REVENUE_TYPES = rules.REVENUE_TYPES
+FORBIDDEN_SYSTEM_ACCOUNTS = rules.LINE_REFUSED_SYSTEM_ACCOUNTS
 MAPPINGS = "(Xero > Mappings)"
 
 
@@ -186,27 +186,28 @@ def _account_problems(ref: ReferenceData, code: str, where: str, line_no: int | 
                         f"{where}: account {code}{origin} does not exist in Xero — {fix_target}, or refresh the "
                         "Xero reference data if it was just created.",
                         line=line_no, field="account", value=code)]
-    status = _status(acct)
-    if status != "ACTIVE":
-        return [Problem("account_archived",
-                        f"{where}: account {code}{origin} is {status.lower()} in Xero — {fix_target}.",
-                        line=line_no, field="account", value=code)]
+    refusal = rules.check_account(acct, rules.USE_SALES)
+    if refusal is None:
+        return []
+    severity = ERROR if refusal.xero_refuses else WARNING
     acct_type = (acct.get("Type") or "").upper()
-    system = (acct.get("SystemAccount") or "").upper()
-    if acct_type == "BANK":
+    system = rules.system_account(acct)
+    if refusal.code == "inactive":
+        return [Problem("account_archived",
+                        f"{where}: account {code}{origin} is {_status(acct).lower()} in Xero — {fix_target}.",
+                        line=line_no, field="account", value=code)]
+    if refusal.code == "bank":
         return [Problem("account_bank",
                         f"{where}: account {code}{origin} is a bank account and cannot be used on a sales line — "
                         f"{fix_target}.", line=line_no, field="account", value=code)]
-    if system in FORBIDDEN_SYSTEM_ACCOUNTS:
+    if refusal.code == "system":
         return [Problem("account_system",
                         f"{where}: account {code}{origin} is Xero's {system} system account and cannot be used on "
-                        f"a sales line — {fix_target}.", line=line_no, field="account", value=code)]
-    if acct_type not in REVENUE_TYPES and (acct.get("Class") or "").upper() != "REVENUE" and system != "ROUNDING":
-        return [Problem("account_not_revenue",
-                        f"{where}: account {code}{origin} is a {acct_type or 'non-revenue'} account, not revenue — "
-                        f"check the mapping of {source} {MAPPINGS}.", WARNING,
-                        line=line_no, field="account", value=code)]
-    return []
+                        f"a sales line — {fix_target}.", severity, line=line_no, field="account", value=code)]
+    return [Problem("account_not_revenue",
+                    f"{where}: account {code}{origin} is a {acct_type or 'non-revenue'} account, not revenue — "
+                    f"check the mapping of {source} {MAPPINGS}.", severity,
+                    line=line_no, field="account", value=code)]
 
 
 def _item_problems(ref: ReferenceData, line: docs.Line, where: str, line_no: int) -> tuple[list[Problem], Mapping | None]:
@@ -383,7 +384,7 @@ def check_payment(payment: docs.Payment, reference: "Mapping | ReferenceData", c
         out.append(Problem("payment_account_archived",
                            f"{what}: account {code} is {_status(acct).lower()} in Xero — map {source} to an active "
                            f"bank account {MAPPINGS}.", field="account", value=code))
-    elif (acct.get("Type") or "").upper() != "BANK" and not acct.get("EnablePaymentsToAccount"):
+    elif not rules.can_receive_payments(acct):
         out.append(Problem("payment_account_not_payable",
                            f"{what}: account {code} is not a bank account and does not accept payments in Xero — "
                            f"map {source} to a bank account {MAPPINGS}, or tick 'Enable payments to this account' "

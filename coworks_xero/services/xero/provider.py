@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from .. import documents as docs
 from .. import provider as prov
-from . import payloads, preflight, states
+from . import payloads, preflight, rules, states
 from .errors import XeroError
 
 _logger = logging.getLogger(__name__)
@@ -51,13 +51,19 @@ def _fail(item, kind, message, **details):
 
 
 class XeroProvider(prov.SyncProvider):
-    def __init__(self, client, reference=None, no_tax_type="NONE"):
+    def __init__(self, client, reference=None, no_tax_type=None):
         """``client``: a XeroClient for the organisation; ``reference``: cached reference data
         (dict with Accounts, Items, TaxRates, TrackingCategories, Currencies, Organisation) used to
-        check documents before sending, or None to let Xero judge."""
+        check documents before sending, or None to let Xero judge. ``no_tax_type``: the TaxType of
+        the rounding adjustment line (default: the organisation's, from its tax rates)."""
         self.client = client
         self.reference = reference
-        self.no_tax_type = no_tax_type
+        tax_rates = (reference or {}).get("TaxRates") or []
+        self.no_tax_type = no_tax_type or rules.no_tax_type(tax_rates)
+        # TaxType -> Xero's rate, so the builder sends a line's tax only where Xero's per-line
+        # rounding would differ from the host's (lines that carry their own rate use that).
+        self.tax_rates = {t["TaxType"]: rules.xero_rate(t) for t in tax_rates
+                          if t.get("TaxType") and rules.xero_rate(t) is not None}
         self._directory = None  # this run's view of the organisation's contacts
 
     @property
@@ -253,7 +259,8 @@ class XeroProvider(prov.SyncProvider):
                 out[item.key] = failure
                 continue
             try:
-                payload, report = payloads.document_payload(doc, no_tax_type=self.no_tax_type)
+                payload, report = payloads.document_payload(doc, no_tax_type=self.no_tax_type,
+                                                            tax_rates=self.tax_rates or None)
             except ValueError as exc:
                 out[item.key] = _fail(item, prov.VALIDATION, str(exc))
                 continue
