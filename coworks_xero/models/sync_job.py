@@ -30,7 +30,7 @@ ERROR_KINDS = [
     ("retryable", "Temporary (retried automatically)"),
     ("reauth", "Connection needs re-authorisation"),
     ("validation", "Rejected by Xero"),
-    ("mapping", "Mapping missing"),
+    ("mapping", "Mapping to fix"),
     ("not_found", "Not found in Xero"),
     ("conflict", "Conflict"),
     ("internal", "Internal error"),

@@ -21,7 +21,7 @@ payment from the journal's bank account, the written-off part is a second paymen
 connection's *write-off account* (an expense account with "Enable payments to this account"
 turned on, e.g. "Bad debts" or "Bank fees"). Like Odoo's write-off line it carries no tax, so both
 ledgers agree; a credit note would instead adjust sales tax, which Odoo did not. When no write-off
-account is set the write-off part waits as "Mapping missing" and names the setting to fill.
+account is set the write-off part waits as "Mapping to fix" and names the setting to fill.
 """
 from decimal import ROUND_HALF_UP, Decimal
 
