@@ -38,6 +38,8 @@ status=0
 if [ "$which" = post ] || [ "$which" = all ]; then
   echo "== bench/post_overhead.py =="
   fresh_db && "$PY" bench/post_overhead.py --db "$db" --conf "$conf" || status=1
+  echo "== bench/operation_overhead.py =="
+  fresh_db && "$PY" bench/operation_overhead.py --db "$db" --conf "$conf" || status=1
 fi
 if [ "$which" = backfill ] || [ "$which" = all ]; then
   echo "== bench/backfill.py =="
