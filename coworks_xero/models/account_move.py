@@ -134,6 +134,12 @@ class AccountMove(models.Model):
 
     # ------------------------------------------------------------------ snapshots
 
+    def _coworks_xero_prefetch(self, conn):
+        """What the document snapshots of a batch read, read once for all of them."""
+        self.commercial_partner_id._coworks_xero_prefetch(conn)
+        self.mapped("invoice_line_ids.tax_ids")
+        self.mapped("invoice_line_ids.product_id.product_tmpl_id")
+
     def _coworks_xero_snapshot(self, job, conn):
         """The invoice or credit note as a provider-neutral document, with mappings applied."""
         from ..services import documents as d

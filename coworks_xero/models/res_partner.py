@@ -97,6 +97,14 @@ class ResPartner(models.Model):
             [("connection_id", "=", conn.id), ("code", "=", code)])
         return code if enabled or code == conn.base_currency_code else ""
 
+    def _coworks_xero_prefetch(self, conn):
+        """What the contact snapshots of a batch read, read once for all of them."""
+        partners = self.with_company(conn.company_id)
+        partners.mapped("property_product_pricelist.currency_id.name")
+        partners.mapped("xero_contact_id")
+        partners.mapped("state_id.name")
+        partners.mapped("country_id.code")
+
     def _coworks_xero_snapshot(self, job, conn):
         from ..services.documents import Address, Customer
         self.ensure_one()

@@ -411,9 +411,27 @@ class CoworksSyncJob(models.Model):
                             [fields.Datetime.now() if on else None, self.ids])
         self.invalidate_model(["inflight_since"])
 
+    def _prefetch_records(self, conn):
+        """Let each host model read what its snapshots need for the whole batch at once (the
+        ORM computes company-dependent fields such as a customer's pricelist record by record
+        when read one snapshot at a time). A failure here is no one's: the snapshots then read
+        the same fields one by one, and fail alone if they must."""
+        by_model = {}
+        for job in self:
+            by_model.setdefault(job.res_model, []).append(job.res_id)
+        for model, ids in by_model.items():
+            records = self.env[model].browse(ids)
+            if hasattr(records, "_coworks_xero_prefetch"):
+                try:
+                    with self.env.cr.savepoint():
+                        records.exists()._coworks_xero_prefetch(conn)
+                except Exception:  # noqa: BLE001 - see above
+                    _logger.info("Xero sync: prefetching %s failed; reading one by one", model, exc_info=True)
+
     def _prepare_send(self, conn, kind, operation):
         """[(job, WorkItem)] for the jobs that have something to send; the others get their
         outcome (mapping missing, waiting, nothing to do, or a readable internal error)."""
+        self._prefetch_records(conn)
         prepared = []
         for job in self:
             outcome = {}
