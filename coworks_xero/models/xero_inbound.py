@@ -1,0 +1,456 @@
+"""What happens in Xero comes back to Odoo.
+
+- ``coworks.sync.inbound.event``: one row per webhook event Xero delivered (the controller only
+  verifies, stores and triggers; a redelivered event is the same row).
+- ``coworks.sync.inbound.change``: one row per fact to apply in Odoo (a payment made in Xero, a
+  void or delete made in Xero), unique per Xero ID, applied by a sync job of kind ``inbound``.
+  The engine runs it like any job: its snapshot hook applies the change and ends the job with a
+  note (``_Skip``), or raises what a person must fix (``MappingError``, with an ``error_kind``),
+  so Retry, the sync log and the chatter work as for everything else, and nothing is sent.
+- ``_coworks_xero_inbound_run`` (called by the sync cron before it sends) reads the documents the
+  events named, and every few minutes pulls what changed since the connection's high-water mark
+  (``If-Modified-Since``), so what webhooks missed is found; it writes Xero's status and amount
+  due on the Odoo documents and queues the changes.
+"""
+import datetime
+import logging
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..services import provider as prov
+from ..services.xero import inbound as xin
+from .sync_engine import DependencyPending, _Skip
+from .xero_mapping import MappingError
+
+_logger = logging.getLogger(__name__)
+
+PARAM_WEBHOOK_KEY = "coworks_xero.webhook_key"
+WEBHOOK_PATH = "/coworks_xero/webhook"
+PULL_INTERVAL = datetime.timedelta(minutes=5)  # the catch-up pull, at most this often per connection
+EVENTS_PER_RUN = 500
+EVENT_RETENTION_DAYS = 30
+
+VOID_RULES = [
+    ("flag", "Flag only"),
+    ("cancel_unpaid", "Cancel in Odoo when nothing is paid"),
+]
+CHANGE_KINDS = [("payment", "Payment made in Xero"), ("void", "Void or delete made in Xero")]
+
+
+class InboundProblem(MappingError):
+    """A change from Xero that a person must decide on (the engine records ``error_kind``)."""
+
+    def __init__(self, message, error_kind=prov.CONFLICT):
+        super().__init__(message)
+        self.error_kind = error_kind
+
+
+class CoworksSyncInboundEvent(models.Model):
+    _name = "coworks.sync.inbound.event"
+    _description = "Webhook event received from Xero"
+    _order = "id desc"
+    _log_access = False
+
+    connection_id = fields.Many2one("coworks.sync.connection", required=True, index=True, ondelete="cascade")
+    company_id = fields.Many2one("res.company", required=True, index=True, ondelete="cascade")
+    event_key = fields.Char(required=True, help="Xero redelivers an event with the same fields: one row per event.")
+    tenant_id = fields.Char("Organisation ID")
+    category = fields.Char()
+    event_type = fields.Char()
+    resource_id = fields.Char("Xero ID")
+    event_date = fields.Datetime("Happened in Xero")
+    received_at = fields.Datetime(required=True, index=True)
+    state = fields.Selection([("new", "To read"), ("done", "Read"), ("ignored", "Ignored")],
+                             default="new", required=True, index=True)
+
+    _event_key_uniq = models.Constraint("UNIQUE(connection_id, event_key)", "Each Xero event is stored once.")
+
+    @api.model
+    def _store(self, events):
+        """Store verified webhook events (idempotent: a redelivery inserts nothing); returns how
+        many are new. One SQL statement, no ORM work: the webhook answers within Xero's 5 s."""
+        if not events:
+            return 0
+        self.env.cr.execute("""SELECT id, company_id, lower(tenant_id) FROM coworks_sync_connection
+                                WHERE active AND tenant_id IS NOT NULL AND lower(tenant_id) = ANY(%s)""",
+                            [list({e.tenant_id for e in events})])
+        conns = {}
+        for conn_id, company_id, tenant in self.env.cr.fetchall():
+            conns.setdefault(tenant, []).append((conn_id, company_id))
+        rows = []
+        now = fields.Datetime.now()
+        for ev in events:
+            for conn_id, company_id in conns.get(ev.tenant_id, ()):
+                rows += [conn_id, company_id, ev.key, ev.tenant_id, ev.category, ev.event_type,
+                         ev.resource_id, ev.event_date, now]
+        if not rows:
+            return 0
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'new')"] * (len(rows) // 9))
+        self.env.cr.execute(f"""
+            INSERT INTO coworks_sync_inbound_event
+                (connection_id, company_id, event_key, tenant_id, category, event_type, resource_id,
+                 event_date, received_at, state)
+            VALUES {values}
+            ON CONFLICT (connection_id, event_key) DO NOTHING""", rows)
+        return self.env.cr.rowcount
+
+    @api.autovacuum
+    def _gc_read_events(self):
+        limit = fields.Datetime.now() - datetime.timedelta(days=EVENT_RETENTION_DAYS)
+        self.sudo().search([("state", "!=", "new"), ("received_at", "<", limit)]).unlink()
+
+
+class CoworksSyncInboundChange(models.Model):
+    _name = "coworks.sync.inbound.change"
+    _description = "Change made in Xero, to apply in Odoo"
+    _order = "id desc"
+    _check_company_auto = True
+
+    company_id = fields.Many2one("res.company", required=True, index=True)
+    connection_id = fields.Many2one("coworks.sync.connection", required=True, index=True, ondelete="cascade")
+    kind = fields.Selection(CHANGE_KINDS, required=True)
+    remote_id = fields.Char("Xero ID", required=True, help="The PaymentID, or the voided document's ID.")
+    move_id = fields.Many2one("account.move", "Document", index=True, ondelete="cascade", check_company=True)
+    remote_status = fields.Char("Xero status")
+    amount = fields.Monetary(currency_field="currency_id")
+    currency_id = fields.Many2one("res.currency")
+    currency_rate = fields.Float(digits=(16, 6))
+    date = fields.Date()
+    reference = fields.Char()
+    remote_account_id = fields.Char("Xero bank account ID")
+    remote_account_label = fields.Char("Xero bank account")
+    payment_id = fields.Many2one("account.payment", "Odoo payment", ondelete="set null", readonly=True)
+    state = fields.Selection([("pending", "To apply"), ("applied", "Applied"), ("flagged", "Flagged only")],
+                             default="pending", required=True)
+
+    _one_per_remote = models.Constraint(
+        "UNIQUE(connection_id, kind, remote_id)", "This change from Xero is already recorded.")
+
+    @api.depends("kind", "move_id", "amount", "remote_status")
+    def _compute_display_name(self):
+        for change in self:
+            doc = change.move_id.name or ""
+            if change.kind == "payment":
+                change.display_name = _("Xero payment %(amount)s → %(doc)s",
+                                        amount=f"{change.amount:.2f} {change.currency_id.name or ''}".strip(), doc=doc)
+            else:
+                change.display_name = _("%(status)s in Xero: %(doc)s",
+                                        status=(change.remote_status or "VOIDED").capitalize(), doc=doc)
+
+    # ------------------------------------------------------------------ reading Xero
+
+    @api.model
+    def _coworks_xero_inbound_run(self):
+        """Read what changed in Xero for every connected organisation and queue it; each
+        connection in its own transaction, a failure logged on the connection, never raised."""
+        Job = self.env["coworks.sync.job"].sudo()
+        conns = Job._sync_connections_by_company(self.env["res.company"].sudo().search([]))
+        for conn in conns.values():
+            if conn.state != "connected" or conn.provider != "xero" or not conn.tenant_id:
+                continue
+            try:
+                conn._coworks_xero_inbound_sync()
+                self.env.cr.commit()
+            except Exception as exc:  # noqa: BLE001 - the outbound sync goes on; the next run reads again
+                self.env.cr.rollback()
+                self.env.invalidate_all()
+                _logger.warning("Xero sync: reading changes from Xero failed for connection %s", conn.id,
+                                exc_info=not isinstance(exc, prov.ProviderError))
+                try:
+                    conn._note_call_failure(_("Reading changes from Xero failed: %s",
+                                              getattr(exc, "message", None) or exc))
+                except Exception:  # noqa: BLE001
+                    _logger.info("Xero sync: could not note the failure", exc_info=True)
+
+    # ------------------------------------------------------------------ sync engine hooks
+
+    def _coworks_xero_snapshot(self, job, conn):
+        """Apply this change in Odoo (nothing is ever sent): ends in ``_Skip`` (done, with what
+        was done) or raises what a person must fix."""
+        self.ensure_one()
+        if self.kind == "payment":
+            self._apply_payment(conn)
+        else:
+            self._apply_void(conn)
+
+    @api.model
+    def _coworks_xero_deleted_snapshot(self, job, conn):
+        raise _Skip(_("The change was deleted; nothing to do."))
+
+    def _message_log(self, **kwargs):
+        for change in self:
+            if change.move_id:
+                change.move_id.sudo()._message_log(**kwargs)
+
+    # ------------------------------------------------------------------ payments
+
+    def _apply_payment(self, conn):
+        move = self.move_id.sudo()
+        Link = self.env["coworks.xero.payment.link"].sudo()
+        if self.payment_id or Link.search_count([("connection_id", "=", conn.id), ("xero_id", "=ilike", self.remote_id)]):
+            self.state = "applied"
+            raise _Skip(_("Xero payment %s is already in Odoo.", self.remote_id))
+        if not move:
+            raise InboundProblem(_("Xero payment %s is on a document Odoo no longer has: nothing to apply; "
+                                   "cancel this entry.", self.remote_id))
+        # Odoo's own money on this document whose Xero answer is not recorded yet may be this very
+        # payment: wait for the answer instead of registering it a second time.
+        waiting = Link.search([("move_id", "=", move.id), ("state", "=", "pending"), ("xero_id", "=", False)])
+        if waiting and self.env["coworks.sync.job"].sudo().search_count([
+                ("res_model", "=", Link._name), ("res_id", "in", waiting.ids), ("state", "=", "pending"),
+                ("maybe_sent", "=", True)]):
+            raise DependencyPending(_("Waiting for Odoo's own payment on %s to reach Xero first.", move.name))
+        journal = self._journal_for(conn)
+        if move.state != "posted":
+            raise InboundProblem(_(
+                "A payment of %(amount)s %(cur)s was made in Xero on %(doc)s (%(date)s), but the document is "
+                "%(state)s in Odoo. Post it again and Retry, or remove the payment in Xero and cancel this entry.",
+                amount=self.amount, cur=self.currency_id.name, doc=move.name, date=self.date,
+                state=dict(move._fields["state"]._description_selection(self.env)).get(move.state)))
+        if move.currency_id.compare_amounts(self.amount, move.amount_residual) > 0:
+            raise InboundProblem(_(
+                "A payment of %(amount)s %(cur)s was made in Xero on %(doc)s (%(date)s, reference “%(ref)s”), but "
+                "Odoo has only %(due)s %(cur)s left to pay on it (it is already paid or closed in Odoo). Check for a "
+                "double payment: remove one in Xero or in Odoo, then Retry (or cancel this entry).",
+                amount=self.amount, cur=self.currency_id.name, doc=move.name, date=self.date,
+                ref=self.reference or "", due=move.amount_residual))
+        wizard = self.env["account.payment.register"].sudo().with_context(
+            active_model="account.move", active_ids=move.ids).create({
+                "journal_id": journal.id, "amount": self.amount, "currency_id": move.currency_id.id,
+                "payment_date": self.date or fields.Date.context_today(self),
+                "communication": self.reference or _("Xero payment"),
+                "payment_difference_handling": "open"})
+        payment = wizard._create_payments()
+        # No echo: the reconciliation just made has a link of its own, queued to be sent; it is
+        # this Xero payment already.
+        links = Link.search([("payment_id", "=", payment.id), ("move_id", "=", move.id)])
+        links.write({"xero_id": self.remote_id, "state": "synced"})
+        note = _("Came from Xero (payment %s): not sent back.", self.remote_id)
+        self.env["coworks.sync.job"].sudo().search([
+            ("res_model", "=", Link._name), ("res_id", "in", links.ids), ("state", "in", ("pending", "error"))]).write(
+            {"state": "done", "date_done": fields.Datetime.now(), "log_note": note, "error_kind": False,
+             "error_message": False, "next_attempt_at": False})
+        self.write({"payment_id": payment.id, "state": "applied"})
+        body = _("Payment of %(amount)s %(cur)s made in Xero on %(date)s (reference “%(ref)s”, %(account)s) "
+                 "registered as %(payment)s on %(journal)s.", amount=self.amount, cur=self.currency_id.name,
+                 date=self.date, ref=self.reference or "", account=self.remote_account_label or "",
+                 payment=payment.name, journal=journal.name)
+        move._message_log(body=body)
+        raise _Skip(body)
+
+    def _journal_for(self, conn):
+        mapping = self.env["coworks.xero.journal.mapping"].sudo().search(
+            [("connection_id", "=", conn.id), "|", ("bank_account_id.xero_id", "=ilike", self.remote_account_id),
+             ("bank_account_id.code", "=", (self.remote_account_label or "").split(" ")[0] or "-")],
+            order="id", limit=1)
+        if not mapping:
+            raise InboundProblem(_(
+                "A payment of %(amount)s %(cur)s was made in Xero on %(doc)s into the Xero account “%(account)s”, "
+                "which no Odoo journal is mapped to. Map a bank or cash journal to it (Invoicing > Configuration > "
+                "Xero > Payment journals), then Retry.", amount=self.amount, cur=self.currency_id.name,
+                doc=self.move_id.name, account=self.remote_account_label or self.remote_account_id),
+                error_kind=prov.MAPPING)
+        return mapping.journal_id
+
+    # ------------------------------------------------------------------ voids
+
+    def _apply_void(self, conn):
+        move = self.move_id.sudo()
+        status = self.remote_status or "VOIDED"
+        if not move or move.state == "cancel":
+            self.state = "applied"
+            raise _Skip(_("%s in Xero; already cancelled in Odoo.", status.capitalize()))
+        if conn.inbound_void_rule != "cancel_unpaid":
+            self.state = "flagged"
+            body = _("%(status)s in Xero. Odoo's document is left as it is (rule: flag only): cancel it in Odoo if "
+                     "that is right, or re-create it in Xero.", status=status.capitalize())
+            move._message_log(body=body)
+            raise _Skip(body)
+        paid = move.payment_state not in ("not_paid", "blocked") or \
+            move.currency_id.compare_amounts(move.amount_residual, move.amount_total) != 0
+        if paid:
+            raise InboundProblem(_(
+                "%(doc)s was %(status)s in Xero, but Odoo has payments or credit notes on it, so it is not cancelled "
+                "automatically. Remove them in Odoo and Retry (or cancel %(doc)s yourself), or restore the document "
+                "in Xero and cancel this entry.", doc=move.name, status=status.lower()))
+        try:
+            with self.env.cr.savepoint():
+                move.button_cancel()
+        except UserError as exc:
+            raise InboundProblem(_("%(doc)s was %(status)s in Xero, but Odoo could not cancel it: %(why)s",
+                                   doc=move.name, status=status.lower(), why=exc.args[0] if exc.args else exc)) from None
+        # No echo: the void Odoo just queued is what Xero already did.
+        self.env["coworks.sync.job"].sudo().search([
+            ("res_model", "=", "account.move"), ("res_id", "=", move.id), ("operation", "=", "cancel"),
+            ("state", "in", ("pending", "error"))]).write({
+                "state": "done", "date_done": fields.Datetime.now(), "next_attempt_at": False,
+                "log_note": _("%s in Xero already: not sent back.", status.capitalize())})
+        self.state = "applied"
+        body = _("%(status)s in Xero: cancelled in Odoo (rule: cancel when nothing is paid).", status=status.capitalize())
+        move._message_log(body=body)
+        raise _Skip(body)
+
+
+class CoworksSyncConnection(models.Model):
+    _inherit = "coworks.sync.connection"
+
+    inbound_void_rule = fields.Selection(
+        VOID_RULES, "Void or delete made in Xero", required=True, default="flag",
+        help="Flag only: the Odoo document shows Xero's status and a note, nothing else changes.\n"
+             "Cancel in Odoo when nothing is paid: the Odoo document is cancelled too, unless it has "
+             "payments or credit notes in Odoo (then the sync log says what to do).")
+    inbound_modified_since = fields.Datetime(
+        "Changes read up to", copy=False, readonly=True,
+        help="Xero's last modification time read by the catch-up pull (If-Modified-Since).")
+    inbound_pulled_at = fields.Datetime("Last pull from Xero", copy=False, readonly=True)
+    webhook_last_event_at = fields.Datetime("Last webhook event", compute="_compute_webhook_last_event_at")
+
+    @api.model
+    def _manager_writable_fields(self):
+        return super()._manager_writable_fields() | {"inbound_void_rule"}
+
+    def _compute_webhook_last_event_at(self):
+        groups = dict(self.env["coworks.sync.inbound.event"].sudo()._read_group(
+            [("connection_id", "in", self.ids)], ["connection_id"], ["received_at:max"]))
+        for conn in self:
+            conn.webhook_last_event_at = groups.get(conn)
+
+    def _coworks_xero_inbound_sync(self):
+        """Read the documents webhook events named and, when due, pull what changed since the
+        high-water mark; write Xero's state on the Odoo documents and queue the changes."""
+        self.ensure_one()
+        cr = self.env.cr
+        cr.execute("""SELECT id, category, resource_id FROM coworks_sync_inbound_event
+                       WHERE connection_id = %s AND state = 'new' ORDER BY id LIMIT %s
+                         FOR UPDATE SKIP LOCKED""", [self.id, EVENTS_PER_RUN])
+        events = cr.fetchall()
+        now = fields.Datetime.now()
+        pull_due = not self.inbound_pulled_at or now - self.inbound_pulled_at >= PULL_INTERVAL
+        if not events and not pull_due:
+            return
+        reader = xin.XeroInbound(self._xero_client())
+        invoice_ids = [rid for _id, cat, rid in events if cat == "INVOICE"]
+        credit_ids = [rid for _id, cat, rid in events if cat == "CREDITNOTE"]
+        documents = reader.documents(invoice_ids, credit_ids) if (invoice_ids or credit_ids) else []
+        payments = []
+        changes = None
+        if pull_due:
+            # The first pull starts at the connection's creation: before it, Xero had only what
+            # this integration sent.
+            changes = reader.pull(self.inbound_modified_since or self.create_date)
+            documents += changes.documents
+            payments += changes.payments
+        queued = self._coworks_xero_take_documents(documents, payments, reader)
+        if events:
+            ignored = [eid for eid, cat, _rid in events if cat not in xin.DOCUMENT_CATEGORIES]
+            cr.execute("UPDATE coworks_sync_inbound_event SET state = CASE WHEN id = ANY(%s) THEN 'ignored' "
+                       "ELSE 'done' END WHERE id = ANY(%s)", [ignored, [e[0] for e in events]])
+        if changes is not None:
+            vals = {"inbound_pulled_at": now}
+            if changes.high_water and (not self.inbound_modified_since
+                                       or changes.high_water > self.inbound_modified_since):
+                vals["inbound_modified_since"] = changes.high_water
+            self.sudo().write(vals)
+        _logger.info("Xero sync: %s events read, %s documents and %s payments seen, %s changes queued",
+                     len(events), len(documents), len(payments), queued)
+
+    def _coworks_xero_take_documents(self, documents, payments, reader):
+        """Xero's status and amount due onto the Odoo documents; payments and voids made in Xero
+        become changes (once per Xero ID) with their sync job. Returns how many were queued."""
+        Link = self.env["coworks.xero.payment.link"].sudo()
+        Change = self.env["coworks.sync.inbound.change"].sudo()
+        latest = {}
+        for doc in documents:  # the most recent report of each document wins
+            if doc.remote_id not in latest or (doc.updated_at or datetime.datetime.min) >= (
+                    latest[doc.remote_id].updated_at or datetime.datetime.min):
+                latest[doc.remote_id] = doc
+        payment_doc_ids = {p.document_remote_id for p in payments}
+        moves = self._coworks_xero_moves_by_remote_id(set(latest) | payment_doc_ids)
+        linked = {x.lower() for x in Link.search([("connection_id", "=", self.id), ("xero_id", "!=", False)]).mapped("xero_id")}
+        known = {(c.kind, c.remote_id) for c in Change.search([("connection_id", "=", self.id)])}
+        new_changes = []
+        unknown_payments = set()
+        for remote_id, doc in latest.items():
+            move = moves.get(remote_id)
+            if not move:
+                continue  # made in Xero, or another integration's: not an Odoo document
+            if not move.xero_status_at or not doc.updated_at or doc.updated_at >= move.xero_status_at:
+                models.BaseModel.write(move, {"xero_status": doc.status, "xero_amount_due": float(doc.amount_due),
+                                              "xero_status_at": doc.updated_at or fields.Datetime.now()})
+            if doc.status in xin.VOID_STATUSES and move.state == "posted" and ("void", remote_id) not in known:
+                known.add(("void", remote_id))
+                new_changes.append({"kind": "void", "remote_id": remote_id, "move_id": move.id,
+                                    "remote_status": doc.status})
+            unknown_payments |= {p for p in doc.payment_ids if p not in linked and ("payment", p) not in known}
+        unknown_payments -= {p.remote_id for p in payments}
+        if unknown_payments:
+            payments = list(payments) + reader.payments(unknown_payments)
+            moves.update(self._coworks_xero_moves_by_remote_id({p.document_remote_id for p in payments} - set(moves)))
+        for pay in payments:
+            move = moves.get(pay.document_remote_id)
+            if (not move or pay.status != "AUTHORISED" or pay.remote_id in linked
+                    or ("payment", pay.remote_id) in known):
+                continue
+            known.add(("payment", pay.remote_id))
+            new_changes.append({
+                "kind": "payment", "remote_id": pay.remote_id, "move_id": move.id, "remote_status": pay.status,
+                "amount": float(pay.amount), "currency_id": move.currency_id.id, "date": pay.date,
+                "currency_rate": float(pay.currency_rate or 0), "reference": pay.reference,
+                "remote_account_id": pay.account_id,
+                "remote_account_label": " ".join(filter(None, [pay.account_code, pay.account_name]))})
+        if not new_changes:
+            return 0
+        created = Change.create([dict(vals, company_id=self.company_id.id, connection_id=self.id)
+                                 for vals in new_changes])
+        self.env["coworks.sync.job"].sudo().with_context(coworks_xero_no_trigger=True)._enqueue(created, "inbound")
+        return len(created)
+
+    def _coworks_xero_moves_by_remote_id(self, remote_ids):
+        if not remote_ids:
+            return {}
+        self.env["account.move"].flush_model(["xero_id", "company_id"])
+        self.env.cr.execute("""SELECT lower(xero_id), id FROM account_move
+                                WHERE company_id = %s AND xero_id IS NOT NULL AND lower(xero_id) = ANY(%s)""",
+                            [self.company_id.id, list(remote_ids)])
+        Move = self.env["account.move"].sudo()
+        return {rid: Move.browse(mid) for rid, mid in self.env.cr.fetchall()}
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    xero_amount_due = fields.Monetary("Amount due in Xero", copy=False, readonly=True,
+                                      currency_field="currency_id",
+                                      help="As Xero last reported it (credit notes: the credit left).")
+    xero_status_at = fields.Datetime("Xero status as of", copy=False, readonly=True,
+                                     help="When Xero last changed what it reported here.")
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    # Xero signs every webhook with it: system administrators only, like the client secret.
+    coworks_xero_webhook_key = fields.Char(
+        "Xero webhooks key", config_parameter=PARAM_WEBHOOK_KEY, groups="base.group_system")
+    coworks_xero_webhook_url = fields.Char(
+        "Webhook URL", compute="_compute_coworks_xero_webhook_url",
+        help="Register this URL as the delivery URL of your app's webhook at developer.xero.com.")
+    coworks_xero_webhook_last_event_at = fields.Datetime(
+        related="coworks_xero_connection_id.webhook_last_event_at")
+    coworks_xero_inbound_pulled_at = fields.Datetime(related="coworks_xero_connection_id.inbound_pulled_at")
+    coworks_xero_void_rule = fields.Selection(
+        related="coworks_xero_connection_id.inbound_void_rule", readonly=False)
+
+    def _compute_coworks_xero_webhook_url(self):
+        from urllib.parse import urljoin
+        url = urljoin(self.env["ir.config_parameter"].sudo().get_param("web.base.url") or "", WEBHOOK_PATH)
+        for settings in self:
+            settings.coworks_xero_webhook_url = url
+
+    def set_values(self):
+        for settings in self:
+            value = settings.coworks_xero_webhook_key if "coworks_xero_webhook_key" in settings._fields else False
+            if value and value != value.strip():
+                settings.coworks_xero_webhook_key = value.strip()
+        return super().set_values()
