@@ -33,10 +33,10 @@ class InboundCase(CoworksXeroEmulatorCase):
         self.assertTrue(result.ok, result.message)
 
     def run_pull(self):
-        """The sync cron once the pull is due again (it pulls at most every few minutes)."""
+        """The sync cron once the pull is due again (every 15 minutes, hourly while webhooks arrive)."""
         self.connection.invalidate_recordset(["inbound_pulled_at"])
         last = max(fields.Datetime.now(), self.connection.inbound_pulled_at or fields.Datetime.now())
-        self.run_worker_at(last + datetime.timedelta(minutes=6))
+        self.run_worker_at(last + datetime.timedelta(minutes=61))
 
     def changes(self, move):
         return self.env["coworks.sync.inbound.change"].sudo().search([("move_id", "=", move.id)])
