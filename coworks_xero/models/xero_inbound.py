@@ -328,12 +328,14 @@ class CoworksSyncConnection(models.Model):
 
     def _coworks_xero_inbound_sync(self):
         """Read the documents webhook events named and, when due, pull what changed since the
-        high-water mark; write Xero's state on the Odoo documents and queue the changes."""
+        high-water mark (all Xero calls first, no row held meanwhile); then, in a fresh
+        transaction retried on a collision with a user's write, write Xero's state on the Odoo
+        documents, queue the changes and mark the events read."""
         self.ensure_one()
         cr = self.env.cr
         cr.execute("""SELECT id, category, resource_id FROM coworks_sync_inbound_event
-                       WHERE connection_id = %s AND state = 'new' ORDER BY id LIMIT %s
-                         FOR UPDATE SKIP LOCKED""", [self.id, EVENTS_PER_RUN])
+                       WHERE connection_id = %s AND state = 'new' ORDER BY id LIMIT %s""",
+                   [self.id, EVENTS_PER_RUN])
         events = cr.fetchall()
         now = fields.Datetime.now()
         pull_due = not self.inbound_pulled_at or now - self.inbound_pulled_at >= self._coworks_xero_pull_interval()
@@ -351,19 +353,34 @@ class CoworksSyncConnection(models.Model):
             changes = reader.pull(self.inbound_modified_since or self.create_date)
             documents += changes.documents
             payments += changes.payments
-        queued = self._coworks_xero_take_documents(documents, payments, reader)
+        # A document lists its payments without their bank account: read those Odoo lacks.
+        listed = {p for doc in documents for p in doc.payment_ids} - {p.remote_id for p in payments}
+        missing = listed - self._coworks_xero_linked_payment_ids(listed) - set(
+            self.env["coworks.sync.inbound.change"].sudo().search(
+                [("connection_id", "=", self.id), ("kind", "=", "payment"), ("remote_id", "in", list(listed))]
+            ).mapped("remote_id"))
+        if missing:
+            payments += reader.payments(missing)
+        cr.commit()  # what follows sees what users did while Xero was being read
+        queued = self.env["coworks.sync.job"]._in_own_transaction(
+            self._coworks_xero_store_reads, events, documents, payments, changes, now)
+        _logger.info("Xero sync: %s events read, %s documents and %s payments seen, %s changes queued",
+                     len(events), len(documents), len(payments), queued)
+
+    def _coworks_xero_store_reads(self, events, documents, payments, changes, now):
+        queued = self._coworks_xero_take_documents(documents, payments)
         if events:
             ignored = [eid for eid, cat, _rid in events if cat not in xin.DOCUMENT_CATEGORIES]
-            cr.execute("UPDATE coworks_sync_inbound_event SET state = CASE WHEN id = ANY(%s) THEN 'ignored' "
-                       "ELSE 'done' END WHERE id = ANY(%s)", [ignored, [e[0] for e in events]])
+            self.env.cr.execute(
+                "UPDATE coworks_sync_inbound_event SET state = CASE WHEN id = ANY(%s) THEN 'ignored' "
+                "ELSE 'done' END WHERE id = ANY(%s) AND state = 'new'", [ignored, [e[0] for e in events]])
         if changes is not None:
             vals = {"inbound_pulled_at": now}
             if changes.high_water and (not self.inbound_modified_since
                                        or changes.high_water > self.inbound_modified_since):
                 vals["inbound_modified_since"] = changes.high_water
             self.sudo().write(vals)
-        _logger.info("Xero sync: %s events read, %s documents and %s payments seen, %s changes queued",
-                     len(events), len(documents), len(payments), queued)
+        return queued
 
     def _coworks_xero_pull_interval(self):
         """Hourly while webhooks arrive (the key is set and an event came within a day), else
@@ -374,7 +391,7 @@ class CoworksSyncConnection(models.Model):
                 return PULL_INTERVAL_WITH_WEBHOOKS
         return PULL_INTERVAL
 
-    def _coworks_xero_take_documents(self, documents, payments, reader):
+    def _coworks_xero_take_documents(self, documents, payments):
         """Xero's status and amount due onto the Odoo documents; payments and voids made in Xero
         become changes (once per Xero ID) with their sync job. Returns how many were queued."""
         Change = self.env["coworks.sync.inbound.change"].sudo()
@@ -383,16 +400,12 @@ class CoworksSyncConnection(models.Model):
             if doc.remote_id not in latest or (doc.updated_at or datetime.datetime.min) >= (
                     latest[doc.remote_id].updated_at or datetime.datetime.min):
                 latest[doc.remote_id] = doc
-        payment_doc_ids = {p.document_remote_id for p in payments}
-        moves = self._coworks_xero_moves_by_remote_id(set(latest) | payment_doc_ids)
+        moves = self._coworks_xero_moves_by_remote_id(set(latest) | {p.document_remote_id for p in payments})
         candidates = {p.remote_id for p in payments}
-        for doc in latest.values():
-            candidates.update(doc.payment_ids)
         linked = self._coworks_xero_linked_payment_ids(candidates)
         known = {(c.kind, c.remote_id) for c in Change.search([
             ("connection_id", "=", self.id), ("remote_id", "in", list(candidates | set(latest)))])}
         new_changes = []
-        unknown_payments = set()
         for remote_id, doc in latest.items():
             move = moves.get(remote_id)
             if not move:
@@ -404,11 +417,6 @@ class CoworksSyncConnection(models.Model):
                 known.add(("void", remote_id))
                 new_changes.append({"kind": "void", "remote_id": remote_id, "move_id": move.id,
                                     "remote_status": doc.status})
-            unknown_payments |= {p for p in doc.payment_ids if p not in linked and ("payment", p) not in known}
-        unknown_payments -= {p.remote_id for p in payments}
-        if unknown_payments:
-            payments = list(payments) + reader.payments(unknown_payments)
-            moves.update(self._coworks_xero_moves_by_remote_id({p.document_remote_id for p in payments} - set(moves)))
         for pay in payments:
             move = moves.get(pay.document_remote_id)
             if (not move or pay.status != "AUTHORISED" or pay.remote_id in linked
