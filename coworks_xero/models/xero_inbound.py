@@ -164,11 +164,15 @@ class CoworksSyncInboundChange(models.Model):
             except Exception as exc:  # noqa: BLE001 - the outbound sync goes on; the next run reads again
                 self.env.cr.rollback()
                 self.env.invalidate_all()
+                kind = getattr(exc, "kind", None)  # XeroError / ProviderError: classified by the client
                 _logger.warning("Xero sync: reading changes from Xero failed for connection %s", conn.id,
-                                exc_info=not isinstance(exc, prov.ProviderError))
+                                exc_info=kind is None)
                 try:
-                    conn._note_call_failure(_("Reading changes from Xero failed: %s",
-                                              getattr(exc, "message", None) or exc))
+                    message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                    if kind == prov.REAUTH:
+                        conn._mark_needs_reconnect(message)
+                    else:
+                        conn._note_call_failure(_("Reading changes from Xero failed: %s", message))
                 except Exception:  # noqa: BLE001
                     _logger.info("Xero sync: could not note the failure", exc_info=True)
 
@@ -363,23 +367,25 @@ class CoworksSyncConnection(models.Model):
             payments += reader.payments(missing)
         cr.commit()  # what follows sees what users did while Xero was being read
         queued = self.env["coworks.sync.job"]._in_own_transaction(
-            self._coworks_xero_store_reads, events, documents, payments, changes, now)
+            self._coworks_xero_store_reads, events, documents, payments, give_up=None)
+        if changes is not None and queued is not None:
+            # Only once what was read is committed: the mark never passes a change not recorded.
+            # Out of band, like the connection's other bookkeeping (sync_connection_ops.py).
+            vals = {"inbound_pulled_at": now}
+            if changes.high_water and (not self.inbound_modified_since
+                                       or changes.high_water > self.inbound_modified_since):
+                vals["inbound_modified_since"] = changes.high_water
+            self._write_out_of_band(vals)
         _logger.info("Xero sync: %s events read, %s documents and %s payments seen, %s changes queued",
                      len(events), len(documents), len(payments), queued)
 
-    def _coworks_xero_store_reads(self, events, documents, payments, changes, now):
+    def _coworks_xero_store_reads(self, events, documents, payments):
         queued = self._coworks_xero_take_documents(documents, payments)
         if events:
             ignored = [eid for eid, cat, _rid in events if cat not in xin.DOCUMENT_CATEGORIES]
             self.env.cr.execute(
                 "UPDATE coworks_sync_inbound_event SET state = CASE WHEN id = ANY(%s) THEN 'ignored' "
                 "ELSE 'done' END WHERE id = ANY(%s) AND state = 'new'", [ignored, [e[0] for e in events]])
-        if changes is not None:
-            vals = {"inbound_pulled_at": now}
-            if changes.high_water and (not self.inbound_modified_since
-                                       or changes.high_water > self.inbound_modified_since):
-                vals["inbound_modified_since"] = changes.high_water
-            self.sudo().write(vals)
         return queued
 
     def _coworks_xero_pull_interval(self):

@@ -171,6 +171,22 @@ class TestInboundPayments(InboundCase):
         pulls = [r for r in self.emu("GET", "requests")["requests"] if r["method"] == "GET"]
         self.assertTrue(pulls, "the pull ran")
 
+    def test_a_failed_read_stops_nothing_and_misses_nothing(self):
+        invoice = self.sent_invoice(350.0)
+        self.pay_in_xero(invoice, 120.0)
+        mark = self.connection.inbound_modified_since
+        self.emu("POST", "faults", {"route": "GET /Payments", "kind": "status", "status": 500, "count": 0})
+        other = self._invoice(99.0)
+        self.run_pull()
+        self.assertTrue(other.xero_id, "the push goes on while reading Xero fails")
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.connection.invalidate_recordset()
+        self.assertIn("Reading changes from Xero failed", self.connection.last_error or "")
+        self.assertEqual(self.connection.inbound_modified_since, mark, "the mark does not move past a failed read")
+        self.emu("DELETE", "faults")
+        self.run_pull()
+        self.assertEqual(invoice.payment_state, "partial")
+
     def test_own_payment_is_not_taken_for_one_made_in_xero(self):
         invoice = self.sent_invoice(350.0)
         payment = self._pay(invoice)
