@@ -119,3 +119,23 @@ def test_documents_and_payments_by_id(env, xero):
     assert doc.status == "PAID" and doc.amount_due == 0 and doc.payment_ids == (pay.remote_id.lower(),)
     [full] = reader.payments(doc.payment_ids)
     assert full.account_code == "091" and full.account_name == "Card Clearing"
+
+
+def test_credit_note_allocations_are_read_from_the_credit_note(env, xero):
+    reader = xin.XeroInbound(xero)
+    invoice_id = _invoice(env, xero, "100.00")
+    [contact] = [c["ContactID"] for c in env.state()["Contacts"]][-1:]
+    [cn] = xero.create_credit_notes([{
+        "Type": "ACCRECCREDIT", "Contact": {"ContactID": contact}, "Date": "2026-03-02", "Status": "AUTHORISED",
+        "LineAmountTypes": "NoTax", "LineItems": [{"Description": "Refund", "Quantity": 1, "UnitAmount": "30.00",
+                                                   "AccountCode": "200", "TaxType": "NONE"}]}], uuid.uuid4().hex)
+    assert cn.ok, cn.message
+    [alloc] = xero.allocate_credit_note(cn.remote_id, [{"Invoice": {"InvoiceID": invoice_id}, "Amount": "30.00",
+                                                         "Date": "2026-03-03"}], uuid.uuid4().hex)
+    assert alloc.ok, alloc.message
+    [inv] = reader.documents(invoice_ids=[invoice_id])
+    assert inv.credit_note_ids == (cn.remote_id.lower(),) and inv.amount_due == Decimal("70.00")
+    [note] = reader.documents(credit_note_ids=inv.credit_note_ids)
+    [a] = note.allocations
+    assert (a.remote_id, a.invoice_remote_id, a.amount, a.date) == (
+        alloc.remote_id.lower(), invoice_id.lower(), Decimal("30.00"), dt.date(2026, 3, 3))

@@ -39,7 +39,8 @@ VOID_RULES = [
     ("flag", "Flag only"),
     ("cancel_unpaid", "Cancel in Odoo when nothing is paid"),
 ]
-CHANGE_KINDS = [("payment", "Payment made in Xero"), ("void", "Void or delete made in Xero")]
+CHANGE_KINDS = [("payment", "Payment made in Xero"), ("allocation", "Credit note applied in Xero"),
+                ("void", "Void or delete made in Xero")]
 
 
 def _id_forms(remote_ids):
@@ -121,6 +122,8 @@ class CoworksSyncInboundChange(models.Model):
     kind = fields.Selection(CHANGE_KINDS, required=True)
     remote_id = fields.Char("Xero ID", required=True, help="The PaymentID, or the voided document's ID.")
     move_id = fields.Many2one("account.move", "Document", index=True, ondelete="cascade", check_company=True)
+    credit_note_id = fields.Many2one("account.move", "Credit note", ondelete="cascade", check_company=True,
+                                     help="Credit note applied in Xero to the document.")
     remote_status = fields.Char("Xero status")
     amount = fields.Monetary(currency_field="currency_id")
     currency_id = fields.Many2one("res.currency")
@@ -140,9 +143,12 @@ class CoworksSyncInboundChange(models.Model):
     def _compute_display_name(self):
         for change in self:
             doc = change.move_id.name or ""
+            amount = f"{change.amount:.2f} {change.currency_id.name or ''}".strip()
             if change.kind == "payment":
-                change.display_name = _("Xero payment %(amount)s → %(doc)s",
-                                        amount=f"{change.amount:.2f} {change.currency_id.name or ''}".strip(), doc=doc)
+                change.display_name = _("Xero payment %(amount)s → %(doc)s", amount=amount, doc=doc)
+            elif change.kind == "allocation":
+                change.display_name = _("Xero credit %(cn)s %(amount)s → %(doc)s",
+                                        cn=change.credit_note_id.name or "", amount=amount, doc=doc)
             else:
                 change.display_name = _("%(status)s in Xero: %(doc)s",
                                         status=(change.remote_status or "VOIDED").capitalize(), doc=doc)
@@ -184,6 +190,8 @@ class CoworksSyncInboundChange(models.Model):
         self.ensure_one()
         if self.kind == "payment":
             self._apply_payment(conn)
+        elif self.kind == "allocation":
+            self._apply_allocation(conn)
         else:
             self._apply_void(conn)
 
@@ -251,6 +259,49 @@ class CoworksSyncInboundChange(models.Model):
                  date=self.date, ref=self.reference or "", account=self.remote_account_label or "",
                  payment=payment.name, journal=journal.name)
         move._message_log(body=body)
+        raise _Skip(body)
+
+    def _apply_allocation(self, conn):
+        invoice, credit = self.move_id.sudo(), self.credit_note_id.sudo()
+        Link = self.env["coworks.xero.payment.link"].sudo()
+        if Link.search_count([("connection_id", "=", conn.id), ("xero_id", "in", _id_forms([self.remote_id]))]):
+            self.state = "applied"
+            raise _Skip(_("Xero allocation %s is already in Odoo.", self.remote_id))
+        waiting = Link.search([("move_id", "=", invoice.id), ("credit_note_id", "=", credit.id),
+                               ("state", "=", "pending"), ("xero_id", "=", False)])
+        if waiting and self.env["coworks.sync.job"].sudo().search_count([
+                ("res_model", "=", Link._name), ("res_id", "in", waiting.ids), ("state", "=", "pending"),
+                ("maybe_sent", "=", True)]):
+            raise DependencyPending(_("Waiting for Odoo's own allocation of %s to reach Xero first.", credit.name))
+        if invoice.state != "posted" or credit.state != "posted":
+            raise InboundProblem(_(
+                "%(cn)s was applied to %(doc)s in Xero (%(amount)s %(cur)s), but one of them is not posted in Odoo. "
+                "Post it and Retry, or remove the allocation in Xero and cancel this entry.",
+                cn=credit.name, doc=invoice.name, amount=self.amount, cur=self.currency_id.name))
+        lines = (invoice.line_ids | credit.line_ids).filtered(
+            lambda l: l.account_id.account_type == "asset_receivable" and not l.reconciled)
+        available = min(invoice.amount_residual, credit.amount_residual)
+        if invoice.currency_id.compare_amounts(self.amount, available) != 0 or len(lines.move_id) != 2:
+            raise InboundProblem(_(
+                "%(cn)s was applied to %(doc)s in Xero for %(amount)s %(cur)s, but in Odoo the two can only be "
+                "matched for %(available)s %(cur)s (what is left on both). Match them in Odoo as Xero did (or change "
+                "the allocation in Xero), then Retry or cancel this entry.", cn=credit.name, doc=invoice.name,
+                amount=self.amount, cur=self.currency_id.name, available=available))
+        lines.reconcile()
+        partials = lines.matched_debit_ids | lines.matched_credit_ids
+        links = Link.search([("partial_id", "in", partials.ids), ("kind", "=", "allocation"),
+                             ("move_id", "=", invoice.id), ("credit_note_id", "=", credit.id),
+                             ("xero_id", "=", False), ("state", "=", "pending")])
+        links.write({"xero_id": self.remote_id, "state": "synced"})
+        self.env["coworks.sync.job"].sudo().search([
+            ("res_model", "=", Link._name), ("res_id", "in", links.ids), ("state", "in", ("pending", "error"))]).write(
+            {"state": "done", "date_done": fields.Datetime.now(), "next_attempt_at": False,
+             "log_note": _("Came from Xero (allocation %s): not sent back.", self.remote_id)})
+        self.state = "applied"
+        body = _("%(cn)s applied to %(doc)s in Xero for %(amount)s %(cur)s: matched in Odoo too.",
+                 cn=credit.name, doc=invoice.name, amount=self.amount, cur=self.currency_id.name)
+        invoice._message_log(body=body)
+        credit._message_log(body=body)
         raise _Skip(body)
 
     def _journal_for(self, conn):
@@ -357,6 +408,11 @@ class CoworksSyncConnection(models.Model):
             changes = reader.pull(self.inbound_modified_since or self.create_date)
             documents += changes.documents
             payments += changes.payments
+        # A credit note applied to an invoice in Xero: the credit note says how (its allocations).
+        read_notes = {doc.remote_id for doc in documents if doc.kind == "credit_note"}
+        named_notes = {cn for doc in documents for cn in doc.credit_note_ids} - read_notes
+        if named_notes:
+            documents += reader.documents(credit_note_ids=named_notes)
         # A document lists its payments without their bank account: read those Odoo lacks.
         listed = {p for doc in documents for p in doc.payment_ids} - {p.remote_id for p in payments}
         missing = listed - self._coworks_xero_linked_payment_ids(listed) - set(
@@ -406,8 +462,10 @@ class CoworksSyncConnection(models.Model):
             if doc.remote_id not in latest or (doc.updated_at or datetime.datetime.min) >= (
                     latest[doc.remote_id].updated_at or datetime.datetime.min):
                 latest[doc.remote_id] = doc
-        moves = self._coworks_xero_moves_by_remote_id(set(latest) | {p.document_remote_id for p in payments})
-        candidates = {p.remote_id for p in payments}
+        allocations = [a for doc in latest.values() for a in doc.allocations]
+        moves = self._coworks_xero_moves_by_remote_id(
+            set(latest) | {p.document_remote_id for p in payments} | {a.invoice_remote_id for a in allocations})
+        candidates = {p.remote_id for p in payments} | {a.remote_id for a in allocations}
         linked = self._coworks_xero_linked_payment_ids(candidates)
         known = {(c.kind, c.remote_id) for c in Change.search([
             ("connection_id", "=", self.id), ("remote_id", "in", list(candidates | set(latest)))])}
@@ -423,6 +481,14 @@ class CoworksSyncConnection(models.Model):
                 known.add(("void", remote_id))
                 new_changes.append({"kind": "void", "remote_id": remote_id, "move_id": move.id,
                                     "remote_status": doc.status})
+        for alloc in allocations:
+            invoice, credit = moves.get(alloc.invoice_remote_id), moves.get(alloc.credit_note_remote_id)
+            if not invoice or not credit or alloc.remote_id in linked or ("allocation", alloc.remote_id) in known:
+                continue
+            known.add(("allocation", alloc.remote_id))
+            new_changes.append({"kind": "allocation", "remote_id": alloc.remote_id, "move_id": invoice.id,
+                                "credit_note_id": credit.id, "amount": float(alloc.amount),
+                                "currency_id": invoice.currency_id.id, "date": alloc.date})
         for pay in payments:
             move = moves.get(pay.document_remote_id)
             if (not move or pay.status != "AUTHORISED" or pay.remote_id in linked

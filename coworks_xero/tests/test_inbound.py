@@ -171,6 +171,40 @@ class TestInboundPayments(InboundCase):
         pulls = [r for r in self.emu("GET", "requests")["requests"] if r["method"] == "GET"]
         self.assertTrue(pulls, "the pull ran")
 
+    def allocate_in_xero(self, credit, invoice, amount):
+        [result] = self.connection._xero_client().allocate_credit_note(credit.xero_id, [{
+            "Invoice": {"InvoiceID": invoice.xero_id}, "Amount": amount,
+            "Date": fields.Date.today().isoformat()}], uuid.uuid4().hex, refs=["by hand"])
+        self.assertTrue(result.ok, result.message)
+        return result.remote_id
+
+    def test_credit_note_applied_in_xero_is_matched_in_odoo_without_echo(self):
+        invoice = self._invoice(350.0)
+        credit = self._invoice(100.0, move_type="out_refund")
+        self.run_worker()
+        allocation_id = self.allocate_in_xero(credit, invoice, credit.amount_total)
+        self.emu("DELETE", "requests")
+        self.run_pull()
+        self.assertEqual(credit.payment_state, "paid")
+        self.assertAlmostEqual(invoice.amount_residual, invoice.amount_total - credit.amount_total)
+        link = self.env["coworks.xero.payment.link"].search([("credit_note_id", "=", credit.id)])
+        self.assertRecordValues(link, [{"kind": "allocation", "xero_id": allocation_id.lower(), "state": "synced",
+                                        "move_id": invoice.id}])
+        writes = [r for r in self.emu("GET", "requests")["requests"] if "/Allocations" in r["path"]]
+        self.assertFalse(writes, "the allocation that came from Xero is not sent back")
+        self.assertAlmostEqual(invoice.xero_amount_due, invoice.amount_total - credit.amount_total)
+
+    def test_part_of_a_credit_note_applied_in_xero_asks_for_a_person(self):
+        invoice = self._invoice(350.0)
+        credit = self._invoice(100.0, move_type="out_refund")
+        self.run_worker()
+        self.allocate_in_xero(credit, invoice, 10.0)
+        self.run_pull()
+        self.assertEqual(credit.payment_state, "not_paid", "Odoo cannot match a part of what is left")
+        job = self.change_jobs(self.env["coworks.sync.inbound.change"].search([("credit_note_id", "=", credit.id)]))
+        self.assertRecordValues(job, [{"state": "error", "error_kind": "conflict"}])
+        self.assertIn("Match them in Odoo as Xero did", job.error_message)
+
     def test_a_failed_read_stops_nothing_and_misses_nothing(self):
         invoice = self.sent_invoice(350.0)
         self.pay_in_xero(invoice, 120.0)

@@ -126,6 +126,18 @@ class RemoteDocument:
     amount_due: Decimal  # invoices: AmountDue; credit notes: RemainingCredit
     updated_at: dt.datetime | None
     payment_ids: tuple = ()
+    credit_note_ids: tuple = ()  # invoices: the credit notes applied to it (their allocations say how)
+    allocations: tuple = ()  # credit notes: RemoteAllocation
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteAllocation:
+    """Part of a credit note applied to an invoice in Xero."""
+    remote_id: str
+    credit_note_remote_id: str
+    invoice_remote_id: str
+    amount: Decimal
+    date: dt.date | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,15 +167,24 @@ def remote_document(data: dict, kind: str | None = None) -> RemoteDocument | Non
     if kind is None:
         return None
     is_invoice = kind == d.KIND_INVOICE
-    remote_id = data.get("InvoiceID" if is_invoice else "CreditNoteID") or ""
+    remote_id = (data.get("InvoiceID" if is_invoice else "CreditNoteID") or "").lower()
+    allocations = tuple(
+        RemoteAllocation(remote_id=(a.get("AllocationID") or "").lower(), credit_note_remote_id=remote_id,
+                         invoice_remote_id=((a.get("Invoice") or {}).get("InvoiceID") or "").lower(),
+                         amount=_dec(a.get("Amount")), date=parse_xero_date(a.get("Date")))
+        for a in (data.get("Allocations") or []) if not is_invoice and a.get("AllocationID")
+        and not a.get("IsDeleted"))
     return RemoteDocument(
-        remote_id=remote_id.lower(), kind=kind,
+        remote_id=remote_id, kind=kind,
         number=data.get("InvoiceNumber" if is_invoice else "CreditNoteNumber") or "",
         status=data.get("Status") or "", total=_dec(data.get("Total")),
         amount_due=_dec(data.get("AmountDue" if is_invoice else "RemainingCredit")),
         updated_at=parse_xero_datetime(data.get("UpdatedDateUTC")),
         payment_ids=tuple((p.get("PaymentID") or "").lower() for p in data.get("Payments") or []
-                          if p.get("PaymentID")))
+                          if p.get("PaymentID")),
+        credit_note_ids=tuple((c.get("CreditNoteID") or "").lower() for c in data.get("CreditNotes") or []
+                              if is_invoice and c.get("CreditNoteID")),
+        allocations=allocations)
 
 
 def remote_payment(data: dict) -> RemotePayment | None:
