@@ -170,15 +170,14 @@ class CoworksSyncInboundChange(models.Model):
             except Exception as exc:  # noqa: BLE001 - the outbound sync goes on; the next run reads again
                 self.env.cr.rollback()
                 self.env.invalidate_all()
-                kind = getattr(exc, "kind", None)  # XeroError / ProviderError: classified by the client
+                classified = getattr(exc, "kind", None)  # XeroError / ProviderError: the client's
                 _logger.warning("Xero sync: reading changes from Xero failed for connection %s", conn.id,
-                                exc_info=kind is None)
+                                exc_info=classified is None)
                 try:
+                    # Noted only, even when Xero wants a re-authorisation: the sender, meeting the
+                    # same refusal, pauses the connection and says so on each job it holds.
                     message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-                    if kind == prov.REAUTH:
-                        conn._mark_needs_reconnect(message)
-                    else:
-                        conn._note_call_failure(_("Reading changes from Xero failed: %s", message))
+                    conn._note_call_failure(_("Reading changes from Xero failed: %s", message))
                 except Exception:  # noqa: BLE001
                     _logger.info("Xero sync: could not note the failure", exc_info=True)
 
