@@ -1,2 +1,2 @@
-# OAuth callback and Xero webhooks are added by the connection issue.
 from . import oauth
+from . import webhooks

@@ -18,3 +18,4 @@ from . import res_config_settings
 from . import sync_connection_oauth
 from . import account_move_payments
 from . import account_partial_reconcile
+from . import xero_inbound

@@ -195,6 +195,9 @@ class CoworksSyncJob(models.Model):
         10-minute schedule."""
         Cron = self.env["ir.cron"]
         self._in_own_transaction(self._fold_requests)
+        # What happened in Xero (webhook events, the If-Modified-Since pull) becomes "inbound"
+        # jobs, applied below like any other; it commits itself and never raises.
+        self.env["coworks.sync.inbound.change"]._coworks_xero_inbound_run()
         catch_up_left = self._enqueue_missing_page()
         Cron._commit_progress()
         providers = {}  # one provider per connection for the whole run: its contact directory is read once
@@ -449,7 +452,7 @@ class CoworksSyncJob(models.Model):
                 continue
             expected, obj = outcome.get("expected"), outcome.get("obj")
             if isinstance(expected, MappingError):
-                job._record_failure(prov.MAPPING, str(expected))
+                job._record_failure(getattr(expected, "error_kind", prov.MAPPING), str(expected))
                 continue
             if isinstance(expected, DependencyPending):
                 job._record_failure(prov.RETRYABLE, str(expected))

@@ -21,10 +21,11 @@ JOB_KINDS = [
     ("payment", "Payment"),
     ("refund", "Refund"),
     ("allocation", "Credit allocation"),
+    ("inbound", "Change from Xero"),  # applied in Odoo, never sent (models/xero_inbound.py)
 ]
 # Dependencies first: a contact before its documents, documents before money moves on them.
 KIND_PRIORITY = {"contact": 10, "invoice": 20, "credit_note": 20,
-                 "payment": 30, "refund": 30, "allocation": 30}
+                 "payment": 30, "refund": 30, "allocation": 30, "inbound": 40}
 OPERATIONS = [("upsert", "Create/update"), ("cancel", "Void/delete")]
 ERROR_KINDS = [
     ("retryable", "Temporary (retried automatically)"),

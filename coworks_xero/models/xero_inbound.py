@@ -1,0 +1,568 @@
+"""What happens in Xero comes back to Odoo.
+
+- ``coworks.sync.inbound.event``: one row per webhook event Xero delivered (the controller only
+  verifies, stores and triggers; a redelivered event is the same row).
+- ``coworks.sync.inbound.change``: one row per fact to apply in Odoo (a payment made in Xero, a
+  void or delete made in Xero), unique per Xero ID, applied by a sync job of kind ``inbound``.
+  The engine runs it like any job: its snapshot hook applies the change and ends the job with a
+  note (``_Skip``), or raises what a person must fix (``MappingError``, with an ``error_kind``),
+  so Retry, the sync log and the chatter work as for everything else, and nothing is sent.
+- ``_coworks_xero_inbound_run`` (called by the sync cron before it sends) reads the documents the
+  events named, and every 15 minutes (hourly while webhooks arrive) pulls what changed since the
+  connection's high-water mark
+  (``If-Modified-Since``), so what webhooks missed is found; it writes Xero's status and amount
+  due on the Odoo documents and queues the changes.
+"""
+import datetime
+import logging
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..services import provider as prov
+from ..services.xero import inbound as xin
+from .sync_engine import DependencyPending, _Skip
+from .xero_mapping import MappingError
+
+_logger = logging.getLogger(__name__)
+
+PARAM_WEBHOOK_KEY = "coworks_xero.webhook_key"
+WEBHOOK_PATH = "/coworks_xero/webhook"
+# The catch-up pull costs three calls of the organisation's 5,000 a day each time: every 15
+# minutes (~290 calls a day) when webhooks are not arriving, hourly (~70) when they are.
+PULL_INTERVAL = datetime.timedelta(minutes=15)
+PULL_INTERVAL_WITH_WEBHOOKS = datetime.timedelta(hours=1)
+EVENTS_PER_RUN = 500
+EVENT_RETENTION_DAYS = 30
+
+VOID_RULES = [
+    ("flag", "Flag only"),
+    ("cancel_unpaid", "Cancel in Odoo when nothing is paid"),
+]
+CHANGE_KINDS = [("payment", "Payment made in Xero"), ("allocation", "Credit note applied in Xero"),
+                ("void", "Void or delete made in Xero")]
+
+
+def _id_forms(remote_ids):
+    """Xero GUIDs as stored: Xero answers in lower case, the upper form covers hand-typed ones."""
+    return sorted({form for rid in remote_ids if rid for form in (rid.lower(), rid.upper())})
+
+
+class InboundProblem(MappingError):
+    """A change from Xero that a person must decide on (the engine records ``error_kind``)."""
+
+    def __init__(self, message, error_kind=prov.CONFLICT):
+        super().__init__(message)
+        self.error_kind = error_kind
+
+
+class CoworksSyncInboundEvent(models.Model):
+    _name = "coworks.sync.inbound.event"
+    _description = "Webhook event received from Xero"
+    _order = "id desc"
+    _log_access = False
+
+    connection_id = fields.Many2one("coworks.sync.connection", required=True, index=True, ondelete="cascade")
+    company_id = fields.Many2one("res.company", required=True, index=True, ondelete="cascade")
+    event_key = fields.Char(required=True, help="Xero redelivers an event with the same fields: one row per event.")
+    tenant_id = fields.Char("Organisation ID")
+    category = fields.Char()
+    event_type = fields.Char()
+    resource_id = fields.Char("Xero ID")
+    event_date = fields.Datetime("Happened in Xero")
+    received_at = fields.Datetime(required=True, index=True)
+    state = fields.Selection([("new", "To read"), ("done", "Read"), ("ignored", "Ignored")],
+                             default="new", required=True, index=True)
+
+    _event_key_uniq = models.Constraint("UNIQUE(connection_id, event_key)", "Each Xero event is stored once.")
+
+    @api.model
+    def _store(self, events):
+        """Store verified webhook events (idempotent: a redelivery inserts nothing); returns how
+        many are new. One SQL statement, no ORM work: the webhook answers within Xero's 5 s."""
+        if not events:
+            return 0
+        self.env.cr.execute("""SELECT id, company_id, lower(tenant_id) FROM coworks_sync_connection
+                                WHERE active AND tenant_id IS NOT NULL AND lower(tenant_id) = ANY(%s)""",
+                            [list({e.tenant_id for e in events})])
+        conns = {}
+        for conn_id, company_id, tenant in self.env.cr.fetchall():
+            conns.setdefault(tenant, []).append((conn_id, company_id))
+        rows = []
+        now = fields.Datetime.now()
+        for ev in events:
+            for conn_id, company_id in conns.get(ev.tenant_id, ()):
+                rows += [conn_id, company_id, ev.key, ev.tenant_id, ev.category, ev.event_type,
+                         ev.resource_id, ev.event_date, now]
+        if not rows:
+            return 0
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'new')"] * (len(rows) // 9))
+        self.env.cr.execute(f"""
+            INSERT INTO coworks_sync_inbound_event
+                (connection_id, company_id, event_key, tenant_id, category, event_type, resource_id,
+                 event_date, received_at, state)
+            VALUES {values}
+            ON CONFLICT (connection_id, event_key) DO NOTHING""", rows)
+        return self.env.cr.rowcount
+
+    @api.autovacuum
+    def _gc_read_events(self):
+        limit = fields.Datetime.now() - datetime.timedelta(days=EVENT_RETENTION_DAYS)
+        self.sudo().search([("state", "!=", "new"), ("received_at", "<", limit)]).unlink()
+
+
+class CoworksSyncInboundChange(models.Model):
+    _name = "coworks.sync.inbound.change"
+    _description = "Change made in Xero, to apply in Odoo"
+    _order = "id desc"
+    _check_company_auto = True
+
+    company_id = fields.Many2one("res.company", required=True, index=True)
+    connection_id = fields.Many2one("coworks.sync.connection", required=True, index=True, ondelete="cascade")
+    kind = fields.Selection(CHANGE_KINDS, required=True)
+    remote_id = fields.Char("Xero ID", required=True, help="The PaymentID, or the voided document's ID.")
+    move_id = fields.Many2one("account.move", "Document", index=True, ondelete="cascade", check_company=True)
+    credit_note_id = fields.Many2one("account.move", "Credit note", ondelete="cascade", check_company=True,
+                                     help="Credit note applied in Xero to the document.")
+    remote_status = fields.Char("Xero status")
+    amount = fields.Monetary(currency_field="currency_id")
+    currency_id = fields.Many2one("res.currency")
+    currency_rate = fields.Float(digits=(16, 6))
+    date = fields.Date()
+    reference = fields.Char()
+    remote_account_id = fields.Char("Xero bank account ID")
+    remote_account_label = fields.Char("Xero bank account")
+    payment_id = fields.Many2one("account.payment", "Odoo payment", ondelete="set null", readonly=True)
+    state = fields.Selection([("pending", "To apply"), ("applied", "Applied"), ("flagged", "Flagged only")],
+                             default="pending", required=True)
+
+    _one_per_remote = models.Constraint(
+        "UNIQUE(connection_id, kind, remote_id)", "This change from Xero is already recorded.")
+
+    @api.depends("kind", "move_id", "amount", "remote_status")
+    def _compute_display_name(self):
+        for change in self:
+            doc = change.move_id.name or ""
+            amount = f"{change.amount:.2f} {change.currency_id.name or ''}".strip()
+            if change.kind == "payment":
+                change.display_name = _("Xero payment %(amount)s → %(doc)s", amount=amount, doc=doc)
+            elif change.kind == "allocation":
+                change.display_name = _("Xero credit %(cn)s %(amount)s → %(doc)s",
+                                        cn=change.credit_note_id.name or "", amount=amount, doc=doc)
+            else:
+                change.display_name = _("%(status)s in Xero: %(doc)s",
+                                        status=(change.remote_status or "VOIDED").capitalize(), doc=doc)
+
+    # ------------------------------------------------------------------ reading Xero
+
+    @api.model
+    def _coworks_xero_inbound_run(self):
+        """Read what changed in Xero for every connected organisation and queue it; each
+        connection in its own transaction, a failure logged on the connection, never raised."""
+        Job = self.env["coworks.sync.job"].sudo()
+        conns = Job._sync_connections_by_company(self.env["res.company"].sudo().search([]))
+        for conn in conns.values():
+            if conn.state != "connected" or conn.provider != "xero" or not conn.tenant_id:
+                continue
+            try:
+                conn._coworks_xero_inbound_sync()
+                self.env.cr.commit()
+            except Exception as exc:  # noqa: BLE001 - the outbound sync goes on; the next run reads again
+                self.env.cr.rollback()
+                self.env.invalidate_all()
+                classified = getattr(exc, "kind", None)  # XeroError / ProviderError: the client's
+                _logger.warning("Xero sync: reading changes from Xero failed for connection %s", conn.id,
+                                exc_info=classified is None)
+                try:
+                    # Noted only, even when Xero wants a re-authorisation: the sender, meeting the
+                    # same refusal, pauses the connection and says so on each job it holds.
+                    message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                    conn._note_call_failure(_("Reading changes from Xero failed: %s", message))
+                except Exception:  # noqa: BLE001
+                    _logger.info("Xero sync: could not note the failure", exc_info=True)
+
+    # ------------------------------------------------------------------ sync engine hooks
+
+    def _coworks_xero_snapshot(self, job, conn):
+        """Apply this change in Odoo (nothing is ever sent): ends in ``_Skip`` (done, with what
+        was done) or raises what a person must fix."""
+        self.ensure_one()
+        if self.kind == "payment":
+            self._apply_payment(conn)
+        elif self.kind == "allocation":
+            self._apply_allocation(conn)
+        else:
+            self._apply_void(conn)
+
+    @api.model
+    def _coworks_xero_deleted_snapshot(self, job, conn):
+        raise _Skip(_("The change was deleted; nothing to do."))
+
+    def _message_log(self, **kwargs):
+        for change in self:
+            if change.move_id:
+                change.move_id.sudo()._message_log(**kwargs)
+
+    # ------------------------------------------------------------------ payments
+
+    def _apply_payment(self, conn):
+        move = self.move_id.sudo()
+        Link = self.env["coworks.xero.payment.link"].sudo()
+        if self.payment_id or Link.search_count([("connection_id", "=", conn.id),
+                                                 ("xero_id", "in", _id_forms([self.remote_id]))]):
+            self.state = "applied"
+            raise _Skip(_("Xero payment %s is already in Odoo.", self.remote_id))
+        if not move:
+            raise InboundProblem(_("Xero payment %s is on a document Odoo no longer has: nothing to apply; "
+                                   "cancel this entry.", self.remote_id))
+        # Odoo's own money on this document whose Xero answer is not recorded yet may be this very
+        # payment: wait for the answer instead of registering it a second time.
+        waiting = Link.search([("move_id", "=", move.id), ("state", "=", "pending"), ("xero_id", "=", False)])
+        if waiting and self.env["coworks.sync.job"].sudo().search_count([
+                ("res_model", "=", Link._name), ("res_id", "in", waiting.ids), ("state", "=", "pending"),
+                ("maybe_sent", "=", True)]):
+            raise DependencyPending(_("Waiting for Odoo's own payment on %s to reach Xero first.", move.name))
+        journal = self._journal_for(conn)
+        if move.state != "posted":
+            raise InboundProblem(_(
+                "A payment of %(amount)s %(cur)s was made in Xero on %(doc)s (%(date)s), but the document is "
+                "%(state)s in Odoo. Post it again and Retry, or remove the payment in Xero and cancel this entry.",
+                amount=self.amount, cur=self.currency_id.name, doc=move.name, date=self.date,
+                state=dict(move._fields["state"]._description_selection(self.env)).get(move.state)))
+        if move.currency_id.compare_amounts(self.amount, move.amount_residual) > 0:
+            raise InboundProblem(_(
+                "A payment of %(amount)s %(cur)s was made in Xero on %(doc)s (%(date)s, reference “%(ref)s”), but "
+                "Odoo has only %(due)s %(cur)s left to pay on it (it is already paid or closed in Odoo). Check for a "
+                "double payment: remove one in Xero or in Odoo, then Retry (or cancel this entry).",
+                amount=self.amount, cur=self.currency_id.name, doc=move.name, date=self.date,
+                ref=self.reference or "", due=move.amount_residual))
+        wizard = self.env["account.payment.register"].sudo().with_context(
+            active_model="account.move", active_ids=move.ids).create({
+                "journal_id": journal.id, "amount": self.amount, "currency_id": move.currency_id.id,
+                "payment_date": self.date or fields.Date.context_today(self),
+                "communication": self.reference or _("Xero payment"),
+                "payment_difference_handling": "open"})
+        payment = wizard._create_payments()
+        # No echo: the reconciliation just made has a link of its own, queued to be sent; it is
+        # this Xero payment already.
+        links = Link.search([("payment_id", "=", payment.id), ("move_id", "=", move.id)])
+        links.write({"xero_id": self.remote_id, "state": "synced"})
+        note = _("Came from Xero (payment %s): not sent back.", self.remote_id)
+        self.env["coworks.sync.job"].sudo().search([
+            ("res_model", "=", Link._name), ("res_id", "in", links.ids), ("state", "in", ("pending", "error"))]).write(
+            {"state": "done", "date_done": fields.Datetime.now(), "log_note": note, "error_kind": False,
+             "error_message": False, "next_attempt_at": False})
+        self.write({"payment_id": payment.id, "state": "applied"})
+        body = _("Payment of %(amount)s %(cur)s made in Xero on %(date)s (reference “%(ref)s”, %(account)s) "
+                 "registered as %(payment)s on %(journal)s.", amount=self.amount, cur=self.currency_id.name,
+                 date=self.date, ref=self.reference or "", account=self.remote_account_label or "",
+                 payment=payment.name, journal=journal.name)
+        move._message_log(body=body)
+        raise _Skip(body)
+
+    def _apply_allocation(self, conn):
+        invoice, credit = self.move_id.sudo(), self.credit_note_id.sudo()
+        Link = self.env["coworks.xero.payment.link"].sudo()
+        if Link.search_count([("connection_id", "=", conn.id), ("xero_id", "in", _id_forms([self.remote_id]))]):
+            self.state = "applied"
+            raise _Skip(_("Xero allocation %s is already in Odoo.", self.remote_id))
+        waiting = Link.search([("move_id", "=", invoice.id), ("credit_note_id", "=", credit.id),
+                               ("state", "=", "pending"), ("xero_id", "=", False)])
+        if waiting and self.env["coworks.sync.job"].sudo().search_count([
+                ("res_model", "=", Link._name), ("res_id", "in", waiting.ids), ("state", "=", "pending"),
+                ("maybe_sent", "=", True)]):
+            raise DependencyPending(_("Waiting for Odoo's own allocation of %s to reach Xero first.", credit.name))
+        if invoice.state != "posted" or credit.state != "posted":
+            raise InboundProblem(_(
+                "%(cn)s was applied to %(doc)s in Xero (%(amount)s %(cur)s), but one of them is not posted in Odoo. "
+                "Post it and Retry, or remove the allocation in Xero and cancel this entry.",
+                cn=credit.name, doc=invoice.name, amount=self.amount, cur=self.currency_id.name))
+        lines = (invoice.line_ids | credit.line_ids).filtered(
+            lambda l: l.account_id.account_type == "asset_receivable" and not l.reconciled)
+        available = min(invoice.amount_residual, credit.amount_residual)
+        if invoice.currency_id.compare_amounts(self.amount, available) != 0 or len(lines.move_id) != 2:
+            raise InboundProblem(_(
+                "%(cn)s was applied to %(doc)s in Xero for %(amount)s %(cur)s, but in Odoo the two can only be "
+                "matched for %(available)s %(cur)s (what is left on both). Match them in Odoo as Xero did (or change "
+                "the allocation in Xero), then Retry or cancel this entry.", cn=credit.name, doc=invoice.name,
+                amount=self.amount, cur=self.currency_id.name, available=available))
+        lines.reconcile()
+        partials = lines.matched_debit_ids | lines.matched_credit_ids
+        links = Link.search([("partial_id", "in", partials.ids), ("kind", "=", "allocation"),
+                             ("move_id", "=", invoice.id), ("credit_note_id", "=", credit.id),
+                             ("xero_id", "=", False), ("state", "=", "pending")])
+        links.write({"xero_id": self.remote_id, "state": "synced"})
+        self.env["coworks.sync.job"].sudo().search([
+            ("res_model", "=", Link._name), ("res_id", "in", links.ids), ("state", "in", ("pending", "error"))]).write(
+            {"state": "done", "date_done": fields.Datetime.now(), "next_attempt_at": False,
+             "log_note": _("Came from Xero (allocation %s): not sent back.", self.remote_id)})
+        self.state = "applied"
+        body = _("%(cn)s applied to %(doc)s in Xero for %(amount)s %(cur)s: matched in Odoo too.",
+                 cn=credit.name, doc=invoice.name, amount=self.amount, cur=self.currency_id.name)
+        invoice._message_log(body=body)
+        credit._message_log(body=body)
+        raise _Skip(body)
+
+    def _journal_for(self, conn):
+        mapping = self.env["coworks.xero.journal.mapping"].sudo().search(
+            [("connection_id", "=", conn.id), "|", ("bank_account_id.xero_id", "=ilike", self.remote_account_id),
+             ("bank_account_id.code", "=", (self.remote_account_label or "").split(" ")[0] or "-")],
+            order="id", limit=1)
+        if not mapping:
+            raise InboundProblem(_(
+                "A payment of %(amount)s %(cur)s was made in Xero on %(doc)s into the Xero account “%(account)s”, "
+                "which no Odoo journal is mapped to. Map a bank or cash journal to it (Invoicing > Configuration > "
+                "Xero > Payment journals), then Retry.", amount=self.amount, cur=self.currency_id.name,
+                doc=self.move_id.name, account=self.remote_account_label or self.remote_account_id),
+                error_kind=prov.MAPPING)
+        return mapping.journal_id
+
+    # ------------------------------------------------------------------ voids
+
+    def _apply_void(self, conn):
+        move = self.move_id.sudo()
+        status = self.remote_status or "VOIDED"
+        if not move or move.state == "cancel":
+            self.state = "applied"
+            raise _Skip(_("%s in Xero; already cancelled in Odoo.", status.capitalize()))
+        if conn.inbound_void_rule != "cancel_unpaid":
+            self.state = "flagged"
+            body = _("%(status)s in Xero. Odoo's document is left as it is (rule: flag only): cancel it in Odoo if "
+                     "that is right, or re-create it in Xero.", status=status.capitalize())
+            move._message_log(body=body)
+            raise _Skip(body)
+        paid = move.payment_state not in ("not_paid", "blocked") or \
+            move.currency_id.compare_amounts(move.amount_residual, move.amount_total) != 0
+        if paid:
+            raise InboundProblem(_(
+                "%(doc)s was %(status)s in Xero, but Odoo has payments or credit notes on it, so it is not cancelled "
+                "automatically. Remove them in Odoo and Retry (or cancel %(doc)s yourself), or restore the document "
+                "in Xero and cancel this entry.", doc=move.name, status=status.lower()))
+        try:
+            with self.env.cr.savepoint():
+                move.button_cancel()
+        except UserError as exc:
+            raise InboundProblem(_("%(doc)s was %(status)s in Xero, but Odoo could not cancel it: %(why)s",
+                                   doc=move.name, status=status.lower(), why=exc.args[0] if exc.args else exc)) from None
+        # No echo: the void Odoo just queued is what Xero already did.
+        self.env["coworks.sync.job"].sudo().search([
+            ("res_model", "=", "account.move"), ("res_id", "=", move.id), ("operation", "=", "cancel"),
+            ("state", "in", ("pending", "error"))]).write({
+                "state": "done", "date_done": fields.Datetime.now(), "next_attempt_at": False,
+                "log_note": _("%s in Xero already: not sent back.", status.capitalize())})
+        self.state = "applied"
+        body = _("%(status)s in Xero: cancelled in Odoo (rule: cancel when nothing is paid).", status=status.capitalize())
+        move._message_log(body=body)
+        raise _Skip(body)
+
+
+class CoworksSyncConnection(models.Model):
+    _inherit = "coworks.sync.connection"
+
+    inbound_void_rule = fields.Selection(
+        VOID_RULES, "Void or delete made in Xero", required=True, default="flag",
+        help="Flag only: the Odoo document shows Xero's status and a note, nothing else changes.\n"
+             "Cancel in Odoo when nothing is paid: the Odoo document is cancelled too, unless it has "
+             "payments or credit notes in Odoo (then the sync log says what to do).")
+    inbound_modified_since = fields.Datetime(
+        "Changes read up to", copy=False, readonly=True,
+        help="Xero's last modification time read by the catch-up pull (If-Modified-Since).")
+    inbound_pulled_at = fields.Datetime("Last pull from Xero", copy=False, readonly=True)
+    webhook_last_event_at = fields.Datetime("Last webhook event", compute="_compute_webhook_last_event_at")
+
+    @api.model
+    def _manager_writable_fields(self):
+        return super()._manager_writable_fields() | {"inbound_void_rule"}
+
+    def _compute_webhook_last_event_at(self):
+        groups = dict(self.env["coworks.sync.inbound.event"].sudo()._read_group(
+            [("connection_id", "in", self.ids)], ["connection_id"], ["received_at:max"]))
+        for conn in self:
+            conn.webhook_last_event_at = groups.get(conn)
+
+    def _coworks_xero_inbound_sync(self):
+        """Read the documents webhook events named and, when due, pull what changed since the
+        high-water mark (all Xero calls first, no row held meanwhile); then, in a fresh
+        transaction retried on a collision with a user's write, write Xero's state on the Odoo
+        documents, queue the changes and mark the events read."""
+        self.ensure_one()
+        cr = self.env.cr
+        cr.execute("""SELECT id, category, resource_id FROM coworks_sync_inbound_event
+                       WHERE connection_id = %s AND state = 'new' ORDER BY id LIMIT %s""",
+                   [self.id, EVENTS_PER_RUN])
+        events = cr.fetchall()
+        now = fields.Datetime.now()
+        pull_due = not self.inbound_pulled_at or now - self.inbound_pulled_at >= self._coworks_xero_pull_interval()
+        if not events and not pull_due:
+            return
+        reader = xin.XeroInbound(self._xero_client())
+        invoice_ids = [rid for _id, cat, rid in events if cat == "INVOICE"]
+        credit_ids = [rid for _id, cat, rid in events if cat == "CREDITNOTE"]
+        documents = reader.documents(invoice_ids, credit_ids) if (invoice_ids or credit_ids) else []
+        payments = []
+        changes = None
+        if pull_due:
+            # The first pull starts at the connection's creation: before it, Xero had only what
+            # this integration sent.
+            changes = reader.pull(self.inbound_modified_since or self.create_date)
+            documents += changes.documents
+            payments += changes.payments
+        # A credit note applied to an invoice in Xero: the credit note says how (its allocations).
+        read_notes = {doc.remote_id for doc in documents if doc.kind == "credit_note"}
+        named_notes = {cn for doc in documents for cn in doc.credit_note_ids} - read_notes
+        if named_notes:
+            documents += reader.documents(credit_note_ids=named_notes)
+        # A document lists its payments without their bank account: read those Odoo lacks.
+        listed = {p for doc in documents for p in doc.payment_ids} - {p.remote_id for p in payments}
+        missing = listed - self._coworks_xero_linked_payment_ids(listed) - set(
+            self.env["coworks.sync.inbound.change"].sudo().search(
+                [("connection_id", "=", self.id), ("kind", "=", "payment"), ("remote_id", "in", list(listed))]
+            ).mapped("remote_id"))
+        if missing:
+            payments += reader.payments(missing)
+        cr.commit()  # what follows sees what users did while Xero was being read
+        queued = self.env["coworks.sync.job"]._in_own_transaction(
+            self._coworks_xero_store_reads, events, documents, payments, give_up=None)
+        if changes is not None and queued is not None:
+            # Only once what was read is committed: the mark never passes a change not recorded.
+            # Out of band, like the connection's other bookkeeping (sync_connection_ops.py).
+            vals = {"inbound_pulled_at": now}
+            if changes.high_water and (not self.inbound_modified_since
+                                       or changes.high_water > self.inbound_modified_since):
+                vals["inbound_modified_since"] = changes.high_water
+            self._write_out_of_band(vals)
+        _logger.info("Xero sync: %s events read, %s documents and %s payments seen, %s changes queued",
+                     len(events), len(documents), len(payments), queued)
+
+    def _coworks_xero_store_reads(self, events, documents, payments):
+        queued = self._coworks_xero_take_documents(documents, payments)
+        if events:
+            ignored = [eid for eid, cat, _rid in events if cat not in xin.DOCUMENT_CATEGORIES]
+            self.env.cr.execute(
+                "UPDATE coworks_sync_inbound_event SET state = CASE WHEN id = ANY(%s) THEN 'ignored' "
+                "ELSE 'done' END WHERE id = ANY(%s) AND state = 'new'", [ignored, [e[0] for e in events]])
+        return queued
+
+    def _coworks_xero_pull_interval(self):
+        """Hourly while webhooks arrive (the key is set and an event came within a day), else
+        every 15 minutes: the pull is what finds what webhooks missed."""
+        if self.env["ir.config_parameter"].sudo().get_param(PARAM_WEBHOOK_KEY):
+            recent = fields.Datetime.now() - datetime.timedelta(days=1)
+            if self.webhook_last_event_at and self.webhook_last_event_at >= recent:
+                return PULL_INTERVAL_WITH_WEBHOOKS
+        return PULL_INTERVAL
+
+    def _coworks_xero_take_documents(self, documents, payments):
+        """Xero's status and amount due onto the Odoo documents; payments and voids made in Xero
+        become changes (once per Xero ID) with their sync job. Returns how many were queued."""
+        Change = self.env["coworks.sync.inbound.change"].sudo()
+        latest = {}
+        for doc in documents:  # the most recent report of each document wins
+            if doc.remote_id not in latest or (doc.updated_at or datetime.datetime.min) >= (
+                    latest[doc.remote_id].updated_at or datetime.datetime.min):
+                latest[doc.remote_id] = doc
+        allocations = [a for doc in latest.values() for a in doc.allocations]
+        moves = self._coworks_xero_moves_by_remote_id(
+            set(latest) | {p.document_remote_id for p in payments} | {a.invoice_remote_id for a in allocations})
+        candidates = {p.remote_id for p in payments} | {a.remote_id for a in allocations}
+        linked = self._coworks_xero_linked_payment_ids(candidates)
+        known = {(c.kind, c.remote_id) for c in Change.search([
+            ("connection_id", "=", self.id), ("remote_id", "in", list(candidates | set(latest)))])}
+        new_changes = []
+        for remote_id, doc in latest.items():
+            move = moves.get(remote_id)
+            if not move:
+                continue  # made in Xero, or another integration's: not an Odoo document
+            if not move.xero_status_at or not doc.updated_at or doc.updated_at >= move.xero_status_at:
+                models.BaseModel.write(move, {"xero_status": doc.status, "xero_amount_due": float(doc.amount_due),
+                                              "xero_status_at": doc.updated_at or fields.Datetime.now()})
+            if doc.status in xin.VOID_STATUSES and move.state == "posted" and ("void", remote_id) not in known:
+                known.add(("void", remote_id))
+                new_changes.append({"kind": "void", "remote_id": remote_id, "move_id": move.id,
+                                    "remote_status": doc.status})
+        for alloc in allocations:
+            invoice, credit = moves.get(alloc.invoice_remote_id), moves.get(alloc.credit_note_remote_id)
+            if not invoice or not credit or alloc.remote_id in linked or ("allocation", alloc.remote_id) in known:
+                continue
+            known.add(("allocation", alloc.remote_id))
+            new_changes.append({"kind": "allocation", "remote_id": alloc.remote_id, "move_id": invoice.id,
+                                "credit_note_id": credit.id, "amount": float(alloc.amount),
+                                "currency_id": invoice.currency_id.id, "date": alloc.date})
+        for pay in payments:
+            move = moves.get(pay.document_remote_id)
+            if (not move or pay.status != "AUTHORISED" or pay.remote_id in linked
+                    or ("payment", pay.remote_id) in known):
+                continue
+            known.add(("payment", pay.remote_id))
+            new_changes.append({
+                "kind": "payment", "remote_id": pay.remote_id, "move_id": move.id, "remote_status": pay.status,
+                "amount": float(pay.amount), "currency_id": move.currency_id.id, "date": pay.date,
+                "currency_rate": float(pay.currency_rate or 0), "reference": pay.reference,
+                "remote_account_id": pay.account_id,
+                "remote_account_label": " ".join(filter(None, [pay.account_code, pay.account_name]))})
+        if not new_changes:
+            return 0
+        created = Change.create([dict(vals, company_id=self.company_id.id, connection_id=self.id)
+                                 for vals in new_changes])
+        self.env["coworks.sync.job"].sudo().with_context(coworks_xero_no_trigger=True)._enqueue(created, "inbound")
+        return len(created)
+
+    def _coworks_xero_linked_payment_ids(self, remote_ids):
+        """Those of ``remote_ids`` (lower case) that a payment link of this connection owns."""
+        if not remote_ids:
+            return set()
+        self.env["coworks.xero.payment.link"].flush_model(["xero_id", "connection_id"])
+        self.env.cr.execute("""SELECT lower(xero_id) FROM coworks_xero_payment_link
+                                WHERE connection_id = %s AND xero_id = ANY(%s)""",
+                            [self.id, _id_forms(remote_ids)])
+        return {r[0] for r in self.env.cr.fetchall()}
+
+    def _coworks_xero_moves_by_remote_id(self, remote_ids):
+        if not remote_ids:
+            return {}
+        self.env["account.move"].flush_model(["xero_id", "company_id"])
+        # Xero writes its GUIDs in lower case; both forms keep the lookup on the xero_id index.
+        self.env.cr.execute("""SELECT lower(xero_id), id FROM account_move
+                                WHERE company_id = %s AND xero_id = ANY(%s)""",
+                            [self.company_id.id, _id_forms(remote_ids)])
+        Move = self.env["account.move"].sudo()
+        return {rid: Move.browse(mid) for rid, mid in self.env.cr.fetchall()}
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    xero_amount_due = fields.Monetary("Amount due in Xero", copy=False, readonly=True,
+                                      currency_field="currency_id",
+                                      help="As Xero last reported it (credit notes: the credit left).")
+    xero_status_at = fields.Datetime("Xero status as of", copy=False, readonly=True,
+                                     help="When Xero last changed what it reported here.")
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    # Xero signs every webhook with it: system administrators only, like the client secret.
+    coworks_xero_webhook_key = fields.Char(
+        "Xero webhooks key", config_parameter=PARAM_WEBHOOK_KEY, groups="base.group_system")
+    coworks_xero_webhook_url = fields.Char(
+        "Webhook URL", compute="_compute_coworks_xero_webhook_url",
+        help="Register this URL as the delivery URL of your app's webhook at developer.xero.com.")
+    coworks_xero_webhook_last_event_at = fields.Datetime(
+        related="coworks_xero_connection_id.webhook_last_event_at")
+    coworks_xero_inbound_pulled_at = fields.Datetime(related="coworks_xero_connection_id.inbound_pulled_at")
+    coworks_xero_void_rule = fields.Selection(
+        related="coworks_xero_connection_id.inbound_void_rule", readonly=False)
+
+    def _compute_coworks_xero_webhook_url(self):
+        from urllib.parse import urljoin
+        url = urljoin(self.env["ir.config_parameter"].sudo().get_param("web.base.url") or "", WEBHOOK_PATH)
+        for settings in self:
+            settings.coworks_xero_webhook_url = url
+
+    def set_values(self):
+        for settings in self:
+            value = settings.coworks_xero_webhook_key if "coworks_xero_webhook_key" in settings._fields else False
+            if value and value != value.strip():
+                settings.coworks_xero_webhook_key = value.strip()
+        return super().set_values()

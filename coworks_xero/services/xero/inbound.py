@@ -1,0 +1,289 @@
+"""What happens in Xero, coming back: webhook signatures and events, and the reads that turn
+them (or a pull with If-Modified-Since) into provider-neutral facts.
+
+No odoo import: the controller verifies and parses with these functions, the Odoo models store
+and apply what :class:`XeroInbound` returns.
+
+Xero's rules (``../shared/reference/xero-api-facts.md`` §10, §12):
+- ``x-xero-signature`` is base64(HMAC-SHA256(webhook key, raw body)); Intent-to-Receive sends
+  empty, signed payloads and expects 200 for a good signature and 401 for a bad one;
+- events carry IDs only (INVOICE, CREDITNOTE, CONTACT; CREATE/UPDATE); there is no payment event:
+  a payment made in Xero is an INVOICE (or CREDITNOTE) UPDATE, and the payment itself is read
+  from ``/Payments``;
+- ``If-Modified-Since`` on GET Invoices/CreditNotes/Payments returns what changed since then.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+from decimal import Decimal
+
+from .. import documents as d
+
+SIGNATURE_HEADER = "x-xero-signature"
+# Xero's categories this integration acts on; CONTACT events are stored but not applied yet.
+DOCUMENT_CATEGORIES = {"INVOICE": d.KIND_INVOICE, "CREDITNOTE": d.KIND_CREDIT_NOTE}
+# Customer-side documents and money only (ACCPAY bills are not this integration's).
+CUSTOMER_DOCUMENT_TYPES = {"ACCREC": d.KIND_INVOICE, "ACCRECCREDIT": d.KIND_CREDIT_NOTE}
+CUSTOMER_PAYMENT_TYPES = {"ACCRECPAYMENT": d.KIND_INVOICE, "ARCREDITPAYMENT": d.KIND_CREDIT_NOTE}
+VOID_STATUSES = ("VOIDED", "DELETED")
+# The pull asks for a little more than the high-water mark: Xero's clock and commit order are not
+# ours, and applying a change twice is harmless (every fact is applied once, by its Xero ID).
+PULL_OVERLAP = dt.timedelta(minutes=5)
+PAGE_SIZE = 100
+MAX_PAGES = 20  # per kind and pull: the rest is read by the next pull (the mark only moves forward)
+_ID_CHUNK = 40  # GUIDs per where filter (Xero answers 404 beyond ~52)
+
+
+class WebhookError(ValueError):
+    """A delivery that is signed correctly but is not a Xero webhook payload."""
+
+
+def verify_signature(key: str | None, raw_body: bytes, signature: str | None) -> bool:
+    """True only for a delivery signed with ``key``; always False without a key or signature.
+
+    Constant-time comparison of the raw bytes' HMAC (never of a re-serialised body)."""
+    if not key or not signature:
+        return False
+    expected = base64.b64encode(hmac.new(key.encode("utf-8"), raw_body or b"", hashlib.sha256).digest())
+    return hmac.compare_digest(expected, signature.strip().encode("ascii", "replace"))
+
+
+@dataclasses.dataclass(frozen=True)
+class WebhookEvent:
+    key: str  # stable per event: Xero redelivers the same events with the same fields
+    tenant_id: str
+    category: str
+    event_type: str
+    resource_id: str
+    resource_url: str
+    event_date: dt.datetime | None  # naive UTC
+
+
+def parse_webhook(raw_body: bytes) -> list[WebhookEvent]:
+    """The events of a (verified) delivery; an Intent-to-Receive payload has none."""
+    try:
+        payload = json.loads(raw_body or b"")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WebhookError(f"not JSON: {exc}") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        raise WebhookError("no events list")
+    out = []
+    for ev in payload["events"]:
+        if not isinstance(ev, dict):
+            raise WebhookError("an event is not an object")
+        fields = {k: str(ev.get(k) or "") for k in
+                  ("tenantId", "eventCategory", "eventType", "resourceId", "resourceUrl", "eventDateUtc")}
+        if not fields["tenantId"] or not fields["resourceId"] or not fields["eventCategory"]:
+            raise WebhookError("an event lacks tenantId, resourceId or eventCategory")
+        key = hashlib.sha256("|".join(fields[k] for k in (
+            "tenantId", "eventCategory", "eventType", "resourceId", "eventDateUtc")).encode()).hexdigest()
+        out.append(WebhookEvent(key=key, tenant_id=fields["tenantId"].lower(),
+                                category=fields["eventCategory"].upper(), event_type=fields["eventType"].upper(),
+                                resource_id=fields["resourceId"].lower(), resource_url=fields["resourceUrl"],
+                                event_date=parse_xero_datetime(fields["eventDateUtc"])))
+    return out
+
+
+_MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
+
+
+def parse_xero_datetime(value) -> dt.datetime | None:
+    """Xero's '/Date(ms+0000)/' or ISO 8601 (naive = UTC) -> naive UTC datetime."""
+    if not value:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    text = str(value)
+    m = _MS_DATE.fullmatch(text.strip())
+    if m:
+        return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=int(m.group(1)))
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.astimezone(dt.timezone.utc).replace(tzinfo=None) if when.tzinfo else when
+
+
+def parse_xero_date(value) -> dt.date | None:
+    when = parse_xero_datetime(value)
+    return when.date() if when else None
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteDocument:
+    """A customer invoice or credit note as Xero last reported it."""
+    remote_id: str
+    kind: str
+    number: str
+    status: str
+    total: Decimal
+    amount_due: Decimal  # invoices: AmountDue; credit notes: RemainingCredit
+    updated_at: dt.datetime | None
+    payment_ids: tuple = ()
+    credit_note_ids: tuple = ()  # invoices: the credit notes applied to it (their allocations say how)
+    allocations: tuple = ()  # credit notes: RemoteAllocation
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteAllocation:
+    """Part of a credit note applied to an invoice in Xero."""
+    remote_id: str
+    credit_note_remote_id: str
+    invoice_remote_id: str
+    amount: Decimal
+    date: dt.date | None
+
+
+@dataclasses.dataclass(frozen=True)
+class RemotePayment:
+    """A payment (or credit-note refund) made in Xero, with the bank account it went to."""
+    remote_id: str
+    document_kind: str
+    document_remote_id: str
+    amount: Decimal
+    date: dt.date | None
+    currency_rate: Decimal | None
+    reference: str
+    status: str
+    account_id: str
+    account_code: str
+    account_name: str
+    updated_at: dt.datetime | None
+
+
+def _dec(value):
+    return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+
+
+def remote_document(data: dict, kind: str | None = None) -> RemoteDocument | None:
+    """A RemoteDocument from Xero's Invoice/CreditNote JSON; None for bills and supplier credits."""
+    kind = CUSTOMER_DOCUMENT_TYPES.get(data.get("Type") or "") or (kind if not data.get("Type") else None)
+    if kind is None:
+        return None
+    is_invoice = kind == d.KIND_INVOICE
+    remote_id = (data.get("InvoiceID" if is_invoice else "CreditNoteID") or "").lower()
+    allocations = tuple(
+        RemoteAllocation(remote_id=(a.get("AllocationID") or "").lower(), credit_note_remote_id=remote_id,
+                         invoice_remote_id=((a.get("Invoice") or {}).get("InvoiceID") or "").lower(),
+                         amount=_dec(a.get("Amount")), date=parse_xero_date(a.get("Date")))
+        for a in (data.get("Allocations") or []) if not is_invoice and a.get("AllocationID")
+        and not a.get("IsDeleted"))
+    return RemoteDocument(
+        remote_id=remote_id, kind=kind,
+        number=data.get("InvoiceNumber" if is_invoice else "CreditNoteNumber") or "",
+        status=data.get("Status") or "", total=_dec(data.get("Total")),
+        amount_due=_dec(data.get("AmountDue" if is_invoice else "RemainingCredit")),
+        updated_at=parse_xero_datetime(data.get("UpdatedDateUTC")),
+        payment_ids=tuple((p.get("PaymentID") or "").lower() for p in data.get("Payments") or []
+                          if p.get("PaymentID")),
+        credit_note_ids=tuple((c.get("CreditNoteID") or "").lower() for c in data.get("CreditNotes") or []
+                              if is_invoice and c.get("CreditNoteID")),
+        allocations=allocations)
+
+
+def remote_payment(data: dict) -> RemotePayment | None:
+    """A RemotePayment from Xero's Payment JSON; None for money this integration does not mirror
+    (bills, overpayments, prepayments)."""
+    kind = CUSTOMER_PAYMENT_TYPES.get(data.get("PaymentType") or "")
+    if kind is None:
+        return None
+    doc = data.get("Invoice" if kind == d.KIND_INVOICE else "CreditNote") or {}
+    doc_id = doc.get("InvoiceID" if kind == d.KIND_INVOICE else "CreditNoteID") or ""
+    account = data.get("Account") or {}
+    rate = data.get("CurrencyRate")
+    return RemotePayment(
+        remote_id=(data.get("PaymentID") or "").lower(), document_kind=kind, document_remote_id=doc_id.lower(),
+        amount=_dec(data.get("Amount")), date=parse_xero_date(data.get("Date")),
+        currency_rate=_dec(rate) if rate not in (None, "") else None, reference=data.get("Reference") or "",
+        status=data.get("Status") or "", account_id=(account.get("AccountID") or "").lower(),
+        account_code=account.get("Code") or "", account_name=account.get("Name") or "",
+        updated_at=parse_xero_datetime(data.get("UpdatedDateUTC")))
+
+
+@dataclasses.dataclass
+class Changes:
+    documents: list = dataclasses.field(default_factory=list)  # [RemoteDocument]
+    payments: list = dataclasses.field(default_factory=list)  # [RemotePayment]
+    high_water: dt.datetime | None = None  # the latest UpdatedDateUTC seen (naive UTC)
+    complete: bool = True  # False when MAX_PAGES stopped a kind early
+
+    def seen(self, when):
+        if when and (self.high_water is None or when > self.high_water):
+            self.high_water = when
+
+
+def _guid_where(field, ids):
+    return " OR ".join('%s==Guid("%s")' % (field, i.replace('"', "")) for i in ids)
+
+
+class XeroInbound:
+    """Reads of what changed in Xero, through the connection's XeroClient (its tokens, retries
+    and the organisation's shared rate limiter)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def _pages(self, op, method, key, since, changes, **params):
+        out = []
+        for page in range(1, MAX_PAGES + 1):
+            kw = dict(params, page=page, order="UpdatedDateUTC ASC")
+            if since is not None:
+                kw["if_modified_since"] = since.replace(tzinfo=dt.timezone.utc)
+            data = self.client._get(op, method, what=key, **kw)
+            rows = data.get(key) or []
+            out.extend(rows)
+            if len(rows) < PAGE_SIZE:
+                return out
+        changes.complete = False
+        return out
+
+    def pull(self, since: dt.datetime | None) -> Changes:
+        """Customer documents and payments changed in Xero since ``since`` (naive UTC; None = all)."""
+        changes = Changes()
+        since = since - PULL_OVERLAP if since else None
+        for method, key, kind, where in (
+                ("get_invoices", "Invoices", d.KIND_INVOICE, 'Type=="ACCREC"'),
+                ("get_credit_notes", "CreditNotes", d.KIND_CREDIT_NOTE, 'Type=="ACCRECCREDIT"')):
+            for row in self._pages(method, method, key, since, changes, where=where):
+                doc = remote_document(row, kind)
+                changes.seen(parse_xero_datetime(row.get("UpdatedDateUTC")))
+                if doc:
+                    changes.documents.append(doc)
+        for row in self._pages("get_payments", "get_payments", "Payments", since, changes):
+            pay = remote_payment(row)
+            changes.seen(parse_xero_datetime(row.get("UpdatedDateUTC")))
+            if pay:
+                changes.payments.append(pay)
+        return changes
+
+    def documents(self, invoice_ids=(), credit_note_ids=()) -> list:
+        """The current state of these documents (what a webhook named)."""
+        out = []
+        ids = sorted({i for i in invoice_ids if i})
+        for start in range(0, len(ids), _ID_CHUNK):
+            data = self.client._get("get_invoices", "get_invoices", what="Invoices",
+                                    i_ds=ids[start:start + _ID_CHUNK], page=1)
+            out += [doc for doc in (remote_document(r, d.KIND_INVOICE) for r in data.get("Invoices") or []) if doc]
+        ids = sorted({i for i in credit_note_ids if i})
+        for start in range(0, len(ids), _ID_CHUNK):
+            data = self.client._get("get_credit_notes", "get_credit_notes", what="CreditNotes",
+                                    where=_guid_where("CreditNoteID", ids[start:start + _ID_CHUNK]), page=1)
+            out += [doc for doc in (remote_document(r, d.KIND_CREDIT_NOTE) for r in data.get("CreditNotes") or [])
+                    if doc]
+        return out
+
+    def payments(self, payment_ids) -> list:
+        """These payments in full (a document lists its payments without their bank account)."""
+        out = []
+        ids = sorted({i for i in payment_ids if i})
+        for start in range(0, len(ids), _ID_CHUNK):
+            data = self.client._get("get_payments", "get_payments", what="Payments",
+                                    where=_guid_where("PaymentID", ids[start:start + _ID_CHUNK]))
+            out += [p for p in (remote_payment(r) for r in data.get("Payments") or []) if p]
+        return out

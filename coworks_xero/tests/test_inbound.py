@@ -1,0 +1,281 @@
+"""What happens in Xero comes back: payments and voids entered in Xero (through the emulator's
+API, as a person or another app would) reach Odoo through the catch-up pull, once, without echo.
+
+The webhook route itself (signatures, Intent-to-Receive, replays) is tested over real HTTP in
+test_inbound_webhooks.py."""
+import datetime
+import uuid
+
+from odoo import fields
+from odoo.tests import tagged
+
+from .common import CoworksXeroEmulatorCase
+
+
+class InboundCase(CoworksXeroEmulatorCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.bank_journal = cls.company_data["default_journal_bank"]
+
+    def pay_in_xero(self, move, amount, code="090", reference="Bank transfer 4711", date=None):
+        """A payment someone enters in Xero (not through this integration)."""
+        [result] = self.connection._xero_client().create_payments([{
+            "Invoice": {"InvoiceID": move.xero_id}, "Account": {"Code": code},
+            "Date": (date or fields.Date.today()).isoformat(), "Amount": amount, "Reference": reference}],
+            uuid.uuid4().hex, refs=["by hand"])
+        self.assertTrue(result.ok, result.message)
+        return result.remote_id
+
+    def void_in_xero(self, move):
+        result = self.connection._xero_client().void_invoice(move.xero_id, uuid.uuid4().hex, ref="by hand")
+        self.assertTrue(result.ok, result.message)
+
+    def run_pull(self):
+        """The sync cron once the pull is due again (every 15 minutes, hourly while webhooks arrive)."""
+        self.connection.invalidate_recordset(["inbound_pulled_at"])
+        last = max(fields.Datetime.now(), self.connection.inbound_pulled_at or fields.Datetime.now())
+        self.run_worker_at(last + datetime.timedelta(minutes=61))
+
+    def changes(self, move):
+        return self.env["coworks.sync.inbound.change"].sudo().search([("move_id", "=", move.id)])
+
+    def change_jobs(self, changes):
+        return self.env["coworks.sync.job"].sudo().search(
+            [("res_model", "=", "coworks.sync.inbound.change"), ("res_id", "in", changes.ids)])
+
+    def payment_writes(self):
+        reqs = self.emu("GET", "requests")["requests"]
+        return [r for r in reqs if r["method"] in ("PUT", "POST") and "/Payments" in r["path"]]
+
+    def sent_invoice(self, price=350.0):
+        invoice = self._invoice(price)
+        self.run_worker()
+        self.assertTrue(invoice.xero_id, "the invoice must be in Xero first")
+        return invoice
+
+
+@tagged("post_install", "-at_install")
+class TestInboundPayments(InboundCase):
+
+    def test_payment_made_in_xero_is_registered_and_reconciled_without_echo(self):
+        invoice = self.sent_invoice(350.0)
+        amount = invoice.amount_total
+        payment_id = self.pay_in_xero(invoice, amount, reference="Bank transfer 4711")
+        self.emu("DELETE", "requests")
+
+        self.run_pull()
+
+        self.assertEqual(invoice.payment_state, "paid", "the Xero payment must reconcile the invoice in Odoo")
+        change = self.changes(invoice)
+        self.assertRecordValues(change, [{"kind": "payment", "state": "applied", "remote_id": payment_id.lower()}])
+        payment = change.payment_id
+        self.assertRecordValues(payment, [{"journal_id": self.bank_journal.id, "amount": amount,
+                                           "date": fields.Date.today()}])
+        self.assertIn("Bank transfer 4711", payment.memo or "")
+        self.assertEqual(payment.currency_id, invoice.currency_id)
+        # No echo: the reconciliation's link is this Xero payment; nothing was sent to Xero.
+        link = payment.xero_payment_link_ids
+        self.assertRecordValues(link, [{"xero_id": payment_id.lower(), "state": "synced"}])
+        self.assertFalse(self.payment_writes(), "a payment that came from Xero must not be sent back")
+        self.run_worker()
+        self.assertFalse(self.payment_writes())
+        xero = [p for p in self.xero_state()["Payments"] if p["Status"] == "AUTHORISED"]
+        self.assertEqual(len(xero), 1, "Xero keeps exactly the one payment entered there")
+        job = self.change_jobs(change)
+        self.assertRecordValues(job, [{"kind": "inbound", "state": "done"}])
+        self.assertIn(payment.name, job.log_note)
+        # True state: Xero's status and amount due as Xero reported them.
+        self.assertEqual(invoice.xero_status, "PAID")
+        self.assertEqual(invoice.xero_amount_due, 0.0)
+        self.assertTrue(invoice.xero_status_at)
+
+    def test_partial_payment_in_xero_and_amount_due(self):
+        invoice = self.sent_invoice(350.0)
+        self.pay_in_xero(invoice, 100.0)
+        self.run_pull()
+        self.assertEqual(invoice.payment_state, "partial")
+        self.assertAlmostEqual(invoice.amount_residual, invoice.amount_total - 100.0)
+        self.assertEqual(invoice.xero_status, "AUTHORISED")
+        self.assertAlmostEqual(invoice.xero_amount_due, invoice.amount_total - 100.0)
+
+    def test_unmapped_bank_account_is_a_job_that_says_what_to_do(self):
+        invoice = self.sent_invoice(350.0)
+        self.pay_in_xero(invoice, 50.0, code="091")  # Card Clearing: payments enabled, no journal mapped
+        self.run_pull()
+
+        self.assertEqual(invoice.payment_state, "not_paid", "nothing is registered without a journal")
+        change = self.changes(invoice)
+        job = self.change_jobs(change)
+        self.assertRecordValues(job, [{"state": "error", "error_kind": "mapping"}])
+        self.assertIn("091 Card Clearing", job.error_message)
+        self.assertIn("Payment journals", job.error_message)
+        self.assertTrue(any("091 Card Clearing" in (m.body or "") for m in invoice.message_ids),
+                        "the document says it too")
+        # The fix: map a journal to that account, then Retry.
+        card_journal = self.env["account.journal"].create({"name": "Card clearing", "type": "bank", "code": "CRD"})
+        self.env["coworks.xero.journal.mapping"].create({
+            "connection_id": self.connection.id, "journal_id": card_journal.id, "bank_account_id": self.acc_091.id})
+        job.action_retry()
+        self.run_worker()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(invoice.payment_state, "partial")
+        self.assertEqual(change.payment_id.journal_id, card_journal)
+
+    def test_payment_on_a_document_odoo_has_closed(self):
+        invoice = self.sent_invoice(350.0)
+        self._pay(invoice)  # paid in Odoo, not yet sent
+        self.pay_in_xero(invoice, invoice.amount_total, reference="Paid twice?")
+        self.run_pull()
+        change = self.changes(invoice)
+        job = self.change_jobs(change)
+        self.assertRecordValues(job, [{"state": "error", "error_kind": "conflict"}])
+        self.assertIn("double payment", job.error_message)
+        self.assertEqual(len(invoice._get_reconciled_payments()), 1, "no second payment in Odoo")
+
+    def test_refund_made_in_xero_on_a_credit_note(self):
+        credit = self._invoice(100.0, move_type="out_refund")
+        self.run_worker()
+        self.assertTrue(credit.xero_id)
+        [result] = self.connection._xero_client().create_payments([{
+            "CreditNote": {"CreditNoteID": credit.xero_id}, "Account": {"Code": "090"},
+            "Date": fields.Date.today().isoformat(), "Amount": credit.amount_total, "Reference": "Refund by transfer"}],
+            uuid.uuid4().hex, refs=["by hand"])
+        self.assertTrue(result.ok, result.message)
+        self.emu("DELETE", "requests")
+        self.run_pull()
+        self.assertEqual(credit.payment_state, "paid")
+        [refund] = credit._get_reconciled_payments()
+        self.assertEqual(refund.payment_type, "outbound")
+        self.assertRecordValues(refund.xero_payment_link_ids, [{"kind": "refund", "xero_id": result.remote_id.lower()}])
+        self.assertFalse(self.payment_writes(), "the refund that came from Xero is not sent back")
+        self.assertEqual(credit.xero_status, "PAID")
+
+    def test_lost_event_is_found_by_the_pull(self):
+        """No webhook reached Odoo (none configured, or lost): the pull finds the payment."""
+        invoice = self.sent_invoice(350.0)
+        self.assertFalse(self.env["coworks.sync.inbound.event"].search([]))
+        before = self.connection.inbound_modified_since
+        self.pay_in_xero(invoice, invoice.amount_total)
+        self.run_worker()  # the pull is not due yet: nothing seen
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.run_pull()
+        self.assertEqual(invoice.payment_state, "paid")
+        self.assertGreater(self.connection.inbound_modified_since, before or datetime.datetime.min)
+        # The next pull reads only what changed since (If-Modified-Since) and applies nothing twice.
+        self.emu("DELETE", "requests")
+        self.run_pull()
+        self.assertEqual(len(self.changes(invoice)), 1)
+        self.assertEqual(len(invoice._get_reconciled_payments()), 1)
+        pulls = [r for r in self.emu("GET", "requests")["requests"] if r["method"] == "GET"]
+        self.assertTrue(pulls, "the pull ran")
+
+    def allocate_in_xero(self, credit, invoice, amount):
+        [result] = self.connection._xero_client().allocate_credit_note(credit.xero_id, [{
+            "Invoice": {"InvoiceID": invoice.xero_id}, "Amount": amount,
+            "Date": fields.Date.today().isoformat()}], uuid.uuid4().hex, refs=["by hand"])
+        self.assertTrue(result.ok, result.message)
+        return result.remote_id
+
+    def test_credit_note_applied_in_xero_is_matched_in_odoo_without_echo(self):
+        invoice = self._invoice(350.0)
+        credit = self._invoice(100.0, move_type="out_refund")
+        self.run_worker()
+        allocation_id = self.allocate_in_xero(credit, invoice, credit.amount_total)
+        self.emu("DELETE", "requests")
+        self.run_pull()
+        self.assertEqual(credit.payment_state, "paid")
+        self.assertAlmostEqual(invoice.amount_residual, invoice.amount_total - credit.amount_total)
+        link = self.env["coworks.xero.payment.link"].search([("credit_note_id", "=", credit.id)])
+        self.assertRecordValues(link, [{"kind": "allocation", "xero_id": allocation_id.lower(), "state": "synced",
+                                        "move_id": invoice.id}])
+        writes = [r for r in self.emu("GET", "requests")["requests"] if "/Allocations" in r["path"]]
+        self.assertFalse(writes, "the allocation that came from Xero is not sent back")
+        self.assertAlmostEqual(invoice.xero_amount_due, invoice.amount_total - credit.amount_total)
+
+    def test_part_of_a_credit_note_applied_in_xero_asks_for_a_person(self):
+        invoice = self._invoice(350.0)
+        credit = self._invoice(100.0, move_type="out_refund")
+        self.run_worker()
+        self.allocate_in_xero(credit, invoice, 10.0)
+        self.run_pull()
+        self.assertEqual(credit.payment_state, "not_paid", "Odoo cannot match a part of what is left")
+        job = self.change_jobs(self.env["coworks.sync.inbound.change"].search([("credit_note_id", "=", credit.id)]))
+        self.assertRecordValues(job, [{"state": "error", "error_kind": "conflict"}])
+        self.assertIn("Match them in Odoo as Xero did", job.error_message)
+
+    def test_a_failed_read_stops_nothing_and_misses_nothing(self):
+        invoice = self.sent_invoice(350.0)
+        self.pay_in_xero(invoice, 120.0)
+        mark = self.connection.inbound_modified_since
+        self.emu("POST", "faults", {"route": "GET /Payments", "kind": "status", "status": 500, "count": 0})
+        other = self._invoice(99.0)
+        self.run_pull()
+        self.assertTrue(other.xero_id, "the push goes on while reading Xero fails")
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.connection.invalidate_recordset()
+        self.assertIn("Reading changes from Xero failed", self.connection.last_error or "")
+        self.assertEqual(self.connection.inbound_modified_since, mark, "the mark does not move past a failed read")
+        self.emu("DELETE", "faults")
+        self.run_pull()
+        self.assertEqual(invoice.payment_state, "partial")
+
+    def test_own_payment_is_not_taken_for_one_made_in_xero(self):
+        invoice = self.sent_invoice(350.0)
+        payment = self._pay(invoice)
+        self.run_worker()
+        self.assertEqual(payment.xero_payment_link_ids.state, "synced")
+        self.run_pull()
+        self.assertFalse(self.changes(invoice), "Odoo's own payment read back from Xero is no change")
+        self.assertEqual(len(invoice._get_reconciled_payments()), 1)
+
+
+@tagged("post_install", "-at_install")
+class TestInboundVoids(InboundCase):
+
+    def test_void_in_xero_flag_only_by_default(self):
+        self.assertEqual(self.connection.inbound_void_rule, "flag")
+        invoice = self.sent_invoice()
+        self.void_in_xero(invoice)
+        self.run_pull()
+        self.assertEqual(invoice.state, "posted", "flag only: Odoo's document is not changed")
+        self.assertEqual(invoice.xero_status, "VOIDED")
+        change = self.changes(invoice)
+        self.assertRecordValues(change, [{"kind": "void", "state": "flagged"}])
+        job = self.change_jobs(change)
+        self.assertRecordValues(job, [{"state": "done"}])
+        self.assertIn("flag only", job.log_note)
+        self.assertTrue(any("Voided in Xero" in (m.body or "") for m in invoice.message_ids))
+        # Read again: applied once.
+        self.run_pull()
+        self.assertEqual(len(self.changes(invoice)), 1)
+
+    def test_void_in_xero_cancels_in_odoo_when_nothing_is_paid(self):
+        self.connection.inbound_void_rule = "cancel_unpaid"
+        invoice = self.sent_invoice()
+        self.void_in_xero(invoice)
+        self.emu("DELETE", "requests")
+        self.run_pull()
+        self.assertEqual(invoice.state, "cancel")
+        self.assertEqual(invoice.xero_status, "VOIDED")
+        self.assertRecordValues(self.changes(invoice), [{"state": "applied"}])
+        # No echo: the void Odoo queued when it cancelled is not sent to Xero.
+        self.run_worker()
+        writes = [r for r in self.emu("GET", "requests")["requests"]
+                  if r["method"] in ("PUT", "POST") and r["route"] != "POST /connect/token"]
+        self.assertFalse(writes, writes)
+        cancel_job = self.env["coworks.sync.job"].search(
+            [("res_model", "=", "account.move"), ("res_id", "=", invoice.id), ("operation", "=", "cancel")])
+        self.assertRecordValues(cancel_job, [{"state": "done"}])
+
+    def test_void_in_xero_of_a_paid_document_is_not_cancelled(self):
+        self.connection.inbound_void_rule = "cancel_unpaid"
+        invoice = self.sent_invoice()
+        self._pay(invoice, amount=100.0)  # paid in Odoo only (Xero could not void a paid invoice)
+        self.void_in_xero(invoice)
+        self.run_pull()
+        self.assertEqual(invoice.state, "posted")
+        job = self.change_jobs(self.changes(invoice))
+        self.assertRecordValues(job, [{"state": "error", "error_kind": "conflict"}])
+        self.assertIn("payments or credit notes", job.error_message)

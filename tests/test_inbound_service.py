@@ -1,0 +1,141 @@
+"""services/xero/inbound.py: webhook signatures and events, and the reads of what changed in Xero
+(against the emulator, through the real client)."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from coworks_xero.services.xero import inbound as xin
+from test_client_helpers import client_emulator_server, env, xero  # noqa: F401
+
+KEY = "k3y-from-the-developer-portal"
+
+
+def sign(body, key=KEY):
+    return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+
+
+ITR = b'{"events":[],"lastEventSequence":0,"firstEventSequence":0,"entropy":"YSXCMKAQBJOEMAYGPGMA"}'
+
+
+def test_signature_good_bad_and_no_key():
+    assert xin.verify_signature(KEY, ITR, sign(ITR))
+    assert not xin.verify_signature(KEY, ITR, sign(ITR, KEY + "x"))
+    assert not xin.verify_signature(KEY, ITR + b" ", sign(ITR)), "the raw bytes are what is signed"
+    assert not xin.verify_signature(KEY, ITR, None)
+    assert not xin.verify_signature(KEY, ITR, "not base64 ✓")
+    assert not xin.verify_signature("", ITR, sign(ITR, "")), "no key set: nothing is accepted"
+    assert not xin.verify_signature(None, ITR, sign(ITR))
+
+
+def test_intent_to_receive_has_no_events_and_bad_payloads_are_refused():
+    assert xin.parse_webhook(ITR) == []
+    for bad in (b"", b"not json", b"[]", b'{"events": {}}', b'{"events": [{"eventCategory": "INVOICE"}]}'):
+        with pytest.raises(xin.WebhookError):
+            xin.parse_webhook(bad)
+
+
+def test_events_have_a_stable_key_per_event():
+    ev = {"resourceUrl": "https://api.xero.com/api.xro/2.0/Invoices/ABC", "resourceId": "ABC-1",
+          "eventDateUtc": "2026-12-01T10:00:00.123", "eventType": "UPDATE", "eventCategory": "INVOICE",
+          "tenantId": "T-1", "tenantType": "ORGANISATION"}
+    one = xin.parse_webhook(json.dumps({"events": [ev], "entropy": "A"}).encode())
+    again = xin.parse_webhook(json.dumps({"events": [ev], "entropy": "B", "firstEventSequence": 9}).encode())
+    later = xin.parse_webhook(json.dumps({"events": [dict(ev, eventDateUtc="2026-12-01T10:00:01")]}).encode())
+    assert one[0].key == again[0].key, "a redelivery is the same event"
+    assert one[0].key != later[0].key
+    assert (one[0].tenant_id, one[0].resource_id, one[0].category) == ("t-1", "abc-1", "INVOICE")
+    assert one[0].event_date == dt.datetime(2026, 12, 1, 10, 0, 0, 123000)
+
+
+def test_xero_dates():
+    assert xin.parse_xero_datetime("/Date(1552435200000+0000)/") == dt.datetime(2019, 3, 13)
+    assert xin.parse_xero_datetime("2020-02-06T12:17:43.202-08:00") == dt.datetime(2020, 2, 6, 20, 17, 43, 202000)
+    assert xin.parse_xero_date("/Date(1552435200000+0000)/") == dt.date(2019, 3, 13)
+    assert xin.parse_xero_datetime("") is None and xin.parse_xero_datetime("garbage") is None
+
+
+def test_only_customer_money_and_documents_are_read():
+    assert xin.remote_payment({"PaymentType": "ACCPAYPAYMENT", "PaymentID": "X"}) is None
+    assert xin.remote_document({"Type": "ACCPAY", "InvoiceID": "X"}) is None
+    pay = xin.remote_payment({
+        "PaymentID": "P-1", "PaymentType": "ARCREDITPAYMENT", "CreditNote": {"CreditNoteID": "CN-1"},
+        "Amount": Decimal("12.50"), "Date": "/Date(1552435200000+0000)/", "Status": "AUTHORISED",
+        "Account": {"AccountID": "A-1", "Code": "090", "Name": "Business Bank"}})
+    assert (pay.document_kind, pay.document_remote_id, pay.amount, pay.account_code) == (
+        "credit_note", "cn-1", Decimal("12.50"), "090")
+
+
+# ------------------------------------------------------------------ against the emulator
+
+def _invoice(env, client, amount="100.00"):
+    [res] = client.save_contacts([{"Name": "Inbound Ltd " + uuid.uuid4().hex[:6]}], uuid.uuid4().hex)
+    assert res.ok, res.message
+    contact = res.remote_id
+    [res] = client.create_invoices([{
+        "Type": "ACCREC", "Contact": {"ContactID": contact}, "Date": "2026-03-02", "DueDate": "2026-03-30",
+        "Status": "AUTHORISED", "LineAmountTypes": "NoTax",
+        "LineItems": [{"Description": "Hot desk", "Quantity": 1, "UnitAmount": amount, "AccountCode": "200",
+                       "TaxType": "NONE"}]}], uuid.uuid4().hex)
+    assert res.ok, res.message
+    return res.remote_id
+
+
+def test_pull_reads_what_changed_since_the_mark(env, xero):
+    reader = xin.XeroInbound(xero)
+    invoice_id = _invoice(env, xero)
+    [pay] = xero.create_payments([{"Invoice": {"InvoiceID": invoice_id}, "Account": {"Code": "090"},
+                                   "Date": "2026-03-03", "Amount": "40.00", "Reference": "desk"}], uuid.uuid4().hex)
+    assert pay.ok, pay.message
+    first = reader.pull(None)
+    assert invoice_id.lower() in {d.remote_id for d in first.documents}
+    [got] = [p for p in first.payments if p.remote_id == pay.remote_id.lower()]
+    assert (got.amount, got.account_code, got.reference, got.document_remote_id) == (
+        Decimal("40.00"), "090", "desk", invoice_id.lower())
+    [doc] = [d for d in first.documents if d.remote_id == invoice_id.lower()]
+    assert (doc.status, doc.amount_due) == ("AUTHORISED", Decimal("60.00"))
+    assert first.high_water and first.complete
+    # Nothing changed since: the pull (with its overlap) still finds only what changed recently,
+    # and with the mark well after it, nothing.
+    env.clear_log()
+    later = reader.pull(first.high_water + xin.PULL_OVERLAP + dt.timedelta(seconds=1))
+    assert later.documents == [] and later.payments == []
+    assert any(r["route"] == "GET /Invoices" for r in env.requests_log()["requests"])
+
+
+def test_documents_and_payments_by_id(env, xero):
+    reader = xin.XeroInbound(xero)
+    invoice_id = _invoice(env, xero, "80.00")
+    [pay] = xero.create_payments([{"Invoice": {"InvoiceID": invoice_id}, "Account": {"Code": "091"},
+                                   "Date": "2026-03-03", "Amount": "80.00"}], uuid.uuid4().hex)
+    [doc] = reader.documents(invoice_ids=[invoice_id])
+    assert doc.status == "PAID" and doc.amount_due == 0 and doc.payment_ids == (pay.remote_id.lower(),)
+    [full] = reader.payments(doc.payment_ids)
+    assert full.account_code == "091" and full.account_name == "Card Clearing"
+
+
+def test_credit_note_allocations_are_read_from_the_credit_note(env, xero):
+    reader = xin.XeroInbound(xero)
+    invoice_id = _invoice(env, xero, "100.00")
+    [contact] = [c["ContactID"] for c in env.state()["Contacts"]][-1:]
+    [cn] = xero.create_credit_notes([{
+        "Type": "ACCRECCREDIT", "Contact": {"ContactID": contact}, "Date": "2026-03-02", "Status": "AUTHORISED",
+        "LineAmountTypes": "NoTax", "LineItems": [{"Description": "Refund", "Quantity": 1, "UnitAmount": "30.00",
+                                                   "AccountCode": "200", "TaxType": "NONE"}]}], uuid.uuid4().hex)
+    assert cn.ok, cn.message
+    [alloc] = xero.allocate_credit_note(cn.remote_id, [{"Invoice": {"InvoiceID": invoice_id}, "Amount": "30.00",
+                                                         "Date": "2026-03-03"}], uuid.uuid4().hex)
+    assert alloc.ok, alloc.message
+    [inv] = reader.documents(invoice_ids=[invoice_id])
+    assert inv.credit_note_ids == (cn.remote_id.lower(),) and inv.amount_due == Decimal("70.00")
+    [note] = reader.documents(credit_note_ids=inv.credit_note_ids)
+    [a] = note.allocations
+    assert (a.remote_id, a.invoice_remote_id, a.amount, a.date) == (
+        alloc.remote_id.lower(), invoice_id.lower(), Decimal("30.00"), dt.date(2026, 3, 3))
