@@ -64,12 +64,16 @@ class TestUserWriteDuringPush(RealTransactionsCase):
     applied again in a fresh transaction, without sending anything twice and without failing the
     cron."""
 
-    def test_serialization_failure_retries_the_write_back_alone(self):
+    def _committed_customer(self, prefix, **partner_vals):
+        """A fresh emulator, and committed in the real database: a company with sync on, its
+        connection to the emulator's AU organisation (tokens from the emulator's grant) and a
+        customer queued for Xero. Returns (emulator, registry, name, (company, connection,
+        partner) ids); everything is removed after the test."""
         emulator = EmulatorServer(host="127.0.0.1", port=0)
         emulator.start()
         self.addCleanup(emulator.stop)
         registry = Registry(get_db_name())
-        name = f"Concurrent Co {uuid.uuid4().hex[:8]}"
+        name = f"{prefix} {uuid.uuid4().hex[:8]}"
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             params = env["ir.config_parameter"]
@@ -81,17 +85,20 @@ class TestUserWriteDuringPush(RealTransactionsCase):
             company = env["res.company"].create({"name": name, "coworks_xero_sync_enabled": True})
             conn = env["coworks.sync.connection"].create({
                 "company_id": company.id, "state": "connected", "tenant_id": seed.TENANT_AU})
-            partner = env["res.partner"].create({"name": name, "email": "ops@concurrent.example.com"})
+            partner = env["res.partner"].create(dict({"name": name}, **partner_vals))
             env["coworks.sync.job"]._enqueue(partner, "contact", company_getter=lambda p: company, trigger=False)
             ids = company.id, conn.id, partner.id
         self.addCleanup(self._cleanup, registry, saved, *ids)
-        company_id, conn_id, partner_id = ids
-
         from ..models.sync_connection_xero import OdooTokenStore
         from ..services.xero.oauth import TokenSet
         grant = _emu_post(emulator, "grant", {"client_id": seed.DEMO_CLIENT_ID, "tenant_ids": [seed.TENANT_AU]})
         with registry.cursor() as cr:
-            OdooTokenStore(api.Environment(cr, SUPERUSER_ID, {}), conn_id).save(TokenSet.from_response(grant))
+            OdooTokenStore(api.Environment(cr, SUPERUSER_ID, {}), ids[1]).save(TokenSet.from_response(grant))
+        return emulator, registry, name, ids
+
+    def test_serialization_failure_retries_the_write_back_alone(self):
+        emulator, registry, name, (company_id, conn_id, partner_id) = self._committed_customer(
+            "Concurrent Co", email="ops@concurrent.example.com")
 
         # Xero takes its time to answer the contact push; meanwhile a user edits the customer.
         _emu_post(emulator, "faults", {"route": "POST /Contacts", "kind": "latency", "seconds": 1.5, "count": 1})
@@ -147,33 +154,8 @@ class TestUserWriteDuringPush(RealTransactionsCase):
         the user's re-queue rewrites the marked job (even though nothing the job row shows, such
         as its title, changed), so the worker cannot record the stale push as the last word, and
         the preparation runs again on fresh facts."""
-        emulator = EmulatorServer(host="127.0.0.1", port=0)
-        emulator.start()
-        self.addCleanup(emulator.stop)
-        registry = Registry(get_db_name())
-        name = f"Rephoned Co {uuid.uuid4().hex[:8]}"
-        with registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            params = env["ir.config_parameter"]
-            saved = {k: params.get_param(k) for k in ("coworks_xero.sandbox_url", "coworks_xero.client_id",
-                                                       "coworks_xero.client_secret")}
-            params.set_param("coworks_xero.sandbox_url", emulator.base_url)
-            params.set_param("coworks_xero.client_id", seed.DEMO_CLIENT_ID)
-            params.set_param("coworks_xero.client_secret", seed.DEMO_CLIENT_SECRET)
-            company = env["res.company"].create({"name": name, "coworks_xero_sync_enabled": True})
-            conn = env["coworks.sync.connection"].create({
-                "company_id": company.id, "state": "connected", "tenant_id": seed.TENANT_AU})
-            partner = env["res.partner"].create({"name": name, "email": "desk@rephoned.example.com",
-                                                 "phone": "+61 2 5550 0100"})
-            env["coworks.sync.job"]._enqueue(partner, "contact", company_getter=lambda p: company, trigger=False)
-            ids = company.id, conn.id, partner.id
-        self.addCleanup(self._cleanup, registry, saved, *ids)
-        company_id, conn_id, partner_id = ids
-        from ..models.sync_connection_xero import OdooTokenStore
-        from ..services.xero.oauth import TokenSet
-        grant = _emu_post(emulator, "grant", {"client_id": seed.DEMO_CLIENT_ID, "tenant_ids": [seed.TENANT_AU]})
-        with registry.cursor() as cr:
-            OdooTokenStore(api.Environment(cr, SUPERUSER_ID, {}), conn_id).save(TokenSet.from_response(grant))
+        emulator, registry, name, (company_id, conn_id, partner_id) = self._committed_customer(
+            "Rephoned Co", email="desk@rephoned.example.com", phone="+61 2 5550 0100")
 
         def user_changes_the_phone():
             with registry.cursor() as cr:  # commits on exit: a real user's request
