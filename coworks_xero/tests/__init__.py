@@ -12,3 +12,5 @@ from . import test_money_documents
 from . import test_exactly_once
 from . import test_screens
 from . import test_accountant_grade
+from . import test_inbound
+from . import test_inbound_webhooks
