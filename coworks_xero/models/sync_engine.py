@@ -636,14 +636,9 @@ class CoworksSyncJob(models.Model):
         return bool(queued) and any(n >= limit for n in pages.values())
 
     @api.model
-    def _enqueue_missing(self, limit=None):
-        """Queue what should be in Xero but has neither a Xero ID nor a job (at most ``limit``
-        of each kind per connection); returns how many were queued."""
-        return self._catch_up(limit or CATCH_UP_PAGE)[0]
-
-    @api.model
     def _catch_up(self, limit):
-        """(queued, {(connection id, what): page length}) for one page of the catch-up: invoices
+        """Queue what should be in Xero but has neither a Xero ID nor a job, at most ``limit`` of
+        each kind per connection; returns (queued, {(connection id, what): page length}): invoices
         and credit notes imported or posted before the connection existed or while sync was off,
         cancelled documents that may be live in Xero, and the payments, refunds and credit
         allocations (reconciliations) made meanwhile."""

@@ -35,7 +35,7 @@ class TestCatchUpMoney(CoworksXeroEmulatorCase):
         self.assertEqual(float(xero["AmountPaid"]), invoice.amount_total)
         self.assertEqual(len([p for p in self.xero_state()["Payments"] if p.get("Status") != "DELETED"]), 1)
         # A second catch-up finds nothing more to queue.
-        self.assertEqual(self.env["coworks.sync.job"]._enqueue_missing(), 0)
+        self.assertEqual(self.env["coworks.sync.job"]._catch_up(sync_engine.CATCH_UP_PAGE)[0], 0)
 
     def test_a_backlog_larger_than_a_page_is_queued_and_sent_in_one_run(self):
         self.company.coworks_xero_sync_enabled = False
@@ -53,7 +53,7 @@ class TestCatchUpMoney(CoworksXeroEmulatorCase):
             self.run_worker()
         in_xero = {i["InvoiceNumber"] for i in self.xero_state()["Invoices"]}
         self.assertEqual(set(invoices.mapped("name")) - in_xero, set(), "every page is sent in the same run")
-        self.assertEqual(self.env["coworks.sync.job"]._enqueue_missing(), 0)
+        self.assertEqual(self.env["coworks.sync.job"]._catch_up(sync_engine.CATCH_UP_PAGE)[0], 0)
 
 
 @tagged("post_install", "-at_install")
