@@ -14,6 +14,13 @@ emulator's request counts per route, and:
   http_429=<responses with status 429>               (target 0)
   records_per_min=<records pushed per real minute>   (and per emulated minute)
 
+With ``--existing-contacts K --existing-invoices M`` the organisation is not empty: before the push
+it already holds K contacts and M invoices entered there (through the emulator's API, outside
+the measured window), among them half of the C customers (a quarter with the same name and
+email, a quarter with the same name and another email, as an accountant's own entries would be).
+Then it also prints ``duplicate_contacts=`` (customers that got a second contact; target 0).
+``bash bench/run.sh backfill`` runs both: the empty organisation, then K=5,000 and M=3,000.
+
 The data is committed: use a throw-away database (``bash bench/run.sh backfill`` copies a fresh
 one from a template), or run by hand:
 
@@ -39,6 +46,45 @@ def emu(base_url, method, name, body=None, query=""):
         return json.loads(resp.read() or b"{}")
 
 
+def xero_api(base, token, tenant, method, path, body):
+    req = urllib.request.Request(f"{base}/api.xro/2.0/{path}", data=json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": "application/json", "Accept": "application/json",
+                                          "Authorization": f"Bearer {token}", "xero-tenant-id": tenant})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def seed_existing_organisation(base, tenant, client_id, customers, contacts, invoices):
+    """What the organisation held before the integration: ``contacts`` contacts (half of
+    ``customers`` among them) and ``invoices`` invoices on them, entered through the API with
+    the emulator's limits lifted, then its clock moved a day on so the push meets fresh limits."""
+    limits = emu(base, "GET", "limits")
+    emu(base, "POST", "limits", {"minute": 10 ** 6, "day": 10 ** 6, "app_minute": 10 ** 6})
+    token = emu(base, "POST", "grant", {"client_id": client_id, "tenant_ids": [tenant]})["access_token"]
+    known = customers[: len(customers) // 2]
+    rows = []
+    for n, (name, email) in enumerate(known):
+        # every other one as the accountant typed it: same name, another email
+        rows.append({"Name": name, "EmailAddress": email if n % 2 == 0 else f"accounts{n}@elsewhere.example"})
+    rows += [{"Name": f"Existing contact {i:05d}", "EmailAddress": f"existing{i}@org.example"}
+             for i in range(max(contacts - len(rows), 0))]
+    ids = []
+    for start in range(0, len(rows), 50):
+        got = xero_api(base, token, tenant, "POST", "Contacts?summarizeErrors=false", {"Contacts": rows[start:start + 50]})
+        ids += [c["ContactID"] for c in got["Contacts"]]
+    for start in range(0, invoices, 50):
+        batch = [{"Type": "ACCREC", "Contact": {"ContactID": ids[i % len(ids)]}, "Date": "2025-06-30",
+                  "DueDate": "2025-07-30", "InvoiceNumber": f"XERO-{i:05d}", "Status": "AUTHORISED",
+                  "LineAmountTypes": "Exclusive",
+                  "LineItems": [{"Description": "Earlier membership", "Quantity": 1, "UnitAmount": 200,
+                                 "AccountCode": "200", "TaxType": "OUTPUT"}]}
+                 for i in range(start, min(start + 50, invoices))]
+        xero_api(base, token, tenant, "PUT", "Invoices?summarizeErrors=false", {"Invoices": batch})
+    emu(base, "POST", "limits", {k: limits[k] for k in ("minute", "day", "app_minute") if k in limits})
+    emu(base, "POST", "clock", {"advance": 86400 + 60})
+    return len(rows), invoices
+
+
 def make_company(env, tag):
     aud = env.ref("base.AUD")
     aud.active = True
@@ -58,6 +104,8 @@ def main():
     ap.add_argument("--paid", type=int, default=1500)
     ap.add_argument("--scale", type=float, default=10.0, help="emulator clock speed-up")
     ap.add_argument("--timeout", type=float, default=1800, help="real seconds before giving up the push")
+    ap.add_argument("--existing-contacts", type=int, default=0, help="contacts the organisation already holds")
+    ap.add_argument("--existing-invoices", type=int, default=0, help="invoices the organisation already holds")
     args = ap.parse_args()
 
     registry = registry_for(args.db, args.conf)
@@ -130,6 +178,16 @@ def main():
                     {"journal_id": bank.id, "group_payment": False, "payment_date": "2026-01-20"})._create_payments()
                 env.cr.commit()
             payments = env["account.payment"].search([("company_id", "=", company.id)])
+            if args.existing_contacts or args.existing_invoices:
+                t_seed = time.perf_counter()
+                held = seed_existing_organisation(
+                    base, tenant, seed.DEMO_CLIENT_ID, [(p.name, p.email) for p in partners],
+                    args.existing_contacts, args.existing_invoices)
+                # The addon's limiter forgets the seeding's calls, as Xero's windows did a day later.
+                RateLimiter._registry[base.rstrip("/") + const.ACCOUNTING_PATH] = RateLimiter(
+                    clock=clock.now, sleep=lambda s: time.sleep(s / args.scale), retry_after_scale=args.scale)
+                print(f"organisation_before: contacts={held[0]} invoices={held[1]} "
+                      f"(customers among them={len(partners) // 2}; seeded in {time.perf_counter() - t_seed:.0f} s)")
             Job = env["coworks.sync.job"].sudo()
             queued = dict(Job._read_group([("connection_id", "=", conn.id)], ["kind"], ["__count"]))
             print(f"data: customers={len(partners)} invoices_posted={len(invoices)} "
@@ -166,6 +224,15 @@ def main():
             print(f"requests_by_route={dict(log['counts'])}")
             for job in errors:
                 print(f"  example error: {job.kind} {job.record_name}: {job.error_message[:200]}")
+            if args.existing_contacts:
+                state = emu(base, "GET", "state", query=f"?tenant={tenant}")
+                per_customer = collections.Counter()
+                names = {p.name: p for p in partners}
+                for c in state["Contacts"]:
+                    base_name = c["Name"].split(" (")[0]
+                    if base_name in names and c.get("ContactStatus") == "ACTIVE":
+                        per_customer[base_name] += 1
+                print(f"duplicate_contacts={sum(n - 1 for n in per_customer.values() if n > 1)}")
             print(f"records_pushed={pushed} requests={requests}")
             print(f"api_calls_per_record={requests / max(pushed, 1):.4f}")
             print(f"http_429={http_429}")

@@ -389,9 +389,15 @@ def compare(db, company_id, base):
     for cn in xero.all("/CreditNotes", "CreditNotes"):
         docs["out_refund"][cn.get("CreditNoteNumber")].append(cn)
     payments = [p for p in xero.all("/Payments", "Payments") if p.get("Status") != "DELETED"]
-    moves = query(db, """SELECT id, name, move_type, state, amount_total, amount_residual, payment_state, xero_id
-                           FROM account_move WHERE company_id = %s AND move_type IN ('out_invoice', 'out_refund')
-                          ORDER BY id""", [company_id])
+    moves = query(db, """SELECT m.id, m.name, m.move_type, m.state, m.amount_total, m.amount_residual, m.payment_state,
+                                l.remote_id
+                           FROM account_move m
+                           LEFT JOIN coworks_sync_link l ON l.res_model = 'account.move' AND l.res_id = m.id
+                                AND l.connection_id = (SELECT id FROM coworks_sync_connection c
+                                                        WHERE c.company_id = m.company_id AND c.active
+                                                        ORDER BY id LIMIT 1)
+                          WHERE m.company_id = %s AND m.move_type IN ('out_invoice', 'out_refund')
+                          ORDER BY m.id""", [company_id])
     problems = {"lost": [], "duplicates": [], "mismatched": []}
     cents = lambda v: round(float(v or 0) * 100)  # noqa: E731
     for mid, name, mtype, state, total, residual, pay_state, xero_id in moves:

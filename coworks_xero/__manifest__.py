@@ -6,7 +6,7 @@
 Keeps a coworking operator's billing aligned with its Xero organisation: automatically, exactly
 once, with mappings managers edit in ordinary forms and a sync log they can act on.
 """,
-    "version": "19.0.1.0.0",
+    "version": "19.0.1.1.0",
     "category": "Accounting/Accounting",
     "license": "LGPL-3",
     "author": "coworks_xero developers",

@@ -1107,6 +1107,14 @@ class Emulator:
             self.tax_rounding = data["tax_rounding"]
         return {"tax_rounding": self.tax_rounding}
 
+    def ctl_post_merge_contacts(self, data, req):
+        """Test-only: merge contact ``from`` into ``into`` as Xero's screens do."""
+        tenant = (data.get("tenant") or "").lower()
+        if tenant not in self.orgs:
+            raise ValueError("unknown tenant")
+        with self.org_locks[tenant]:
+            return self.orgs[tenant].merge_contacts(data.get("from"), data.get("into"))
+
     def ctl_post_organisation(self, data, req):
         """Test-only: set PeriodLockDate / EndOfYearLockDate (YYYY-MM-DD or null) of a tenant."""
         tenant = (data.get("tenant") or "").lower()

@@ -193,7 +193,9 @@ class Org:
             errors.append(f"Organisation is not subscribed to currency {cur}")
         if merged.get("ContactNumber"):
             for c in self.contacts.values():
-                if c.get("ContactNumber") == merged["ContactNumber"] and (not existing or c["ContactID"] != existing["ContactID"]):
+                # A contact merged into another is gone from Xero's lists: its number is free.
+                if c.get("ContactNumber") == merged["ContactNumber"] and not c.get("MergedToContactID") \
+                        and (not existing or c["ContactID"] != existing["ContactID"]):
                     errors.append(f"The contact number {merged['ContactNumber']} is already assigned to another contact.")
                     break
         if errors:
@@ -1051,6 +1053,23 @@ class Org:
         return out
 
     # ========================================================================= dump ========
+    def merge_contacts(self, from_id, into_id):
+        """What an accountant's "Merge" in Xero's screens does (the API has no call for it): the
+        documents of ``from_id`` move to ``into_id``, which survives; the other is archived with
+        ``MergedToContactID``."""
+        src, dst = self.contacts.get((from_id or "").lower()), self.contacts.get((into_id or "").lower())
+        if not src or not dst or src is dst:
+            raise ValueError("merge needs two different existing contacts")
+        now = self.now()
+        for docs in (self.invoices, self.credit_notes):
+            for doc in docs.values():
+                if doc["ContactID"] == src["ContactID"]:
+                    doc["ContactID"] = dst["ContactID"]
+                    doc["_updated"] = now
+        src.update(ContactStatus="ARCHIVED", MergedToContactID=dst["ContactID"], _updated=now)
+        dst["_updated"] = now
+        return {"from": src["ContactID"], "into": dst["ContactID"]}
+
     def dump(self):
         return {
             "tenant_id": self.tenant_id,

@@ -37,7 +37,8 @@ def _tokens(text):
             v = m.group(kind)
             if v is not None:
                 if kind == "str":
-                    v = bytes(v[1:-1], "utf-8").decode("unicode_escape")
+                    # \" and \\ are the escapes; any other character (accents too) is itself
+                    v = re.sub(r"\\(.)", r"\1", v[1:-1])
                 out.append((kind, v))
                 break
     return out

@@ -4,6 +4,7 @@ from . import res_company
 from . import sync_connection
 from . import sync_connection_ops
 from . import sync_connection_xero
+from . import sync_link
 from . import xero_reference
 from . import xero_mapping
 from . import sync_job

@@ -9,17 +9,25 @@ from .sync_job import PAUSE_REASONS
 
 
 class AccountMove(models.Model):
-    _inherit = "account.move"
+    _name = "account.move"
+    _inherit = ["account.move", "coworks.sync.linked.mixin"]
 
     coworks_campus_id = fields.Many2one(
         "coworks.campus", "Campus", index=True, check_company=True,
         compute="_compute_coworks_campus_id", store=True, readonly=False, precompute=True,
         help="Xero tracking of this invoice's lines; defaults to the customer's campus.")
-    xero_id = fields.Char("Xero ID", copy=False, readonly=True, index="btree_not_null",
+    # What Xero holds for this document, in the organisation of the company's connection
+    # (coworks.sync.link): another organisation's IDs are never shown nor sent.
+    xero_id = fields.Char("Xero ID", compute="_compute_xero_link", search="_search_xero_id",
                           help="Xero InvoiceID or CreditNoteID.")
-    xero_number = fields.Char("Xero number", copy=False, readonly=True)
-    xero_status = fields.Char("Xero status", copy=False, readonly=True)
-    xero_last_sync = fields.Datetime("Last synced to Xero", copy=False, readonly=True)
+    xero_number = fields.Char("Xero number", compute="_compute_xero_link")
+    xero_status = fields.Char("Xero status", compute="_compute_xero_link", search="_search_xero_status")
+    xero_last_sync = fields.Datetime("Last synced to Xero", compute="_compute_xero_link")
+    xero_amount_due = fields.Monetary("Amount due in Xero", compute="_compute_xero_link",
+                                      currency_field="currency_id",
+                                      help="As Xero last reported it (credit notes: the credit left).")
+    xero_status_at = fields.Datetime("Xero status as of", compute="_compute_xero_link",
+                                     help="When Xero last changed what it reported here.")
     xero_sync_state = fields.Selection(DOCUMENT_SYNC_STATES, compute="_compute_xero_sync",
                                        string="Xero sync")
     xero_job_count = fields.Integer(compute="_compute_xero_sync")
@@ -32,6 +40,24 @@ class AccountMove(models.Model):
             if not move.coworks_campus_id and move.partner_id:
                 move.coworks_campus_id = move.partner_id.commercial_partner_id.coworks_campus_id \
                     or move.partner_id.coworks_campus_id
+
+    @api.depends_context("coworks_sync_connection_id")
+    def _compute_xero_link(self):
+        links = self._coworks_links()
+        for move in self:
+            link = links.get(move.id)
+            move.xero_id = link.remote_id if link else False
+            move.xero_number = link.remote_number if link else False
+            move.xero_status = link.remote_status if link else False
+            move.xero_last_sync = link.synced_at if link else False
+            move.xero_amount_due = link.remote_amount_due if link and link.remote_status_at else 0.0
+            move.xero_status_at = link.remote_status_at if link else False
+
+    def _search_xero_id(self, operator, value):
+        return self._coworks_search_linked(operator, value)
+
+    def _search_xero_status(self, operator, value):
+        return self._coworks_search_linked(operator, value, column="remote_status")
 
     def _compute_xero_sync(self):
         self.env["coworks.sync.job"]._compute_document_sync(self, ("invoice", "credit_note"))
@@ -167,7 +193,7 @@ class AccountMove(models.Model):
         lines = []
         price_modes = set()
         for line in self.invoice_line_ids.sorted("sequence"):
-            if line.display_type in ("line_section", "line_note"):
+            if line.display_type in d.TEXT_LINES:
                 lines.append(d.Line(description=line.name or "-", display_type=line.display_type,
                                     ref=f"account.move.line,{line.id}"))
                 continue
@@ -235,9 +261,9 @@ class AccountMove(models.Model):
 
     def _coworks_xero_apply_result(self, job, result):
         self.ensure_one()
-        vals = {"xero_last_sync": fields.Datetime.now(), "xero_status": result.remote_status or False}
+        vals = {"synced_at": fields.Datetime.now(), "remote_status": result.remote_status or None}
         if result.remote_id:
-            vals["xero_id"] = result.remote_id
+            vals["remote_id"] = result.remote_id
             if self.xero_id and result.remote_id != self.xero_id and job.operation == "upsert":
                 # Voided and re-created under a new number: say why where the accountant looks.
                 notes = (result.details or {}).get("notes") or []
@@ -246,12 +272,12 @@ class AccountMove(models.Model):
                     number=result.remote_number or "", old=self.xero_number or self.name,
                     why=notes[0] if notes else _("Xero could not update it in place.")))
         if result.remote_number:
-            vals["xero_number"] = result.remote_number
-        # These fields are this integration's own bookkeeping: the base ORM write keeps caches,
-        # dependencies and access as usual, without account.move.write's line synchronisation,
-        # balance checks and mail tracking, which have nothing to check here and cost about 60 ms
-        # an invoice, more than building and sending it (docs/architecture.md, "Write-back").
-        models.BaseModel.write(self.sudo(), vals)
+            vals["remote_number"] = result.remote_number
+        # The link row is this integration's own bookkeeping: one SQL upsert, without
+        # account.move.write's line synchronisation, balance checks and mail tracking, which
+        # have nothing to check here and cost about 60 ms an invoice, more than building and
+        # sending it (docs/architecture.md, "Write-back").
+        self._coworks_link_write(job.connection_id, vals)
 
 
 class AccountMoveLine(models.Model):

@@ -9,10 +9,13 @@ class AccountMove(models.Model):
     _inherit = "account.move"
 
     def _coworks_xero_links(self):
+        """The payment links of this document in the organisation it is read for."""
         self.ensure_one()
+        conn = self._coworks_link_connections().get(self.id)
         return self.env["coworks.xero.payment.link"].sudo().search([
             "|", ("move_id", "=", self.id), ("credit_note_id", "=", self.id),
-            ("xero_id", "!=", False), ("state", "in", ("synced", "to_delete"))])
+            ("xero_id", "!=", False), ("state", "in", ("synced", "to_delete"))]
+            + ([("connection_id", "=", conn.id)] if conn else []))
 
     def _coworks_xero_remote_links(self):
         """(payment_ids, allocation_ids) in Xero that this integration created for this document
@@ -38,7 +41,8 @@ class AccountMove(models.Model):
         if job.operation == "upsert" and self.xero_id:
             # Money that was waiting for this document is sent in this run, not after its backoff.
             waiting = Link.search(["|", ("move_id", "=", self.id), ("credit_note_id", "=", self.id),
-                                   ("state", "=", "pending"), ("xero_id", "=", False)])
+                                   ("state", "=", "pending"), ("xero_id", "=", False),
+                                   ("connection_id", "=", job.connection_id.id)])
             if waiting:
                 Job = self.env["coworks.sync.job"].sudo()
                 base = [("res_model", "=", Link._name), ("res_id", "in", waiting.ids), ("operation", "=", "upsert")]

@@ -14,6 +14,8 @@ class ResConfigSettings(models.TransientModel):
     coworks_xero_connection_state = fields.Selection(
         related="coworks_xero_connection_id.state")
     coworks_xero_tenant_name = fields.Char(related="coworks_xero_connection_id.tenant_name")
+    coworks_xero_base_currency = fields.Char(related="coworks_xero_connection_id.base_currency_code")
+    coworks_xero_currency_warning = fields.Char(related="coworks_xero_connection_id.currency_warning")
     coworks_xero_last_success_at = fields.Datetime(related="coworks_xero_connection_id.last_success_at")
     coworks_xero_last_error = fields.Text(related="coworks_xero_connection_id.last_error")
     coworks_xero_daily_calls_remaining = fields.Integer(

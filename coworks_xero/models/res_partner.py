@@ -5,14 +5,16 @@ from .sync_job import PAUSE_REASONS
 
 
 class ResPartner(models.Model):
-    _inherit = "res.partner"
+    _name = "res.partner"
+    _inherit = ["res.partner", "coworks.sync.linked.mixin"]
 
     coworks_campus_id = fields.Many2one(
         "coworks.campus", "Campus", index=True,
         help="Default campus of this member's invoices (Xero tracking).")
-    # One Xero contact per commercial partner and company (each company has its own organisation).
-    xero_contact_id = fields.Char("Xero ContactID", company_dependent=True, copy=False, readonly=True)
-    xero_contact_name = fields.Char("Name in Xero", company_dependent=True, copy=False, readonly=True,
+    # One Xero contact per commercial partner and organisation (each company has its own
+    # connection; coworks.sync.link): shown for the current company's connection.
+    xero_contact_id = fields.Char("Xero ContactID", compute="_compute_xero_link", search="_search_xero_contact_id")
+    xero_contact_name = fields.Char("Name in Xero", compute="_compute_xero_link",
                                     help="Differs from the partner's name when Xero already had another "
                                          "active contact with that name (Xero requires unique names). "
                                          "Then the name is followed by the customer's email, e.g. "
@@ -23,6 +25,21 @@ class ResPartner(models.Model):
     xero_job_count = fields.Integer(compute="_compute_xero_sync")
     xero_sync_error = fields.Text(compute="_compute_xero_sync")
     xero_sync_paused = fields.Selection(PAUSE_REASONS, compute="_compute_xero_sync", string="Xero sync paused")
+
+    @api.depends_context("company", "coworks_sync_connection_id")
+    def _compute_xero_link(self):
+        links = self._coworks_links()
+        for partner in self:
+            link = links.get(partner.id)
+            partner.xero_contact_id = link.remote_id if link else False
+            partner.xero_contact_name = link.remote_name if link else False
+
+    def _search_xero_contact_id(self, operator, value):
+        return self._coworks_search_linked(operator, value)
+
+    def _coworks_link_company(self):
+        # A customer is shared by the companies of the database; each shows its own contact.
+        return self.env.company
 
     @api.depends_context("company")
     def _compute_xero_sync(self):
@@ -56,20 +73,19 @@ class ResPartner(models.Model):
         commercial = self.commercial_partner_id
         if not commercial:
             return
+        # The log, and the links (old log entries may have been cleaned up): one indexed read.
+        self.env["coworks.sync.link"].flush_model(["res_model", "res_id", "remote_id"])
         self.env.cr.execute("""
-            SELECT DISTINCT res_id, company_id FROM coworks_sync_job
+            SELECT res_id, company_id FROM coworks_sync_job
              WHERE res_model = 'res.partner' AND kind = 'contact' AND res_id = ANY(%s)
-        """, [commercial.ids])
+            UNION
+            SELECT l.res_id, l.company_id FROM coworks_sync_link l
+              JOIN coworks_sync_connection c ON c.id = l.connection_id AND c.active
+             WHERE l.res_model = 'res.partner' AND l.res_id = ANY(%s) AND l.remote_id IS NOT NULL
+        """, [commercial.ids, commercial.ids])
         companies_by_partner = {}
         for partner_id, company_id in self.env.cr.fetchall():
             companies_by_partner.setdefault(partner_id, []).append(company_id)
-        # Old log entries may have been cleaned up: a stored ContactID also means "in Xero".
-        conns = self.env["coworks.sync.job"].sudo()._sync_connections_by_company(
-            self.env["res.company"].sudo().search([]))
-        for company in conns:
-            for partner in commercial.sudo().with_company(company):
-                if partner.xero_contact_id and company.id not in companies_by_partner.get(partner.id, []):
-                    companies_by_partner.setdefault(partner.id, []).append(company.id)
         if companies_by_partner:
             partners = self.browse(list(companies_by_partner))
             self.env["coworks.sync.job"].sudo()._enqueue(
@@ -126,7 +142,7 @@ class ResPartner(models.Model):
 
     def _coworks_xero_apply_result(self, job, result):
         self.ensure_one()
-        self.with_company(job.company_id).with_context(coworks_xero_from_sync=True).sudo().write({
-            "xero_contact_id": result.remote_id,
-            "xero_contact_name": (result.details or {}).get("name") or self.name,
+        self._coworks_link_write(job.connection_id, {
+            "remote_id": result.remote_id, "synced_at": fields.Datetime.now(),
+            "remote_name": (result.details or {}).get("name") or self.name,
         })

@@ -40,6 +40,9 @@ class CoworksSyncConnection(models.Model):
     remote_connection_id = fields.Char(
         "Connection ID", copy=False, help="Xero's id of this app-to-organisation connection.")
     base_currency_code = fields.Char("Base currency", copy=False)
+    currency_warning = fields.Char(
+        compute="_compute_currency_warning",
+        help="Set when the company keeps its books in another currency than the organisation's.")
     scopes = fields.Char(copy=False, readonly=True)
 
     # Secrets: readable by system administrators only, never shown in a view.
@@ -119,6 +122,18 @@ class CoworksSyncConnection(models.Model):
         for conn in self:
             conn.job_error_count = counts.get((conn.id, "error"), 0)
             conn.job_pending_count = counts.get((conn.id, "pending"), 0)
+
+    @api.depends("base_currency_code", "company_id.currency_id", "tenant_name")
+    def _compute_currency_warning(self):
+        for conn in self:
+            ours, theirs = conn.company_id.currency_id.name, conn.base_currency_code
+            conn.currency_warning = _(
+                "%(company)s keeps its books in %(ours)s and %(org)s in %(theirs)s: every invoice, credit "
+                "note and payment reaches Xero in %(ours)s at Odoo's rate, as a foreign-currency document, "
+                "and Xero's reports show it converted to %(theirs)s. If that is not what you want, connect "
+                "an organisation whose base currency is %(ours)s before the first sync.",
+                company=conn.company_id.name, ours=ours, org=conn.tenant_name or _("the organisation"),
+                theirs=theirs) if theirs and ours and theirs != ours else False
 
     @api.depends("daily_calls_known_at")
     def _compute_daily_calls_known(self):

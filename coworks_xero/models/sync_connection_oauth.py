@@ -175,6 +175,13 @@ class CoworksSyncConnection(models.Model):
                 "last_error": False,
                 "last_error_at": False,
             })
+            # Back to an organisation this company left: its documents are known there.
+            adopted = self.env["coworks.sync.link"].with_env(self.env(cr=cr, su=True))._adopt_links_of_tenant(
+                self.with_env(self.env(cr=cr, su=True)))
+        if adopted:
+            _logger.info("Company %s: %s links kept from its earlier connection to %s", self.company_id.id, adopted, tenant)
+            self.env["coworks.sync.link"].invalidate_model()
+            self.env["coworks.xero.payment.link"].invalidate_model()
         self.invalidate_recordset()
         self.env["coworks.sync.job"].invalidate_model(["next_attempt_at"])
         _logger.info("Company %s connected to Xero organisation %s", self.company_id.id, tenant)
@@ -183,6 +190,9 @@ class CoworksSyncConnection(models.Model):
         except UserError as exc:
             # Connected all the same: the admin sees why the lists are empty and can refresh.
             self._note_call_failure(str(exc.args[0]) if exc.args else str(exc))
+        if self.currency_warning:
+            # Once, where the admin looks right after connecting (the settings page shows it too).
+            self.sudo().message_post(body=self.currency_warning)
         # Whatever was queued while the connection was paused goes now.
         self.env["coworks.sync.job"].sudo()._trigger_worker()
         return True
@@ -327,15 +337,19 @@ class CoworksSyncConnection(models.Model):
         states = "AND j.state IN ('pending', 'error')" if open_jobs_only else ""
         return (f"""
             FROM account_move m
-           WHERE m.company_id = %s AND m.state = 'posted' AND m.xero_id IS NULL
+           WHERE m.company_id = %s AND m.state = 'posted'
              AND m.move_type IN ('out_invoice', 'out_refund')
+             AND NOT EXISTS (SELECT 1 FROM coworks_sync_link l
+                              WHERE l.connection_id = %s AND l.res_model = 'account.move'
+                                AND l.res_id = m.id AND l.remote_id IS NOT NULL)
              AND NOT EXISTS (SELECT 1 FROM coworks_sync_job j
                               WHERE j.res_model = 'account.move' AND j.res_id = m.id
                                 AND j.connection_id = %s AND j.operation = 'upsert' {states})
-        """, [self.company_id.id, self.id])
+        """, [self.company_id.id, self.id, self.id])
 
     def _compute_missing_document_count(self):
-        self.env["account.move"].flush_model(["state", "xero_id", "move_type", "company_id"])
+        self.env["account.move"].flush_model(["state", "move_type", "company_id"])
+        self.env["coworks.sync.link"].flush_model()
         self.env["coworks.sync.job"].flush_model()
         for conn in self:
             if not conn.id:

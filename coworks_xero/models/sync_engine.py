@@ -423,7 +423,7 @@ class CoworksSyncJob(models.Model):
         for job in self:
             by_model.setdefault(job.res_model, []).append(job.res_id)
         for model, ids in by_model.items():
-            records = self.env[model].browse(ids)
+            records = self.env[model].with_context(coworks_sync_connection_id=conn.id).browse(ids)
             if hasattr(records, "_coworks_xero_prefetch"):
                 try:
                     with self.env.cr.savepoint():
@@ -520,8 +520,11 @@ class CoworksSyncJob(models.Model):
             self[:1].connection_id._note_call_success(daily_remaining)
 
     def _get_record(self):
+        """The job's record, reading its remote links (and its customer's) under the job's
+        connection: another organisation's IDs never reach this one."""
         self.ensure_one()
-        return self.env[self.res_model].browse(self.res_id).exists()
+        return self.env[self.res_model].with_context(
+            coworks_sync_connection_id=self.connection_id.id).browse(self.res_id).exists()
 
     def _snapshot(self, record, conn):
         """The documents.* object for this job; the host model builds it."""
@@ -663,15 +666,17 @@ class CoworksSyncJob(models.Model):
                      WHERE j.connection_id = %s AND j.res_model = 'account.move' AND j.operation = 'upsert'
                        AND j.maybe_sent GROUP BY j.res_id)
                 SELECT m.id FROM account_move m LEFT JOIN sent ON sent.res_id = m.id
+                  LEFT JOIN coworks_sync_link l ON l.connection_id = %s AND l.res_model = 'account.move'
+                                               AND l.res_id = m.id
                  WHERE m.company_id = %s AND m.state = 'cancel' AND m.move_type IN ('out_invoice', 'out_refund')
-                   AND COALESCE(m.xero_status, '') NOT IN ('VOIDED', 'DELETED')
-                   AND (m.xero_id IS NOT NULL OR sent.last_id IS NOT NULL)
+                   AND COALESCE(l.remote_status, '') NOT IN ('VOIDED', 'DELETED')
+                   AND (l.remote_id IS NOT NULL OR sent.last_id IS NOT NULL)
                    AND NOT EXISTS (SELECT 1 FROM coworks_sync_job c
                                     WHERE c.connection_id = %s AND c.res_model = 'account.move'
                                       AND c.res_id = m.id AND c.operation = 'cancel'
                                       AND c.id > COALESCE(sent.last_id, 0))
                  ORDER BY m.id LIMIT %s
-            """, [conn.id, company.id, conn.id, limit])
+            """, [conn.id, conn.id, company.id, conn.id, limit])
             cancelled = self.env["account.move"].browse([r[0] for r in self.env.cr.fetchall()])
             pages[conn.id, "cancelled"] = len(cancelled)
             if cancelled:
@@ -687,9 +692,10 @@ class CoworksSyncJob(models.Model):
                   JOIN account_move cm ON cm.id = cl.move_id
                  WHERE p.company_id = %s AND dm.state = 'posted' AND cm.state = 'posted'
                    AND (dm.move_type = 'out_invoice' OR cm.move_type = 'out_refund')
-                   AND NOT EXISTS (SELECT 1 FROM coworks_xero_payment_link l WHERE l.partial_id = p.id)
+                   AND NOT EXISTS (SELECT 1 FROM coworks_xero_payment_link l
+                                    WHERE l.partial_id = p.id AND l.connection_id = %s)
                  ORDER BY p.id LIMIT %s
-            """, [company.id, limit])
+            """, [company.id, conn.id, limit])
             partials = self.env["account.partial.reconcile"].browse([r[0] for r in self.env.cr.fetchall()])
             pages[conn.id, "partials"] = len(partials)
             if partials:

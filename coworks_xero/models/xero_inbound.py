@@ -474,8 +474,8 @@ class CoworksSyncConnection(models.Model):
             if not move:
                 continue  # made in Xero, or another integration's: not an Odoo document
             if not move.xero_status_at or not doc.updated_at or doc.updated_at >= move.xero_status_at:
-                models.BaseModel.write(move, {"xero_status": doc.status, "xero_amount_due": float(doc.amount_due),
-                                              "xero_status_at": doc.updated_at or fields.Datetime.now()})
+                move._coworks_link_write(self, {"remote_status": doc.status, "remote_amount_due": float(doc.amount_due),
+                                                "remote_status_at": doc.updated_at or fields.Datetime.now()})
             if doc.status in xin.VOID_STATUSES and move.state == "posted" and ("void", remote_id) not in known:
                 known.add(("void", remote_id))
                 new_changes.append({"kind": "void", "remote_id": remote_id, "move_id": move.id,
@@ -518,25 +518,10 @@ class CoworksSyncConnection(models.Model):
         return {r[0] for r in self.env.cr.fetchall()}
 
     def _coworks_xero_moves_by_remote_id(self, remote_ids):
-        if not remote_ids:
-            return {}
-        self.env["account.move"].flush_model(["xero_id", "company_id"])
-        # Xero writes its GUIDs in lower case; both forms keep the lookup on the xero_id index.
-        self.env.cr.execute("""SELECT lower(xero_id), id FROM account_move
-                                WHERE company_id = %s AND xero_id = ANY(%s)""",
-                            [self.company_id.id, _id_forms(remote_ids)])
-        Move = self.env["account.move"].sudo()
-        return {rid: Move.browse(mid) for rid, mid in self.env.cr.fetchall()}
-
-
-class AccountMove(models.Model):
-    _inherit = "account.move"
-
-    xero_amount_due = fields.Monetary("Amount due in Xero", copy=False, readonly=True,
-                                      currency_field="currency_id",
-                                      help="As Xero last reported it (credit notes: the credit left).")
-    xero_status_at = fields.Datetime("Xero status as of", copy=False, readonly=True,
-                                     help="When Xero last changed what it reported here.")
+        """{lower-case Xero ID: move} of the documents linked under this connection (Xero writes
+        its GUIDs in lower case, Odoo keeps them as Xero first answered)."""
+        moves = self.env["coworks.sync.link"]._find(self, "account.move", list(remote_ids or ()))
+        return {rid: move.with_context(coworks_sync_connection_id=self.id) for rid, move in moves.items()}
 
 
 class ResConfigSettings(models.TransientModel):

@@ -17,6 +17,8 @@ from decimal import Decimal
 LINE_PRODUCT = "product"
 LINE_SECTION = "line_section"
 LINE_NOTE = "line_note"
+LINE_SUBSECTION = "line_subsection"  # Odoo 19: a section within a section
+TEXT_LINES = (LINE_SECTION, LINE_SUBSECTION, LINE_NOTE)
 
 TAX_EXCLUSIVE = "Exclusive"
 TAX_INCLUSIVE = "Inclusive"

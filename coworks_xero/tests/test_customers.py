@@ -31,7 +31,8 @@ class TestCustomers(CoworksXeroEmulatorCase):
         return [r.remote_id for r in results]
 
     def _contact_job(self, partner):
-        return self.jobs_of(partner.commercial_partner_id).filtered(lambda j: j.kind == "contact")
+        """The customer's latest contact job."""
+        return self.jobs_of(partner.commercial_partner_id).filtered(lambda j: j.kind == "contact").sorted("id")[-1:]
 
     # ---------------------------------------------------------------- matching
 
@@ -51,39 +52,98 @@ class TestCustomers(CoworksXeroEmulatorCase):
     def test_several_matches_pick_is_deterministic_and_logged(self):
         older = self._put_contacts({"Name": "Twin B", "EmailAddress": "twin@example.com"})
         self.emu("POST", "clock", {"advance": 120})  # the other one is entered two minutes later
-        newer = self._put_contacts({"Name": "Twin A", "EmailAddress": "TWIN@example.com"})
+        newer = self._put_contacts({"Name": "Twin A", "EmailAddress": "twin@example.com"})
         ids = older + newer
         partner = self._partner("Twin Holdings", "twin@example.com")
         self._bill(partner)
         self.run_worker()
         picked = partner.with_company(self.company).xero_contact_id
-        # same email ignoring case, both active: the least recently updated one wins
+        # same email, both active: the least recently updated one wins
         self.assertEqual(picked, ids[0])
         job = self._contact_job(partner)
         self.assertEqual(job.state, "done")
         self.assertIn("picked", job.log_note)
         self.assertIn(ids[1], job.log_note, "the log must name the contact that was not picked")
 
-    def test_same_name_other_email_gets_a_distinct_name(self):
+    def test_same_name_other_email_is_linked_not_duplicated(self):
+        """An accountant's "Jane Doe" with another email is this customer: linked by the name,
+        no second contact, no suffix printed on the invoices."""
         [other] = self._put_contacts({"Name": "Jane Doe", "EmailAddress": "jane@elsewhere.example"})
+        before = len(self.xero_state()["Contacts"])
         partner = self._partner("Jane Doe", "jane@coworks.example")
         invoice = self._bill(partner)
         self.run_worker()
-        contact_id = partner.with_company(self.company).xero_contact_id
+        self.assertEqual(partner.with_company(self.company).xero_contact_id, other)
+        self.assertEqual(len(self.xero_state()["Contacts"]), before, "a duplicate contact was created")
+        self.assertEqual(self._contact(other)["Name"], "Jane Doe")
+        self.assertIn("matched by name", self._contact_job(partner).log_note)
+        self.assertEqual(self.xero_invoice(invoice.name)["Contact"]["ContactID"], other)
+
+    def test_name_owned_by_another_customer_gets_a_distinct_name(self):
+        first = self._partner("Jane Doe", "jane@coworks.example")
+        self._bill(first)
+        self.run_worker()
+        taken = first.with_company(self.company).xero_contact_id
+        second = self._partner("Jane Doe", "jane.d@other.example")
+        invoice = self._bill(second)
+        self.run_worker()
+        contact_id = second.with_company(self.company).xero_contact_id
         self.assertTrue(contact_id)
-        self.assertNotEqual(contact_id, other, "matched a contact by name although the email differs")
-        self.assertEqual(self._contact(contact_id)["Name"], "Jane Doe (jane@coworks.example)")
-        self.assertEqual(partner.with_company(self.company).xero_contact_name, "Jane Doe (jane@coworks.example)")
-        self.assertIn("already has an active contact", self._contact_job(partner).log_note)
+        self.assertNotEqual(contact_id, taken, "linked to another customer's contact")
+        self.assertEqual(self._contact(contact_id)["Name"], "Jane Doe (jane.d@other.example)")
+        self.assertEqual(second.with_company(self.company).xero_contact_name, "Jane Doe (jane.d@other.example)")
+        self.assertIn("already has an active contact", self._contact_job(second).log_note)
         self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
 
     def test_same_name_without_email_uses_the_partner_key(self):
-        self._put_contacts({"Name": "Walk-in"})
+        # Another Odoo customer's contact (our contact number on it) keeps its name.
+        self._put_contacts({"Name": "Walk-in", "ContactNumber": "ODOO-0"})
         partner = self._partner("Walk-in")
         self._bill(partner)
         self.run_worker()
         contact = self._contact(partner.with_company(self.company).xero_contact_id)
         self.assertEqual(contact["Name"], f"Walk-in (#ODOO-{partner.id})")
+
+    def test_two_new_customers_of_one_name_never_share_a_contact(self):
+        [existing] = self._put_contacts({"Name": "Desk Co"})
+        a, b = self._partner("Desk Co"), self._partner("Desk Co")
+        self._bill(a)
+        self._bill(b)
+        self.run_worker()
+        ids = {a.with_company(self.company).xero_contact_id, b.with_company(self.company).xero_contact_id}
+        self.assertEqual(len(ids), 2, "two customers were linked to one contact")
+        self.assertIn(existing, ids)
+
+    def test_merged_contact_is_followed(self):
+        """Merged in Xero: the customer's next update goes to the surviving contact, and its
+        invoices follow."""
+        partner = self._partner("Merge Me", "merge@example.com")
+        self._bill(partner)
+        self.run_worker()
+        old = partner.with_company(self.company).xero_contact_id
+        [survivor] = self._put_contacts({"Name": "Merge Me Ltd", "EmailAddress": "accounts@merge.example"})
+        self.emu("POST", "merge_contacts", {"tenant": self.tenant_id, "from": old, "into": survivor})
+        partner.phone = "+61 2 5550 1234"
+        invoice = self._bill(partner)
+        self.run_worker()
+        self.assertEqual(partner.with_company(self.company).xero_contact_id, survivor)
+        self.assertIn("merged in Xero", self._contact_job(partner).log_note)
+        self.assertEqual(self.xero_invoice(invoice.name)["Contact"]["ContactID"], survivor)
+
+    def test_contact_archived_in_xero_is_restored(self):
+        partner = self._partner("Sleepy Co", "sleepy@example.com")
+        self._bill(partner)
+        self.run_worker()
+        contact_id = partner.with_company(self.company).xero_contact_id
+        client = self.connection._xero_client()
+        [res] = client.save_contacts([{"ContactID": contact_id, "ContactStatus": "ARCHIVED"}], uuid.uuid4().hex, refs=["a"])
+        self.assertTrue(res.ok, res.message)
+        invoice = self._bill(partner)
+        partner.phone = "+61 2 5550 9999"
+        self.run_worker()
+        self.assertEqual(self._contact(contact_id)["ContactStatus"], "ACTIVE")
+        self.assertIn("archived in Xero", self._contact_job(partner).log_note)
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
 
     def test_partner_without_email_syncs(self):
         partner = self._partner("No Mail Co")

@@ -120,6 +120,7 @@ class TestInvoicePush(DocumentsCase):
             (self.plan_product, 2, 350.0, 10.0, self.gst),
             (self.day_pass, 3, 35.0, 0.0, self.gst),
             ("line_note", "Thanks for being a member"),
+            ("line_subsection", "Extras"),  # Odoo 19's section within a section
             (self.one_off, 1, 0.0, 0.0, self.gst),  # zero-amount line is kept
             (self.no_kind, 4, 4.5, 0.0, self.env["account.tax"]),  # no tax, no kind
         ], ref="PO-778", invoice_date_due=fields.Date.add(fields.Date.today(), days=14),
@@ -138,8 +139,10 @@ class TestInvoicePush(DocumentsCase):
         self.assertEqual(doc["LineAmountTypes"], "Exclusive")
         lines = doc["LineItems"]
         self.assertEqual(len(lines), len(move.invoice_line_ids))
-        section, plan, day, note, zero, coffee = lines
+        section, plan, day, note, subsection, zero, coffee = lines
         self.assertEqual(section["Description"], "November membership")
+        self.assertEqual(subsection["Description"], "Extras")
+        self.assertEqual(subsection["LineAmount"], 0)
         self.assertEqual(section["LineAmount"], 0)
         self.assertEqual(note["Description"], "Thanks for being a member")
         self.assertEqual((plan["Quantity"], plan["UnitAmount"], plan["DiscountRate"]), (2, 350, 10))

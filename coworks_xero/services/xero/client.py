@@ -35,6 +35,7 @@ import threading
 import time
 from decimal import Decimal
 from enum import Enum
+from urllib.parse import quote
 
 import urllib3
 from xero_python.accounting import AccountingApi
@@ -307,6 +308,9 @@ def _chunk_key(idempotency_key, index, count):
 # Query booleans as OpenAPI writes them ("false"); the SDK would send Python's "False".
 _TRUE = "true"
 _FALSE = "false"
+# Characters of a URL-encoded where clause per request: Xero refuses query strings much past 2,000
+# (e.g. IDs lists beyond about 52 GUIDs answer 404, xero-api-facts.md).
+WHERE_MAX_QUERY = 1800
 
 
 def _qbool(value):
@@ -668,6 +672,33 @@ class XeroClient:
         if page:
             params["page"] = page
         return self._get("find_contacts", "get_contacts", what="Contact", **params).get("Contacts") or []
+
+    def lookup_contacts(self, term_groups, max_query=WHERE_MAX_QUERY):
+        """Contacts matching any of the ``where`` conditions of ``term_groups`` (one list of
+        conditions per customer), archived ones included: the conditions are OR-ed into as few
+        requests as fit Xero's query-string length (``max_query`` characters once URL-encoded;
+        Xero answers longer ones with a 404), each read to its last page of 100."""
+        clauses, current = [], []
+        for terms in term_groups:
+            for term in terms:
+                candidate = current + [term]
+                if current and len(quote(" OR ".join(candidate))) > max_query:
+                    clauses.append(" OR ".join(current))
+                    candidate = [term]
+                current = candidate
+        if current:
+            clauses.append(" OR ".join(current))
+        found = {}
+        for clause in clauses:
+            page = 1
+            while True:
+                batch = self.find_contacts(where=clause, include_archived=True, page=page)
+                for contact in batch:
+                    found.setdefault(str(contact.get("ContactID") or "").lower(), contact)
+                if len(batch) < 100:
+                    break
+                page += 1
+        return list(found.values())
 
     def get_contacts(self, ids):
         """Contacts by ContactID (chunks of 50), archived and merged ones included."""

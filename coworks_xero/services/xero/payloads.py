@@ -374,6 +374,91 @@ def pick_contact(candidates: Iterable[Mapping], email: str = "", contact_number:
     return ContactPick(dict(chosen), reason)
 
 
+def _number_family(number: str) -> str:
+    """``ODOO-42`` -> ``ODOO-``: contact numbers this integration stamps share the family."""
+    number = (number or "").strip()
+    return number.rsplit("-", 1)[0] + "-" if "-" in number else ""
+
+
+def owned_by_another(contact: Mapping, customer: docs.Customer) -> bool:
+    """Whether ``contact`` is already another host customer's: it carries a contact number of
+    our family that is not this customer's (this integration stamps its number on every contact
+    it links or creates)."""
+    ours = contact_number(customer)
+    theirs = (contact.get("ContactNumber") or "").strip()
+    family = _number_family(ours)
+    return bool(family and theirs and theirs != ours and theirs.startswith(family))
+
+
+class ContactMatch(NamedTuple):
+    contact: dict | None  # the Xero contact to update, or None to create one
+    reason: str  # why (for the log), "" when nothing was found
+    taken_names: list  # names of other active contacts the chosen name must avoid
+
+
+def match_contact(customer: docs.Customer, found: Iterable[Mapping], claimed: Iterable[str] = ()) -> ContactMatch:
+    """The Xero contact an unlinked customer is, among ``found`` (what a look-up by its name and
+    email returned, plus what this run saved), deterministically.
+
+    Order: our own contact number; then the email; then the normalised exact name, unless that
+    contact is another customer's (our number on it, or ``claimed`` by another customer in this
+    run); merged contacts lead to the contact they were merged into (``MergedToContactID``);
+    nothing found: create. The returned names are those of the other active contacts."""
+    claimed = {c.lower() for c in claimed if c}
+    cands = [dict(c) for c in found if c and c.get("ContactID")]
+    number = contact_number(customer)
+    email = sanitize_email(customer.email).casefold()
+    name = _norm_name(customer.name)
+
+    def free(c):
+        return str(c["ContactID"]).lower() not in claimed and not owned_by_another(c, customer)
+
+    chosen, reason = None, ""
+    steps = (
+        ("our contact number", [c for c in cands if number and (c.get("ContactNumber") or "") == number]),
+        ("email", [c for c in cands if email and free(c)
+                   and str(c.get("EmailAddress") or "").strip().casefold() == email]),
+        ("name", [c for c in cands if name and free(c) and _norm_name(c.get("Name") or "") == name]),
+    )
+    for how, group in steps:
+        if not group:
+            continue
+        pick = pick_contact(group, customer.email, number)
+        if pick.contact:
+            chosen, reason = pick.contact, f"matched by {how}: {pick.reason}"
+            break
+        merged_into = next((c.get("MergedToContactID") for c in group if c.get("MergedToContactID")), None)
+        if merged_into and str(merged_into).lower() not in claimed:
+            chosen = {"ContactID": merged_into}
+            reason = f"matched by {how} a contact merged in Xero into {merged_into}: linked to that contact"
+            break
+    chosen_id = str((chosen or {}).get("ContactID") or "").lower()
+    taken = [c.get("Name") for c in cands
+             if (c.get("ContactStatus") or "ACTIVE") == "ACTIVE" and str(c["ContactID"]).lower() != chosen_id]
+    return ContactMatch(chosen, reason, taken)
+
+
+def contact_lookup_terms(customer: docs.Customer) -> list:
+    """``where`` conditions that find the Xero contacts an unlinked customer may be: its name and
+    its email (both optimised filters on Xero's Contacts)."""
+    # Xero compares strings in ``where`` as they are (UNCONFIRMED whether it ignores case, so
+    # assume not): the value as typed and its lower-case form, which is how most emails and
+    # many names are kept. A name differing only in case that this misses is still caught by
+    # Xero's "name already assigned" answer (then a distinct name is sent, see provider.py).
+    terms = []
+    name = " ".join((customer.name or "").split())[:MAX_NAME]
+    email = sanitize_email(customer.email)
+    for field, value in (("Name", name), ("EmailAddress", email)):
+        for form in dict.fromkeys([value, value.lower()]):
+            if form:
+                terms.append(f"{field}=={_where_string(form)}")
+    return terms
+
+
+def _where_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def contact_payload(customer: docs.Customer, name: str | None = None, warnings: list | None = None) -> dict:
     """Xero ``Contact`` for a customer. ``name``: the (disambiguated) name to send.
 
@@ -699,7 +784,7 @@ def _build_document(
     rates: dict[int, Decimal] = {}
     taxed: list[tuple[int, Decimal]] = []  # (LineItems index, host line tax) of lines with tax
     for line in doc.lines:
-        if line.display_type in (docs.LINE_SECTION, docs.LINE_NOTE):
+        if line.display_type in docs.TEXT_LINES:
             text = (line.description or "").strip()
             if text:
                 items.append({"Description": text[:MAX_DESCRIPTION]})

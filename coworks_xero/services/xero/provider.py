@@ -64,7 +64,9 @@ class XeroProvider(prov.SyncProvider):
         # rounding would differ from the host's (lines that carry their own rate use that).
         self.tax_rates = {t["TaxType"]: rules.xero_rate(t) for t in tax_rates
                           if t.get("TaxType") and rules.xero_rate(t) is not None}
-        self._directory = None  # this run's view of the organisation's contacts
+        # Contacts this run saved ({lower ContactID: contact}) and which customer each went to.
+        self._saved_contacts = {}
+        self._saved_contacts_by_ref = {}
 
     @property
     def daily_remaining(self):
@@ -128,47 +130,57 @@ class XeroProvider(prov.SyncProvider):
 
     # ------------------------------------------------------------------ contacts
 
-    def _load_directory(self):
-        """All contacts of the organisation, once per run (a page holds 100; an empty
-        organisation costs one call, far less than one search per new customer)."""
-        if self._directory is None:
-            contacts, page = [], 1
-            while True:
-                batch = self.client.find_contacts(include_archived=True, page=page)
-                contacts.extend(batch)
-                if len(batch) < 100:
-                    break
-                page += 1
-            self._directory = contacts
-        return self._directory
+    def _contacts_for(self, items):
+        """What Xero holds for a batch of customers, read in targeted look-ups, never the whole
+        directory: the linked contacts by ContactID (to follow merges and see archiving), the
+        unlinked ones by name and email (a few OR-ed ``where`` requests per batch). Returns
+        ``(current, found)``: {lower ContactID: contact} and the look-up's contacts, with what
+        this run saved already."""
+        linked = [i.obj.remote_id for i in items if i.obj.remote_id]
+        current = {str(c.get("ContactID") or "").lower(): c for c in self.client.get_contacts(linked)} if linked else {}
+        # A linked contact Xero no longer has (or never had in this organisation) is matched again.
+        unlinked = [i.obj for i in items if not i.obj.remote_id or i.obj.remote_id.lower() not in current]
+        terms = [payloads.contact_lookup_terms(c) for c in unlinked]
+        found = self.client.lookup_contacts([t for t in terms if t]) if any(terms) else []
+        seen = {str(c.get("ContactID") or "").lower(): c for c in found}
+        for contact_id, contact in self._saved_contacts.items():
+            seen.setdefault(contact_id, contact)
+        return current, list(seen.values())
 
     def _contact_upsert(self, items):
-        directory = None
+        current, found = self._contacts_for(items)
         prepared = []  # (item, payload, notes)
+        claimed = set(self._saved_contacts_by_ref.values())  # ContactIDs this run gave a customer
+        batch_names = []
         for item in items:
             c = item.obj
             notes = []
             remote_id = c.remote_id
+            existing = current.get((remote_id or "").lower()) if remote_id else None
+            if existing and existing.get("MergedToContactID"):
+                # Merged in Xero: the surviving contact is this customer's from now on.
+                notes.append(f"merged in Xero into {existing['MergedToContactID']}: linked to that contact")
+                remote_id = existing["MergedToContactID"]
+            elif existing and (existing.get("ContactStatus") or "ACTIVE") != "ACTIVE":
+                notes.append("archived in Xero: restored, since Odoo still invoices this customer")
+            elif remote_id and not existing:
+                notes.append(f"the linked contact {remote_id} is not in this Xero organisation: matched again")
+                remote_id = ""
+            taken = [x.get("Name") for x in found if (x.get("ContactStatus") or "ACTIVE") == "ACTIVE"
+                     and str(x.get("ContactID") or "").lower() != (remote_id or "").lower()]
             if not remote_id:
-                directory = directory if directory is not None else self._load_directory()
-                number = payloads.contact_number(c)
-                candidates = [x for x in directory if number and x.get("ContactNumber") == number]
-                if not candidates and c.email:
-                    email = c.email.strip().lower()
-                    candidates = [x for x in directory
-                                  if str(x.get("EmailAddress") or "").strip().lower() == email]
-                if candidates:
-                    pick = payloads.pick_contact(candidates, c.email, number)
-                    if pick.contact:
-                        remote_id = pick.contact["ContactID"]
-                        notes.append(pick.reason)
+                match = payloads.match_contact(c, found, claimed=claimed)
+                if match.contact:
+                    remote_id = match.contact["ContactID"]
+                    notes.append(match.reason)
+                taken = match.taken_names
+            if remote_id:
+                claimed.add(remote_id.lower())
             name = c.name
-            directory_for_names = directory if directory is not None else (self._directory or [])
-            taken = [x.get("Name") for x in directory_for_names
-                     if x.get("ContactStatus", "ACTIVE") == "ACTIVE" and x.get("ContactID") != remote_id]
-            new_name = payloads.disambiguate_name(name, c, taken)
+            new_name = payloads.disambiguate_name(name, c, taken + batch_names)
             if new_name != name:
                 notes.append(f"Xero already has an active contact named {name!r}: sent as {new_name!r}")
+            batch_names.append(new_name)
             warnings = []
             payload = payloads.contact_payload(c, name=new_name, warnings=warnings)
             if remote_id:
@@ -181,7 +193,7 @@ class XeroProvider(prov.SyncProvider):
         out = []
         for (item, payload, notes), result in zip(prepared, results):
             if not result.ok and _NAME_TAKEN in (result.message or ""):
-                # Someone took the name since the directory was read: one more deterministic try.
+                # Someone took the name since the look-up: one more deterministic try.
                 retry_name = payloads.disambiguate_name(payload["Name"], item.obj, [payload["Name"]])
                 payload = dict(payload, Name=retry_name)
                 result = self.client.save_contacts([payload], _key("contact-rename", item.key, payload),
@@ -190,21 +202,21 @@ class XeroProvider(prov.SyncProvider):
             out.append(_result_for(item, result, name=payload.get("Name"), notes=notes or None,
                                    request=payload, response=(result.details or {}).get("element")))
             if result.ok:
-                self._remember_contact(payload, result)
+                self._remember_contact(item, payload, result)
         return out
 
-    def _remember_contact(self, payload, result):
-        """Keep this run's directory current with what we just saved, so that the next batches
-        of the run (the provider lives for a whole cron run) match and name against it without
-        reading the directory again."""
-        if self._directory is None or not result.remote_id:
+    def _remember_contact(self, item, payload, result):
+        """Keep what this run saved, so that the next batches of the run (the provider lives for
+        a whole cron run) match and name against it without asking Xero again."""
+        if not result.remote_id:
             return
         entry = {"ContactID": result.remote_id, "Name": payload.get("Name"),
                  "ContactNumber": payload.get("ContactNumber"), "EmailAddress": payload.get("EmailAddress"),
                  "ContactStatus": payload.get("ContactStatus", "ACTIVE")}
         element = (result.details or {}).get("element") or {}
         entry.update({k: element[k] for k in entry if element.get(k) is not None})
-        self._directory = [c for c in self._directory if c.get("ContactID") != result.remote_id] + [entry]
+        self._saved_contacts[result.remote_id.lower()] = entry
+        self._saved_contacts_by_ref[item.key] = result.remote_id.lower()
 
     # ------------------------------------------------------------------ invoices & credit notes
 
