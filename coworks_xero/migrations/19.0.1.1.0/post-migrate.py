@@ -1,6 +1,7 @@
 """Xero IDs move from columns of account.move and res.partner into coworks.sync.link rows, tied
 to the company's connection (the organisation they belong to). The old columns are left in
-place, unused, as Odoo does for removed fields."""
+place, unused, as Odoo does for removed fields (the partner's ones under the names
+pre-migrate.py gave them)."""
 
 
 def _columns(cr, table):
@@ -35,19 +36,20 @@ def migrate(cr, version):
             ON CONFLICT (connection_id, res_model, res_id) DO NOTHING
         """)
     partner_cols = _columns(cr, "res_partner")
-    if "xero_contact_id" in partner_cols:
+    if "coworks_xero_contact_id_v1" in partner_cols:  # renamed by pre-migrate.py
         # company_dependent columns hold {"<company id>": value}.
-        name_join = ("LEFT JOIN LATERAL jsonb_each_text(p.xero_contact_name) n(company, name) ON n.company = i.company"
-                     if "xero_contact_name" in partner_cols else "LEFT JOIN LATERAL (SELECT NULL AS name) n ON TRUE")
+        name_join = ("LEFT JOIN LATERAL jsonb_each_text(p.coworks_xero_contact_name_v1) n(company, name) "
+                     "ON n.company = i.company" if "coworks_xero_contact_name_v1" in partner_cols
+                     else "LEFT JOIN LATERAL (SELECT NULL AS name) n ON TRUE")
         cr.execute(f"""
             INSERT INTO coworks_sync_link (connection_id, company_id, res_model, res_id, remote_id, remote_name,
                                            create_date, write_date)
             SELECT c.id, c.company_id, 'res.partner', p.id, i.remote_id, n.name,
                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
               FROM res_partner p
-              CROSS JOIN LATERAL jsonb_each_text(p.xero_contact_id) i(company, remote_id)
+              CROSS JOIN LATERAL jsonb_each_text(p.coworks_xero_contact_id_v1) i(company, remote_id)
               {name_join}
               JOIN _cx_conn c ON c.company_id = i.company::int
-             WHERE p.xero_contact_id IS NOT NULL AND i.remote_id IS NOT NULL AND i.remote_id != ''
+             WHERE p.coworks_xero_contact_id_v1 IS NOT NULL AND i.remote_id IS NOT NULL AND i.remote_id != ''
             ON CONFLICT (connection_id, res_model, res_id) DO NOTHING
         """)
