@@ -127,7 +127,32 @@ class XeroPaymentLink(models.Model):
             return self._coworks_xero_money_vals(base, "payment", partial, dl, partial.debit_amount_currency, cl)
         if cm.move_type == "out_refund" and _is_money(dm):
             return self._coworks_xero_money_vals(base, "refund", partial, cl, partial.credit_amount_currency, dl)
+        # Closed by another journal entry (a write-off entry, netting against a vendor bill, a
+        # manual entry): Xero has no journal entries on invoices, so it is a payment from the
+        # connection's write-off account, naming the entry. Exchange differences carry no
+        # amount in the document's currency and make nothing.
+        if dm.move_type == "out_invoice" and cm.move_type not in ("out_invoice", "out_refund"):
+            return self._coworks_xero_entry_vals(base, "payment", partial, dl, partial.debit_amount_currency, cl)
+        if cm.move_type == "out_refund" and dm.move_type not in ("out_invoice", "out_refund"):
+            return self._coworks_xero_entry_vals(base, "refund", partial, cl, partial.credit_amount_currency, dl)
         return []
+
+    @api.model
+    def _coworks_xero_entry_vals(self, base, kind, partial, doc_line, amount, entry_line):
+        entry = entry_line.move_id
+        currency = doc_line.currency_id
+        if currency.compare_amounts(amount, 0) <= 0:
+            return []
+        if entry.journal_id.type in ("bank", "cash"):
+            # Money booked by hand in a bank journal: the journal's Xero bank account.
+            return self._coworks_xero_money_vals(base, kind, partial, doc_line, amount, entry_line)
+        rate = 0.0
+        if currency != partial.company_id.currency_id and partial.amount:
+            rate = amount / partial.amount
+        return [dict(base, kind=kind, role="writeoff", money_move_id=entry.id, journal_id=entry.journal_id.id,
+                     move_id=doc_line.move_id.id, currency_id=currency.id, currency_rate=rate,
+                     date=entry.date, amount=currency.round(amount),
+                     reference=_("Journal entry %s", entry.name))]
 
     @api.model
     def _coworks_xero_money_vals(self, base, kind, partial, doc_line, amount, money_line):
@@ -251,10 +276,11 @@ class XeroPaymentLink(models.Model):
             account = conn.writeoff_account_id
             if not account:
                 raise MappingError(_(
-                    "%(doc)s was closed in Odoo with a write-off of %(amount)s %(cur)s. Xero records it as a "
-                    "payment from a write-off account: choose a Xero account with payments enabled as "
+                    "%(doc)s was closed in Odoo with a write-off of %(amount)s %(cur)s (%(what)s). Xero records it "
+                    "as a payment from a write-off account: choose a Xero account with payments enabled as "
                     "“Write-off account” on the Xero connection (Invoicing > Configuration > Xero > "
-                    "Connections), then Retry.", doc=doc.display_name, amount=amount, cur=self.currency_id.name))
+                    "Connections), then Retry.", doc=doc.display_name, amount=amount, cur=self.currency_id.name,
+                    what=self.reference or _("payment")))
             code, source = account.code, _("the connection's write-off account")
         else:
             journal = self.journal_id

@@ -334,6 +334,59 @@ class TestPayments(CoworksXeroEmulatorCase):
 
     # ---------------------------------------------------------------- write-offs
 
+    def _journal_entry_closing(self, invoice, amount, account, journal=None):
+        """A journal entry crediting the customer's receivable by ``amount``, reconciled with
+        the invoice (a bad-debt write-off, a netting): no payment, no credit note."""
+        receivable = invoice.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
+        entry = self.env["account.move"].create({
+            "move_type": "entry", "journal_id": (journal or self.company_data["default_journal_misc"]).id,
+            "date": invoice.invoice_date, "ref": "Bad debt",
+            "line_ids": [
+                (0, 0, {"account_id": account.id, "debit": amount, "name": "Bad debt"}),
+                (0, 0, {"account_id": receivable.account_id.id, "partner_id": invoice.commercial_partner_id.id,
+                        "credit": amount, "name": "Bad debt"}),
+            ]})
+        entry.action_post()
+        (receivable + entry.line_ids.filtered(lambda l: l.account_id == receivable.account_id)).reconcile()
+        return entry
+
+    def test_journal_entry_closing_an_invoice_reaches_xero(self):
+        """Closed in Odoo by a journal entry: Xero gets a payment from the write-off account
+        naming the entry (or the job says which account to choose), never silence."""
+        invoice = self._invoice(350.0)
+        self.run_worker()
+        entry = self._journal_entry_closing(invoice, invoice.amount_total, self.company_data["default_account_expense"])
+        self.assertEqual(invoice.payment_state, "paid")
+        links = self.env["coworks.xero.payment.link"].search([("money_move_id", "=", entry.id)])
+        self.assertEqual((links.kind, links.role), ("payment", "writeoff"))
+        self.run_worker()
+        job = self.link_jobs(links)
+        self.assertEqual((job.state, job.error_kind), ("error", "mapping"))
+        self.assertIn(f"Journal entry {entry.name}", job.error_message)
+        self.assertIn("Write-off account", job.error_message)
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
+
+        self.connection.writeoff_account_id = self.acc_091
+        job.action_retry()
+        self.run_worker()
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "PAID")
+        [xp] = [p for p in self.xero_payments() if p["Account"]["Code"] == "091"]
+        self.assertEqual(float(xp["Amount"]), invoice.amount_total)
+        self.assertIn(entry.name, xp["Reference"])
+
+        # Undone in Odoo: undone in Xero.
+        entry.line_ids.remove_move_reconcile()
+        self.run_worker()
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
+
+    def test_entry_in_a_bank_journal_is_money_on_its_bank_account(self):
+        invoice = self._invoice(350.0)
+        bank = self.company_data["default_journal_bank"]
+        self._journal_entry_closing(invoice, 100.0, bank.default_account_id, journal=bank)
+        self.run_worker()
+        [xp] = self.xero_payments()
+        self.assertEqual((float(xp["Amount"]), xp["Account"]["Code"]), (100.0, "090"))
+
     def test_write_off_needs_the_write_off_account_then_closes_the_invoice(self):
         invoice = self._invoice(350.0)
         payment = self._pay(invoice, amount=300.0, payment_difference_handling="reconcile",
