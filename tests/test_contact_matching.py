@@ -118,3 +118,12 @@ def test_lookups_read_every_page():
     found = client.lookup_contacts([P.contact_lookup_terms(p) for p in people])
     assert len(found) == 250
     assert [page for _w, page in client.calls] == [1, 2, 3]
+
+
+def test_deep_links_open_the_document_in_its_organisation():
+    from coworks_xero.services.xero import rules
+    assert rules.deep_link("invoice", "!AU123", "i-1") == "https://go.xero.com/app/!AU123/invoicing/view/i-1"
+    assert "shortcode=!AU123" in rules.deep_link("credit_note", "!AU123", "c-1")
+    assert rules.deep_link("credit_note", "!AU123", "c-1").endswith("creditNoteID=c-1")
+    assert rules.deep_link("contact", "!AU123", "k-1").endswith("/contacts/contact/k-1")
+    assert rules.deep_link("invoice", "", "i-1") == "" and rules.deep_link("invoice", "!AU123", "") == ""
