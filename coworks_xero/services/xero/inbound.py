@@ -128,6 +128,9 @@ class RemoteDocument:
     payment_ids: tuple = ()
     credit_note_ids: tuple = ()  # invoices: the credit notes applied to it (their allocations say how)
     allocations: tuple = ()  # credit notes: RemoteAllocation
+    contact_id: str = ""
+    currency_code: str = ""
+    date: dt.date | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +187,9 @@ def remote_document(data: dict, kind: str | None = None) -> RemoteDocument | Non
                           if p.get("PaymentID")),
         credit_note_ids=tuple((c.get("CreditNoteID") or "").lower() for c in data.get("CreditNotes") or []
                               if is_invoice and c.get("CreditNoteID")),
-        allocations=allocations)
+        allocations=allocations,
+        contact_id=((data.get("Contact") or {}).get("ContactID") or "").lower(),
+        currency_code=data.get("CurrencyCode") or "", date=parse_xero_date(data.get("Date")))
 
 
 def remote_payment(data: dict) -> RemotePayment | None:
