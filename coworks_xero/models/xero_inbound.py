@@ -400,6 +400,7 @@ class CoworksSyncConnection(models.Model):
         credit_ids = [rid for _id, cat, rid in events if cat == "CREDITNOTE"]
         documents = reader.documents(invoice_ids, credit_ids) if (invoice_ids or credit_ids) else []
         payments = []
+        merged = reader.contacts_merged([rid for _id, cat, rid in events if cat == "CONTACT"])
         changes = None
         if pull_due:
             # The first pull starts at the connection's creation: before it, Xero had only what
@@ -407,6 +408,7 @@ class CoworksSyncConnection(models.Model):
             changes = reader.pull(self.inbound_modified_since or self.create_date)
             documents += changes.documents
             payments += changes.payments
+            merged.update(changes.merged_contacts)
         # A credit note applied to an invoice in Xero: the credit note says how (its allocations).
         read_notes = {doc.remote_id for doc in documents if doc.kind == "credit_note"}
         named_notes = {cn for doc in documents for cn in doc.credit_note_ids} - read_notes
@@ -422,7 +424,7 @@ class CoworksSyncConnection(models.Model):
             payments += reader.payments(missing)
         cr.commit()  # what follows sees what users did while Xero was being read
         queued = self.env["coworks.sync.job"]._in_own_transaction(
-            self._coworks_xero_store_reads, events, documents, payments, give_up=None)
+            self._coworks_xero_store_reads, events, documents, payments, merged, give_up=None)
         if changes is not None and queued is not None:
             # Only once what was read is committed: the mark never passes a change not recorded.
             # Out of band, like the connection's other bookkeeping (sync_connection_ops.py).
@@ -434,14 +436,27 @@ class CoworksSyncConnection(models.Model):
         _logger.info("Xero sync: %s events read, %s documents and %s payments seen, %s changes queued",
                      len(events), len(documents), len(payments), queued)
 
-    def _coworks_xero_store_reads(self, events, documents, payments):
+    def _coworks_xero_store_reads(self, events, documents, payments, merged=None):
         queued = self._coworks_xero_take_documents(documents, payments)
+        self._coworks_xero_follow_merges(merged or {})
         if events:
-            ignored = [eid for eid, cat, _rid in events if cat not in xin.DOCUMENT_CATEGORIES]
+            ignored = [eid for eid, cat, _rid in events if cat not in xin.HANDLED_CATEGORIES]
             self.env.cr.execute(
                 "UPDATE coworks_sync_inbound_event SET state = CASE WHEN id = ANY(%s) THEN 'ignored' "
                 "ELSE 'done' END WHERE id = ANY(%s) AND state = 'new'", [ignored, [e[0] for e in events]])
         return queued
+
+    def _coworks_xero_follow_merges(self, merged):
+        """Customers whose contact was merged in Xero now point at the surviving contact (their
+        next invoices go there); nothing is sent back."""
+        partners = self.env["coworks.sync.link"]._find(self, "res.partner", list(merged))
+        for remote_id, partner in partners.items():
+            survivor = merged[remote_id]
+            partner._coworks_link_write(self, {"remote_id": survivor})
+            partner._message_log(body=_(
+                "Merged in Xero into contact %(new)s: this customer's documents go to that contact from now on "
+                "(was %(old)s).", new=survivor, old=remote_id))
+        return len(partners)
 
     def _coworks_xero_pull_interval(self):
         """Hourly while webhooks arrive (the key is set and an event came within a day), else
