@@ -40,7 +40,7 @@ VOID_RULES = [
     ("cancel_unpaid", "Cancel in Odoo when nothing is paid"),
 ]
 CHANGE_KINDS = [("payment", "Payment made in Xero"), ("allocation", "Credit note applied in Xero"),
-                ("void", "Void or delete made in Xero")]
+                ("void", "Void or delete made in Xero"), ("payment_deleted", "Payment deleted in Xero")]
 
 
 def _id_forms(remote_ids):
@@ -189,6 +189,8 @@ class CoworksSyncInboundChange(models.Model):
         self.ensure_one()
         if self.kind == "payment":
             self._apply_payment(conn)
+        elif self.kind == "payment_deleted":
+            self._apply_payment_deleted(conn, job)
         elif self.kind == "allocation":
             self._apply_allocation(conn)
         else:
@@ -259,6 +261,56 @@ class CoworksSyncInboundChange(models.Model):
                  payment=payment.name, journal=journal.name)
         move._message_log(body=body)
         raise _Skip(body)
+
+    def _apply_payment_deleted(self, conn, job):
+        """A payment this integration keeps in Xero was deleted there. One that came from Xero is
+        removed in Odoo too (its Odoo payment is cancelled, nothing sent back). Odoo's own
+        payment is Odoo's to decide: the first time a person is asked; their Retry then sends it
+        to Xero again, unless they cancelled it in Odoo meanwhile."""
+        Link = self.env["coworks.xero.payment.link"].sudo()
+        Job = self.env["coworks.sync.job"].sudo()
+        links = Link.search([("connection_id", "=", conn.id), ("xero_id", "in", _id_forms([self.remote_id]))])
+        live = links.filtered(lambda l: l.state == "synced")
+        payment = live.payment_id[:1]
+        if not live or not payment or payment.state == "canceled":
+            self.state = "applied"
+            raise _Skip(_("Xero payment %s is no longer in Odoo either: nothing to do.", self.remote_id))
+        doc = live.move_id[:1]
+        from_xero = self.search_count([("connection_id", "=", conn.id), ("kind", "=", "payment"),
+                                       ("payment_id", "=", payment.id)])
+        if from_xero:
+            live.write({"state": "to_delete"})
+            payment.action_draft()
+            payment.action_cancel()
+            # No echo: what the cancellation queued for Xero is done there already.
+            gone = Link.search([("payment_id", "=", payment.id), ("state", "in", ("to_delete", "pending"))])
+            gone.write({"state": "deleted"})
+            Job.search([("res_model", "=", Link._name), ("res_id", "in", gone.ids),
+                        ("state", "in", ("pending", "error"))]).write(
+                {"state": "done", "date_done": fields.Datetime.now(), "error_kind": False, "error_message": False,
+                 "log_note": _("Deleted in Xero (payment %s): not sent back.", self.remote_id)})
+            self.state = "applied"
+            body = _("Payment %(payment)s came from Xero and was deleted there: cancelled in Odoo too.",
+                     payment=payment.name)
+            doc._message_log(body=body)
+            raise _Skip(body)
+        if job.person_notified:
+            # The person retried without cancelling the Odoo payment: it goes to Xero again.
+            live.write({"state": "pending", "xero_id": False})
+            live._coworks_xero_enqueue("upsert")
+            self.state = "applied"
+            body = _("Payment %(payment)s, deleted in Xero, is kept in Odoo and sent to Xero again.",
+                     payment=payment.name)
+            doc._message_log(body=body)
+            raise _Skip(body)
+        self.state = "flagged"
+        doc._message_log(body=_("Payment %(payment)s (%(amount)s %(cur)s) was deleted in Xero.",
+                                payment=payment.name, amount=payment.amount, cur=payment.currency_id.name))
+        raise InboundProblem(_(
+            "Payment %(payment)s of %(amount)s %(cur)s on %(doc)s was deleted in Xero, but Odoo still has it. If the "
+            "deletion was right, cancel %(payment)s in Odoo, then Retry (nothing is sent). Otherwise Retry now: the "
+            "payment is sent to Xero again.", payment=payment.name, amount=payment.amount,
+            cur=payment.currency_id.name, doc=doc.name or ""), error_kind="conflict")
 
     def _apply_allocation(self, conn):
         invoice, credit = self.move_id.sudo(), self.credit_note_id.sudo()
@@ -505,6 +557,19 @@ class CoworksSyncConnection(models.Model):
                                 "currency_id": invoice.currency_id.id, "date": alloc.date})
         for pay in payments:
             move = moves.get(pay.document_remote_id)
+            if (move and pay.status == "DELETED" and pay.remote_id in linked
+                    and ("payment_deleted", pay.remote_id) not in known):
+                # Ours (a link holds it) and deleted behind our back: only a link still "synced"
+                # is (one Odoo removed itself is "to_delete" or "deleted" by then).
+                if self.env["coworks.xero.payment.link"].sudo().search_count([
+                        ("connection_id", "=", self.id), ("state", "=", "synced"),
+                        ("xero_id", "in", _id_forms([pay.remote_id]))]):
+                    known.add(("payment_deleted", pay.remote_id))
+                    new_changes.append({"kind": "payment_deleted", "remote_id": pay.remote_id, "move_id": move.id,
+                                        "remote_status": pay.status, "amount": float(pay.amount),
+                                        "currency_id": move.currency_id.id, "date": pay.date,
+                                        "reference": pay.reference})
+                continue
             if (not move or pay.status != "AUTHORISED" or pay.remote_id in linked
                     or ("payment", pay.remote_id) in known):
                 continue
