@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (they print measured figures; nothing here is a test).
-#   bash bench/run.sh [post|backfill|writeback|pipe|soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
+#   bash bench/run.sh [post|backfill|writeback|pipe|multi_org|soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
 # A template database cx_bench_tpl (coworks_xero installed with demo data, like scripts/test.sh
 # does) is created once; every bench runs on a fresh copy of it, cx_bench, since benches commit.
 # BENCH_TPL names another template (e.g. to keep out of someone else's runs on the same server).
@@ -11,7 +11,7 @@ cd "$REPO_ROOT"
 which="${1:-all}"
 shift || true
 tpl="${BENCH_TPL:-cx_bench_tpl}"
-db=cx_bench
+db=${BENCH_DB:-cx_bench}
 var="$REPO_ROOT/var"; mkdir -p "$var"
 conf="$var/odoo-bench-$db.conf"
 cat > "$conf" <<CONF
@@ -60,6 +60,11 @@ if [ "$which" = pipe ] || [ "$which" = all ]; then
   echo "== bench/pipe.py =="
   if [ "$which" = pipe ]; then "$PY" bench/pipe.py --template "$tpl" "$@" || status=1
   else "$PY" bench/pipe.py --template "$tpl" || status=1; fi
+fi
+if [ "$which" = multi_org ] || [ "$which" = all ]; then
+  echo "== bench/multi_org.py =="
+  if [ "$which" = multi_org ]; then fresh_db && "$PY" bench/multi_org.py --db "$db" --conf "$conf" "$@" || status=1
+  else fresh_db && "$PY" bench/multi_org.py --db "$db" --conf "$conf" || status=1; fi
 fi
 if [ "$which" = soak ] || [ "$which" = all ]; then
   echo "== bench/fault_soak.py =="

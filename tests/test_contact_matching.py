@@ -128,3 +128,4 @@ def test_deep_links_open_the_document_in_its_organisation():
     assert rules.deep_link("credit_note", "!AU123", "c-1").endswith("creditNoteID=c-1")
     assert rules.deep_link("contact", "!AU123", "k-1").endswith("/contacts/contact/k-1")
     assert rules.deep_link("invoice", "", "i-1") == "" and rules.deep_link("invoice", "!AU123", "") == ""
+

@@ -239,14 +239,16 @@ class Emulator:
         return resp
 
     # ------------------------------------------------------------------------------ faults
-    def _take_fault(self, route, kinds):
-        """The first armed fault of one of ``kinds`` matching ``route`` that fires on this call.
+    def _take_fault(self, route, kinds, tenant=None):
+        """The first armed fault of one of ``kinds`` matching ``route`` (and the organisation,
+        for a fault armed for one ``tenant``) that fires on this call.
 
         A fault with a ``probability`` fires on that fraction of the calls it matches (its own RNG
         when it was given a ``seed``); ``count`` only goes down when it fires."""
         with self.lock:
             for f in self.faults:
-                if f["kind"] in kinds and f["route"] in (route, "*") and f["remaining"] != 0:
+                if f["kind"] in kinds and f["route"] in (route, "*") and f["remaining"] != 0 \
+                        and f.get("tenant") in (None, tenant):
                     p = f.get("probability")
                     if p is not None and p < 1:
                         if self._fault_rngs.get(f["id"], random).random() >= p:
@@ -357,10 +359,10 @@ class Emulator:
         return route, tenant, resp
 
     def _accounting_admitted(self, req, op, groups, route, tenant, grant):
-        fault = self._take_fault(route, ("latency",))
+        fault = self._take_fault(route, ("latency",), tenant)
         if fault:
             time.sleep(self._fault_seconds(fault))
-        fault = self._take_fault(route, ("status",))
+        fault = self._take_fault(route, ("status",), tenant)
         if fault:
             return self._fault_response(fault, identity=False)
         # ---- parameters
@@ -1050,7 +1052,9 @@ class Emulator:
             fault = {"id": self._fault_seq, "route": route, "kind": kind, "status": data.get("status"),
                      "seconds": data.get("seconds"), "seconds_min": lo, "seconds_max": hi,
                      "probability": probability, "seed": data.get("seed"), "retry_after": data.get("retry_after"),
-                     "remaining": count if count > 0 else -1, "hits": 0, "misses": 0}
+                     "remaining": count if count > 0 else -1, "hits": 0, "misses": 0,
+                     # only this organisation's calls (latency and status faults), e.g. a 429 storm on one
+                     "tenant": (data.get("tenant") or "").lower() or None}
             if data.get("seed") is not None:
                 self._fault_rngs[fault["id"]] = random.Random(data["seed"])
             self.faults.append(fault)
@@ -1106,6 +1110,25 @@ class Emulator:
                 raise ValueError(f"tax_rounding must be one of {sorted(ROUNDING)}")
             self.tax_rounding = data["tax_rounding"]
         return {"tax_rounding": self.tax_rounding}
+
+    def ctl_post_tenants(self, data, req):
+        """Test-only: add ``count`` organisations built like a seeded one (``like``, default the
+        Australian), ids ``seed.extra_tenant(1..count)``, every app may be granted them."""
+        count = int(data.get("count") or 0)
+        like = (data.get("like") or seed.TENANT_AU).lower()
+        if like not in seed.SEEDED_TENANTS or not 0 < count <= 100:
+            raise ValueError("count must be 1..100 and like a seeded tenant")
+        added = []
+        with self.lock:
+            for n in range(1, count + 1):
+                tenant = seed.extra_tenant(n)
+                if tenant not in self.orgs:
+                    self.orgs[tenant] = Org(tenant, self.clock, rounding=lambda: ROUNDING[self.tax_rounding],
+                                            like=like, name=f"Coworks Extra {n}")
+                    self.org_locks[tenant] = threading.RLock()
+                    self.identity.org_names[tenant] = self.orgs[tenant].name
+                added.append({"tenantId": tenant, "tenantName": self.orgs[tenant].name})
+        return {"tenants": added}
 
     def ctl_post_merge_contacts(self, data, req):
         """Test-only: merge contact ``from`` into ``into`` as Xero's screens do."""

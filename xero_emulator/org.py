@@ -83,8 +83,8 @@ def new_id() -> str:
 
 
 class Org:
-    def __init__(self, tenant_id: str, clock, rounding=None):
-        data = seed.build_org(tenant_id)
+    def __init__(self, tenant_id: str, clock, rounding=None, like=None, name=None):
+        data = seed.build_org(tenant_id, like=like, name=name)
         self.tenant_id = tenant_id
         self.clock = clock
         self.rounding = rounding  # callable returning decimal rounding mode for tax

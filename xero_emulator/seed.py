@@ -103,10 +103,17 @@ def _item(t, code, name, price, account, tax, sold=True, description=None):
     return item
 
 
-def build_org(tenant: str) -> dict:
-    """Fresh reference data for one seeded organisation (documents start empty)."""
-    if tenant == TENANT_AU:
-        name, base, country, version, tz = "Coworks Demo AU", "AUD", "AU", "AU", "AUSEASTERNSTANDARDTIME"
+def extra_tenant(n: int) -> str:
+    """The id of the n-th extra organisation a test or benchmark adds (``POST /__emulator__/tenants``)."""
+    return oid("extra", "tenant", str(n))
+
+
+def build_org(tenant: str, like: str | None = None, name: str | None = None) -> dict:
+    """Fresh reference data for one seeded organisation (documents start empty). ``like``: an
+    extra organisation built as that seeded one is (its own ids, ``name``)."""
+    shape = like or tenant
+    if shape == TENANT_AU:
+        name_, base, country, version, tz = "Coworks Demo AU", "AUD", "AU", "AU", "AUSEASTERNSTANDARDTIME"
         out, exempt, none, inp = "OUTPUT", "EXEMPTOUTPUT", "NONE", "INPUT"
         taxes = [
             _tax("GST on Income", "OUTPUT", "10.0000"),
@@ -120,8 +127,8 @@ def build_org(tenant: str) -> dict:
         extra_bank = [_account(tenant, "092", "USD Bank", "BANK", none, CurrencyCode="USD",
                                BankAccountNumber="062-000 87654321", BankAccountType="BANK")]
         tax_account = _account(tenant, "820", "GST", "CURRLIAB", "BASEXCLUDED", SystemAccount="GST")
-    elif tenant == TENANT_UK:
-        name, base, country, version, tz = "Coworks Demo UK", "GBP", "GB", "UK", "GMTSTANDARDTIME"
+    elif shape == TENANT_UK:
+        name_, base, country, version, tz = "Coworks Demo UK", "GBP", "GB", "UK", "GMTSTANDARDTIME"
         out, exempt, none, inp = "OUTPUT2", "EXEMPTOUTPUT", "NONE", "INPUT2"
         taxes = [
             _tax("20% (VAT on Income)", "OUTPUT2", "20.0000"),
@@ -136,6 +143,7 @@ def build_org(tenant: str) -> dict:
         tax_account = _account(tenant, "820", "VAT", "CURRLIAB", "NONE", SystemAccount="GST")
     else:
         raise KeyError(tenant)
+    name = name or name_
     accounts = [
         _account(tenant, "090", "Business Bank", "BANK", none, CurrencyCode=base,
                  BankAccountNumber="10-20-30 12345678", BankAccountType="BANK"),

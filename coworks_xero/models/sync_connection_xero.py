@@ -17,6 +17,11 @@ PARAM_SANDBOX_URL = "coworks_xero.sandbox_url"
 # Seconds before the client's first in-call retry of a 5xx or a lost connection (doubling each
 # time, capped): a system parameter, so an operator can tune it and the tests can keep it short.
 PARAM_BACKOFF_BASE = "coworks_xero.client_backoff_base"
+# Seconds an Odoo process waits for an organisation's call budget within one call. Longer waits
+# (a full minute window, a 429's Retry-After of 30 s or more) end the call with a rate-limit
+# error instead: the worker defers that organisation's jobs to the time Xero gave and serves
+# the others meanwhile (bench/multi_org.py), and no user's button waits a minute.
+CALL_MAX_WAIT = 10.0
 
 
 class OdooTokenStore:
@@ -104,7 +109,7 @@ class CoworksSyncConnection(models.Model):
         # Xero counts calls per organisation at one API: a sandbox on another URL (each test
         # class starts its own emulator) has budgets of its own.
         return XeroClient(config, self.tenant_id, OdooTokenStore(self.env, self.id),
-                          limiter=RateLimiter.shared(name=config.accounting_url))
+                          limiter=RateLimiter.shared(name=config.accounting_url), max_wait=CALL_MAX_WAIT)
 
     def _get_provider_xero(self):
         from ..services.xero.provider import XeroProvider

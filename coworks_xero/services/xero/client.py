@@ -333,8 +333,13 @@ class XeroClient:
     :param sleep: for backoff (default: the limiter's)
     """
 
-    def __init__(self, config, tenant_id, token_store, limiter=None, *, clock=None, sleep=None, rng=None):
+    def __init__(self, config, tenant_id, token_store, limiter=None, *, clock=None, sleep=None, rng=None,
+                 max_wait=None):
         self.config = config
+        # How long one call may wait for the organisation's budget (its window, a Retry-After)
+        # before it gives up with a rate-limit error: None = the limiter's. The sync worker keeps
+        # it short, so that one organisation's limit never holds the worker others need.
+        self.max_wait = max_wait
         self.tenant_id = tenant_id or ""
         self.token_store = token_store
         self.limiter = limiter or RateLimiter.shared()
@@ -508,7 +513,7 @@ class XeroClient:
             tokens = self._valid_tokens()
             started = time.monotonic()
             try:
-                with self.limiter.slot(tenant_id) as slot:
+                with self.limiter.slot(tenant_id, max_wait=self.max_wait) as slot:
                     self._auth.set(tokens.access_token)
                     try:
                         status, headers, body = self._send(fn)
@@ -547,7 +552,8 @@ class XeroClient:
                     else:
                         wait = const.MINUTE
                     self.limiter.block(tenant_id, wait, problem)
-                    if problem == "day" or wait > self.limiter.max_wait or attempt >= self.config.max_attempts:
+                    patience = self.limiter.max_wait if self.max_wait is None else self.max_wait
+                    if problem == "day" or wait > patience or attempt >= self.config.max_attempts:
                         raise err
                     continue  # the limiter makes the next attempt wait
             if not err.retryable or attempt >= self.config.max_attempts:

@@ -195,11 +195,12 @@ class RateLimiter:
     # ---------------------------------------------------------------- acquire
 
     @contextlib.contextmanager
-    def slot(self, tenant_id):
+    def slot(self, tenant_id, max_wait=None):
         """Hold one call's budget: ``with limiter.slot(tid) as s: ...; s.observe(headers)``.
 
         ``tenant_id`` None = a tenantless call (``/Connections``): only the
-        app-wide budget applies.
+        app-wide budget applies. ``max_wait``: this caller's patience (default the limiter's):
+        a call that would wait longer raises instead.
         """
         tenant = None
         if tenant_id:
@@ -207,7 +208,7 @@ class RateLimiter:
                 tenant = self._tenant(tenant_id)
             self._acquire_semaphore(tenant)
         try:
-            sent = self._reserve(tenant)
+            sent = self._reserve(tenant, self.max_wait if max_wait is None else max_wait)
             handle = _Slot(self, tenant)
             try:
                 yield handle
@@ -229,7 +230,7 @@ class RateLimiter:
         while not tenant.semaphore.acquire(timeout=0.05):
             pass
 
-    def _reserve(self, tenant):
+    def _reserve(self, tenant, max_wait):
         while True:
             with self._lock:
                 now = self.clock()
@@ -250,7 +251,7 @@ class RateLimiter:
                         tenant.calls += 1
                         tenant.max_in_flight = max(tenant.max_in_flight, tenant.in_flight)
                     return now
-            if wait > self.max_wait or day_wait > self.max_wait:
+            if wait > max_wait or day_wait > max_wait:
                 which = "daily" if day_wait >= wait else "minute"
                 raise XeroError(
                     RETRYABLE,
@@ -260,7 +261,7 @@ class RateLimiter:
                     retry_after=wait,
                     details={"rate_limit_problem": "day" if which == "daily" else "minute", "local": True},
                 )
-            self.sleep(min(wait, self.max_wait))
+            self.sleep(min(wait, max_wait))
 
     # ------------------------------------------------------------- feedback
 
