@@ -3,6 +3,7 @@ and retries as Xero does; deliveries it drops are made up by the catch-up cron's
 (If-Modified-Since); a delivery retried after a failure is applied once."""
 import datetime
 import http.server
+import json
 import threading
 import time
 import urllib.error
@@ -12,6 +13,7 @@ import uuid
 from odoo import fields
 from odoo.tests import tagged
 
+from ..services.xero import inbound as xin
 from .common_http import CoworksXeroHttpCase
 from .test_inbound_webhooks import KEY, ROUTE
 
@@ -196,3 +198,27 @@ class TestInboundDelivery(CoworksXeroHttpCase):
         self.assert_paid_once(invoice, payment_id)
         self.connection.invalidate_recordset()
         self.assertEqual(self.connection.inbound_pulled_at, pulled_at, "no pull was needed")
+
+    # ------------------------------------------------------------------ the pull's interval
+
+    def test_pull_interval_system_parameters(self):
+        params = self.env["ir.config_parameter"].sudo()
+        conn = self.connection
+        self.assertEqual(conn._coworks_xero_pull_interval(), datetime.timedelta(minutes=15))
+        params.set_param("coworks_xero.inbound_pull_minutes", "2.5")
+        params.set_param("coworks_xero.inbound_pull_minutes_with_webhooks", "5")
+        self.assertEqual(conn._coworks_xero_pull_interval(), datetime.timedelta(seconds=150))
+        self.env["coworks.sync.inbound.event"].sudo()._store(
+            xin.parse_webhook(self.event_body(conn.tenant_id)))
+        conn.invalidate_recordset(["webhook_last_event_at"])
+        self.assertTrue(conn.webhook_last_event_at)
+        self.assertEqual(conn._coworks_xero_pull_interval(), datetime.timedelta(minutes=5), "webhooks arrive")
+        params.set_param("coworks_xero.inbound_pull_minutes_with_webhooks", "not a number")
+        self.assertEqual(conn._coworks_xero_pull_interval(), datetime.timedelta(hours=1), "the default")
+
+    def event_body(self, tenant_id):
+        return json.dumps({"events": [{
+            "resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{uuid.uuid4()}",
+            "resourceId": str(uuid.uuid4()), "eventDateUtc": "2026-12-01T10:00:00.000", "eventType": "UPDATE",
+            "eventCategory": "INVOICE", "tenantId": tenant_id, "tenantType": "ORGANISATION"}],
+            "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "ABCDEFGHIJKLMNOPQRST"}).encode()
