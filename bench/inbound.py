@@ -31,6 +31,7 @@ Prints:
   pull_interval_s= cron_interval_s= pull_wait_s=<last change -> the first pull read after it>
   pull_apply_s=<that read -> all reconciled> dropped=<deliveries the switch lost>
   odoo_payments=<payments in Odoo> (expected 2 x invoices: none twice, none missing)
+  cron_worker_killed=<cron workers Odoo killed for overrunning limit_time_real_cron>
 
     bash bench/run.sh inbound [--invoices 200 --pace-min 0.5 --pace-max 1.0]
     $PY bench/inbound.py --template cx_bench_tpl --invoices 20     (a smoke run)
@@ -294,7 +295,11 @@ def main():
                   f"pull_apply_s={t_all - t_last - wait:.1f} dropped={dropped}")
         else:
             print(f"pull_catch_up_s=>{time.time() - t_last:.0f} missing={missing2} dropped={dropped}")
-        print(f"odoo_payments={odoo_payments} (expected {2 * len(invoices)})")
+        killed = subprocess.run(f"grep -chE 'WorkerCron .* timeout after|CPU time limit|virtual real time limit|"
+                                f"memory limit' {workdir}/odoo-a.log", shell=True, capture_output=True,
+                                text=True).stdout.strip() or "0"
+        print(f"odoo_payments={odoo_payments} (expected {2 * len(invoices)}) cron_worker_killed={killed} "
+              f"(limit_time_real_cron={args.cron_limit})")
     finally:
         if watcher:
             watcher.stop_flag.set()

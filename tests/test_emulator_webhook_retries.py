@@ -99,8 +99,7 @@ def test_failed_delivery_is_retried_with_increasing_backoff(xero, receiver):
     assert all(r["signed"] for r in receiver.received)
     assert receiver.received[0]["payload"]["events"][0]["resourceId"] == c["ContactID"]
     gaps = [b["at"] - a["at"] for a, b in zip(receiver.received, receiver.received[1:])]
-    assert gaps[0] >= 0.1 and gaps[1] >= 0.2, gaps
-    assert gaps[1] > gaps[0], "the backoff increases"
+    assert gaps[0] >= 0.1 and gaps[1] >= 0.2, f"the backoff waits 0.1 s, then 0.2 s: {gaps}"
     s = _state(xero)
     rows = [d for d in s["deliveries"] if d["lastEventSequence"] == s["sequence"]]
     assert [(d["attempt"], d["status"], d["ok"], d["final"]) for d in rows] == [
@@ -111,14 +110,14 @@ def test_failed_delivery_is_retried_with_increasing_backoff(xero, receiver):
 
 def test_no_answer_within_the_time_limit_is_a_failure(xero, receiver):
     _configure(xero, receiver.url, timeout=0.3, retry_base=0.05)
-    receiver.script[:] = [("sleep", 1.0)]
+    receiver.script[:] = [("sleep", 2.0)]
     xero.contact("Slow Receiver Ltd")
     assert _wait(lambda: len(receiver.received) >= 2) and _wait(lambda: _settled(xero))
     s = _state(xero)
     first, second = [d for d in s["deliveries"] if d["lastEventSequence"] == s["sequence"]]
     assert first["attempt"] == 1 and first["ok"] is False and first["status"] is None
     assert "timed out" in first["error"].lower()
-    assert first["elapsed_ms"] < 900, "the emulator stops waiting at its time limit"
+    assert 300 <= first["elapsed_ms"] < 1500, "the emulator stops waiting at its time limit"
     assert (second["attempt"], second["status"], second["ok"]) == (2, 200, True)
 
 
