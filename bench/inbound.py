@@ -192,14 +192,13 @@ def main():
         company = ids["company_id"]
         t_on = time.time()
         rpc("res.company", "write", [company], {"coworks_xero_sync_enabled": True})
+        in_xero = [("company_id", "=", company), ("move_type", "=", "out_invoice"), ("xero_id", "!=", False)]
         while time.time() - t_on < 900:
-            (sent,), = query(db, "SELECT count(*) FROM account_move WHERE company_id = %s AND move_type = 'out_invoice' "
-                                 "AND xero_id IS NOT NULL", [company])
-            if sent >= made["invoices"]:
+            if rpc("account.move", "search_count", in_xero) >= made["invoices"]:
                 break
             time.sleep(1)
-        invoices = query(db, "SELECT id, xero_id, amount_total FROM account_move WHERE company_id = %s "
-                             "AND move_type = 'out_invoice' AND xero_id IS NOT NULL ORDER BY id", [company])
+        invoices = [(r["id"], r["xero_id"], r["amount_total"]) for r in rpc(
+            "account.move", "search_read", in_xero, ["xero_id", "amount_total"], order="id")]
         log(f"inbound: {len(invoices)} invoices in Xero after {time.time() - t_on:.0f} s")
         while query(db, "SELECT count(*) FROM coworks_sync_job WHERE state = 'pending'")[0][0]:
             time.sleep(1)
