@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (they print measured figures; nothing here is a test).
-#   bash bench/run.sh [post|backfill|writeback|pipe|multi_org|soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
+#   bash bench/run.sh [post|backfill|writeback|pipe|inbound|multi_org|soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
 # A template database cx_bench_tpl (coworks_xero installed with demo data, like scripts/test.sh
 # does) is created once; every bench runs on a fresh copy of it, cx_bench, since benches commit.
 # BENCH_TPL names another template (e.g. to keep out of someone else's runs on the same server).
@@ -60,6 +60,11 @@ if [ "$which" = pipe ] || [ "$which" = all ]; then
   echo "== bench/pipe.py =="
   if [ "$which" = pipe ]; then "$PY" bench/pipe.py --template "$tpl" "$@" || status=1
   else "$PY" bench/pipe.py --template "$tpl" || status=1; fi
+fi
+if [ "$which" = inbound ] || [ "$which" = all ]; then
+  echo "== bench/inbound.py =="
+  if [ "$which" = inbound ]; then "$PY" bench/inbound.py --template "$tpl" "$@" || status=1
+  else "$PY" bench/inbound.py --template "$tpl" || status=1; fi
 fi
 if [ "$which" = multi_org ] || [ "$which" = all ]; then
   echo "== bench/multi_org.py =="

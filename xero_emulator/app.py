@@ -1090,19 +1090,26 @@ class Emulator:
     def ctl_get_limits(self, data, req):
         return dict(self.limiter.limits)
 
+    WEBHOOK_OPTIONS = ("drop", "timeout", "retry_base", "retry_max_delay", "max_attempts")
+
     def ctl_post_webhook(self, data, req):
         if data.get("intent_to_receive"):
             return self.webhooks.intent_to_receive()
-        url = data.get("url")
-        if url and not is_loopback_url(url):
-            raise ValueError("webhook url must be a loopback URL")
-        self.webhooks.configure(url, data.get("key"))
-        return {"ok": True, "url": self.webhooks.url}
+        options = {k: data[k] for k in self.WEBHOOK_OPTIONS if k in data}
+        unknown = set(data) - set(self.WEBHOOK_OPTIONS) - {"url", "key", "intent_to_receive"}
+        if unknown:
+            raise ValueError(f"unknown webhook settings {sorted(unknown)}")
+        if "url" in data or "key" in data or not options:
+            url = data.get("url")
+            if url and not is_loopback_url(url):
+                raise ValueError("webhook url must be a loopback URL")
+            self.webhooks.configure(url, data.get("key"))
+        if options:
+            self.webhooks.set_options(**options)
+        return {"ok": True, **self.webhooks.status()}
 
     def ctl_get_webhook(self, data, req):
-        with self.webhooks._lock:
-            return {"url": self.webhooks.url, "deliveries": list(self.webhooks.deliveries),
-                    "dropped": self.webhooks.dropped, "sequence": self.webhooks.sequence}
+        return self.webhooks.status()
 
     def ctl_post_config(self, data, req):
         if "tax_rounding" in data:

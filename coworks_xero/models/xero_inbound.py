@@ -32,6 +32,9 @@ WEBHOOK_PATH = "/coworks_xero/webhook"
 # minutes (~290 calls a day) when webhooks are not arriving, hourly (~70) when they are.
 PULL_INTERVAL = datetime.timedelta(minutes=15)
 PULL_INTERVAL_WITH_WEBHOOKS = datetime.timedelta(hours=1)
+# System parameters (minutes, decimals allowed) overriding those two, e.g. for a tighter pull.
+PARAM_PULL_MINUTES = "coworks_xero.inbound_pull_minutes"
+PARAM_PULL_MINUTES_WITH_WEBHOOKS = "coworks_xero.inbound_pull_minutes_with_webhooks"
 EVENTS_PER_RUN = 500
 EVENT_RETENTION_DAYS = 30
 
@@ -512,12 +515,22 @@ class CoworksSyncConnection(models.Model):
 
     def _coworks_xero_pull_interval(self):
         """Hourly while webhooks arrive (the key is set and an event came within a day), else
-        every 15 minutes: the pull is what finds what webhooks missed."""
-        if self.env["ir.config_parameter"].sudo().get_param(PARAM_WEBHOOK_KEY):
+        every 15 minutes: the pull is what finds what webhooks missed. The system parameters
+        ``PARAM_PULL_MINUTES[_WITH_WEBHOOKS]`` override either (a number of minutes > 0)."""
+        params = self.env["ir.config_parameter"].sudo()
+
+        def interval(param, default):
+            try:
+                minutes = float(params.get_param(param) or 0)
+            except ValueError:
+                minutes = 0
+            return datetime.timedelta(minutes=minutes) if minutes > 0 else default
+
+        if params.get_param(PARAM_WEBHOOK_KEY):
             recent = fields.Datetime.now() - datetime.timedelta(days=1)
             if self.webhook_last_event_at and self.webhook_last_event_at >= recent:
-                return PULL_INTERVAL_WITH_WEBHOOKS
-        return PULL_INTERVAL
+                return interval(PARAM_PULL_MINUTES_WITH_WEBHOOKS, PULL_INTERVAL_WITH_WEBHOOKS)
+        return interval(PARAM_PULL_MINUTES, PULL_INTERVAL)
 
     def _coworks_xero_take_documents(self, documents, payments):
         """Xero's status and amount due onto the Odoo documents; payments and voids made in Xero
