@@ -15,3 +15,4 @@ from . import test_accountant_grade
 from . import test_inbound
 from . import test_inbound_webhooks
 from . import test_remote_links
+from . import test_overpayments
