@@ -14,13 +14,16 @@ class AccountPayment(models.Model):
 
     xero_payment_link_ids = fields.One2many(
         "coworks.xero.payment.link", "payment_id", "Xero payments", readonly=True)
+    xero_credit_link_ids = fields.One2many(
+        "coworks.xero.payment.link", "credit_payment_id", "Xero overpayments", readonly=True,
+        help="What this payment leaves as customer credit: Xero overpayments and their allocations.")
     xero_sync_state = fields.Selection(DOCUMENT_SYNC_STATES, compute="_compute_xero_sync",
                                        string="Xero sync")
     xero_job_count = fields.Integer(compute="_compute_xero_sync")
     xero_sync_error = fields.Text(compute="_compute_xero_sync")
     xero_sync_paused = fields.Selection(PAUSE_REASONS, compute="_compute_xero_sync", string="Xero sync paused")
 
-    @api.depends("xero_payment_link_ids.state")
+    @api.depends("xero_payment_link_ids.state", "xero_credit_link_ids.state")
     def _compute_xero_sync(self):
         """A payment's Xero state is that of the jobs of its links (one per document it pays)."""
         self.env["coworks.sync.job"]._compute_document_sync(self, PAYMENT_KINDS, sources=self._xero_job_sources())
@@ -28,14 +31,14 @@ class AccountPayment(models.Model):
     def _xero_job_sources(self):
         owners = {}
         for pay in self:
-            for link_id in pay.sudo().xero_payment_link_ids.ids:
+            for link_id in (pay.sudo().xero_payment_link_ids | pay.sudo().xero_credit_link_ids).ids:
                 owners.setdefault(link_id, []).append(pay.id)
         return [("coworks.xero.payment.link", PAYMENT_KINDS, owners)]
 
     def _xero_jobs_domain(self):
         self.ensure_one()
         return [("res_model", "=", "coworks.xero.payment.link"),
-                ("res_id", "in", self.sudo().xero_payment_link_ids.ids)]
+                ("res_id", "in", (self.sudo().xero_payment_link_ids | self.sudo().xero_credit_link_ids).ids)]
 
     def action_open_xero_jobs(self):
         self.ensure_one()
@@ -58,12 +61,12 @@ class AccountPayment(models.Model):
     def action_draft(self):
         """Odoo 19 keeps a draft payment matched with its invoices; Xero has no draft payments,
         so its Xero payments are removed (and sent again when it is posted again)."""
-        self.xero_payment_link_ids._coworks_xero_undo()
+        (self.xero_payment_link_ids | self.xero_credit_link_ids)._coworks_xero_undo()
         # (the reconciliations Odoo removes now leave no credit to send: the payment is undone)
         return super(AccountPayment, self.with_context(coworks_xero_no_credit_sync=True)).action_draft()
 
     def action_cancel(self):
-        self.xero_payment_link_ids._coworks_xero_undo()
+        (self.xero_payment_link_ids | self.xero_credit_link_ids)._coworks_xero_undo()
         return super(AccountPayment, self.with_context(coworks_xero_no_credit_sync=True)).action_cancel()
 
     def action_post(self):

@@ -91,7 +91,10 @@ class XeroPaymentLink(models.Model):
     reference = fields.Char()
     date = fields.Date()
     xero_id = fields.Char("Xero PaymentID / AllocationID", index="btree_not_null", readonly=True)
-    # Customer credit (kinds overpayment / overpayment_allocation)
+    # Customer credit (kinds overpayment / overpayment_allocation): the payment whose credit it is
+    # (not ``payment_id``: that payment's Xero payments stay what ``xero_payment_link_ids`` lists).
+    credit_payment_id = fields.Many2one("account.payment", "Payment (credit)", index="btree_not_null",
+                                        ondelete="set null")
     partner_id = fields.Many2one("res.partner", "Customer", index="btree_not_null", ondelete="set null",
                                  help="Overpayment: the customer whose credit it is.")
     credit_link_id = fields.Many2one("coworks.xero.payment.link", "Overpayment", index="btree_not_null",
@@ -404,7 +407,7 @@ class XeroPaymentLink(models.Model):
             conn = conns.get(pay.company_id)
             if not conn:
                 continue
-            live = self.sudo().search([("payment_id", "=", pay.id), ("kind", "=", "overpayment"),
+            live = self.sudo().search([("credit_payment_id", "=", pay.id), ("kind", "=", "overpayment"),
                                        ("connection_id", "=", conn.id), ("state", "in", ACTIVE_STATES)])
             if any(not link._coworks_xero_credit_fixed() for link in live):
                 continue
@@ -415,7 +418,7 @@ class XeroPaymentLink(models.Model):
                 continue
             vals_list.append({
                 "company_id": pay.company_id.id, "connection_id": conn.id, "kind": "overpayment",
-                "payment_id": pay.id, "money_move_id": pay.move_id.id, "journal_id": pay.journal_id.id,
+                "credit_payment_id": pay.id, "money_move_id": pay.move_id.id, "journal_id": pay.journal_id.id,
                 "partner_id": pay.partner_id.commercial_partner_id.id, "currency_id": currency.id,
                 "currency_rate": pay._coworks_xero_credit_rate(), "date": pay.date, "amount": gap,
                 "reference": pay.name or "", "partial_key": f"account.payment,{pay.id}:credit"})
@@ -455,7 +458,7 @@ class XeroPaymentLink(models.Model):
         payment = money_line.move_id.origin_payment_id
         if not payment or not payment._coworks_xero_credit_eligible():
             return [], amount
-        credits = self.sudo().search([("payment_id", "=", payment.id), ("kind", "=", "overpayment"),
+        credits = self.sudo().search([("credit_payment_id", "=", payment.id), ("kind", "=", "overpayment"),
                                       ("connection_id", "=", conn.id), ("state", "in", ACTIVE_STATES)], order="id")
         credits = credits.filtered(lambda l: l._coworks_xero_credit_fixed())
         if not credits:
@@ -463,7 +466,7 @@ class XeroPaymentLink(models.Model):
         invoice = doc_line.move_id
         currency = doc_line.currency_id
         tally = {} if tally is None else tally
-        common = dict(base, kind="overpayment_allocation", payment_id=payment.id, money_move_id=payment.move_id.id,
+        common = dict(base, kind="overpayment_allocation", credit_payment_id=payment.id, money_move_id=payment.move_id.id,
                       journal_id=payment.journal_id.id, move_id=invoice.id, currency_id=currency.id,
                       date=max(invoice.date, payment.date), reference=payment.name or "")
         out = []
@@ -487,7 +490,7 @@ class XeroPaymentLink(models.Model):
 
     def _coworks_xero_overpayment_snapshot(self, job, conn):
         from ..services import documents as d
-        pay = self.payment_id
+        pay = self.credit_payment_id
         partner = self.partner_id.with_company(conn.company_id)
         if job.operation == "cancel":
             removing = self.sudo().search([("credit_link_id", "=", self.id), ("state", "=", "to_delete")])
@@ -511,7 +514,7 @@ class XeroPaymentLink(models.Model):
                 if not pay or not pay._coworks_xero_credit_eligible():
                     self.state = "deleted"
                     raise _Skip(_("The payment is no longer posted: no credit to send."))
-                others = self.sudo().search([("payment_id", "=", pay.id), ("kind", "=", "overpayment"),
+                others = self.sudo().search([("credit_payment_id", "=", pay.id), ("kind", "=", "overpayment"),
                                              ("id", "!=", self.id), ("connection_id", "=", conn.id),
                                              ("state", "in", ACTIVE_STATES)])
                 others = others.filtered(lambda l: l._coworks_xero_credit_fixed())
@@ -576,7 +579,7 @@ class XeroPaymentLink(models.Model):
     def _message_log(self, **kwargs):
         """Failures that need a person are logged on the Odoo payment and on the document."""
         for link in self:
-            for target in (link.payment_id, link.move_id):
+            for target in (link.payment_id, link.credit_payment_id, link.move_id):
                 if target:
                     target.sudo()._message_log(**kwargs)
 

@@ -50,7 +50,7 @@ class TestOverpayments(CoworksXeroEmulatorCase):
         return [p for p in self.xero_state()["Payments"] if p["Status"] == "AUTHORISED"]
 
     def credit_links(self, payment, kind="overpayment"):
-        return payment.xero_payment_link_ids.filtered(lambda l: l.kind == kind)
+        return payment.xero_credit_link_ids.filtered(lambda l: l.kind == kind)
 
     def link_jobs(self, links):
         return self.env["coworks.sync.job"].search(
@@ -178,7 +178,8 @@ class TestOverpayments(CoworksXeroEmulatorCase):
         [ovp] = self.xero_overpayments()
         self.assertEqual(ovp["Status"], "VOIDED", "the void waited for the allocation's removal, in the same run")
         self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
-        self.assertFalse(self.link_jobs(deposit.xero_payment_link_ids).filtered(lambda j: j.state != "done"))
+        self.assertFalse(self.link_jobs(deposit.xero_credit_link_ids).filtered(lambda j: j.state != "done"))
+        self.assertEqual(deposit.xero_sync_state, "done")
 
     def test_void_refused_in_xero_says_what_to_do_there(self):
         deposit = self._deposit(300.0)
