@@ -23,5 +23,5 @@ class AccountPartialReconcile(models.Model):
         if links:
             links._coworks_xero_undo()
         if payments and not self.env.context.get("coworks_xero_no_credit_sync"):
-            self.env["coworks.xero.payment.link"]._coworks_xero_sync_credit(payments)
+            self.env["coworks.xero.payment.link"]._coworks_xero_sync_credit(payments, unapplied=True)
         return res

@@ -73,7 +73,11 @@ class AccountPayment(models.Model):
         res = super().action_post()
         self._coworks_xero_track_matched()
         if not self.env.context.get("coworks_xero_no_credit_sync"):
-            self.env["coworks.xero.payment.link"]._coworks_xero_sync_credit(self)
+            # Posted again after a reset: what it leaves was applied before (see ``unapplied``).
+            again = self.filtered(lambda p: p.sudo().xero_payment_link_ids or p.sudo().xero_credit_link_ids)
+            Link = self.env["coworks.xero.payment.link"]
+            Link._coworks_xero_sync_credit(self - again)
+            Link._coworks_xero_sync_credit(again, unapplied=True)
         return res
 
     # ------------------------------------------------------------------ customer credit
@@ -96,6 +100,17 @@ class AccountPayment(models.Model):
         if any(line.currency_id != self.currency_id for line in lines):
             return -sum(lines.mapped("amount_residual"))
         return self.currency_id.round(-sum(lines.mapped("amount_residual_currency")))
+
+    def _coworks_xero_credit_fits_bank(self, conn):
+        """Can Xero hold this payment's credit on the journal's mapped bank account (its currency
+        is the payment's)? Unknown (no mapping yet): yes, the job will say what to map."""
+        self.ensure_one()
+        mapping = self.env["coworks.xero.journal.mapping"].sudo().search(
+            [("connection_id", "=", conn.id), ("journal_id", "=", self.journal_id.id)], limit=1)
+        account = mapping.bank_account_id
+        if not account:
+            return True
+        return (account.currency_code or conn.base_currency_code or "") == self.currency_id.name
 
     def _coworks_xero_credit_rate(self):
         """Units of the payment's currency per unit of the company's, as Odoo booked it."""

@@ -386,7 +386,7 @@ class XeroPaymentLink(models.Model):
     # ------------------------------------------------------------------ customer credit (overpayments)
 
     @api.model
-    def _coworks_xero_sync_credit(self, payments):
+    def _coworks_xero_sync_credit(self, payments, unapplied=False):
         """Keep each payment's customer credit in Xero as Odoo has it.
 
         Odoo's truth is the payment's receivable residual (what it paid and applies to nothing).
@@ -396,7 +396,15 @@ class XeroPaymentLink(models.Model):
         invoice whose Xero payment is then deleted), a new overpayment link carries the
         difference. An overpayment not sent yet takes, when it is sent, whatever is left then
         (so a payment registered on an invoice becomes one payment and one overpayment of the
-        rest, not an overpayment of all of it); nothing is made while one waits."""
+        rest, not an overpayment of all of it); nothing is made while one waits.
+
+        ``unapplied``: the credit grew because a reconciliation was removed. Xero holds money on
+        account only in the bank account's own currency; where the journal's Xero account is in
+        another currency than the payment (an organisation whose base currency is not the
+        company's, paid through a base-currency account), that money cannot be credit there: as
+        before overpayments existed, its Xero payment is deleted and re-applying the money pays
+        again. Money received unapplied (posting) always gets its overpayment, or a job saying
+        which bank account it needs."""
         payments = payments.filtered(lambda p: p._coworks_xero_credit_eligible())
         if not payments:
             return self.browse()
@@ -410,6 +418,8 @@ class XeroPaymentLink(models.Model):
             live = self.sudo().search([("credit_payment_id", "=", pay.id), ("kind", "=", "overpayment"),
                                        ("connection_id", "=", conn.id), ("state", "in", ACTIVE_STATES)])
             if any(not link._coworks_xero_credit_fixed() for link in live):
+                continue
+            if unapplied and not pay._coworks_xero_credit_fits_bank(conn):
                 continue
             currency = pay.currency_id
             gap = currency.round(pay._coworks_xero_credit_left()

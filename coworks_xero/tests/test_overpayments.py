@@ -260,3 +260,19 @@ class TestOverpayments(CoworksXeroEmulatorCase):
         [ovp] = self.xero_overpayments()
         self.assertEqual(float(ovp["Total"]), invoice.amount_total)
         self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
+
+    def test_reset_to_draft_voids_and_posting_again_sends_a_new_overpayment(self):
+        deposit = self._deposit(120.0)
+        self.run_worker()
+        [first] = self.xero_overpayments()
+        deposit.action_draft()
+        self.run_worker()
+        self.assertEqual(self.xero_overpayments()[0]["Status"], "VOIDED")
+        deposit.action_post()
+        self.run_worker()
+        live = self.xero_overpayments("AUTHORISED")
+        self.assertEqual(len(live), 1)
+        self.assertNotEqual(live[0]["OverpaymentID"], first["OverpaymentID"])
+        self.assertEqual(float(live[0]["Total"]), 120.0)
+        self.assertEqual(self.credit_links(deposit).filtered(lambda l: l.state == "synced").xero_id,
+                         live[0]["OverpaymentID"])
