@@ -100,7 +100,8 @@ class XeroPaymentLink(models.Model):
     credit_link_id = fields.Many2one("coworks.xero.payment.link", "Overpayment", index="btree_not_null",
                                      ondelete="set null", help="Overpayment allocation: the overpayment applied.")
     xero_transaction_id = fields.Char("Xero BankTransactionID", readonly=True,
-                                      help="Overpayment: the bank transaction that created it in Xero (deleted to void it).")
+                                      help="Overpayment: the bank transaction that created it in Xero "
+                                           "(deleted to void it).")
     state = fields.Selection([("pending", "To send"), ("synced", "In Xero"),
                               ("to_delete", "To delete"), ("deleted", "Deleted")],
                              default="pending", required=True)
@@ -476,8 +477,9 @@ class XeroPaymentLink(models.Model):
         invoice = doc_line.move_id
         currency = doc_line.currency_id
         tally = {} if tally is None else tally
-        common = dict(base, kind="overpayment_allocation", credit_payment_id=payment.id, money_move_id=payment.move_id.id,
-                      journal_id=payment.journal_id.id, move_id=invoice.id, currency_id=currency.id,
+        common = dict(base, kind="overpayment_allocation", credit_payment_id=payment.id,
+                      money_move_id=payment.move_id.id, journal_id=payment.journal_id.id, move_id=invoice.id,
+                      currency_id=currency.id,
                       date=max(invoice.date, payment.date), reference=payment.name or "")
         out = []
         left = amount
@@ -581,6 +583,10 @@ class XeroPaymentLink(models.Model):
             domain = [("res_id", "in", self.ids), ("operation", "=", "cancel")]
         Job.search([("res_model", "=", self._name), ("state", "=", "pending"),
                     ("next_attempt_at", "!=", False)] + domain).write({"next_attempt_at": False})
+        # ...and those that gave up waiting (e.g. while its bank account was being mapped) try again.
+        Job.search([("res_model", "=", self._name), ("state", "=", "error"),
+                    ("error_kind", "=", "retryable")] + domain).write(
+            {"state": "pending", "next_attempt_at": False, "attempt_count": 0})
 
     @api.model
     def _coworks_xero_deleted_snapshot(self, job, conn):

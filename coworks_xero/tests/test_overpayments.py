@@ -21,8 +21,9 @@ class TestOverpayments(CoworksXeroEmulatorCase):
         # Xero receives money in its bank account's currency: the test company's (USD) bank
         # journal is mapped to the organisation's USD bank account.
         cls.acc_092 = cls.xref("coworks.xero.account", code="092")
-        cls.env["coworks.xero.journal.mapping"].search([
-            ("connection_id", "=", cls.connection.id), ("journal_id", "=", cls.bank_journal.id)]).bank_account_id = cls.acc_092
+        mapping = cls.env["coworks.xero.journal.mapping"].search([
+            ("connection_id", "=", cls.connection.id), ("journal_id", "=", cls.bank_journal.id)])
+        mapping.bank_account_id = cls.acc_092
 
     # ---------------------------------------------------------------- helpers
 

@@ -676,7 +676,8 @@ class XeroProvider(prov.SyncProvider):
         what someone applied in Xero is named in the job so a person can remove it there."""
         out = []
         ids = [i.obj.remote_id for i in items if i.obj.remote_id]
-        current = {str(o.get("OverpaymentID") or "").lower(): o for o in self.client.get_overpayments(ids=ids)} if ids else {}
+        found = self.client.get_overpayments(ids=ids) if ids else []
+        current = {str(o.get("OverpaymentID") or "").lower(): o for o in found}
         for item in items:
             o = item.obj
             if not o.remote_id:
@@ -684,8 +685,9 @@ class XeroProvider(prov.SyncProvider):
                 continue
             ovp = current.get(o.remote_id.lower())
             if ovp is None or ovp.get("Status") == "VOIDED":
+                note = "already voided in Xero" if ovp else "not in Xero any more"
                 out.append(docs.Result(ref=item.key, ok=True, remote_id=o.remote_id, remote_status="VOIDED",
-                                       details={"notes": ["already voided in Xero" if ovp else "not in Xero any more"]}))
+                                       details={"notes": [note]}))
                 continue
             allocated = [a for a in ovp.get("Allocations") or [] if not a.get("IsDeleted")]
             if allocated:
@@ -708,7 +710,8 @@ class XeroProvider(prov.SyncProvider):
             except ValueError as exc:
                 out.append(_fail(item, prov.VALIDATION, str(exc)))
                 continue
-            result = self.client.delete_bank_transaction(bt_id, body, _key(item.key, item.attempt, "void"), ref=item.key)
+            result = self.client.delete_bank_transaction(bt_id, body, _key(item.key, item.attempt, "void"),
+                                                         ref=item.key)
             message = (result.message or "").lower()
             if not result.ok and "already been deleted" in message:
                 result = docs.Result(ref=item.key, ok=True, remote_id=o.remote_id,
@@ -749,15 +752,17 @@ class XeroProvider(prov.SyncProvider):
                 continue
             by_credit.setdefault(a.credit_remote_id, []).append((item, payload))
         for credit_id, todo in by_credit.items():
-            key = _key("overpayment-allocations", credit_id, [(i.key, i.attempt) for i, _ in todo], [p for _, p in todo])
-            results = self.client.allocate_overpayment(credit_id, [p for _, p in todo], key, refs=[i.key for i, _ in todo])
+            key = _key("overpayment-allocations", credit_id, [(i.key, i.attempt) for i, _ in todo],
+                       [p for _, p in todo])
+            results = self.client.allocate_overpayment(credit_id, [p for _, p in todo], key,
+                                                       refs=[i.key for i, _ in todo])
             for (item, payload), result in zip(todo, results):
                 if not result.ok and _PAID_OFF in (result.message or "").lower():
                     result = docs.Result(
                         ref=item.key, ok=False, error_kind=prov.CONFLICT, details=result.details,
-                        message=("Xero cannot apply this overpayment: the invoice is already fully paid in Xero. Remove "
-                                 "the payment or credit that over-settles it (in Xero if it was entered there, or "
-                                 f"un-reconcile it in Odoo), then Retry. Xero said: {result.message}"))
+                        message=("Xero cannot apply this overpayment: the invoice is already fully paid in Xero. "
+                                 "Remove the payment or credit that over-settles it (in Xero if it was entered "
+                                 f"there, or un-reconcile it in Odoo), then Retry. Xero said: {result.message}"))
                 out[item.key] = _result_for(item, result, request=payload,
                                             response=(result.details or {}).get("element"))
         return [out[item.key] for item in items]
