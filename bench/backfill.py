@@ -186,6 +186,13 @@ def main():
                 # The addon's limiter forgets the seeding's calls, as Xero's windows did a day later.
                 RateLimiter._registry[base.rstrip("/") + const.ACCOUNTING_PATH] = RateLimiter(
                     clock=clock.now, sleep=lambda s: time.sleep(s / args.scale), retry_after_scale=args.scale)
+                # The history predates the integration: the pull's high-water mark starts after it
+                # (the emulator's clock runs ahead of Odoo's here, so the connection's creation is
+                # no measure of it).
+                import datetime as _dt
+                conn.sudo().write({"inbound_modified_since": _dt.datetime.fromtimestamp(
+                    clock.now(), _dt.timezone.utc).replace(tzinfo=None)})
+                env.cr.commit()
                 print(f"organisation_before: contacts={held[0]} invoices={held[1]} "
                       f"(customers among them={len(partners) // 2}; seeded in {time.perf_counter() - t_seed:.0f} s)")
             Job = env["coworks.sync.job"].sudo()

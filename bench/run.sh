@@ -42,10 +42,11 @@ if [ "$which" = post ] || [ "$which" = all ]; then
   fresh_db && "$PY" bench/operation_overhead.py --db "$db" --conf "$conf" || status=1
 fi
 if [ "$which" = backfill ] || [ "$which" = all ]; then
-  echo "== bench/backfill.py (empty organisation) =="
   if [ "$which" = backfill ] && [ $# -gt 0 ]; then
+    echo "== bench/backfill.py $* =="
     fresh_db && "$PY" bench/backfill.py --db "$db" --conf "$conf" "$@" || status=1
   else
+    echo "== bench/backfill.py (empty organisation) =="
     fresh_db && "$PY" bench/backfill.py --db "$db" --conf "$conf" || status=1
     echo "== bench/backfill.py (an organisation holding 5,000 contacts and 3,000 invoices) =="
     fresh_db && "$PY" bench/backfill.py --db "$db" --conf "$conf" --existing-contacts 5000 --existing-invoices 3000 || status=1

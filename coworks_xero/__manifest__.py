@@ -22,6 +22,7 @@ once, with mappings managers edit in ordinary forms and a sync log they can act 
         "views/xero_mapping_views.xml",
         "views/sync_connection_views.xml",
         "views/sync_job_views.xml",
+        "views/sync_drift_views.xml",
         "views/product_views.xml",
         "views/res_partner_views.xml",
         "views/account_move_views.xml",

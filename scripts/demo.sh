@@ -61,8 +61,17 @@ pids+=($!)
 
 echo "demo: creating database $DB with coworks_xero and its demo data (about a minute)"
 dropdb --if-exists --force "$DB"
-"$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$DB" -i coworks_xero --with-demo --stop-after-init
+# The demo company is Odoo's Australian demo company (l10n_au: AUD, Australia's chart and GST), the
+# sandbox organisation's currency and country: Odoo's demo data keeps the main company in USD.
+"$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$DB" -i coworks_xero,l10n_au --with-demo --stop-after-init
 "$PY" "$ODOO_PATH/odoo-bin" shell -c "$conf" -d "$DB" --no-http > "$var/demo-shell.log" 2>&1 <<PYTHON
+company = env.ref("base.demo_company_au")
+company.name = "Coworks Demo (AU)"
+admin = env.ref("base.user_admin")
+admin.write({"company_ids": [(4, company.id)], "company_id": company.id})
+for campus in ("coworks_xero.demo_campus_downtown", "coworks_xero.demo_campus_harbour"):
+    env.ref(campus).company_id = company
+env = env(context=dict(env.context, allowed_company_ids=[company.id]))
 params = env["ir.config_parameter"].sudo()
 params.set_param("web.base.url", "$ODOO_URL")
 params.set_param("web.base.url.freeze", "True")
@@ -70,6 +79,7 @@ params.set_param("coworks_xero.sandbox_url", "$EMU_URL")
 params.set_param("coworks_xero.client_id", "coworks-demo-client")
 params.set_param("coworks_xero.client_secret", "coworks-demo-secret")
 env.company.coworks_xero_sync_enabled = True
+print("demo company:", env.company.name, env.company.currency_id.name)
 env.cr.commit()
 PYTHON
 

@@ -9,8 +9,10 @@ import psycopg2
 
 from odoo import Command
 
-company = env.company  # noqa: F821 - provided by odoo-bin shell
-conn = env["coworks.sync.connection"]._for_company(company)  # noqa: F821
+# The demo company is the one connected to the sandbox (scripts/demo.sh: Odoo's Australian demo company).
+conn = env["coworks.sync.connection"].search([("state", "=", "connected")], limit=1)  # noqa: F821
+company = conn.company_id
+env = env(context=dict(env.context, allowed_company_ids=[company.id]))  # noqa: F821
 assert conn and conn.state == "connected", "the demo company is not connected to the sandbox"
 
 
@@ -40,11 +42,11 @@ ensure("coworks.xero.product.mapping", {"product_tmpl_id": office.id},
 for campus, option in [("coworks_xero.demo_campus_downtown", "Downtown"), ("coworks_xero.demo_campus_harbour", "Harbour")]:
     ensure("coworks.xero.campus.mapping", {"campus_id": env.ref(campus).id},  # noqa: F821
            {"tracking_option_id": xref("coworks.xero.tracking.option", name=option).id})
-# The sandbox organisation is Australian: GST on Income is 10 %. The coworking billing below uses
-# an Odoo GST of the same 10 %, so Xero computes the tax itself (the line tax is sent only where its
-# per-line rounding would differ from Odoo's). Odoo's demo chart brings a 15 % tax that its own
-# demo invoices (furniture) use: Australia has no 15 % rate, so that mapping sends Odoo's amounts
-# as overrides, deliberately, and says why.
+# The sandbox organisation is Australian, like the demo company: GST on Income is 10 %, and so is
+# the GST of Odoo's Australian chart that the billing below (and Odoo's own demo invoices) use, so
+# Xero computes the tax itself (the line tax is sent only where its per-line rounding would
+# differ from Odoo's). A sales tax at another rate would send Odoo's amounts as overrides, and say
+# why; none is used here.
 output, no_tax = xref("coworks.xero.tax.rate", tax_type="OUTPUT"), xref("coworks.xero.tax.rate", tax_type="NONE")
 gst = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale"),  # noqa: F821
                                  ("amount_type", "=", "percent"), ("amount", "=", output.rate),

@@ -20,3 +20,4 @@ from . import sync_connection_oauth
 from . import account_move_payments
 from . import account_partial_reconcile
 from . import xero_inbound
+from . import sync_drift

@@ -28,6 +28,8 @@ class AccountMove(models.Model):
                                       help="As Xero last reported it (credit notes: the credit left).")
     xero_status_at = fields.Datetime("Xero status as of", compute="_compute_xero_link",
                                      help="When Xero last changed what it reported here.")
+    xero_url = fields.Char("Open in Xero", compute="_compute_xero_link",
+                           help="Xero's own link to this document, in its organisation.")
     xero_sync_state = fields.Selection(DOCUMENT_SYNC_STATES, compute="_compute_xero_sync",
                                        string="Xero sync")
     xero_job_count = fields.Integer(compute="_compute_xero_sync")
@@ -43,9 +45,12 @@ class AccountMove(models.Model):
 
     @api.depends_context("coworks_sync_connection_id")
     def _compute_xero_link(self):
+        from ..services.xero.rules import deep_link
         links = self._coworks_links()
         for move in self:
             link = links.get(move.id)
+            move.xero_url = deep_link(move._coworks_xero_kind() or "", link.connection_id.short_code,
+                                      link.remote_id) if link else False
             move.xero_id = link.remote_id if link else False
             move.xero_number = link.remote_number if link else False
             move.xero_status = link.remote_status if link else False
@@ -253,11 +258,18 @@ class AccountMove(models.Model):
             amount_untaxed=_dec(self.amount_untaxed, self.currency_id.decimal_places), amount_tax=_dec(self.amount_tax, self.currency_id.decimal_places),
             amount_total=_dec(self.amount_total, self.currency_id.decimal_places), status="AUTHORISED",
             remote_id=self.xero_id or "",
+            url=self._coworks_xero_backlink(),
             rounding_account_code=conn.rounding_account_id.code or "",
             remote_payment_ids=list(payment_ids), remote_allocation_ids=list(allocation_ids),
             # Only this integration writes VOIDED/DELETED here (from its own cancel job).
             allow_recreate=(self.xero_status or "") in ("VOIDED", "DELETED"),
         )
+
+    def _coworks_xero_backlink(self):
+        """The Odoo document's address, shown in Xero as a link back ("Go to …"). Only over
+        https: Xero is a public service, and an address it cannot open helps no one."""
+        base = self.get_base_url() or ""
+        return f"{base.rstrip('/')}/odoo/account.move/{self.id}" if base.startswith("https://") else ""
 
     def _coworks_xero_apply_result(self, job, result):
         self.ensure_one()

@@ -15,6 +15,9 @@ class ResConfigSettings(models.TransientModel):
         related="coworks_xero_connection_id.state")
     coworks_xero_tenant_name = fields.Char(related="coworks_xero_connection_id.tenant_name")
     coworks_xero_base_currency = fields.Char(related="coworks_xero_connection_id.base_currency_code")
+    coworks_xero_drift_agree_count = fields.Integer(related="coworks_xero_connection_id.drift_agree_count")
+    coworks_xero_drift_differ_count = fields.Integer(related="coworks_xero_connection_id.drift_differ_count")
+    coworks_xero_drift_checked_at = fields.Datetime(related="coworks_xero_connection_id.drift_checked_at")
     coworks_xero_currency_warning = fields.Char(related="coworks_xero_connection_id.currency_warning")
     coworks_xero_last_success_at = fields.Datetime(related="coworks_xero_connection_id.last_success_at")
     coworks_xero_last_error = fields.Text(related="coworks_xero_connection_id.last_error")
@@ -151,6 +154,9 @@ class ResConfigSettings(models.TransientModel):
         return conn._xero_settings_notification(_(
             "Loaded from Xero: %(accounts)s accounts, %(items)s items, %(taxes)s tax rates and "
             "%(options)s tracking options.", **counts))
+
+    def action_coworks_xero_check_drift(self):
+        return self._coworks_xero_connection().action_coworks_check_drift()
 
     def action_coworks_xero_queue_missing(self):
         return self._coworks_xero_connection().action_xero_queue_missing()

@@ -14,6 +14,7 @@ class ResPartner(models.Model):
     # One Xero contact per commercial partner and organisation (each company has its own
     # connection; coworks.sync.link): shown for the current company's connection.
     xero_contact_id = fields.Char("Xero ContactID", compute="_compute_xero_link", search="_search_xero_contact_id")
+    xero_url = fields.Char("Open in Xero", compute="_compute_xero_link")
     xero_contact_name = fields.Char("Name in Xero", compute="_compute_xero_link",
                                     help="Differs from the partner's name when Xero already had another "
                                          "active contact with that name (Xero requires unique names). "
@@ -28,9 +29,11 @@ class ResPartner(models.Model):
 
     @api.depends_context("company", "coworks_sync_connection_id")
     def _compute_xero_link(self):
+        from ..services.xero.rules import deep_link
         links = self._coworks_links()
         for partner in self:
             link = links.get(partner.id)
+            partner.xero_url = deep_link("contact", link.connection_id.short_code, link.remote_id) if link else False
             partner.xero_contact_id = link.remote_id if link else False
             partner.xero_contact_name = link.remote_name if link else False
 

@@ -40,6 +40,8 @@ class CoworksSyncConnection(models.Model):
     remote_connection_id = fields.Char(
         "Connection ID", copy=False, help="Xero's id of this app-to-organisation connection.")
     base_currency_code = fields.Char("Base currency", copy=False)
+    short_code = fields.Char("Organisation short code", copy=False, readonly=True,
+                             help="Xero's ShortCode of the organisation: its links open documents there.")
     currency_warning = fields.Char(
         compute="_compute_currency_warning",
         help="Set when the company keeps its books in another currency than the organisation's.")

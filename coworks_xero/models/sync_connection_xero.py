@@ -190,6 +190,8 @@ class CoworksSyncConnection(models.Model):
         vals = {"reference_data_refreshed_at": fields.Datetime.now()}
         if org.get("BaseCurrency"):
             vals["base_currency_code"] = org["BaseCurrency"]
+        if org.get("ShortCode"):
+            vals["short_code"] = org["ShortCode"]
         Account = env["coworks.xero.account"]
         if not self.rounding_account_id:
             vals["rounding_account_id"] = Account.search(

@@ -40,7 +40,7 @@ VOID_RULES = [
     ("cancel_unpaid", "Cancel in Odoo when nothing is paid"),
 ]
 CHANGE_KINDS = [("payment", "Payment made in Xero"), ("allocation", "Credit note applied in Xero"),
-                ("void", "Void or delete made in Xero")]
+                ("void", "Void or delete made in Xero"), ("payment_deleted", "Payment deleted in Xero")]
 
 
 def _id_forms(remote_ids):
@@ -189,6 +189,8 @@ class CoworksSyncInboundChange(models.Model):
         self.ensure_one()
         if self.kind == "payment":
             self._apply_payment(conn)
+        elif self.kind == "payment_deleted":
+            self._apply_payment_deleted(conn, job)
         elif self.kind == "allocation":
             self._apply_allocation(conn)
         else:
@@ -259,6 +261,56 @@ class CoworksSyncInboundChange(models.Model):
                  payment=payment.name, journal=journal.name)
         move._message_log(body=body)
         raise _Skip(body)
+
+    def _apply_payment_deleted(self, conn, job):
+        """A payment this integration keeps in Xero was deleted there. One that came from Xero is
+        removed in Odoo too (its Odoo payment is cancelled, nothing sent back). Odoo's own
+        payment is Odoo's to decide: the first time a person is asked; their Retry then sends it
+        to Xero again, unless they cancelled it in Odoo meanwhile."""
+        Link = self.env["coworks.xero.payment.link"].sudo()
+        Job = self.env["coworks.sync.job"].sudo()
+        links = Link.search([("connection_id", "=", conn.id), ("xero_id", "in", _id_forms([self.remote_id]))])
+        live = links.filtered(lambda l: l.state == "synced")
+        payment = live.payment_id[:1]
+        if not live or not payment or payment.state == "canceled":
+            self.state = "applied"
+            raise _Skip(_("Xero payment %s is no longer in Odoo either: nothing to do.", self.remote_id))
+        doc = live.move_id[:1]
+        from_xero = self.search_count([("connection_id", "=", conn.id), ("kind", "=", "payment"),
+                                       ("payment_id", "=", payment.id)])
+        if from_xero:
+            live.write({"state": "to_delete"})
+            payment.action_draft()
+            payment.action_cancel()
+            # No echo: what the cancellation queued for Xero is done there already.
+            gone = Link.search([("payment_id", "=", payment.id), ("state", "in", ("to_delete", "pending"))])
+            gone.write({"state": "deleted"})
+            Job.search([("res_model", "=", Link._name), ("res_id", "in", gone.ids),
+                        ("state", "in", ("pending", "error"))]).write(
+                {"state": "done", "date_done": fields.Datetime.now(), "error_kind": False, "error_message": False,
+                 "log_note": _("Deleted in Xero (payment %s): not sent back.", self.remote_id)})
+            self.state = "applied"
+            body = _("Payment %(payment)s came from Xero and was deleted there: cancelled in Odoo too.",
+                     payment=payment.name)
+            doc._message_log(body=body)
+            raise _Skip(body)
+        if job.person_notified:
+            # The person retried without cancelling the Odoo payment: it goes to Xero again.
+            live.write({"state": "pending", "xero_id": False})
+            live._coworks_xero_enqueue("upsert")
+            self.state = "applied"
+            body = _("Payment %(payment)s, deleted in Xero, is kept in Odoo and sent to Xero again.",
+                     payment=payment.name)
+            doc._message_log(body=body)
+            raise _Skip(body)
+        self.state = "flagged"
+        doc._message_log(body=_("Payment %(payment)s (%(amount)s %(cur)s) was deleted in Xero.",
+                                payment=payment.name, amount=payment.amount, cur=payment.currency_id.name))
+        raise InboundProblem(_(
+            "Payment %(payment)s of %(amount)s %(cur)s on %(doc)s was deleted in Xero, but Odoo still has it. If the "
+            "deletion was right, cancel %(payment)s in Odoo, then Retry (nothing is sent). Otherwise Retry now: the "
+            "payment is sent to Xero again.", payment=payment.name, amount=payment.amount,
+            cur=payment.currency_id.name, doc=doc.name or ""), error_kind="conflict")
 
     def _apply_allocation(self, conn):
         invoice, credit = self.move_id.sudo(), self.credit_note_id.sudo()
@@ -400,6 +452,7 @@ class CoworksSyncConnection(models.Model):
         credit_ids = [rid for _id, cat, rid in events if cat == "CREDITNOTE"]
         documents = reader.documents(invoice_ids, credit_ids) if (invoice_ids or credit_ids) else []
         payments = []
+        merged = reader.contacts_merged([rid for _id, cat, rid in events if cat == "CONTACT"])
         changes = None
         if pull_due:
             # The first pull starts at the connection's creation: before it, Xero had only what
@@ -407,6 +460,7 @@ class CoworksSyncConnection(models.Model):
             changes = reader.pull(self.inbound_modified_since or self.create_date)
             documents += changes.documents
             payments += changes.payments
+            merged.update(changes.merged_contacts)
         # A credit note applied to an invoice in Xero: the credit note says how (its allocations).
         read_notes = {doc.remote_id for doc in documents if doc.kind == "credit_note"}
         named_notes = {cn for doc in documents for cn in doc.credit_note_ids} - read_notes
@@ -422,7 +476,7 @@ class CoworksSyncConnection(models.Model):
             payments += reader.payments(missing)
         cr.commit()  # what follows sees what users did while Xero was being read
         queued = self.env["coworks.sync.job"]._in_own_transaction(
-            self._coworks_xero_store_reads, events, documents, payments, give_up=None)
+            self._coworks_xero_store_reads, events, documents, payments, merged, give_up=None)
         if changes is not None and queued is not None:
             # Only once what was read is committed: the mark never passes a change not recorded.
             # Out of band, like the connection's other bookkeeping (sync_connection_ops.py).
@@ -434,14 +488,27 @@ class CoworksSyncConnection(models.Model):
         _logger.info("Xero sync: %s events read, %s documents and %s payments seen, %s changes queued",
                      len(events), len(documents), len(payments), queued)
 
-    def _coworks_xero_store_reads(self, events, documents, payments):
+    def _coworks_xero_store_reads(self, events, documents, payments, merged=None):
         queued = self._coworks_xero_take_documents(documents, payments)
+        self._coworks_xero_follow_merges(merged or {})
         if events:
-            ignored = [eid for eid, cat, _rid in events if cat not in xin.DOCUMENT_CATEGORIES]
+            ignored = [eid for eid, cat, _rid in events if cat not in xin.HANDLED_CATEGORIES]
             self.env.cr.execute(
                 "UPDATE coworks_sync_inbound_event SET state = CASE WHEN id = ANY(%s) THEN 'ignored' "
                 "ELSE 'done' END WHERE id = ANY(%s) AND state = 'new'", [ignored, [e[0] for e in events]])
         return queued
+
+    def _coworks_xero_follow_merges(self, merged):
+        """Customers whose contact was merged in Xero now point at the surviving contact (their
+        next invoices go there); nothing is sent back."""
+        partners = self.env["coworks.sync.link"]._find(self, "res.partner", list(merged))
+        for remote_id, partner in partners.items():
+            survivor = merged[remote_id]
+            partner._coworks_link_write(self, {"remote_id": survivor})
+            partner._message_log(body=_(
+                "Merged in Xero into contact %(new)s: this customer's documents go to that contact from now on "
+                "(was %(old)s).", new=survivor, old=remote_id))
+        return len(partners)
 
     def _coworks_xero_pull_interval(self):
         """Hourly while webhooks arrive (the key is set and an event came within a day), else
@@ -490,6 +557,19 @@ class CoworksSyncConnection(models.Model):
                                 "currency_id": invoice.currency_id.id, "date": alloc.date})
         for pay in payments:
             move = moves.get(pay.document_remote_id)
+            if (move and pay.status == "DELETED" and pay.remote_id in linked
+                    and ("payment_deleted", pay.remote_id) not in known):
+                # Ours (a link holds it) and deleted behind our back: only a link still "synced"
+                # is (one Odoo removed itself is "to_delete" or "deleted" by then).
+                if self.env["coworks.xero.payment.link"].sudo().search_count([
+                        ("connection_id", "=", self.id), ("state", "=", "synced"),
+                        ("xero_id", "in", _id_forms([pay.remote_id]))]):
+                    known.add(("payment_deleted", pay.remote_id))
+                    new_changes.append({"kind": "payment_deleted", "remote_id": pay.remote_id, "move_id": move.id,
+                                        "remote_status": pay.status, "amount": float(pay.amount),
+                                        "currency_id": move.currency_id.id, "date": pay.date,
+                                        "reference": pay.reference})
+                continue
             if (not move or pay.status != "AUTHORISED" or pay.remote_id in linked
                     or ("payment", pay.remote_id) in known):
                 continue

@@ -78,6 +78,13 @@ class SyncProvider:
     def fetch_reference_data(self) -> dict:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def remote_documents(self, kind: str, remote_ids: list) -> dict:  # pragma: no cover - interface
+        """{lower-case remote id: the document as the provider reports it} (a
+        ``services.xero.inbound.RemoteDocument``-shaped object: status, total, amount_due,
+        contact_id, currency_code, date, number) for the drift report; ids it does not know
+        are left out."""
+        raise NotImplementedError
+
     @staticmethod
     def failed(items: list[WorkItem], kind: str, message: str) -> list[Result]:
         return [Result(ref=item.key, ok=False, error_kind=kind, message=message) for item in items]

@@ -268,3 +268,22 @@ class TestCustomers(CoworksXeroEmulatorCase):
         partner.write({"phone": "+61 400 000 000"})
         self.run_worker()
         self.assertEqual(self._contact(contact_id)["Phones"][0]["PhoneNumber"], "+61 400 000 000")
+
+    def test_merge_in_xero_is_found_by_the_pull_without_any_change_in_odoo(self):
+        import datetime
+        from odoo import fields
+        partner = self._partner("Merged Quietly", "quiet@example.com")
+        self._bill(partner)
+        self.run_worker()
+        old = partner.with_company(self.company).xero_contact_id
+        [survivor] = self._put_contacts({"Name": "Merged Quietly Pty", "EmailAddress": "ap@quiet.example"})
+        self.emu("POST", "merge_contacts", {"tenant": self.tenant_id, "from": old, "into": survivor})
+        invoice = self._bill(partner)
+        jobs_before = self.jobs_of(partner).filtered(lambda j: j.kind == "contact")
+        # The next pull (webhooks off) reads the contacts Xero changed; the invoice then goes to the survivor.
+        self.run_worker_at(fields.Datetime.now() + datetime.timedelta(minutes=16))
+        self.assertEqual(partner.with_company(self.company).xero_contact_id, survivor)
+        self.assertEqual(self.xero_invoice(invoice.name)["Contact"]["ContactID"], survivor)
+        self.assertIn("Merged in Xero", partner.message_ids[0].body)
+        contact_jobs = self.jobs_of(partner).filtered(lambda j: j.kind == "contact")
+        self.assertEqual(contact_jobs, jobs_before, "following a merge sends nothing back")

@@ -279,3 +279,67 @@ class TestInboundVoids(InboundCase):
         job = self.change_jobs(self.changes(invoice))
         self.assertRecordValues(job, [{"state": "error", "error_kind": "conflict"}])
         self.assertIn("payments or credit notes", job.error_message)
+
+
+@tagged("post_install", "-at_install")
+class TestInboundDeletions(InboundCase):
+
+    def delete_in_xero(self, payment_id):
+        result = self.connection._xero_client().delete_payment(payment_id, uuid.uuid4().hex, ref="by hand")
+        self.assertTrue(result.ok, result.message)
+
+    def test_odoo_payment_deleted_in_xero_asks_then_retry_sends_it_again(self):
+        invoice = self.sent_invoice(350.0)
+        payment = self._pay(invoice)
+        self.run_worker()
+        link = payment.xero_payment_link_ids
+        old_id = link.xero_id
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "PAID")
+        self.delete_in_xero(old_id)
+        self.run_pull()
+        change = self.changes(invoice).filtered(lambda c: c.kind == "payment_deleted")
+        job = self.change_jobs(change)
+        self.assertEqual((job.state, job.error_kind), ("error", "conflict"))
+        self.assertIn(f"cancel {payment.name} in Odoo", job.error_message)
+        self.assertEqual(invoice.payment_state, invoice._get_invoice_in_payment_state(), "Odoo is left as it was")
+        # The person keeps the Odoo payment: Retry sends it to Xero again.
+        job.action_retry()
+        self.run_worker()
+        self.run_worker()
+        self.assertEqual(job.state, "done")
+        self.assertNotEqual(link.xero_id, old_id)
+        self.assertTrue(link.xero_id)
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "PAID")
+
+    def test_odoo_payment_deleted_in_xero_then_cancelled_in_odoo_sends_nothing(self):
+        invoice = self.sent_invoice(200.0)
+        payment = self._pay(invoice)
+        self.run_worker()
+        self.delete_in_xero(payment.xero_payment_link_ids.xero_id)
+        self.run_pull()
+        job = self.change_jobs(self.changes(invoice).filtered(lambda c: c.kind == "payment_deleted"))
+        self.assertEqual(job.state, "error")
+        payment.action_draft()
+        payment.action_cancel()
+        self.run_worker()  # Odoo's own removal: the Xero payment is gone already
+        self.emu("DELETE", "requests")
+        job.action_retry()
+        self.run_worker()
+        self.assertEqual(job.state, "done")
+        self.assertFalse(self.payment_writes())
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
+
+    def test_payment_from_xero_deleted_there_is_cancelled_in_odoo_without_echo(self):
+        invoice = self.sent_invoice(120.0)
+        payment_id = self.pay_in_xero(invoice, invoice.amount_total)
+        self.run_pull()
+        self.assertEqual(invoice.payment_state, "paid")
+        payment = self.changes(invoice).filtered(lambda c: c.kind == "payment").payment_id
+        self.delete_in_xero(payment_id)
+        self.emu("DELETE", "requests")
+        self.run_pull()
+        self.assertEqual(payment.state, "canceled")
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.run_worker()
+        self.assertFalse(self.payment_writes(), "a deletion that came from Xero must not be sent back")
+        self.assertTrue([m for m in invoice.message_ids if "deleted there" in (m.body or "")], invoice.message_ids.mapped("body"))

@@ -133,3 +133,20 @@ class TestRemoteLinks(CoworksXeroEmulatorCase):
         # Same currency: nothing to say.
         conn.base_currency_code = self.company.currency_id.name
         self.assertFalse(conn.currency_warning)
+
+    def test_open_in_xero_and_the_link_back(self):
+        self.env["ir.config_parameter"].sudo().set_param("web.base.url", "https://coworks.example")
+        invoice = self._invoice()
+        self.run_worker()
+        short = self.connection.short_code
+        self.assertTrue(short, "the organisation's ShortCode is loaded with the reference data")
+        self.assertEqual(invoice.xero_url, f"https://go.xero.com/app/{short}/invoicing/view/{invoice.xero_id}")
+        partner = invoice.commercial_partner_id.with_company(self.company)
+        self.assertTrue(partner.xero_url.endswith(f"/contacts/contact/{partner.xero_contact_id}"))
+        # Xero's invoice links back to the Odoo document.
+        self.assertEqual(self.xero_invoice(invoice.name)["Url"], f"https://coworks.example/odoo/account.move/{invoice.id}")
+        # Over plain http (a local server) no link is sent: Xero could not open it.
+        self.env["ir.config_parameter"].sudo().set_param("web.base.url", "http://127.0.0.1:8069")
+        other = self._invoice(120.0)
+        self.run_worker()
+        self.assertFalse(self.xero_invoice(other.name).get("Url"))

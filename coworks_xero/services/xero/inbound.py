@@ -28,6 +28,7 @@ from .. import documents as d
 SIGNATURE_HEADER = "x-xero-signature"
 # Xero's categories this integration acts on; CONTACT events are stored but not applied yet.
 DOCUMENT_CATEGORIES = {"INVOICE": d.KIND_INVOICE, "CREDITNOTE": d.KIND_CREDIT_NOTE}
+HANDLED_CATEGORIES = set(DOCUMENT_CATEGORIES) | {"CONTACT"}
 # Customer-side documents and money only (ACCPAY bills are not this integration's).
 CUSTOMER_DOCUMENT_TYPES = {"ACCREC": d.KIND_INVOICE, "ACCRECCREDIT": d.KIND_CREDIT_NOTE}
 CUSTOMER_PAYMENT_TYPES = {"ACCRECPAYMENT": d.KIND_INVOICE, "ARCREDITPAYMENT": d.KIND_CREDIT_NOTE}
@@ -128,6 +129,9 @@ class RemoteDocument:
     payment_ids: tuple = ()
     credit_note_ids: tuple = ()  # invoices: the credit notes applied to it (their allocations say how)
     allocations: tuple = ()  # credit notes: RemoteAllocation
+    contact_id: str = ""
+    currency_code: str = ""
+    date: dt.date | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +188,9 @@ def remote_document(data: dict, kind: str | None = None) -> RemoteDocument | Non
                           if p.get("PaymentID")),
         credit_note_ids=tuple((c.get("CreditNoteID") or "").lower() for c in data.get("CreditNotes") or []
                               if is_invoice and c.get("CreditNoteID")),
-        allocations=allocations)
+        allocations=allocations,
+        contact_id=((data.get("Contact") or {}).get("ContactID") or "").lower(),
+        currency_code=data.get("CurrencyCode") or "", date=parse_xero_date(data.get("Date")))
 
 
 def remote_payment(data: dict) -> RemotePayment | None:
@@ -210,6 +216,7 @@ def remote_payment(data: dict) -> RemotePayment | None:
 class Changes:
     documents: list = dataclasses.field(default_factory=list)  # [RemoteDocument]
     payments: list = dataclasses.field(default_factory=list)  # [RemotePayment]
+    merged_contacts: dict = dataclasses.field(default_factory=dict)  # {lower ContactID: lower surviving ContactID}
     high_water: dt.datetime | None = None  # the latest UpdatedDateUTC seen (naive UTC)
     complete: bool = True  # False when MAX_PAGES stopped a kind early
 
@@ -220,6 +227,12 @@ class Changes:
 
 def _guid_where(field, ids):
     return " OR ".join('%s==Guid("%s")' % (field, i.replace('"', "")) for i in ids)
+
+
+def merged_contacts(rows) -> dict:
+    """{lower ContactID: lower MergedToContactID} of the contacts Xero merged into another."""
+    return {(r.get("ContactID") or "").lower(): r["MergedToContactID"].lower()
+            for r in rows if r.get("ContactID") and r.get("MergedToContactID")}
 
 
 class XeroInbound:
@@ -260,7 +273,15 @@ class XeroInbound:
             changes.seen(parse_xero_datetime(row.get("UpdatedDateUTC")))
             if pay:
                 changes.payments.append(pay)
+        # Contacts merged meanwhile (a merge archives the merged one and touches it).
+        for row in self._pages("get_contacts", "get_contacts", "Contacts", since, changes, include_archived="true"):
+            changes.seen(parse_xero_datetime(row.get("UpdatedDateUTC")))
+            changes.merged_contacts.update(merged_contacts([row]))
         return changes
+
+    def contacts_merged(self, contact_ids) -> dict:
+        """Of these contacts (what webhooks named), those merged into another: {merged: surviving}."""
+        return merged_contacts(self.client.get_contacts(sorted({i for i in contact_ids if i})))
 
     def documents(self, invoice_ids=(), credit_note_ids=()) -> list:
         """The current state of these documents (what a webhook named)."""

@@ -110,6 +110,17 @@ class XeroProvider(prov.SyncProvider):
             "Currencies": c.get_currencies(),
         }
 
+    def remote_documents(self, kind, remote_ids):
+        from .inbound import remote_document
+        found = (self.client.get_credit_notes(ids=remote_ids) if kind == docs.KIND_CREDIT_NOTE
+                 else self.client.get_invoices(ids=remote_ids))
+        out = {}
+        for data in found:
+            doc = remote_document(data, kind)
+            if doc:
+                out[doc.remote_id] = doc
+        return out
+
     @staticmethod
     def _raise_if_connection_wide(exc):
         if exc.kind == prov.REAUTH:

@@ -187,3 +187,25 @@ def no_tax_type(tax_rates: Iterable[Mapping]) -> str:
         if preferred in types:
             return preferred
     return types[0] if types else NO_TAX_TYPE
+
+
+# ---------------------------------------------------------------------------- deep links
+# Xero's own links into its app, as Xero's MCP server builds them (XeroAPI/xero-mcp-server,
+# src/consts/deeplinks.ts): the organisation's ShortCode picks the organisation the user lands in.
+_DEEP_LINKS = {
+    "invoice": "https://go.xero.com/app/{short}/invoicing/view/{id}",
+    "contact": "https://go.xero.com/app/{short}/contacts/contact/{id}",
+    "credit_note": "https://go.xero.com/organisationlogin/default.aspx?shortcode={short}"
+                   "&redirecturl=/AccountsPayable/ViewCreditNote.aspx?creditNoteID={id}",
+    "payment": "https://go.xero.com/organisationlogin/default.aspx?shortcode={short}"
+               "&redirecturl=/Bank/ViewTransaction.aspx?bankTransactionID={id}",
+}
+
+
+def deep_link(kind: str, short_code: str, remote_id: str) -> str:
+    """The URL that opens ``remote_id`` (a document of ``kind``) in Xero, or "" when the
+    organisation's ShortCode or the ID is unknown."""
+    template = _DEEP_LINKS.get(kind)
+    if not template or not short_code or not remote_id:
+        return ""
+    return template.format(short=short_code, id=remote_id)
