@@ -68,7 +68,7 @@ def test_spec_required_and_params(xero):
 
 def test_unknown_and_unimplemented_routes(xero):
     assert xero.get("/NoSuchThing").status_code == 404
-    assert xero.get("/BankTransactions").status_code == 501
+    assert xero.get("/ManualJournals").status_code == 501
 
 
 # ------------------------------------------------------------------------------ auth

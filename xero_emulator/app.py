@@ -747,6 +747,110 @@ class Emulator:
         return self._batch(org, txn, grant, "Payments", elements, lambda el: org.delete_payment(pid, txn),
                            org.render_payment, True, "HasValidationErrors")
 
+    # ============================================================ bank transactions (credit)
+    def op_getBankTransactions(self, org, params, body, txn, req, grant):
+        unitdp = params.get("unitdp")
+        try:
+            rendered, pagination = self._list(list(org.bank_transactions.values()), params, req,
+                                              lambda b: org.render_bank_transaction(b, unitdp),
+                                              default_order="UpdatedDateUTC ASC")
+        except _QueryError as exc:
+            return _query_error(exc)
+        extra = {"pagination": pagination} if pagination else None
+        return Response(200, self._envelope(grant, "BankTransactions", rendered, extra))
+
+    def op_getBankTransaction(self, org, params, body, txn, req, grant):
+        bt = org.find_bank_transaction(params["BankTransactionID"])
+        if bt is None:
+            return _not_found()
+        return Response(200, self._envelope(grant, "BankTransactions",
+                                            [org.render_bank_transaction(bt, params.get("unitdp"))]))
+
+    def op_createBankTransactions(self, org, params, body, txn, req, grant):
+        return self._batch(org, txn, grant, "BankTransactions", body.get("BankTransactions") or [],
+                           lambda el: org.save_bank_transaction(el, txn, create_only=True),
+                           org.render_bank_transaction, self._summarize(params), "HasErrors")
+
+    def op_updateOrCreateBankTransactions(self, org, params, body, txn, req, grant):
+        return self._batch(org, txn, grant, "BankTransactions", body.get("BankTransactions") or [],
+                           lambda el: org.save_bank_transaction(el, txn),
+                           org.render_bank_transaction, self._summarize(params), "HasErrors")
+
+    def op_updateBankTransaction(self, org, params, body, txn, req, grant):
+        elements = body.get("BankTransactions") or []
+        if len(elements) != 1:
+            return _single_element_error("BankTransactions")
+        bt = org.find_bank_transaction(params["BankTransactionID"])
+        if bt is None:
+            return _not_found()
+        return self._batch(org, txn, grant, "BankTransactions", elements,
+                           lambda el: org.save_bank_transaction(el, txn, existing=bt),
+                           org.render_bank_transaction, True, "HasErrors")
+
+    # ============================================================ overpayments / prepayments
+    def _get_credits(self, org, kind, params, req, grant, key):
+        store = org.overpayments if kind == "OVP" else org.prepayments
+        items = list(store.values())
+        if kind == "OVP" and params.get("References"):
+            refs = set(params["References"])
+            items = [c for c in items if c.get("Reference") in refs]
+        unitdp = params.get("unitdp")
+        try:
+            rendered, pagination = self._list(items, params, req, lambda c: org.render_credit(kind, c, unitdp),
+                                              default_order="UpdatedDateUTC ASC")
+        except _QueryError as exc:
+            return _query_error(exc)
+        extra = {"pagination": pagination} if pagination else None
+        return Response(200, self._envelope(grant, key, rendered, extra))
+
+    def op_getOverpayments(self, org, params, body, txn, req, grant):
+        return self._get_credits(org, "OVP", params, req, grant, "Overpayments")
+
+    def op_getPrepayments(self, org, params, body, txn, req, grant):
+        return self._get_credits(org, "PRE", params, req, grant, "Prepayments")
+
+    def op_getOverpayment(self, org, params, body, txn, req, grant):
+        c = org.overpayments.get(params["OverpaymentID"].lower())
+        if c is None:
+            return _not_found()
+        return Response(200, self._envelope(grant, "Overpayments", [org.render_credit("OVP", c)]))
+
+    def op_getPrepayment(self, org, params, body, txn, req, grant):
+        c = org.prepayments.get(params["PrepaymentID"].lower())
+        if c is None:
+            return _not_found()
+        return Response(200, self._envelope(grant, "Prepayments", [org.render_credit("PRE", c)]))
+
+    def _allocate_credit(self, org, kind, cid, params, body, txn, grant):
+        store = org.overpayments if kind == "OVP" else org.prepayments
+        if cid.lower() not in store:
+            return _not_found()
+        return self._batch(org, txn, grant, "Allocations", body.get("Allocations") or [],
+                           lambda el: org.create_credit_allocation(kind, cid, el, txn), org.render_allocation,
+                           self._summarize(params), "HasValidationErrors")
+
+    def op_createOverpaymentAllocations(self, org, params, body, txn, req, grant):
+        return self._allocate_credit(org, "OVP", params["OverpaymentID"], params, body, txn, grant)
+
+    def op_createPrepaymentAllocations(self, org, params, body, txn, req, grant):
+        return self._allocate_credit(org, "PRE", params["PrepaymentID"], params, body, txn, grant)
+
+    def _delete_credit_allocation(self, org, kind, cid, aid, txn):
+        try:
+            a = org.delete_credit_allocation(kind, cid, aid, txn)
+        except ElementError as exc:
+            txn.rollback()
+            if "could not be found" in exc.messages[0]:
+                return _not_found()
+            return Response(400, validation_exception([{"ValidationErrors": [{"Message": m} for m in exc.messages]}]))
+        return Response(200, org.render_allocation(a))
+
+    def op_deleteOverpaymentAllocations(self, org, params, body, txn, req, grant):
+        return self._delete_credit_allocation(org, "OVP", params["OverpaymentID"], params["AllocationID"], txn)
+
+    def op_deletePrepaymentAllocations(self, org, params, body, txn, req, grant):
+        return self._delete_credit_allocation(org, "PRE", params["PrepaymentID"], params["AllocationID"], txn)
+
     # ============================================================================ reference
     def op_getAccounts(self, org, params, body, txn, req, grant):
         try:

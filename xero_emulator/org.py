@@ -102,6 +102,10 @@ class Org:
         self.credit_notes: dict[str, dict] = {}
         self.payments: dict[str, dict] = {}
         self.allocations: dict[str, dict] = {}
+        # Money received as customer credit (PUT /BankTransactions RECEIVE-OVERPAYMENT / -PREPAYMENT)
+        self.bank_transactions: dict[str, dict] = {}
+        self.overpayments: dict[str, dict] = {}
+        self.prepayments: dict[str, dict] = {}
         self.numbers: dict[str, str] = {}  # "INV:<casefolded number>" -> id
         self.counters = {"INV": 0, "CN": 0}
         self.idempotency: dict[str, tuple] = {}
@@ -732,14 +736,16 @@ class Org:
             out["AmountCredited"] = doc["AmountCredited"]
             out["CreditNotes"] = []
             for a in allocs:
+                if a.get("SourceKind"):  # an overpayment/prepayment applied: listed below
+                    continue
                 cn = self.credit_notes[a["CreditNoteID"]]
                 out["CreditNotes"].append({
                     "CreditNoteID": cn["CreditNoteID"], "CreditNoteNumber": cn["CreditNoteNumber"],
                     "ID": cn["CreditNoteID"], "AppliedAmount": a["Amount"], "Date": ms_date(a["Date"]),
                     "Total": cn["Total"], "HasErrors": False,
                 })
-            out["Prepayments"] = []
-            out["Overpayments"] = []
+            out["Prepayments"] = self._credits_applied(allocs, "PRE")
+            out["Overpayments"] = self._credits_applied(allocs, "OVP")
         else:
             out["RemainingCredit"] = doc["RemainingCredit"]
             out["Allocations"] = [{
@@ -970,7 +976,7 @@ class Org:
     def delete_allocation(self, cnid, aid, txn):
         cn = self.credit_notes.get(cnid.lower())
         alloc = self.allocations.get(aid.lower())
-        if cn is None or alloc is None or alloc["CreditNoteID"] != cn["CreditNoteID"]:
+        if cn is None or alloc is None or alloc.get("CreditNoteID") != cn["CreditNoteID"]:
             raise ElementError(["Allocation could not be found."])
         if alloc["IsDeleted"]:
             raise ElementError(["This allocation has already been deleted."])
@@ -984,6 +990,8 @@ class Org:
         return a2
 
     def render_allocation(self, a):
+        if a.get("SourceKind"):
+            return self.render_credit_allocation(a)
         inv = self.invoices[a["InvoiceID"]]
         cn = self.credit_notes[a["CreditNoteID"]]
         return {"AllocationID": a["AllocationID"], "Amount": a["Amount"], "Date": ms_date(a["Date"]),
@@ -993,6 +1001,334 @@ class Org:
                             "HasErrors": False, "IsDiscounted": False, "HasAttachments": False},
                 "CreditNote": {"CreditNoteID": cn["CreditNoteID"], "CreditNoteNumber": cn["CreditNoteNumber"],
                                "Type": cn["Type"], "HasErrors": False, "HasAttachments": False}}
+
+    # ================================================================ overpayments/prepayments =
+    # Money a customer paid that is not (yet) for an invoice. Xero takes it only as a bank
+    # transaction (PUT /BankTransactions, Type RECEIVE-OVERPAYMENT or RECEIVE-PREPAYMENT): /Payments
+    # refuses an amount above what is outstanding. The transaction creates an Overpayment (no tax,
+    # no account: the customer's receivable is implied) or a Prepayment (lines with accounts and tax,
+    # like an invoice's), each with RemainingCredit, later allocated to the customer's invoices.
+    CREDIT_TYPES = {"RECEIVE-OVERPAYMENT": "OVP", "RECEIVE-PREPAYMENT": "PRE"}
+
+    def _credit_cfg(self, kind):
+        if kind == "OVP":
+            return {"store": self.overpayments, "id": "OverpaymentID", "label": "Overpayment"}
+        return {"store": self.prepayments, "id": "PrepaymentID", "label": "Prepayment"}
+
+    def find_bank_transaction(self, btid):
+        return self.bank_transactions.get(str(btid or "").lower())
+
+    def save_bank_transaction(self, data, txn, existing=None, create_only=False):
+        """PUT (create_only) / POST /BankTransactions: create, or change an existing one (by ID)."""
+        btid = data.get("BankTransactionID")
+        if existing is None and btid:
+            existing = self.find_bank_transaction(btid)
+            if existing is None:
+                raise ElementError([f"Bank Transaction with BankTransactionID {btid} could not be found."])
+            if create_only:
+                raise ElementError(["A bank transaction cannot be created with a BankTransactionID; "
+                                    "use POST to change an existing one."])
+        if existing is not None:
+            return self.update_bank_transaction(existing, data, txn)
+        return self.create_bank_transaction(data, txn)
+
+    def _overpayment_lines(self, raw_lines, errors):
+        debtors = next((a for a in self.accounts.values() if a.get("SystemAccount") == "DEBTORS"), None)
+        lines = []
+        for idx, raw in enumerate(raw_lines):
+            where = f"Line {idx + 1}"
+            bad = []
+            code = raw.get("AccountCode")
+            acc_id = raw.get("AccountID")
+            if code or acc_id:
+                acc = self.accounts.get(acc_id.lower()) if acc_id else self.account_by_code(code)
+                if acc is None or acc.get("SystemAccount") != "DEBTORS":
+                    bad.append(f"{where}: an overpayment line takes no account: Xero books it to the contact's "
+                               f"accounts receivable ('{code or acc_id}' cannot be used).")
+            if raw.get("ItemCode"):
+                bad.append(f"{where}: items cannot be used on an overpayment.")
+            tax_type = raw.get("TaxType")
+            if tax_type and (self.tax_rates.get(tax_type) or {}).get("EffectiveRate", ZERO) != 0:
+                bad.append(f"{where}: overpayments cannot have tax (TaxType '{tax_type}').")
+            if raw.get("TaxAmount") not in (None, 0):
+                bad.append(f"{where}: overpayments cannot have tax (TaxAmount).")
+            if not (raw.get("Description") or "").strip():
+                bad.append(f"{where}: a Description is required.")
+            qty, unit, given = raw.get("Quantity"), raw.get("UnitAmount"), raw.get("LineAmount")
+            if unit is None and given is None:
+                bad.append(f"{where}: a UnitAmount or a LineAmount is required.")
+                amount = ZERO
+            else:
+                qty = q(dec(qty if qty is not None else 1), 4)
+                amount = q2(dec(given)) if given is not None else q2(qty * dec(unit))
+                if given is not None and unit is not None and q2(qty * dec(unit)) != amount:
+                    bad.append(f"{where}: the LineAmount {amount} does not match Quantity x UnitAmount "
+                               f"({q2(qty * dec(unit))}).")
+                unit = dec(unit) if unit is not None else (amount / qty if qty else amount)
+            if bad:
+                errors.extend(bad)
+                continue
+            lines.append({"LineItemID": new_id(), "_input": dict(raw), "Description": raw["Description"],
+                          "Quantity": qty, "UnitAmount": q2(unit), "ItemCode": None,
+                          "AccountCode": debtors["Code"] if debtors else None,
+                          "AccountID": debtors["AccountID"] if debtors else None,
+                          "TaxType": "NONE" if "NONE" in self.tax_rates else None, "TaxAmount": ZERO,
+                          "LineAmount": amount, "DiscountRate": None, "DiscountAmount": None, "Tracking": [],
+                          "_gross": amount})
+        return lines
+
+    def create_bank_transaction(self, data, txn):
+        typ = data.get("Type")
+        kind = self.CREDIT_TYPES.get(typ)
+        if kind is None:
+            raise ElementError([f"Bank transactions of Type {typ} are not supported by the emulator "
+                                "(only RECEIVE-OVERPAYMENT and RECEIVE-PREPAYMENT)."])
+        cfg = self._credit_cfg(kind)
+        errors = []
+        if data.get("Status") not in (None, "AUTHORISED"):
+            errors.append("A bank transaction can only be created with Status AUTHORISED.")
+        if not data.get("Contact"):
+            errors.append(f"A Contact must be specified for a {cfg['label'].lower()}.")
+            contact = None
+        else:
+            contact = self.resolve_doc_contact(data.get("Contact"), txn, errors)
+        acc_ref = data.get("BankAccount") or {}
+        label = acc_ref.get("Code") or acc_ref.get("AccountID")
+        account = None
+        if not label:
+            errors.append("A BankAccount (AccountID or Code) must be specified.")
+        else:
+            account = (self.accounts.get(acc_ref["AccountID"].lower()) if acc_ref.get("AccountID")
+                       else self.account_by_code(acc_ref["Code"]))
+            if account is None or account["Status"] != "ACTIVE":
+                errors.append(f"Account code '{label}' has been removed as it does not match a recognised account.")
+                account = None
+            elif account["Type"] != "BANK":
+                errors.append(f"Account '{label}' is not a bank account: a {cfg['label'].lower()} is money "
+                              "received into a bank account (Type BANK).")
+                account = None
+        currency = data.get("CurrencyCode") or (account or {}).get("CurrencyCode") or self.base
+        if currency not in self.currencies:
+            errors.append(f"Organisation is not subscribed to currency {currency}")
+        elif account is not None and (account.get("CurrencyCode") or self.base) != currency:
+            errors.append(f"The bank account '{label}' is in {account.get('CurrencyCode') or self.base}: money "
+                          f"received into it cannot be in {currency}.")
+        if currency == self.base:
+            rate = Decimal(1)
+        elif data.get("CurrencyRate") is not None:
+            rate = q(dec(data["CurrencyRate"]), 6)
+            if rate <= 0:
+                errors.append("The CurrencyRate must be greater than zero.")
+        else:
+            rate = seed.FX_RATES.get(self.base, {}).get(currency, Decimal(1))
+        date = parse_date(data["Date"]) if data.get("Date") is not None else self.today()
+        if date is None:
+            errors.append("The Date is not a valid date.")
+        else:
+            self._check_lock(date, errors, "transaction")
+        lat = data.get("LineAmountTypes") or ("NoTax" if kind == "OVP" else "Exclusive")
+        raw_lines = data.get("LineItems") or []
+        if not raw_lines:
+            errors.append("At least one line item is required.")
+        if kind == "OVP":
+            if lat != "NoTax":
+                errors.append("Overpayments cannot have tax: LineAmountTypes must be NoTax.")
+            lines = self._overpayment_lines(raw_lines, errors)
+        else:
+            lines = [ln for ln in (self._build_line(raw, i, "INV", lat, "AUTHORISED", None, errors, {})
+                                   for i, raw in enumerate(raw_lines)) if ln is not None]
+        if errors:
+            raise ElementError(errors)
+        total_lines = sum((ln["LineAmount"] for ln in lines), ZERO)
+        tax = sum((ln["TaxAmount"] for ln in lines), ZERO)
+        total = total_lines if lat == "Inclusive" else total_lines + tax
+        if total <= 0:
+            raise ElementError([f"The total of a {cfg['label'].lower()} must be greater than zero."])
+        now = self.now()
+        btid, cid = new_id(), new_id()
+        common = {"Type": typ, "ContactID": contact["ContactID"], "Date": date, "CurrencyCode": currency,
+                  "CurrencyRate": rate, "LineAmountTypes": lat, "LineItems": lines, "SubTotal": total - tax,
+                  "TotalTax": tax, "Total": total, "_updated": now}
+        bt = dict(common, BankTransactionID=btid, AccountID=account["AccountID"], Status="AUTHORISED",
+                  Reference=data.get("Reference") or "", IsReconciled=bool(data.get("IsReconciled", False)),
+                  Url=data.get("Url") or "", CreditKind=kind, CreditID=cid)
+        credit = dict(common, Status="AUTHORISED", RemainingCredit=total, BankTransactionID=btid, _allocations=[])
+        credit[cfg["id"]] = cid
+        if kind == "OVP":
+            credit["Reference"] = data.get("Reference") or ""
+        txn.set(self.bank_transactions, btid, bt)
+        txn.set(cfg["store"], cid, credit)
+        return bt
+
+    def update_bank_transaction(self, bt, data, txn):
+        """Only deleting (Status DELETED) an overpayment/prepayment's transaction: Xero voids the
+        credit, and refuses while any of it is allocated or the transaction is reconciled."""
+        cfg = self._credit_cfg(bt["CreditKind"])
+        label = cfg["label"]
+        if data.get("Status") not in ("DELETED", "VOIDED"):
+            raise ElementError([f"This bank transaction is a {label.lower()}: it cannot be edited, only deleted "
+                                "(Status DELETED) while nothing of it is allocated."])
+        if bt["Status"] == "DELETED":
+            raise ElementError(["This bank transaction has already been deleted."])
+        if bt.get("IsReconciled"):
+            raise ElementError(["This bank transaction has been reconciled and cannot be deleted."])
+        credit = cfg["store"][bt["CreditID"]]
+        live = [a for a in credit["_allocations"] if not self.allocations[a]["IsDeleted"]]
+        if live:
+            raise ElementError([f"This {label.lower()} has been allocated to {len(live)} invoice(s) and cannot be "
+                                "deleted. Remove the allocations first."])
+        now = self.now()
+        txn.set(self.bank_transactions, bt["BankTransactionID"], dict(bt, Status="DELETED", _updated=now))
+        txn.set(cfg["store"], bt["CreditID"], dict(credit, Status="VOIDED", RemainingCredit=ZERO, _updated=now))
+        return self.bank_transactions[bt["BankTransactionID"]]
+
+    def _apply_to_credit(self, kind, credit, amount, date, aid, txn, remove=False):
+        cfg = self._credit_cfg(kind)
+        c = dict(credit)
+        if remove:
+            c["_allocations"] = [x for x in c["_allocations"] if x != aid]
+            c["RemainingCredit"] = c["RemainingCredit"] + amount
+        else:
+            c["_allocations"] = list(c["_allocations"]) + [aid]
+            c["RemainingCredit"] = c["RemainingCredit"] - amount
+        if c["RemainingCredit"] == 0 and c["Status"] == "AUTHORISED":
+            c["Status"] = "PAID"
+        elif c["RemainingCredit"] != 0 and c["Status"] == "PAID":
+            c["Status"] = "AUTHORISED"
+        c["_updated"] = self.now()
+        txn.set(cfg["store"], c[cfg["id"]], c)
+        return c
+
+    def create_credit_allocation(self, kind, cid, data, txn):
+        """PUT /Overpayments|Prepayments/{id}/Allocations: apply the credit to one invoice."""
+        cfg = self._credit_cfg(kind)
+        label = cfg["label"]
+        credit = cfg["store"].get(cid.lower())
+        if credit is None:
+            raise ElementError([f"{label} could not be found."])
+        errors = []
+        if credit["Status"] == "PAID":
+            errors.append(f"{label} cannot be allocated as it has no remaining credit.")
+        elif credit["Status"] != "AUTHORISED":
+            errors.append(f"{label} not of valid status for allocation ({credit['Status']}).")
+        inv = self.find_document("INV", data.get("Invoice") or {})
+        if inv is None or inv is _MISSING:
+            errors.append("Invoice could not be found")
+            inv = None
+        amount = q2(dec(data.get("Amount")))
+        if amount <= 0:
+            errors.append("The allocation Amount must be greater than zero.")
+        date = parse_date(data.get("Date"))
+        if date is None:
+            errors.append("A valid allocation Date must be specified.")
+        else:
+            self._check_lock(date, errors, "allocation")
+        if inv is not None:
+            if inv["Type"] != "ACCREC":
+                errors.append(f"A customer {label.lower()} can only be allocated to a sales invoice (ACCREC).")
+            elif inv["Status"] == "PAID":
+                errors.append("The invoice you are trying to allocate to has already been paid off")
+            elif inv["Status"] != "AUTHORISED":
+                errors.append(f"Invoice not of valid status for allocation ({inv['Status']}).")
+            else:
+                if inv["ContactID"] != credit["ContactID"]:
+                    errors.append(f"The {label.lower()} and the invoice must belong to the same contact.")
+                if inv["CurrencyCode"] != credit["CurrencyCode"]:
+                    errors.append(f"The {label.lower()} and the invoice must be in the same currency.")
+                if amount > credit["RemainingCredit"]:
+                    errors.append(f"{label} cannot be allocated as amount is greater than remaining credit")
+                if amount > inv["AmountDue"]:
+                    errors.append(f"{label} cannot be allocated as amount is greater than amount outstanding")
+        if errors:
+            raise ElementError(errors)
+        aid = new_id()
+        alloc = {"AllocationID": aid, "SourceKind": kind, "SourceID": credit[cfg["id"]], "InvoiceID": inv["InvoiceID"],
+                 "Amount": amount, "Date": date, "IsDeleted": False, "_updated": self.now()}
+        txn.set(self.allocations, aid, alloc)
+        self._apply_to_credit(kind, credit, amount, date, aid, txn)
+        self._apply_to_doc("INV", inv, amount, date, aid, txn, paid=False)
+        return alloc
+
+    def delete_credit_allocation(self, kind, cid, aid, txn):
+        cfg = self._credit_cfg(kind)
+        credit = cfg["store"].get(str(cid).lower())
+        alloc = self.allocations.get(str(aid).lower())
+        if credit is None or alloc is None or alloc.get("SourceID") != credit[cfg["id"]]:
+            raise ElementError(["Allocation could not be found."])
+        if alloc["IsDeleted"]:
+            raise ElementError(["This allocation has already been deleted."])
+        if credit["Status"] == "VOIDED":
+            raise ElementError([f"{cfg['label']} not of valid status for modification"])
+        a2 = dict(alloc, IsDeleted=True, _updated=self.now())
+        txn.set(self.allocations, aid.lower(), a2)
+        self._apply_to_credit(kind, credit, alloc["Amount"], alloc["Date"], a2["AllocationID"], txn, remove=True)
+        inv = self.invoices[alloc["InvoiceID"]]
+        self._apply_to_doc("INV", inv, alloc["Amount"], alloc["Date"], a2["AllocationID"], txn, paid=False, remove=True)
+        return a2
+
+    def _credits_applied(self, allocs, kind):
+        """An invoice's Overpayments / Prepayments: the credits applied to it."""
+        cfg = self._credit_cfg(kind)
+        out = []
+        for a in allocs:
+            if a.get("SourceKind") != kind:
+                continue
+            c = cfg["store"][a["SourceID"]]
+            out.append({cfg["id"]: a["SourceID"], "AppliedAmount": a["Amount"], "Date": ms_date(a["Date"]),
+                        "Total": c["Total"], "Type": c["Type"], "HasAttachments": False})
+        return out
+
+    def render_credit_allocation(self, a):
+        cfg = self._credit_cfg(a["SourceKind"])
+        inv = self.invoices[a["InvoiceID"]]
+        c = cfg["store"][a["SourceID"]]
+        key = "Overpayment" if a["SourceKind"] == "OVP" else "Prepayment"
+        return {"AllocationID": a["AllocationID"], "Amount": a["Amount"], "Date": ms_date(a["Date"]),
+                "IsDeleted": a["IsDeleted"], "StatusAttributeString": "OK",
+                "Invoice": {"InvoiceID": inv["InvoiceID"], "InvoiceNumber": inv["InvoiceNumber"], "Type": inv["Type"],
+                            "Payments": [], "CreditNotes": [], "Prepayments": [], "Overpayments": [],
+                            "HasErrors": False, "IsDiscounted": False, "HasAttachments": False},
+                key: {cfg["id"]: c[cfg["id"]], "Type": c["Type"], "HasAttachments": False}}
+
+    def render_credit(self, kind, c, unitdp=None):
+        cfg = self._credit_cfg(kind)
+        allocs = [self.allocations[a] for a in c["_allocations"] if not self.allocations[a]["IsDeleted"]]
+        out = {
+            "Type": c["Type"], cfg["id"]: c[cfg["id"]], "Contact": self._contact_ref(c["ContactID"]),
+            "Date": ms_date(c["Date"]), "Status": c["Status"], "LineAmountTypes": c["LineAmountTypes"],
+            "LineItems": [self.render_line(ln, unitdp) for ln in c["LineItems"]],
+            "SubTotal": c["SubTotal"], "TotalTax": c["TotalTax"], "Total": c["Total"],
+            "UpdatedDateUTC": ms_date(c["_updated"]), "UpdatedDateUTCString": iso_datetime_string(c["_updated"]),
+            "CurrencyCode": c["CurrencyCode"], "CurrencyRate": c["CurrencyRate"],
+            "RemainingCredit": c["RemainingCredit"], "HasAttachments": False, "Payments": [],
+            "Allocations": [{"AllocationID": a["AllocationID"], "Amount": a["Amount"], "Date": ms_date(a["Date"]),
+                             "Invoice": {"InvoiceID": a["InvoiceID"],
+                                         "InvoiceNumber": self.invoices[a["InvoiceID"]]["InvoiceNumber"]}}
+                            for a in allocs],
+        }
+        if kind == "OVP":
+            out["Reference"] = c.get("Reference") or ""
+        if allocs:
+            out["AppliedAmount"] = sum((a["Amount"] for a in allocs), ZERO)
+        return out
+
+    def render_bank_transaction(self, bt, unitdp=None):
+        acc = self.accounts[bt["AccountID"]]
+        out = {
+            "BankTransactionID": bt["BankTransactionID"], "Type": bt["Type"],
+            "Contact": self._contact_ref(bt["ContactID"]),
+            "BankAccount": {"AccountID": acc["AccountID"], "Code": acc["Code"], "Name": acc["Name"]},
+            "Date": ms_date(bt["Date"]), "DateString": iso_date_string(bt["Date"]), "Reference": bt["Reference"],
+            "CurrencyCode": bt["CurrencyCode"], "CurrencyRate": bt["CurrencyRate"], "Status": bt["Status"],
+            "LineAmountTypes": bt["LineAmountTypes"],
+            "LineItems": [self.render_line(ln, unitdp) for ln in bt["LineItems"]],
+            "SubTotal": bt["SubTotal"], "TotalTax": bt["TotalTax"], "Total": bt["Total"],
+            "IsReconciled": bt["IsReconciled"], "UpdatedDateUTC": ms_date(bt["_updated"]), "HasAttachments": False,
+            self._credit_cfg(bt["CreditKind"])["id"]: bt["CreditID"],
+        }
+        if bt.get("Url"):
+            out["Url"] = bt["Url"]
+        return out
 
     # ========================================================================= reference ===
     def render_account(self, a):
@@ -1079,6 +1415,9 @@ class Org:
             "CreditNotes": [self.render_document("CN", d) for d in self.credit_notes.values()],
             "Payments": [self.render_payment(p) for p in self.payments.values()],
             "Allocations": [self.render_allocation(a) for a in self.allocations.values()],
+            "BankTransactions": [self.render_bank_transaction(b) for b in self.bank_transactions.values()],
+            "Overpayments": [self.render_credit("OVP", o) for o in self.overpayments.values()],
+            "Prepayments": [self.render_credit("PRE", o) for o in self.prepayments.values()],
             "Items": [self.render_item(i) for i in self.items.values()],
             "Accounts": [self.render_account(a) for a in self.accounts.values()],
             "TaxRates": list(self.tax_rates.values()),

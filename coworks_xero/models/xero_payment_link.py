@@ -10,6 +10,12 @@ whose record is the link:
   ARCREDITPAYMENT);
 - invoice ↔ credit note → a Xero credit note Allocation (``allocation``).
 
+Customer credit (a payment larger than what it reconciles, or reconciled with nothing: a deposit) is
+money Xero cannot take as a Payment (``/Payments`` refuses more than is outstanding): it becomes an
+Xero *Overpayment* (``overpayment``: a RECEIVE-OVERPAYMENT bank transaction from the payment
+journal's bank account), and each later reconciliation of that credit with an invoice an
+allocation of it (``overpayment_allocation``), never a second payment. See ``_coworks_xero_sync_credit``.
+
 So a payment that settles three invoices is three Xero payments (Xero pays one document per
 Payment), and undoing one reconciliation undoes exactly its Xero counterpart. The link outlives
 the reconciliation (state ``to_delete``) until the Xero side is removed.
@@ -24,16 +30,24 @@ ledgers agree; a credit note would instead adjust sales tax, which Odoo did not.
 account is set the write-off part waits as "Mapping to fix" and names the setting to fill.
 """
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import groupby
 
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from ..services.xero import rules
+from ..services.xero import const, rules
 from .sync_engine import DependencyPending, _Skip
+from .sync_job import KIND_PRIORITY
 from .xero_mapping import MappingError
 
-LINK_KINDS = [("payment", "Payment"), ("refund", "Refund"), ("allocation", "Credit allocation")]
+LINK_KINDS = [("payment", "Payment"), ("refund", "Refund"), ("allocation", "Credit allocation"),
+              ("overpayment", "Overpayment"), ("overpayment_allocation", "Overpayment allocation")]
 ACTIVE_STATES = ("pending", "synced")
+# Customer credit: the overpayment after its contact (10) and before money on documents (30),
+# so a credit made and applied in one run is sent in that order.
+CREDIT_KINDS = ("overpayment", "overpayment_allocation")
+KIND_PRIORITY.setdefault("overpayment", 25)
+KIND_PRIORITY.setdefault("overpayment_allocation", 30)
 
 
 def _dec(value, digits):
@@ -77,6 +91,17 @@ class XeroPaymentLink(models.Model):
     reference = fields.Char()
     date = fields.Date()
     xero_id = fields.Char("Xero PaymentID / AllocationID", index="btree_not_null", readonly=True)
+    # Customer credit (kinds overpayment / overpayment_allocation): the payment whose credit it is
+    # (not ``payment_id``: that payment's Xero payments stay what ``xero_payment_link_ids`` lists).
+    credit_payment_id = fields.Many2one("account.payment", "Payment (credit)", index="btree_not_null",
+                                        ondelete="set null")
+    partner_id = fields.Many2one("res.partner", "Customer", index="btree_not_null", ondelete="set null",
+                                 help="Overpayment: the customer whose credit it is.")
+    credit_link_id = fields.Many2one("coworks.xero.payment.link", "Overpayment", index="btree_not_null",
+                                     ondelete="set null", help="Overpayment allocation: the overpayment applied.")
+    xero_transaction_id = fields.Char("Xero BankTransactionID", readonly=True,
+                                      help="Overpayment: the bank transaction that created it in Xero "
+                                           "(deleted to void it).")
     state = fields.Selection([("pending", "To send"), ("synced", "In Xero"),
                               ("to_delete", "To delete"), ("deleted", "Deleted")],
                              default="pending", required=True)
@@ -88,6 +113,10 @@ class XeroPaymentLink(models.Model):
             what = _("Write-off") if link.role == "writeoff" else kinds.get(link.kind, "")
             if link.kind == "allocation":
                 link.display_name = f"{what} {link.credit_note_id.name or ''} → {link.move_id.name or ''}"
+            elif link.kind == "overpayment":
+                link.display_name = f"{what} {link.reference or ''} ({link.partner_id.name or ''})"
+            elif link.kind == "overpayment_allocation":
+                link.display_name = f"{what} {link.credit_link_id.reference or ''} → {link.move_id.name or ''}"
             else:
                 link.display_name = f"{what} {link.reference or ''} → {link.move_id.name or ''}"
 
@@ -103,16 +132,17 @@ class XeroPaymentLink(models.Model):
         if not conns:
             return self.browse()
         vals_list = []
+        tally = {}  # credit link id -> amount allocated by the partials of this call
         for partial in partials:
             conn = conns.get(partial.company_id)
             if conn:
-                vals_list += self._coworks_xero_link_vals(partial, conn)
+                vals_list += self._coworks_xero_link_vals(partial, conn, tally=tally)
         links = self.sudo().create(vals_list)
         links._coworks_xero_enqueue("upsert")
         return links
 
     @api.model
-    def _coworks_xero_link_vals(self, partial, conn):
+    def _coworks_xero_link_vals(self, partial, conn, tally=None):
         dl, cl = partial.debit_move_id, partial.credit_move_id
         dm, cm = dl.move_id, cl.move_id
         if dm.state != "posted" or cm.state != "posted":
@@ -124,7 +154,11 @@ class XeroPaymentLink(models.Model):
                          amount=partial.debit_amount_currency, currency_id=dl.currency_id.id,
                          date=max(dm.date, cm.date), reference=cm.name)]
         if dm.move_type == "out_invoice" and _is_money(cm):
-            return self._coworks_xero_money_vals(base, "payment", partial, dl, partial.debit_amount_currency, cl)
+            # The payment's credit already in Xero (an overpayment) is applied, not paid again.
+            out, rest = self._coworks_xero_credit_allocation_vals(base, partial, dl, cl, conn, tally)
+            if rest is not None:
+                out += self._coworks_xero_money_vals(base, "payment", partial, dl, rest, cl)
+            return out
         if cm.move_type == "out_refund" and _is_money(dm):
             return self._coworks_xero_money_vals(base, "refund", partial, cl, partial.credit_amount_currency, dl)
         # Closed by another journal entry (a write-off entry, netting against a vendor bill, a
@@ -206,7 +240,8 @@ class XeroPaymentLink(models.Model):
         Job = self.env["coworks.sync.job"].sudo()
         if not trigger:
             Job = Job.with_context(coworks_xero_no_trigger=True)
-        for kind in ("allocation", "payment", "refund"):  # allocations first: see _coworks_xero_snapshot
+        for kind in ("allocation", "overpayment_allocation", "payment", "refund", "overpayment"):
+            # allocations first: see _coworks_xero_snapshot
             links = self.filtered(lambda l, k=kind: l.kind == k)
             if links:
                 Job._enqueue(links, kind, operation)
@@ -242,6 +277,10 @@ class XeroPaymentLink(models.Model):
                 # Xero checks the amount still due: what Odoo un-applied must leave Xero first.
                 raise DependencyPending(_("Waiting for %s to be removed from Xero first.",
                                           removing[:1].display_name))
+        if self.kind == "overpayment":
+            return self._coworks_xero_overpayment_snapshot(job, conn)
+        if self.kind == "overpayment_allocation":
+            return self._coworks_xero_credit_allocation_snapshot(job, conn)
         amount = _dec(self.amount, self.currency_id.decimal_places)
         ref = f"{self._name},{self.id}"
         if self.kind == "allocation":
@@ -302,10 +341,13 @@ class XeroPaymentLink(models.Model):
                                    ("xero_id", "!=", False)]).mapped("xero_id")
 
     def _coworks_xero_pending_removals(self):
-        """Other links on the same documents whose removal from Xero is still to be sent."""
+        """Other links on the same documents whose removal from Xero is still to be sent (and, for
+        an overpayment allocation, other allocations of the same overpayment)."""
         docs = self.move_id | self.credit_note_id
-        others = self.sudo().search([("id", "!=", self.id), ("state", "=", "to_delete"),
-                                     "|", ("move_id", "in", docs.ids), ("credit_note_id", "in", docs.ids)])
+        same_doc = ["|", ("move_id", "in", docs.ids), ("credit_note_id", "in", docs.ids)]
+        if self.credit_link_id:
+            same_doc = ["|", ("credit_link_id", "=", self.credit_link_id.id)] + same_doc
+        others = self.sudo().search([("id", "!=", self.id), ("state", "=", "to_delete")] + same_doc)
         if not others:
             return others
         jobs = self.env["coworks.sync.job"].sudo().search([
@@ -328,13 +370,223 @@ class XeroPaymentLink(models.Model):
         if job.operation == "cancel":
             self.sudo().write({"state": "deleted"})
             self._coworks_xero_wake_waiting()
+            if self.kind == "overpayment_allocation":
+                self.credit_link_id._coworks_xero_wake_credit_jobs("cancel")  # a void waiting for it
             return
         vals = {"xero_id": result.remote_id or self.xero_id}
+        if self.kind == "overpayment":
+            vals["xero_transaction_id"] = (result.details or {}).get("bank_transaction_id") or self.xero_transaction_id
         if self.state == "pending":
             vals["state"] = "synced"
         self.sudo().write(vals)  # a link unreconciled meanwhile stays to_delete: its cancel job removes it
         if self.kind == "allocation":
             self._coworks_xero_wake_waiting()  # payments that waited for this allocation
+        if self.kind == "overpayment":
+            self._coworks_xero_wake_credit_jobs("upsert")  # its allocations
+
+    # ------------------------------------------------------------------ customer credit (overpayments)
+
+    @api.model
+    def _coworks_xero_sync_credit(self, payments, unapplied=False):
+        """Keep each payment's customer credit in Xero as Odoo has it.
+
+        Odoo's truth is the payment's receivable residual (what it paid and applies to nothing).
+        Xero's, as this integration made it, is the credit of the payment's live overpayment
+        links (their amount less their live allocations). When Odoo's credit is larger (a payment
+        posted with nothing to settle, paid beyond the invoice, or a payment un-applied from an
+        invoice whose Xero payment is then deleted), a new overpayment link carries the
+        difference. An overpayment not sent yet takes, when it is sent, whatever is left then
+        (so a payment registered on an invoice becomes one payment and one overpayment of the
+        rest, not an overpayment of all of it); nothing is made while one waits.
+
+        ``unapplied``: the credit grew because a reconciliation was removed. Xero holds money on
+        account only in the bank account's own currency; where the journal's Xero account is in
+        another currency than the payment (an organisation whose base currency is not the
+        company's, paid through a base-currency account), that money cannot be credit there: as
+        before overpayments existed, its Xero payment is deleted and re-applying the money pays
+        again. Money received unapplied (posting) always gets its overpayment, or a job saying
+        which bank account it needs."""
+        payments = payments.filtered(lambda p: p._coworks_xero_credit_eligible())
+        if not payments:
+            return self.browse()
+        Job = self.env["coworks.sync.job"].sudo()
+        conns = Job._sync_connections_by_company(payments.company_id)
+        vals_list = []
+        for pay in payments:
+            conn = conns.get(pay.company_id)
+            if not conn:
+                continue
+            live = self.sudo().search([("credit_payment_id", "=", pay.id), ("kind", "=", "overpayment"),
+                                       ("connection_id", "=", conn.id), ("state", "in", ACTIVE_STATES)])
+            if any(not link._coworks_xero_credit_fixed() for link in live):
+                continue
+            if unapplied and not pay._coworks_xero_credit_fits_bank(conn):
+                continue
+            currency = pay.currency_id
+            gap = currency.round(pay._coworks_xero_credit_left()
+                                 - sum(link._coworks_xero_credit_remaining() for link in live))
+            if currency.compare_amounts(gap, 0) <= 0:
+                continue
+            vals_list.append({
+                "company_id": pay.company_id.id, "connection_id": conn.id, "kind": "overpayment",
+                "credit_payment_id": pay.id, "money_move_id": pay.move_id.id, "journal_id": pay.journal_id.id,
+                "partner_id": pay.partner_id.commercial_partner_id.id, "currency_id": currency.id,
+                "currency_rate": pay._coworks_xero_credit_rate(), "date": pay.date, "amount": gap,
+                "reference": pay.name or "", "partial_key": f"account.payment,{pay.id}:credit"})
+        links = self.sudo().create(vals_list)
+        if links:
+            for company, company_links in groupby(links, key=lambda l: l.company_id):
+                partners = self.env["res.partner"].union(*(l.partner_id for l in company_links))
+                missing = partners.filtered(lambda p, c=company: not p.with_company(c).xero_contact_id)
+                Job.with_context(coworks_xero_no_trigger=True)._enqueue(
+                    missing, "contact", company_getter=lambda p, c=company: c)
+            links._coworks_xero_enqueue("upsert")
+        return links
+
+    def _coworks_xero_credit_fixed(self):
+        """Is this overpayment's amount decided (in Xero, or sent and maybe there)?"""
+        self.ensure_one()
+        if self.xero_id:
+            return True
+        return bool(self.env["coworks.sync.job"].sudo().search_count([
+            ("res_model", "=", self._name), ("res_id", "=", self.id), ("operation", "=", "upsert"),
+            ("maybe_sent", "=", True), ("state", "in", ("pending", "error", "done"))]))
+
+    def _coworks_xero_credit_remaining(self, tally=None):
+        """What is left of this overpayment once its live allocations (and those of ``tally``,
+        made in the same call and not created yet) are applied, in its currency."""
+        self.ensure_one()
+        allocated = sum(self.sudo().search([("credit_link_id", "=", self.id), ("kind", "=", "overpayment_allocation"),
+                                            ("state", "in", ACTIVE_STATES)]).mapped("amount"))
+        return self.currency_id.round(self.amount - allocated - (tally or {}).get(self.id, 0.0))
+
+    @api.model
+    def _coworks_xero_credit_allocation_vals(self, base, partial, doc_line, money_line, conn, tally):
+        """(vals, rest): the part of an invoice ↔ payment reconciliation that applies the
+        payment's credit already in Xero (overpayment allocations), and the rest, to be paid as
+        a Xero payment (None when nothing is)."""
+        amount = partial.debit_amount_currency
+        payment = money_line.move_id.origin_payment_id
+        if not payment or not payment._coworks_xero_credit_eligible():
+            return [], amount
+        credits = self.sudo().search([("credit_payment_id", "=", payment.id), ("kind", "=", "overpayment"),
+                                      ("connection_id", "=", conn.id), ("state", "in", ACTIVE_STATES)], order="id")
+        credits = credits.filtered(lambda l: l._coworks_xero_credit_fixed())
+        if not credits:
+            return [], amount
+        invoice = doc_line.move_id
+        currency = doc_line.currency_id
+        tally = {} if tally is None else tally
+        common = dict(base, kind="overpayment_allocation", credit_payment_id=payment.id,
+                      money_move_id=payment.move_id.id, journal_id=payment.journal_id.id, move_id=invoice.id,
+                      currency_id=currency.id,
+                      date=max(invoice.date, payment.date), reference=payment.name or "")
+        out = []
+        left = amount
+        for credit in credits:
+            if currency.compare_amounts(left, 0) <= 0:
+                break
+            if credit.currency_id != currency:
+                # Xero cannot apply it across currencies: the allocation's job says so.
+                out.append(dict(common, credit_link_id=credit.id, amount=currency.round(left)))
+                left = 0.0
+                break
+            room = credit._coworks_xero_credit_remaining(tally)
+            take = currency.round(min(room, left))
+            if currency.compare_amounts(take, 0) > 0:
+                out.append(dict(common, credit_link_id=credit.id, amount=take))
+                tally[credit.id] = tally.get(credit.id, 0.0) + take
+                left -= take
+        rest = currency.round(left)
+        return out, (rest if currency.compare_amounts(rest, 0) > 0 else None)
+
+    def _coworks_xero_overpayment_snapshot(self, job, conn):
+        from ..services import documents as d
+        pay = self.credit_payment_id
+        partner = self.partner_id.with_company(conn.company_id)
+        if job.operation == "cancel":
+            removing = self.sudo().search([("credit_link_id", "=", self.id), ("state", "=", "to_delete")])
+            if removing and self.env["coworks.sync.job"].sudo().search_count([
+                    ("res_model", "=", self._name), ("res_id", "in", removing.ids), ("operation", "=", "cancel"),
+                    ("state", "=", "pending")]):
+                raise DependencyPending(_("Waiting for the allocations of %s to be removed from Xero first.",
+                                          self.display_name))
+        else:
+            granted = set((conn.scopes or "").split())
+            if granted and not granted & set(const.BANK_TRANSACTION_SCOPES):
+                raise MappingError(_(
+                    "%(what)s is customer credit, which Xero records as a bank transaction (an overpayment): "
+                    "this connection was authorised before that was asked for. Reconnect to Xero (Invoicing > "
+                    "Configuration > Xero > Connections > Reconnect) to grant it, then Retry.",
+                    what=self.display_name))
+            if not partner.xero_contact_id:
+                raise DependencyPending(_("Waiting for the customer %s to reach Xero.", partner.display_name))
+            if not job.maybe_sent:
+                # Decided now: what the payment still leaves as credit, less what is already in Xero.
+                if not pay or not pay._coworks_xero_credit_eligible():
+                    self.state = "deleted"
+                    raise _Skip(_("The payment is no longer posted: no credit to send."))
+                others = self.sudo().search([("credit_payment_id", "=", pay.id), ("kind", "=", "overpayment"),
+                                             ("id", "!=", self.id), ("connection_id", "=", conn.id),
+                                             ("state", "in", ACTIVE_STATES)])
+                others = others.filtered(lambda l: l._coworks_xero_credit_fixed())
+                amount = pay.currency_id.round(pay._coworks_xero_credit_left()
+                                               - sum(l._coworks_xero_credit_remaining() for l in others))
+                if pay.currency_id.compare_amounts(amount, 0) <= 0:
+                    self.state = "deleted"
+                    raise _Skip(_("Nothing of %s is left as credit: Odoo applied it all before it was sent, "
+                                  "so it went to Xero as payments.", pay.name))
+                self.write({"amount": amount, "currency_id": pay.currency_id.id, "date": pay.date,
+                            "currency_rate": pay._coworks_xero_credit_rate(), "reference": pay.name or ""})
+        journal = self.journal_id
+        code = conn._resolve_bank_account(journal)
+        foreign = self.currency_id != self.company_id.currency_id
+        return d.Overpayment(
+            ref=f"{self._name},{self.id}", contact_remote_id=partner.xero_contact_id or "",
+            amount=_dec(self.amount, self.currency_id.decimal_places), date=self.date, bank_account_code=code,
+            currency_code=self.currency_id.name, reference=(self.reference or "")[:255],
+            description=_("Customer credit: payment %s", self.reference or ""),
+            currency_rate=_dec(self.currency_rate, 6) if foreign and self.currency_rate else None,
+            remote_id=self.xero_id or "", transaction_remote_id=self.xero_transaction_id or "",
+            account_source=_("journal “%s”", journal.name),
+            known_remote_ids=tuple(self._coworks_xero_sibling_ids("partner_id", self.partner_id)))
+
+    def _coworks_xero_credit_allocation_snapshot(self, job, conn):
+        from ..services import documents as d
+        invoice, credit = self.move_id, self.credit_link_id
+        if job.operation == "upsert":
+            if not invoice.xero_id:
+                raise DependencyPending(_("Waiting for %s to reach Xero.", invoice.display_name))
+            if not credit.xero_id:
+                raise DependencyPending(_("Waiting for %s to reach Xero.", credit.display_name))
+            if invoice.currency_id != credit.currency_id:
+                raise MappingError(_(
+                    "Xero applies a customer's credit only to an invoice in the same currency: payment %(pay)s left "
+                    "%(c1)s credit, %(inv)s is in %(c2)s. Odoo reconciled them across currencies, which Xero cannot "
+                    "show: un-reconcile them in Odoo and register the payment in %(c2)s (or apply the credit to an "
+                    "invoice in %(c1)s); this entry can then be cancelled.", pay=credit.reference,
+                    c1=credit.currency_id.name, inv=invoice.name, c2=invoice.currency_id.name))
+        return d.CreditAllocation(
+            ref=f"{self._name},{self.id}", credit_remote_id=credit.xero_id or "",
+            invoice_remote_id=invoice.xero_id or "", amount=_dec(self.amount, self.currency_id.decimal_places),
+            date=self.date, remote_id=self.xero_id or "",
+            known_remote_ids=tuple(self._coworks_xero_sibling_ids("credit_link_id", credit)))
+
+    def _coworks_xero_wake_credit_jobs(self, operation):
+        """Jobs waiting on this overpayment are sent in this run: its allocations once it is in
+        Xero (``upsert``), its void once its allocations are removed (``cancel``)."""
+        Job = self.env["coworks.sync.job"].sudo()
+        if operation == "upsert":
+            waiting = self.sudo().search([("credit_link_id", "in", self.ids), ("state", "=", "pending")])
+            domain = [("res_id", "in", waiting.ids), ("operation", "=", "upsert")]
+        else:
+            domain = [("res_id", "in", self.ids), ("operation", "=", "cancel")]
+        Job.search([("res_model", "=", self._name), ("state", "=", "pending"),
+                    ("next_attempt_at", "!=", False)] + domain).write({"next_attempt_at": False})
+        # ...and those that gave up waiting (e.g. while its bank account was being mapped) try again.
+        Job.search([("res_model", "=", self._name), ("state", "=", "error"),
+                    ("error_kind", "=", "retryable")] + domain).write(
+            {"state": "pending", "next_attempt_at": False, "attempt_count": 0})
 
     @api.model
     def _coworks_xero_deleted_snapshot(self, job, conn):
@@ -343,7 +595,7 @@ class XeroPaymentLink(models.Model):
     def _message_log(self, **kwargs):
         """Failures that need a person are logged on the Odoo payment and on the document."""
         for link in self:
-            for target in (link.payment_id, link.move_id):
+            for target in (link.payment_id, link.credit_payment_id, link.move_id):
                 if target:
                     target.sudo()._message_log(**kwargs)
 
@@ -368,3 +620,19 @@ class CoworksSyncConnection(models.Model):
             refusal = conn.writeoff_account_id._refusal_for(rules.USE_WRITEOFF)
             if refusal:
                 raise ValidationError(_("Write-off account: %s", refusal))
+
+
+class CoworksSyncJob(models.Model):
+    _inherit = "coworks.sync.job"
+
+    kind = fields.Selection(selection_add=[("overpayment", "Overpayment"),
+                                           ("overpayment_allocation", "Overpayment allocation")],
+                            ondelete={"overpayment": "cascade", "overpayment_allocation": "cascade"})
+
+
+class CoworksSyncRequest(models.Model):
+    _inherit = "coworks.sync.request"
+
+    kind = fields.Selection(selection_add=[("overpayment", "Overpayment"),
+                                           ("overpayment_allocation", "Overpayment allocation")],
+                            ondelete={"overpayment": "cascade", "overpayment_allocation": "cascade"})

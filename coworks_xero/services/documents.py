@@ -164,6 +164,44 @@ class Allocation:
 
 
 @dataclasses.dataclass
+class Overpayment:
+    """Money a customer paid that settles nothing (yet): the customer's credit.
+
+    The host keeps it as credit on the customer's receivable (a payment larger than what it
+    reconciles, a deposit reconciled with nothing); Xero as an Overpayment, received into a bank
+    account and later applied (allocated) to the customer's invoices."""
+
+    ref: str  # e.g. "coworks.xero.payment.link,9"
+    contact_remote_id: str  # the customer's Xero ContactID
+    amount: Decimal
+    date: datetime.date
+    bank_account_code: str
+    currency_code: str
+    reference: str = ""  # the host payment's number: how a lost answer is found again
+    description: str = ""
+    currency_rate: Decimal | None = None  # units of currency_code per 1 base currency
+    remote_id: str = ""  # OverpaymentID once known
+    transaction_remote_id: str = ""  # the BankTransactionID that created it (voided to remove it)
+    account_source: str = ""  # what the bank account was mapped from, e.g. "journal 'Bank'"
+    # OverpaymentIDs other host credits already own: never taken as this one's.
+    known_remote_ids: tuple = ()
+
+
+@dataclasses.dataclass
+class CreditAllocation:
+    """Part of a customer's credit (an Overpayment) applied to one invoice."""
+
+    ref: str
+    credit_remote_id: str  # OverpaymentID
+    invoice_remote_id: str
+    amount: Decimal
+    date: datetime.date
+    remote_id: str = ""  # AllocationID once known
+    # AllocationIDs on the same overpayment that other host allocations already own.
+    known_remote_ids: tuple = ()
+
+
+@dataclasses.dataclass
 class Result:
     """The outcome of one document in a batch: never raised, always returned."""
 

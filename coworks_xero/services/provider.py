@@ -19,6 +19,8 @@ KIND_CREDIT_NOTE = "credit_note"
 KIND_PAYMENT = "payment"
 KIND_REFUND = "refund"
 KIND_ALLOCATION = "allocation"
+KIND_OVERPAYMENT = "overpayment"  # customer credit (money that settles nothing yet)
+KIND_OVERPAYMENT_ALLOCATION = "overpayment_allocation"  # that credit applied to an invoice
 
 OP_UPSERT = "upsert"
 OP_CANCEL = "cancel"

@@ -15,5 +15,6 @@ from . import test_accountant_grade
 from . import test_inbound
 from . import test_inbound_webhooks
 from . import test_remote_links
+from . import test_overpayments
 from . import test_drift_report
 from . import test_inbound_delivery

@@ -277,6 +277,7 @@ _KINDS = {
     "credit_note": ("CreditNotes", "CreditNote", "CreditNoteID", "CreditNoteNumber", "Status"),
     "payment": ("Payments", "Payment", "PaymentID", "", "Status"),
     "allocation": ("Allocations", "Allocation", "AllocationID", "", ""),
+    "bank_transaction": ("BankTransactions", "BankTransaction", "BankTransactionID", "", "Status"),
 }
 
 
@@ -872,6 +873,70 @@ class XeroClient:
                          what="Credit note %s" % credit_note_id)
         found = data.get("CreditNotes") or []
         return found[0] if found else None
+
+    # ============================================ overpayments (customer credit)
+
+    def create_bank_transactions(self, transactions, idempotency_key, refs=None):
+        """PUT /BankTransactions (summarizeErrors=false): e.g. RECEIVE-OVERPAYMENT, which creates an
+        Overpayment (the answer's ``OverpaymentID``)."""
+        return self._batch_write("bank_transaction", "create_bank_transactions", transactions, idempotency_key,
+                                 refs, summarize_errors=_FALSE)
+
+    def delete_bank_transaction(self, bank_transaction_id, transaction, idempotency_key, ref=""):
+        """POST /BankTransactions/{id} with Status DELETED (Xero voids an overpayment it created).
+        ``transaction``: the transaction as sent (the spec requires Type, LineItems, BankAccount)."""
+        element = dict(transaction, BankTransactionID=bank_transaction_id, Status="DELETED")
+        return self._single_write("bank_transaction", "update_bank_transaction", bank_transaction_id, element,
+                                  idempotency_key, ref)
+
+    def get_bank_transactions(self, where=None, page=1):
+        params = {"where": where} if where else {}
+        return self._get("get_bank_transactions", "get_bank_transactions", page=page, what="Bank transaction",
+                         **params).get("BankTransactions") or []
+
+    def get_overpayments(self, ids=(), references=()):
+        """Overpayments by OverpaymentID (where filter) and/or Reference (chunks of 50), with
+        their allocations."""
+        out = []
+        for chunk in _chunks(i for i in ids if i):
+            where = " OR ".join('OverpaymentID==Guid("%s")' % _where_quote(i) for i in chunk)
+            data = self._get("get_overpayments", "get_overpayments", where=where, page=1, what="Overpayment")
+            out.extend(data.get("Overpayments") or [])
+        for chunk in _chunks(r for r in references if r):
+            where = " OR ".join('Reference=="%s"' % _where_quote(r) for r in chunk)
+            data = self._get("get_overpayments", "get_overpayments", where=where, page=1, what="Overpayment")
+            out.extend(data.get("Overpayments") or [])
+        return out
+
+    def get_prepayments(self, ids=()):
+        """Prepayments by PrepaymentID (where filter, chunks of 50), with their allocations."""
+        out = []
+        for chunk in _chunks(i for i in ids if i):
+            where = " OR ".join('PrepaymentID==Guid("%s")' % _where_quote(i) for i in chunk)
+            data = self._get("get_prepayments", "get_prepayments", where=where, page=1, what="Prepayment")
+            out.extend(data.get("Prepayments") or [])
+        return out
+
+    def allocate_overpayment(self, overpayment_id, allocations, idempotency_key, refs=None):
+        """PUT /Overpayments/{id}/Allocations: apply a customer's credit to invoices."""
+        return self._batch_write("allocation", "create_overpayment_allocations", allocations, idempotency_key, refs,
+                                 extra_args=(overpayment_id,), summarize_errors=_FALSE)
+
+    def delete_overpayment_allocation(self, overpayment_id, allocation_id, ref=""):
+        """DELETE /Overpayments/{id}/Allocations/{AllocationID} -> Result."""
+
+        def fn(**kw):
+            return self.accounting.delete_overpayment_allocations(self.tenant_id, overpayment_id, allocation_id, **kw)
+
+        _headers, data = self._request("delete_overpayment_allocation", fn, kind="allocation",
+                                       what="Allocation %s" % allocation_id)
+        element = data if isinstance(data, dict) else {}
+        element = (element.get("Allocations") or [element])[0] if "Allocations" in element else element
+        ok = bool(element.get("IsDeleted", True)) and not element_has_errors_soft(element)
+        return Result(ref=ref, ok=ok, remote_id=allocation_id, remote_status="DELETED" if ok else "",
+                      error_kind="" if ok else VALIDATION,
+                      message="" if ok else sentence("Allocation %s" % allocation_id, element_messages(element)),
+                      details={"element": element})
 
     # ======================================================= reference data
 

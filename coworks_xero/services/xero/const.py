@@ -27,7 +27,11 @@ SCOPES = (
     "accounting.settings",
     "accounting.invoices",
     "accounting.payments",
+    # customer credit (overpayments) is created as a bank transaction (PUT /BankTransactions)
+    "accounting.banktransactions",
 )
+# What creating an overpayment needs (a connection authorised before it was asked for lacks it).
+BANK_TRANSACTION_SCOPES = ("accounting.banktransactions", "accounting.transactions")
 SCOPE = " ".join(SCOPES)
 
 # Rate limits (https://developer.xero.com/faq/limits).

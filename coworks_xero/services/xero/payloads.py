@@ -975,6 +975,61 @@ def allocation_payload(allocation: docs.Allocation) -> dict:
     }
 
 
+OVERPAYMENT_TYPE = "RECEIVE-OVERPAYMENT"
+
+
+def overpayment_payload(overpayment: docs.Overpayment) -> dict:
+    """Xero ``BankTransaction`` of Type RECEIVE-OVERPAYMENT: the customer's credit received into a
+    bank account. One line without account or tax (Xero books it to the receivable), so the
+    credit equals the host's to the cent; the reference is the host payment's number."""
+    o = overpayment
+    amount = round_half_up(o.amount, 2)
+    if amount <= 0:
+        raise ValueError(f"{o.ref}: an overpayment amount must be positive, got {o.amount}")
+    if not o.contact_remote_id:
+        raise ValueError(f"{o.ref}: the customer is not in Xero yet")
+    payload: dict[str, Any] = {
+        "Type": OVERPAYMENT_TYPE,
+        "Contact": {"ContactID": o.contact_remote_id},
+        "BankAccount": {"Code": o.bank_account_code},
+        "Date": _iso(o.date),
+        "LineAmountTypes": docs.TAX_NONE,
+        "LineItems": [{"Description": (o.description or o.reference or "Overpayment")[:4000],
+                       "Quantity": 1.0, "UnitAmount": number(amount, 2), "LineAmount": number(amount, 2)}],
+    }
+    if o.currency_code:
+        payload["CurrencyCode"] = o.currency_code
+    if o.reference:
+        payload["Reference"] = o.reference[:255]
+    if o.currency_rate is not None and to_decimal(o.currency_rate) > 0:
+        payload["CurrencyRate"] = number(o.currency_rate, 6)
+    return payload
+
+
+def overpayment_void_payload(overpayment: docs.Overpayment) -> dict:
+    """Body element of POST /BankTransactions/{BankTransactionID} that deletes the transaction
+    (Xero voids its overpayment). The spec requires Type, LineItems and BankAccount on every
+    BankTransaction, so the transaction is repeated as sent, with Status DELETED."""
+    payload = overpayment_payload(overpayment)
+    payload["BankTransactionID"] = overpayment.transaction_remote_id
+    payload["Status"] = "DELETED"
+    return payload
+
+
+def credit_allocation_payload(allocation: docs.CreditAllocation) -> dict:
+    """Xero ``Allocation`` for PUT /Overpayments/{OverpaymentID}/Allocations."""
+    amount = round_half_up(allocation.amount, 2)
+    if amount <= 0:
+        raise ValueError(f"{allocation.ref}: an allocation amount must be positive, got {allocation.amount}")
+    if not allocation.invoice_remote_id or not allocation.credit_remote_id:
+        raise ValueError(f"{allocation.ref}: the invoice or the overpayment is not in Xero yet")
+    return {
+        "Invoice": {"InvoiceID": allocation.invoice_remote_id},
+        "Amount": number(amount, 2),
+        "Date": _iso(allocation.date),
+    }
+
+
 def status_payload(kind: str, remote_id: str, status: str) -> dict:
     """Invoice/CreditNote element changing only the status (VOIDED, DELETED, AUTHORISED...)."""
     key = "CreditNoteID" if kind == docs.KIND_CREDIT_NOTE else "InvoiceID"

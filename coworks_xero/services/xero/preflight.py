@@ -420,6 +420,60 @@ def check_allocation(allocation: docs.Allocation, reference: "Mapping | Referenc
     return out
 
 
+def check_overpayment(overpayment: docs.Overpayment, reference: "Mapping | ReferenceData") -> list[Problem]:
+    """Problems with customer credit sent as an Overpayment: Xero receives it into a BANK account
+    (payments-enabled accounts are not enough) and in that account's currency."""
+    ref = _ref(reference)
+    o = overpayment
+    what = f"Overpayment {o.reference}".strip()
+    source = o.account_source or "the payment journal"
+    out: list[Problem] = []
+    if to_decimal(o.amount) <= 0:
+        out.append(Problem("amount", f"{what}: amount {o.amount} is not positive.", field="amount",
+                           value=str(o.amount)))
+    code = (o.bank_account_code or "").strip()
+    acct = ref.accounts.get(code) if code else None
+    if not code:
+        out.append(Problem("payment_account_none",
+                           f"{what}: no Xero bank account — map {source} to a Xero bank account {MAPPINGS}.",
+                           field="account"))
+    elif acct is None:
+        out.append(Problem("payment_account_missing",
+                           f"{what}: account {code} does not exist in Xero — map {source} to a Xero bank account "
+                           f"{MAPPINGS}, or refresh the Xero reference data.", field="account", value=code))
+    elif _status(acct) != "ACTIVE":
+        out.append(Problem("payment_account_archived",
+                           f"{what}: account {code} is {_status(acct).lower()} in Xero — map {source} to an active "
+                           f"bank account {MAPPINGS}.", field="account", value=code))
+    elif str(acct.get("Type") or "").upper() != "BANK":
+        out.append(Problem("overpayment_account_not_bank",
+                           f"{what}: account {code} is not a bank account — Xero receives a customer's credit "
+                           f"(an overpayment) only into a bank account; map {source} to a Xero account of type "
+                           f"Bank {MAPPINGS}.", field="account", value=code))
+    else:
+        acct_cur = (acct.get("CurrencyCode") or ref.base_currency or "").upper()
+        cur = (o.currency_code or "").upper()
+        if acct_cur and cur and acct_cur != cur:
+            out.append(Problem("overpayment_account_currency",
+                               f"{what}: bank account {code} is in {acct_cur} but the payment is in {cur} — Xero "
+                               f"receives an overpayment in its bank account's currency; map {source} to a {cur} "
+                               f"bank account {MAPPINGS}.", field="currency", value=acct_cur))
+    if o.currency_code:
+        out += _currency_problems(ref, o.currency_code, o.currency_rate, what)
+    out += _lock_problems(ref, o.date, what)
+    return out
+
+
+def check_credit_allocation(allocation: docs.CreditAllocation, reference: "Mapping | ReferenceData") -> list[Problem]:
+    ref = _ref(reference)
+    out: list[Problem] = []
+    if to_decimal(allocation.amount) <= 0:
+        out.append(Problem("amount", f"Overpayment allocation: amount {allocation.amount} is not positive.",
+                           field="amount", value=str(allocation.amount)))
+    out += _lock_problems(ref, allocation.date, "Overpayment allocation")
+    return out
+
+
 def errors(problems: Iterable[Problem]) -> list[Problem]:
     """Only the problems that block sending."""
     return [p for p in problems if p.severity == ERROR]
@@ -440,4 +494,8 @@ def check(obj: Any, reference: "Mapping | ReferenceData", **kwargs) -> list[Prob
         return check_payment(obj, reference, **kwargs)
     if isinstance(obj, docs.Allocation):
         return check_allocation(obj, reference)
+    if isinstance(obj, docs.Overpayment):
+        return check_overpayment(obj, reference)
+    if isinstance(obj, docs.CreditAllocation):
+        return check_credit_allocation(obj, reference)
     raise TypeError(f"nothing to check on {type(obj).__name__}")

@@ -597,6 +597,230 @@ class XeroProvider(prov.SyncProvider):
             out.append(_result_for(item, result))
         return out
 
+    # ------------------------------------------------------------------ overpayments (customer credit)
+
+    def _overpayment_upsert(self, items):
+        """Customer credit → PUT /BankTransactions (RECEIVE-OVERPAYMENT), one call per batch. The
+        Result's remote_id is the OverpaymentID (what allocations name); the BankTransactionID that
+        voids it goes in ``details['bank_transaction_id']``. An item whose earlier send may have
+        reached Xero is first looked for by its reference."""
+        out = {}
+        todo = []
+        existing = self._existing_overpayments([i for i in items if i.may_exist])
+        for item in items:
+            o = item.obj
+            found = existing.get(item.key)
+            if found:
+                out[item.key] = docs.Result(ref=item.key, ok=True, remote_id=found["OverpaymentID"],
+                                            remote_status=found.get("Status", ""),
+                                            details={"notes": ["found in Xero from an earlier attempt"],
+                                                     "bank_transaction_id": found.get("_bank_transaction_id") or ""})
+                continue
+            failure = self._preflight(item, o)
+            if failure:
+                out[item.key] = failure
+                continue
+            try:
+                todo.append((item, payloads.overpayment_payload(o)))
+            except ValueError as exc:
+                out[item.key] = _fail(item, prov.VALIDATION, str(exc))
+        if todo:
+            key = _key("overpayments", [(i.key, i.attempt) for i, _ in todo], [p for _, p in todo])
+            results = self.client.create_bank_transactions([p for _, p in todo], key, refs=[i.key for i, _ in todo])
+            for (item, payload), result in zip(todo, results):
+                element = (result.details or {}).get("element") or {}
+                if result.ok:
+                    overpayment_id = element.get("OverpaymentID") or ""
+                    if not overpayment_id:
+                        out[item.key] = _fail(item, prov.CONFLICT,
+                                              "Xero created bank transaction %s but its answer named no overpayment; "
+                                              "check it in Xero before sending again." % result.remote_id,
+                                              request=payload, response=element)
+                        continue
+                    out[item.key] = docs.Result(
+                        ref=item.key, ok=True, remote_id=overpayment_id, remote_status=element.get("Status", ""),
+                        details={"bank_transaction_id": result.remote_id, "request": payload, "response": element})
+                else:
+                    out[item.key] = _result_for(item, result, request=payload, response=element or None)
+        return [out[item.key] for item in items]
+
+
+    def _existing_overpayments(self, items):
+        """Overpayments an earlier, unanswered attempt may have created: same reference (or line
+        description), contact, amount and date, not voided, not owned by another host credit."""
+        if not items:
+            return {}
+        refs = sorted({i.obj.reference for i in items if i.obj.reference})
+        candidates = self.client.get_overpayments(references=refs) if refs else []
+        found = {}
+        taken = set()
+        for item in items:
+            o = item.obj
+            for ovp in candidates:
+                oid = ovp.get("OverpaymentID")
+                if not oid or oid in taken or oid in o.known_remote_ids or ovp.get("Status") == "VOIDED":
+                    continue
+                lines = ovp.get("LineItems") or []
+                same_ref = (ovp.get("Reference") or "") == o.reference or any(
+                    (ln.get("Description") or "") == (o.description or o.reference) for ln in lines)
+                same = (same_ref and (ovp.get("Contact") or {}).get("ContactID") == o.contact_remote_id
+                        and Decimal(str(ovp.get("Total") or 0)) == payloads.round_half_up(o.amount, 2)
+                        and payloads.parse_xero_date(ovp.get("Date")) in (None, o.date))
+                if same:
+                    found[item.key] = dict(ovp, _bank_transaction_id=self._bank_transaction_of(oid))
+                    taken.add(oid)
+                    break
+        return found
+
+
+    def _bank_transaction_of(self, overpayment_id):
+        """The BankTransactionID that created an overpayment ("" if Xero does not say)."""
+        for bt in self.client.get_bank_transactions(where='OverpaymentID==Guid("%s")' % overpayment_id):
+            if (bt.get("OverpaymentID") or "").lower() == overpayment_id.lower():
+                return bt.get("BankTransactionID") or ""
+        return ""
+
+
+    def _overpayment_cancel(self, items):
+        """Void: delete the bank transaction that created the overpayment (Xero voids it). Xero refuses
+        while any of it is allocated: what Odoo allocated is removed first (its removals run before),
+        what someone applied in Xero is named in the job so a person can remove it there."""
+        out = []
+        ids = [i.obj.remote_id for i in items if i.obj.remote_id]
+        found = self.client.get_overpayments(ids=ids) if ids else []
+        current = {str(o.get("OverpaymentID") or "").lower(): o for o in found}
+        for item in items:
+            o = item.obj
+            if not o.remote_id:
+                out.append(docs.Result(ref=item.key, ok=True, details={"notes": ["never in Xero: nothing to void"]}))
+                continue
+            ovp = current.get(o.remote_id.lower())
+            if ovp is None or ovp.get("Status") == "VOIDED":
+                note = "already voided in Xero" if ovp else "not in Xero any more"
+                out.append(docs.Result(ref=item.key, ok=True, remote_id=o.remote_id, remote_status="VOIDED",
+                                       details={"notes": [note]}))
+                continue
+            allocated = [a for a in ovp.get("Allocations") or [] if not a.get("IsDeleted")]
+            if allocated:
+                names = ", ".join("%s (%s)" % ((a.get("Invoice") or {}).get("InvoiceNumber") or "?", a.get("Amount"))
+                                  for a in allocated)
+                out.append(_fail(item, prov.CONFLICT,
+                                 "Xero cannot void overpayment %s: part of it is applied to invoice(s) %s in Xero. "
+                                 "Odoo no longer applies this payment to them: remove those allocations in Xero "
+                                 "(open the overpayment, then remove each allocation), then Retry."
+                                 % (o.reference or o.remote_id, names), response=ovp))
+                continue
+            bt_id = o.transaction_remote_id or self._bank_transaction_of(o.remote_id)
+            if not bt_id:
+                out.append(_fail(item, prov.CONFLICT,
+                                 "Xero did not say which bank transaction created overpayment %s: void it in Xero "
+                                 "(Business > Overpayments), then Retry." % (o.reference or o.remote_id)))
+                continue
+            try:
+                body = payloads.overpayment_payload(o)
+            except ValueError as exc:
+                out.append(_fail(item, prov.VALIDATION, str(exc)))
+                continue
+            result = self.client.delete_bank_transaction(bt_id, body, _key(item.key, item.attempt, "void"),
+                                                         ref=item.key)
+            message = (result.message or "").lower()
+            if not result.ok and "already been deleted" in message:
+                result = docs.Result(ref=item.key, ok=True, remote_id=o.remote_id,
+                                     details={"notes": ["already voided in Xero"]})
+            elif not result.ok and "reconciled" in message:
+                result = docs.Result(
+                    ref=item.key, ok=False, error_kind=prov.CONFLICT, details=result.details,
+                    message=("Xero cannot void overpayment %s: it is reconciled with a bank statement line in Xero. "
+                             "Unreconcile it in Xero (Accounting > Bank accounts), then Retry. Xero said: %s"
+                             % (o.reference or o.remote_id, result.message)))
+            elif result.ok:
+                result = docs.Result(ref=item.key, ok=True, remote_id=o.remote_id, remote_status="VOIDED",
+                                     details=dict(result.details or {}, bank_transaction_id=bt_id))
+            out.append(_result_for(item, result))
+        return out
+
+
+    def _overpayment_allocation_upsert(self, items):
+        """One call per overpayment (Xero takes several allocations of one overpayment at once)."""
+        out = {}
+        existing = self._existing_credit_allocations([i for i in items if i.may_exist])
+        by_credit = {}
+        for item in items:
+            a = item.obj
+            found = existing.get(item.key)
+            if found:
+                out[item.key] = docs.Result(ref=item.key, ok=True, remote_id=found.get("AllocationID") or "",
+                                            details={"notes": ["found in Xero from an earlier attempt"]})
+                continue
+            failure = self._preflight(item, a)
+            if failure:
+                out[item.key] = failure
+                continue
+            try:
+                payload = payloads.credit_allocation_payload(a)
+            except ValueError as exc:
+                out[item.key] = _fail(item, prov.VALIDATION, str(exc))
+                continue
+            by_credit.setdefault(a.credit_remote_id, []).append((item, payload))
+        for credit_id, todo in by_credit.items():
+            key = _key("overpayment-allocations", credit_id, [(i.key, i.attempt) for i, _ in todo],
+                       [p for _, p in todo])
+            results = self.client.allocate_overpayment(credit_id, [p for _, p in todo], key,
+                                                       refs=[i.key for i, _ in todo])
+            for (item, payload), result in zip(todo, results):
+                if not result.ok and _PAID_OFF in (result.message or "").lower():
+                    result = docs.Result(
+                        ref=item.key, ok=False, error_kind=prov.CONFLICT, details=result.details,
+                        message=("Xero cannot apply this overpayment: the invoice is already fully paid in Xero. "
+                                 "Remove the payment or credit that over-settles it (in Xero if it was entered "
+                                 f"there, or un-reconcile it in Odoo), then Retry. Xero said: {result.message}"))
+                out[item.key] = _result_for(item, result, request=payload,
+                                            response=(result.details or {}).get("element"))
+        return [out[item.key] for item in items]
+
+
+    def _existing_credit_allocations(self, items):
+        """Allocations an earlier, unanswered attempt may have made: same overpayment, invoice,
+        amount and date."""
+        if not items:
+            return {}
+        by_id = {str(o.get("OverpaymentID") or "").lower(): o
+                 for o in self.client.get_overpayments(ids=sorted({i.obj.credit_remote_id for i in items}))}
+        found = {}
+        taken = set()
+        for item in items:
+            a = item.obj
+            for alloc in (by_id.get(a.credit_remote_id.lower()) or {}).get("Allocations") or []:
+                aid = alloc.get("AllocationID")
+                if not aid or aid in taken or aid in a.known_remote_ids:
+                    continue
+                if ((alloc.get("Invoice") or {}).get("InvoiceID") == a.invoice_remote_id
+                        and Decimal(str(alloc.get("Amount") or 0)) == payloads.round_half_up(a.amount, 2)
+                        and payloads.parse_xero_date(alloc.get("Date")) == a.date):
+                    found[item.key] = alloc
+                    taken.add(aid)
+                    break
+        return found
+
+
+    def _overpayment_allocation_cancel(self, items):
+        out = []
+        for item in items:
+            a = item.obj
+            if not a.remote_id:
+                out.append(docs.Result(ref=item.key, ok=True))
+                continue
+            try:
+                result = self.client.delete_overpayment_allocation(a.credit_remote_id, a.remote_id, ref=item.key)
+            except XeroError as exc:
+                self._raise_if_connection_wide(exc)
+                result = docs.Result(ref=item.key, ok=False, error_kind=exc.kind, message=exc.message)
+            if not result.ok and _already_gone(result.message):
+                result = docs.Result(ref=item.key, ok=True, remote_id=a.remote_id,
+                                     details={"notes": ["already gone from Xero"]})
+            out.append(_result_for(item, result))
+        return out
+
 
 _PAID_OFF = "already been paid off"
 
@@ -604,3 +828,4 @@ _PAID_OFF = "already been paid off"
 def _already_gone(message):
     text = (message or "").lower()
     return "not found" in text or "could not be found" in text or "already been deleted" in text
+
