@@ -99,6 +99,7 @@ class TestRandomScenario(DocumentsCase):
                 self.run_worker()
                 log.append(("worker",))
         self.run_worker()
+        self._run_deferred_work(log)
 
         state, by_id = _xero_documents(self)
         numbers = {}
@@ -272,6 +273,7 @@ class TestRandomMoneyScenario(DocumentsCase):
                 self.run_worker()
                 log.append(("worker",))
         self.run_worker()
+        self._run_deferred_work(log)
 
         state, by_id = _xero_documents(self)
         live_payments = [p for p in state["Payments"] if p["Status"] == "AUTHORISED"]
