@@ -65,3 +65,26 @@ def map_demo_organisation(env, conn, company, tax):
                                                 "bank_account_id": xref("coworks.xero.account", code="090").id})
     return xref
 
+
+def connect_to_emulator(env, base_url, company, tenant, name="Emulated org"):
+    """A connection of ``company`` to the emulator's organisation ``tenant``, with tokens granted
+    as the OAuth flow would and the reference data loaded (commits)."""
+    import json
+    import urllib.request
+    from odoo.addons.coworks_xero.models.sync_connection_xero import OdooTokenStore
+    from odoo.addons.coworks_xero.services.xero.oauth import TokenSet
+    from xero_emulator import seed
+    conn = env["coworks.sync.connection"].create({"company_id": company.id, "state": "draft"})
+    env.cr.commit()
+    conn.write({"state": "connected", "tenant_id": tenant, "tenant_name": name})
+    req = urllib.request.Request(f"{base_url}/__emulator__/grant", method="POST",
+                                 data=json.dumps({"client_id": seed.DEMO_CLIENT_ID, "tenant_ids": [tenant]}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        grant = json.loads(resp.read())
+    env.cr.commit()
+    OdooTokenStore(env, conn.id).save(TokenSet.from_response(grant))
+    conn.invalidate_recordset()
+    conn.action_xero_refresh()
+    return conn
+

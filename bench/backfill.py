@@ -35,7 +35,7 @@ import time
 import urllib.request
 import uuid
 
-from _env import environment, map_demo_organisation, registry_for
+from _env import connect_to_emulator, environment, map_demo_organisation, registry_for
 
 
 def emu(base_url, method, name, body=None, query=""):
@@ -135,16 +135,7 @@ def main():
             company = make_company(env, uuid.uuid4().hex[:6])
             env = env(context=dict(env.context, allowed_company_ids=[company.id]))
             company = company.with_env(env)
-            conn = env["coworks.sync.connection"].create({"company_id": company.id, "state": "draft"})
-            env.cr.commit()
-            conn.write({"state": "connected", "tenant_id": tenant, "tenant_name": "Emulated org"})
-            from odoo.addons.coworks_xero.models.sync_connection_xero import OdooTokenStore
-            from odoo.addons.coworks_xero.services.xero.oauth import TokenSet
-            grant = emu(base, "POST", "grant", {"client_id": seed.DEMO_CLIENT_ID, "tenant_ids": [tenant]})
-            env.cr.commit()
-            OdooTokenStore(env, conn.id).save(TokenSet.from_response(grant))
-            conn.invalidate_recordset()
-            conn.action_xero_refresh()
+            conn = connect_to_emulator(env, base, company, tenant)
             tax = env["account.tax"].create({"name": "GST 10% (bench)", "amount": 10.0, "type_tax_use": "sale",
                                              "company_id": company.id})
             map_demo_organisation(env, conn, company, tax)

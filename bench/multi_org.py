@@ -25,7 +25,7 @@ import time
 import urllib.request
 import uuid
 
-from _env import environment, map_demo_organisation, registry_for
+from _env import connect_to_emulator, environment, map_demo_organisation, registry_for
 
 
 def emu(base_url, method, name, body=None, query=""):
@@ -37,9 +37,6 @@ def emu(base_url, method, name, body=None, query=""):
 
 
 def make_org(env, base, tenant, n, args):
-    from odoo.addons.coworks_xero.models.sync_connection_xero import OdooTokenStore
-    from odoo.addons.coworks_xero.services.xero.oauth import TokenSet
-    from xero_emulator import seed
     aud = env.ref("base.AUD")
     aud.active = True
     company = env["res.company"].create({"name": f"Location {n} {uuid.uuid4().hex[:4]}", "currency_id": aud.id,
@@ -48,14 +45,7 @@ def make_org(env, base, tenant, n, args):
     env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
     cenv = env(context=dict(env.context, allowed_company_ids=[company.id]))
     company = company.with_env(cenv)
-    conn = cenv["coworks.sync.connection"].create({"company_id": company.id, "state": "draft"})
-    cenv.cr.commit()
-    conn.write({"state": "connected", "tenant_id": tenant, "tenant_name": f"Extra {n}"})
-    grant = emu(base, "POST", "grant", {"client_id": seed.DEMO_CLIENT_ID, "tenant_ids": [tenant]})
-    cenv.cr.commit()
-    OdooTokenStore(cenv, conn.id).save(TokenSet.from_response(grant))
-    conn.invalidate_recordset()
-    conn.action_xero_refresh()
+    conn = connect_to_emulator(cenv, base, company, tenant, name=f"Extra {n}")
     tax = cenv["account.tax"].create({"name": "GST 10% (bench)", "amount": 10.0, "type_tax_use": "sale",
                                       "company_id": company.id})
     map_demo_organisation(cenv, conn, company, tax)

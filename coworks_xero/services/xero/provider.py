@@ -518,8 +518,19 @@ class XeroProvider(prov.SyncProvider):
     def _allocation_upsert(self, items):
         """One call per credit note (Xero takes several allocations of one credit note at once).
         An item whose earlier attempt may have reached Xero is first looked for on the credit note."""
+        return self._allocate(
+            items, self._existing_allocations, payloads.allocation_payload, lambda a: a.credit_note_remote_id,
+            "allocations", self.client.allocate_credit_note,
+            "Xero cannot apply this credit note: the invoice is already fully paid in Xero (a credit note can "
+            "only be applied to an amount still due). Remove the payment that over-settles it (in Xero if it "
+            "was entered there, or un-reconcile it in Odoo), then Retry; or refund the credit note instead of "
+            "applying it.")
+
+    def _allocate(self, items, find_existing, build, credit_of, key_prefix, allocate, paid_off_message):
+        """Allocations of credit (credit notes, overpayments) to invoices: what an unanswered
+        attempt already made is taken as it is, the rest goes in one call per credit."""
         out = {}
-        existing = self._existing_allocations([i for i in items if i.may_exist])
+        existing = find_existing([i for i in items if i.may_exist])
         by_credit = {}
         for item in items:
             a = item.obj
@@ -533,24 +544,18 @@ class XeroProvider(prov.SyncProvider):
                 out[item.key] = failure
                 continue
             try:
-                payload = payloads.allocation_payload(a)
+                payload = build(a)
             except ValueError as exc:
                 out[item.key] = _fail(item, prov.VALIDATION, str(exc))
                 continue
-            by_credit.setdefault(a.credit_note_remote_id, []).append((item, payload))
+            by_credit.setdefault(credit_of(a), []).append((item, payload))
         for credit_id, todo in by_credit.items():
-            key = _key("allocations", credit_id, [(i.key, i.attempt) for i, _ in todo], [p for _, p in todo])
-            results = self.client.allocate_credit_note(credit_id, [p for _, p in todo], key,
-                                                       refs=[i.key for i, _ in todo])
+            key = _key(key_prefix, credit_id, [(i.key, i.attempt) for i, _ in todo], [p for _, p in todo])
+            results = allocate(credit_id, [p for _, p in todo], key, refs=[i.key for i, _ in todo])
             for (item, payload), result in zip(todo, results):
                 if not result.ok and _PAID_OFF in (result.message or "").lower():
-                    result = docs.Result(
-                        ref=item.key, ok=False, error_kind=prov.CONFLICT, details=result.details,
-                        message=("Xero cannot apply this credit note: the invoice is already fully paid in Xero "
-                                 "(a credit note can only be applied to an amount still due). Remove the payment "
-                                 "that over-settles it (in Xero if it was entered there, or un-reconcile it in "
-                                 "Odoo), then Retry; or refund the credit note instead of applying it. "
-                                 f"Xero said: {result.message}"))
+                    result = docs.Result(ref=item.key, ok=False, error_kind=prov.CONFLICT, details=result.details,
+                                         message=f"{paid_off_message} Xero said: {result.message}")
                 out[item.key] = _result_for(item, result, request=payload,
                                             response=(result.details or {}).get("element"))
         return [out[item.key] for item in items]
@@ -742,42 +747,12 @@ class XeroProvider(prov.SyncProvider):
 
     def _overpayment_allocation_upsert(self, items):
         """One call per overpayment (Xero takes several allocations of one overpayment at once)."""
-        out = {}
-        existing = self._existing_credit_allocations([i for i in items if i.may_exist])
-        by_credit = {}
-        for item in items:
-            a = item.obj
-            found = existing.get(item.key)
-            if found:
-                out[item.key] = docs.Result(ref=item.key, ok=True, remote_id=found.get("AllocationID") or "",
-                                            details={"notes": ["found in Xero from an earlier attempt"]})
-                continue
-            failure = self._preflight(item, a)
-            if failure:
-                out[item.key] = failure
-                continue
-            try:
-                payload = payloads.credit_allocation_payload(a)
-            except ValueError as exc:
-                out[item.key] = _fail(item, prov.VALIDATION, str(exc))
-                continue
-            by_credit.setdefault(a.credit_remote_id, []).append((item, payload))
-        for credit_id, todo in by_credit.items():
-            key = _key("overpayment-allocations", credit_id, [(i.key, i.attempt) for i, _ in todo],
-                       [p for _, p in todo])
-            results = self.client.allocate_overpayment(credit_id, [p for _, p in todo], key,
-                                                       refs=[i.key for i, _ in todo])
-            for (item, payload), result in zip(todo, results):
-                if not result.ok and _PAID_OFF in (result.message or "").lower():
-                    result = docs.Result(
-                        ref=item.key, ok=False, error_kind=prov.CONFLICT, details=result.details,
-                        message=("Xero cannot apply this overpayment: the invoice is already fully paid in Xero. "
-                                 "Remove the payment or credit that over-settles it (in Xero if it was entered "
-                                 f"there, or un-reconcile it in Odoo), then Retry. Xero said: {result.message}"))
-                out[item.key] = _result_for(item, result, request=payload,
-                                            response=(result.details or {}).get("element"))
-        return [out[item.key] for item in items]
-
+        return self._allocate(
+            items, self._existing_credit_allocations, payloads.credit_allocation_payload,
+            lambda a: a.credit_remote_id, "overpayment-allocations", self.client.allocate_overpayment,
+            "Xero cannot apply this overpayment: the invoice is already fully paid in Xero. Remove the payment "
+            "or credit that over-settles it (in Xero if it was entered there, or un-reconcile it in Odoo), "
+            "then Retry.")
 
     def _existing_credit_allocations(self, items):
         """Allocations an earlier, unanswered attempt may have made: same overpayment, invoice,
