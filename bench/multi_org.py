@@ -152,7 +152,8 @@ def main():
             while time.perf_counter() < storm_until:  # the storm lasts as long as it lasts
                 time.sleep(1)
             emu(base, "DELETE", "faults")
-            throttled_s = drain(env, conns[0], lambda: done(conns[0]), args.timeout, runs_all) + others_s
+            drain(env, conns[0], lambda: done(conns[0]), args.timeout, runs_all)
+            throttled_s = time.perf_counter() - t0  # storm included
             log = emu(base, "GET", "requests")
             http_429 = sum(1 for r in log["requests"] if r.get("status") == 429)
             by_tenant = collections.Counter(r.get("tenant") for r in log["requests"])
@@ -161,7 +162,7 @@ def main():
             errors = Job.search_count([("connection_id", "in", conns.ids), ("state", "=", "error")])
             print(f"single_org_drain_s={single:.1f} (calls {single_calls}, cron runs {len(runs)})")
             print(f"others_drain_s={others_s:.1f} ({len(others)} organisations besides the throttled one and the "
-                  f"one already drained) throttled_org_drain_s={throttled_s:.1f} (storm {args.storm:.0f} s)")
+                  f"one already drained) throttled_org_drained_after_s={throttled_s:.1f} (its storm lasted {args.storm:.0f} s)")
             print(f"multi_org_efficiency={len(others) * single / others_s:.2f}")
             print(f"longest_cron_run_s={max(runs_all):.1f} cron_runs={len(runs_all)} "
                   f"(elapsed {time.perf_counter() - t0:.1f} s)")
