@@ -545,6 +545,13 @@ class CoworksSyncJob(models.Model):
 
     def _record_success(self, result, note=None):
         self.ensure_one()
+        if result is not None and (result.details or {}).get("not_sent") and not result.remote_id:
+            # the provider looked and had nothing to do (e.g. a void of what never reached it)
+            self._record_skipped("\n".join((result.details or {}).get("notes") or []) or note)
+            record = self._get_record()
+            if record:
+                record._coworks_xero_apply_result(self, result)
+            return
         was_error = self.person_notified
         now = fields.Datetime.now()
         # Queued again while its request was out: what was sent is not the latest; the answer

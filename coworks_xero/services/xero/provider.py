@@ -377,8 +377,8 @@ class XeroProvider(prov.SyncProvider):
             doc = item.obj
             element = remote.get(item.key)
             if element is None:
-                out.append(docs.Result(ref=item.key, ok=True, remote_id=doc.remote_id,
-                                       details={"notes": [f"{doc.number} was never in Xero: nothing to void"]}))
+                out.append(docs.Result(ref=item.key, ok=True, remote_id=doc.remote_id, details={
+                    "not_sent": True, "notes": [f"Not sent: {doc.number} was never in Xero, nothing to void."]}))
                 continue
             xero_doc = self._xero_doc(element, kind)
             wish = states.HostWish(action=states.CANCEL, number=doc.number,
@@ -515,7 +515,8 @@ class XeroProvider(prov.SyncProvider):
         for item in items:
             p = item.obj
             if not p.remote_id:
-                out.append(docs.Result(ref=item.key, ok=True, details={"notes": ["never in Xero: nothing to delete"]}))
+                out.append(docs.Result(ref=item.key, ok=True, details={
+                    "not_sent": True, "notes": ["Not sent: it was never in Xero, nothing to delete."]}))
                 continue
             result = self.client.delete_payment(p.remote_id, _key(item.key, item.attempt, "delete"), ref=item.key)
             if not result.ok and _already_gone(result):
@@ -599,7 +600,8 @@ class XeroProvider(prov.SyncProvider):
         for item in items:
             a = item.obj
             if not a.remote_id:
-                out.append(docs.Result(ref=item.key, ok=True))
+                out.append(docs.Result(ref=item.key, ok=True, details={
+                    "not_sent": True, "notes": ["Not sent: it was never in Xero, nothing to remove."]}))
                 continue
             try:
                 result = self.client.delete_credit_note_allocation(a.credit_note_remote_id, a.remote_id,
