@@ -527,8 +527,9 @@ ADVICE = {
                              "this account', in Invoicing > Configuration > Xero > Payment journals, then Retry",
     DOCUMENT_NOT_EDITABLE: "a payment or credit note is applied to it in Xero: remove it in Xero (or issue a "
                            "credit note in Odoo instead of editing), then Retry",
-    DOCUMENT_VOIDED_IN_XERO: "it was voided or deleted in Xero: cancel it in Odoo, or choose 'Re-create in Xero' "
-                             "on the document, then Retry",
+    DOCUMENT_VOIDED_IN_XERO: "it was voided or deleted in Xero: cancel it in Odoo if it should stay void, or Retry "
+                             "after the next pull from Xero has read the void, which re-creates it under a new "
+                             "number",
     DOCUMENT_NOT_APPROVED: "approve the document in Xero (or post it in Odoo), then Retry",
     DOCUMENT_NOT_FOUND: "it no longer exists in Xero: Retry looks it up again; if it was deleted there, cancel "
                         "it in Odoo",
@@ -560,6 +561,24 @@ def status_code(status):
     if status == "PAID":
         return ALREADY_PAID
     return DOCUMENT_NOT_EDITABLE
+
+
+def payment_refusal_code(document_status, amount_due, amount):
+    """Why Xero refused a payment, from the document as Xero holds it (structured: its Status and
+    AmountDue, read back after the refusal), or None when that does not explain it."""
+    status = (document_status or "").upper()
+    if status == "PAID":
+        return ALREADY_PAID
+    if status in ("VOIDED", "DELETED"):
+        return DOCUMENT_VOIDED_IN_XERO
+    if status in ("DRAFT", "SUBMITTED"):
+        return DOCUMENT_NOT_APPROVED
+    try:
+        if amount_due is not None and amount is not None and Decimal(str(amount)) > Decimal(str(amount_due)):
+            return OVERPAYMENT
+    except ArithmeticError:
+        pass
+    return None
 
 
 def element_code(kind, element, messages):

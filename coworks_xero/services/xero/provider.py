@@ -396,7 +396,8 @@ class XeroProvider(prov.SyncProvider):
                                                      else "InvoiceNumber") or "",
                            remote_status=element.get("Status") or "", details={"element": element})
         if plan.blocked:
-            return _fail(item, prov.CONFLICT, plan.reason, code=errors.status_code(element.get("Status")),
+            return _fail(item, prov.CONFLICT, plan.reason.rstrip(" .") + ".",
+                         code=errors.status_code(element.get("Status")),
                          request=payload, response=element)
         is_credit = kind == docs.KIND_CREDIT_NOTE
         for index, step in enumerate(plan.steps):
@@ -467,10 +468,48 @@ class XeroProvider(prov.SyncProvider):
         if todo:
             key = _key("payments", [(i.key, i.attempt) for i, _ in todo], [p for _, p in todo])
             results = self.client.create_payments([p for _, p in todo], key, refs=[i.key for i, _ in todo])
+            refused = [(item, result) for (item, _p), result in zip(todo, results)
+                       if not result.ok and _code(result) in _MONEY_REFUSALS]
+            explained = self._explain_money_refusals(refused) if refused else {}
             for (item, payload), result in zip(todo, results):
+                result = explained.get(item.key, result)
                 out[item.key] = _result_for(item, result, request=payload,
                                             response=(result.details or {}).get("element"))
         return [out[item.key] for item in items]
+
+    def _explain_money_refusals(self, refused):
+        """A payment Xero refused as too large or on a document it cannot pay: read the documents
+        back (one call per kind) and say what Xero holds - paid already (by hand in Xero, usually),
+        voided, not approved, or less due than Odoo pays - instead of Xero's generic words."""
+        out = {}
+        try:
+            elements = {}
+            for kind in (docs.KIND_INVOICE, docs.KIND_CREDIT_NOTE):
+                ids = [i.obj.document_remote_id for i, _r in refused if i.obj.document_kind == kind]
+                if ids:
+                    elements.update(self._get_documents(kind, ids=ids)[0])
+        except XeroError as exc:
+            self._raise_if_connection_wide(exc)
+            return out
+        for item, result in refused:
+            p = item.obj
+            element = elements.get(p.document_remote_id) or {}
+            due = element.get("AmountDue") if p.document_kind == docs.KIND_INVOICE else element.get("RemainingCredit")
+            code = errors.payment_refusal_code(element.get("Status"), due, payloads.round_half_up(p.amount, 2))
+            if not code:
+                continue
+            number = element.get("InvoiceNumber") or element.get("CreditNoteNumber") or p.document_remote_id
+            noun = "invoice" if p.document_kind == docs.KIND_INVOICE else "credit note"
+            facts = {errors.ALREADY_PAID: f"{noun} {number} is already fully paid in Xero",
+                     errors.DOCUMENT_VOIDED_IN_XERO: f"{noun} {number} is {str(element.get('Status')).lower()} in Xero",
+                     errors.DOCUMENT_NOT_APPROVED: f"{noun} {number} is {str(element.get('Status')).lower()} in Xero, "
+                                                   "not approved",
+                     errors.OVERPAYMENT: f"only {due} is still due on {noun} {number} in Xero"}[code]
+            message = errors.with_advice(f"Payment of {payloads.round_half_up(p.amount, 2)}: {facts}.", code)
+            out[item.key] = docs.Result(ref=result.ref, ok=False, error_kind=result.error_kind, message=message,
+                                        details=dict(result.details or {}, error_code=code,
+                                                     xero_said=result.message))
+        return out
 
     def _existing_payments(self, items):
         """Payments an earlier, unanswered attempt may have created: same document, amount,
@@ -808,6 +847,10 @@ class XeroProvider(prov.SyncProvider):
                                      details={"notes": ["already gone from Xero"]})
             out.append(_result_for(item, result))
         return out
+
+
+_MONEY_REFUSALS = (errors.OVERPAYMENT, errors.ALREADY_PAID, errors.DOCUMENT_NOT_APPROVED,
+                   errors.DOCUMENT_VOIDED_IN_XERO)
 
 
 def _already_gone(result):
