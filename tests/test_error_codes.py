@@ -166,3 +166,15 @@ def test_every_advised_code_is_a_published_constant():
     published = {v for k, v in vars(E).items() if k.isupper() and isinstance(v, str) and v.islower()}
     assert set(E.ADVICE) <= published
     assert {code for code, _pattern, _kinds in E._MESSAGE_CODES} <= published
+
+
+@pytest.mark.parametrize("status,due,amount,code", [
+    ("PAID", 0, 100, E.ALREADY_PAID),
+    ("VOIDED", 100, 100, E.DOCUMENT_VOIDED_IN_XERO),
+    ("DRAFT", 100, 100, E.DOCUMENT_NOT_APPROVED),
+    ("AUTHORISED", "40.00", 100, E.OVERPAYMENT),
+    ("AUTHORISED", 100, 100, None),
+    ("", None, 100, None),
+])
+def test_a_refused_payment_is_explained_by_the_document_xero_holds(status, due, amount, code):
+    assert E.payment_refusal_code(status, due, amount) == code

@@ -107,6 +107,32 @@ class TestFailureModes(CoworksXeroEmulatorCase):
         contact_id = partner.with_company(self.company).xero_contact_id
         return next(c for c in self.xero_state()["Contacts"] if c["ContactID"] == contact_id)
 
+    # ------------------------------------------------------------------ "Not sent" is not "Synced"
+
+    def test_not_sent_is_its_own_state_with_its_reason_and_never_counts_as_synced(self):
+        invoice = self._invoice()
+        invoice.button_draft()
+        self.run_worker()
+        [job] = self.jobs_of(invoice).filtered(lambda j: j.kind == "invoice")
+        self.assertEqual(job.state, "skipped")
+        self.assertEqual(dict(job._fields["state"]._description_selection(self.env))[job.state], "Not sent")
+        self.assertIn("Draft", job.log_note)
+        self.assertEqual((job.attempt_ids[:1].outcome, job.error_code), ("skipped", False))
+        invoice.invalidate_recordset()
+        self.assertEqual((invoice.xero_sync_state, invoice.xero_sync_note), ("skipped", job.log_note))
+        self.assertFalse(self.env["coworks.sync.job"].search_count([("state", "=", "done"), ("kind", "=", "invoice")]))
+        # Posted again while sync is off: nothing is queued, and the settings count it as missing.
+        self.company.coworks_xero_sync_enabled = False
+        invoice.action_post()
+        self.assertEqual(len(self.jobs_of(invoice).filtered(lambda j: j.kind == "invoice")), 1)
+        self.connection.invalidate_recordset()
+        self.assertEqual(self.connection.missing_document_count, 1)
+        # Back on: the catch-up sends it (a "Not sent" entry is no manager's decision to skip it).
+        self.company.coworks_xero_sync_enabled = True
+        self.run_worker()
+        self.assertSynced(invoice)
+        self.assertEqual(job.state, "skipped", "the earlier entry keeps saying what happened then")
+
     # ------------------------------------------------------------------ customers (#1, #3, #26)
 
     def test_01_a_name_taken_in_xero_meanwhile_is_renamed_and_never_blocks_the_invoice(self):
@@ -174,6 +200,13 @@ class TestFailureModes(CoworksXeroEmulatorCase):
         self.assertFalse(contact.get("EmailAddress"), "Xero refuses non-ASCII email addresses")
         note = self.jobs_of(customer).filtered(lambda j: j.kind == "contact").log_note or ""
         self.assertIn("not sent", note)
+
+    def test_32_the_customers_tax_id_goes_to_the_contact(self):
+        customer = self.env["res.partner"].create({"name": "Acme Inc", "is_company": True, "vat": "12-3456789"})
+        invoice = self._invoice(60.0, partner=customer)
+        self.run_worker()
+        self.assertSynced(invoice)
+        self.assertEqual(self.contact(customer).get("TaxNumber"), "12-3456789")
 
     # ------------------------------------------------------------------ numbers (#4)
 
