@@ -263,7 +263,10 @@ def retry_after_seconds(headers):
 
 
 def is_token_expired(status, body):
-    """401 TokenExpired: the access token aged out (refresh and retry once)."""
+    """401 TokenExpired: the access token aged out (refresh and retry once).
+
+    The status says 401; which 401 only Xero's ``Detail`` says ("TokenExpired: token expired at
+    ..."): its 401 body has no code field, so this is the one place the client reads it."""
     if status != 401:
         return False
     data = parse_body(body)
