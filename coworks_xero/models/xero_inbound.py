@@ -277,7 +277,7 @@ class CoworksSyncInboundChange(models.Model):
         payment = live.payment_id[:1]
         if not live or not payment or payment.state == "canceled":
             self.state = "applied"
-            raise _Skip(_("Xero payment %s is no longer in Odoo either: nothing to do.", self.remote_id))
+            raise _Skip(_("Xero payment %s is no longer in Odoo either: nothing to do.", self.remote_id), sent=True)
         doc = live.move_id[:1]
         from_xero = self.search_count([("connection_id", "=", conn.id), ("kind", "=", "payment"),
                                        ("payment_id", "=", payment.id)])
@@ -296,7 +296,7 @@ class CoworksSyncInboundChange(models.Model):
             body = _("Payment %(payment)s came from Xero and was deleted there: cancelled in Odoo too.",
                      payment=payment.name)
             doc._message_log(body=body)
-            raise _Skip(body)
+            raise _Skip(body, sent=True)
         if job.person_notified:
             # The person retried without cancelling the Odoo payment: it goes to Xero again.
             live.write({"state": "pending", "xero_id": False})
@@ -305,7 +305,7 @@ class CoworksSyncInboundChange(models.Model):
             body = _("Payment %(payment)s, deleted in Xero, is kept in Odoo and sent to Xero again.",
                      payment=payment.name)
             doc._message_log(body=body)
-            raise _Skip(body)
+            raise _Skip(body, sent=True)
         self.state = "flagged"
         doc._message_log(body=_("Payment %(payment)s (%(amount)s %(cur)s) was deleted in Xero.",
                                 payment=payment.name, amount=payment.amount, cur=payment.currency_id.name))
