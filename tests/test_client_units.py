@@ -47,8 +47,11 @@ def test_validation_sentence_per_document():
     import json
     err = errors_mod.classify(400, {}, json.dumps(body).encode(), kind="invoice")
     assert err.kind == "validation"
-    assert err.message == ("Invoice INV/2026/0001: Account code '476' has been removed as it does not match a "
-                           "recognised account.")
+    # Xero's words, then what to do and where (one sentence), and the stable code
+    assert err.message.startswith("Invoice INV/2026/0001: Account code '476' has been removed as it does not "
+                                  "match a recognised account — map ")
+    assert "Item mappings" in err.message and err.message.endswith("then Retry.")
+    assert err.code == "account_invalid" and err.details["error_code"] == "account_invalid"
 
 
 def test_validation_several_messages_one_sentence():
@@ -164,7 +167,9 @@ def test_element_result_needs_real_guid():
     r = client_mod.element_result("invoice", {"InvoiceNumber": "I1"}, {
         "InvoiceID": zero, "InvoiceNumber": "I1", "HasErrors": True, "StatusAttributeString": "ERROR",
         "ValidationErrors": [{"Message": "Invoice # must be unique."}]})
-    assert not r.ok and r.error_kind == "validation" and r.message == "Invoice I1: Invoice # must be unique."
+    assert not r.ok and r.error_kind == "validation"
+    assert r.message.startswith("Invoice I1: Invoice # must be unique — ")
+    assert r.details["error_code"] == "invoice_number_taken"
     gid = "5b96e86b-418e-48e8-8949-308c14aec278"
     r = client_mod.element_result("invoice", {}, {"InvoiceID": gid, "InvoiceNumber": "I1", "Status": "AUTHORISED"},
                                   ref="account.move,1")

@@ -185,7 +185,7 @@ class TestFinal:
     @pytest.mark.parametrize("status", [S.VOIDED, S.DELETED])
     def test_post_blocked_unless_allowed(self, status):
         p = S.plan(xdoc(status), wish(S.POST, changed={S.F_LINES}))
-        assert p.blocked and "INV-1-R1" in p.reason and "Re-create" in p.reason
+        assert p.blocked and "INV-1-R1" in p.reason and "Retry after the next pull from Xero" in p.reason
         p = S.plan(xdoc(status), wish(S.POST, changed=set(), allow_recreate=True))
         assert p.outcome == S.RECREATE and p.as_tuples() == [("create", "INV-1-R1", "AUTHORISED")]
         assert p.new_number == "INV-1-R1" and status.lower() in p.steps[0].reason

@@ -101,7 +101,7 @@ class AccountMove(models.Model):
             self.env["coworks.sync.job"].sudo().search([
                 ("res_model", "=", self._name), ("res_id", "in", cancelled.ids),
                 ("operation", "=", "upsert"), ("state", "=", "error"),
-            ]).write({"state": "cancelled", "log_note": _("Not sent: the document was cancelled in Odoo.")})
+            ]).write({"state": "skipped", "log_note": _("Not sent: the document was cancelled in Odoo.")})
         return res
 
     def unlink(self):

@@ -20,6 +20,9 @@ SYNC_STATES = [
     ("pending", "Pending"),
     ("error", "Needs attention"),
     ("done", "Synced"),
+    # Deliberately not sent (a draft or cancelled document, a record deleted or unreconciled
+    # before it left): terminal like "done", but nothing reached Xero; the reason is in the log.
+    ("skipped", "Not sent"),
     ("cancelled", "Cancelled"),
 ]
 
@@ -28,5 +31,6 @@ DOCUMENT_SYNC_STATES = [
     ("none", "Not synced"),
     ("pending", "Queued"),
     ("done", "Synced"),
+    ("skipped", "Not sent"),
     ("error", "Needs attention"),
 ]

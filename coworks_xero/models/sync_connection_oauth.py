@@ -332,9 +332,11 @@ class CoworksSyncConnection(models.Model):
     def _missing_moves_query(self, open_jobs_only=True):
         """FROM/WHERE of posted customer invoices and credit notes without a Xero ID and without
         an open job. ``open_jobs_only=False`` also leaves out those whose job ended (cancelled by
-        a manager): the automatic catch-up respects that choice, the admin's button does not."""
+        a manager): the automatic catch-up respects that choice, the admin's button does not. A job
+        that ended "Not sent" (the document was a draft or cancelled then) is no such choice: a
+        posted document with only that behind it is missing, and caught up."""
         self.ensure_one()
-        states = "AND j.state IN ('pending', 'error')" if open_jobs_only else ""
+        states = "AND j.state IN ('pending', 'error')" if open_jobs_only else "AND j.state != 'skipped'"
         return (f"""
             FROM account_move m
            WHERE m.company_id = %s AND m.state = 'posted'

@@ -452,13 +452,17 @@ class CoworksSyncJob(models.Model):
                 continue
             expected, obj = outcome.get("expected"), outcome.get("obj")
             if isinstance(expected, MappingError):
-                job._record_failure(getattr(expected, "error_kind", prov.MAPPING), str(expected))
+                job._record_failure(getattr(expected, "error_kind", prov.MAPPING), str(expected),
+                                    code=_error_code(expected))
                 continue
             if isinstance(expected, DependencyPending):
-                job._record_failure(prov.RETRYABLE, str(expected))
+                job._record_failure(prov.RETRYABLE, str(expected), code=prov.CODE_WAITING)
                 continue
             if isinstance(expected, _Skip):
-                job._record_success(None, note=expected.reason)
+                if expected.sent:
+                    job._record_success(None, note=expected.reason)
+                else:
+                    job._record_skipped(expected.reason)
                 continue
             prepared.append((job, prov.WorkItem(key=job.idempotency_key, kind=kind, operation=operation, obj=obj,
                                                 attempt=job.answer_count, maybe_sent=job.maybe_sent)))
@@ -486,7 +490,8 @@ class CoworksSyncJob(models.Model):
             raise
         except Exception as exc:  # noqa: BLE001 - this document alone fails, the run goes on
             _logger.exception("Xero sync: could not %s %s", what, self.display_name)
-            self._record_failure(prov.INTERNAL, message % {"err": f"{type(exc).__name__}: {exc}"})
+            self._record_failure(prov.INTERNAL, message % {"err": f"{type(exc).__name__}: {exc}"},
+                                 code="internal_error")
             return False
 
     def _store_answers(self, answers, elapsed_ms):
@@ -512,7 +517,8 @@ class CoworksSyncJob(models.Model):
                 apply = lambda job=job, result=result: job._record_success(result)  # noqa: E731
             else:
                 apply = lambda job=job, result=result: job._record_failure(  # noqa: E731
-                    result.error_kind or prov.INTERNAL, result.message, result)
+                    result.error_kind or prov.INTERNAL, result.message, result,
+                    code=(result.details or {}).get("error_code"))
             job._isolated(apply, "record Xero's answer for", _(
                 "Xero answered, but Odoo could not record the answer (%(err)s). Retry looks the document "
                 "up in Xero first, so nothing is created twice."))
@@ -539,12 +545,19 @@ class CoworksSyncJob(models.Model):
 
     def _record_success(self, result, note=None):
         self.ensure_one()
+        if result is not None and (result.details or {}).get("not_sent") and not result.remote_id:
+            # the provider looked and had nothing to do (e.g. a void of what never reached it)
+            self._record_skipped("\n".join((result.details or {}).get("notes") or []) or note)
+            record = self._get_record()
+            if record:
+                record._coworks_xero_apply_result(self, result)
+            return
         was_error = self.person_notified
         now = fields.Datetime.now()
         # Queued again while its request was out: what was sent is not the latest; the answer
         # (the Xero ID) is kept and the record is sent once more.
         changed = result is not None and self.operation == "upsert" and self.revision != self.sent_revision
-        vals = {"state": "pending" if changed else "done", "date_done": now, "error_kind": False,
+        vals = {"state": "pending" if changed else "done", "date_done": now, "error_kind": False, "error_code": False,
                 "person_notified": False, "error_message": False, "next_attempt_at": False, "answer": False,
                 "inflight_since": False, "attempt_count": 0 if changed else self.attempt_count + 1,
                 "last_attempt_at": now}
@@ -567,12 +580,27 @@ class CoworksSyncJob(models.Model):
             if was_error and hasattr(record, "_message_log"):
                 record._message_log(body=_("Synced to Xero again after the earlier failure was fixed."))
 
-    def _record_failure(self, kind, message, result=None, retry_after=None):
+    def _record_skipped(self, reason):
+        """Deliberately not sent (a draft or cancelled document, a record gone before it left):
+        the job ends as "Not sent" with the reason, never as "Synced". Not an open state: a later
+        change of the record queues a new job."""
+        self.ensure_one()
+        now = fields.Datetime.now()
+        vals = {"state": "skipped", "date_done": now, "last_attempt_at": now, "log_note": reason,
+                "error_kind": False, "error_code": False, "error_message": False, "next_attempt_at": False,
+                "answer": False, "inflight_since": False, "person_notified": False}
+        vals.update(self._attempt_vals(vals))  # the attempts history (sync_job.py)
+        self.write(vals)
+
+    def _record_failure(self, kind, message, result=None, retry_after=None, code=None):
         self.ensure_one()
         attempts = self.attempt_count + 1
         now = fields.Datetime.now()
+        if not code and result is not None:
+            code = (result.details or {}).get("error_code")
         vals = {"attempt_count": attempts, "last_attempt_at": now, "error_kind": kind, "answer": False,
-                "inflight_since": False, "error_message": message or _("Unknown error.")}
+                "inflight_since": False, "error_message": message or _("Unknown error."),
+                "error_code": code or prov.DEFAULT_CODES.get(kind, kind)}
         if result is not None:
             vals.update(self._bodies(result))
         retry = kind == prov.RETRYABLE and attempts < MAX_ATTEMPTS
@@ -604,19 +632,20 @@ class CoworksSyncJob(models.Model):
         each job: it backs off exponentially and, after MAX_ATTEMPTS, needs a person. The
         outcome of the request is unknown in every case: the jobs stay ``maybe_sent``."""
         self.write({"inflight_since": False})
+        code = getattr(exc, "code", None) or prov.DEFAULT_CODES.get(exc.kind)
         if exc.kind == prov.REAUTH:
             conn._mark_needs_reconnect(exc.message)
-            self.write({"error_message": exc.message, "error_kind": prov.REAUTH})
+            self.write({"error_message": exc.message, "error_kind": prov.REAUTH, "error_code": code})
             return
         conn._note_call_failure(exc.message)
         if exc.rate_limited:
             # Xero's Retry-After, or a whole minute window when it gave none
             delay = (exc.retry_after or 60) * random.uniform(1.0, 1.1)
             self.write({"next_attempt_at": fields.Datetime.now() + datetime.timedelta(seconds=delay),
-                        "error_message": exc.message, "error_kind": exc.kind})
+                        "error_message": exc.message, "error_kind": exc.kind, "error_code": code})
             return
         for job in self:
-            job._record_failure(prov.RETRYABLE, exc.message, retry_after=exc.retry_after)
+            job._record_failure(prov.RETRYABLE, exc.message, retry_after=exc.retry_after, code=code)
 
     @staticmethod
     def _bodies(result):
@@ -712,7 +741,7 @@ class CoworksSyncJob(models.Model):
             if days <= 0:
                 continue
             limit = fields.Datetime.now() - datetime.timedelta(days=days)
-            self.sudo().search([("company_id", "=", company.id), ("state", "=", "done"),
+            self.sudo().search([("company_id", "=", company.id), ("state", "in", ("done", "skipped")),
                                 ("date_done", "<", limit)]).unlink()
 
 
@@ -721,7 +750,27 @@ class DependencyPending(Exception):
 
 
 class _Skip(Exception):
-    def __init__(self, reason):
+    """Nothing to send for this job. By default it ends "Not sent" (``skipped``) with ``reason``:
+    the record is not in the provider because of a deliberate decision (a draft, a cancelled or
+    deleted record). ``sent=True`` when what the job stands for is already in the provider (an
+    ID already there, a change that came from Xero itself, an inbound change applied): "Synced"."""
+
+    def __init__(self, reason, sent=False):
         super().__init__(reason)
         self.reason = reason
+        self.sent = sent
+
+
+def _error_code(exc):
+    """The stable code an Odoo-side failure carries (``MappingError(..., code=...)``), also when it
+    was re-raised with more context (``raise MappingError(...) from None`` keeps the original as
+    ``__context__``)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        code = getattr(exc, "code", None)
+        if code:
+            return code
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
 

@@ -45,6 +45,7 @@ PAUSE_REASONS = [
 ]
 ATTEMPT_OUTCOMES = [
     ("done", "Synced"),
+    ("skipped", "Not sent"),
     ("resend", "Synced, sent again (changed meanwhile)"),
     ("retry", "Failed, retried automatically"),
     ("error", "Failed, needs attention"),
@@ -167,8 +168,14 @@ class CoworksSyncJob(models.Model):
                              help="Pending: waiting to be sent (or retried automatically).\n"
                                   "Synced: Xero accepted it.\n"
                                   "Needs attention: a person must fix something, then Retry.\n"
+                                  "Not sent: deliberately not sent (e.g. the document is a draft or "
+                                  "cancelled in Odoo); the reason is in the notes.\n"
                                   "Cancelled: will not be sent.")
     error_kind = fields.Selection(ERROR_KINDS, readonly=True)
+    error_code = fields.Char(
+        "Error code", readonly=True, index="btree_not_null",
+        help="Stable machine-readable cause of the failure (e.g. account_invalid, lock_date, "
+             "rate_limited), decided from Xero's answer: see the README page \"When something goes wrong\".")
     error_message = fields.Text("Error", readonly=True)
     error_summary = fields.Char(
         "Error cause", compute="_compute_error_summary", store=True, index=True, readonly=True,
@@ -287,8 +294,8 @@ class CoworksSyncJob(models.Model):
         calls it right before writing them): one more line of the attempts history."""
         self.ensure_one()
         state = vals.get("state", self.state)
-        if state == "done":
-            outcome = "done"
+        if state in ("done", "skipped"):
+            outcome = state
         elif state == "error":
             outcome = "error"
         elif vals.get("error_kind"):
@@ -299,7 +306,9 @@ class CoworksSyncJob(models.Model):
             "date": vals.get("last_attempt_at") or fields.Datetime.now(),
             "outcome": outcome,
             "error_kind": vals.get("error_kind") or False,
-            "error_message": vals.get("error_message") or False,
+            "error_code": vals.get("error_code") or False,
+            "error_message": vals.get("error_message") or vals.get("log_note") if state == "skipped"
+            else vals.get("error_message") or False,
             "next_attempt_at": vals.get("next_attempt_at") or False,
         })]}
 
@@ -322,13 +331,14 @@ class CoworksSyncJob(models.Model):
                 "res_id": self.res_id, "view_mode": "form"}
 
     def action_retry(self):
-        """Requeue failed (or cancelled) jobs; the worker picks them up after commit."""
-        jobs = self.filtered(lambda j: j.state in ("error", "cancelled"))
+        """Requeue failed, not sent or cancelled jobs; the worker picks them up after commit (a job
+        not sent is looked at again: sent if the document can be sent now, else not sent again)."""
+        jobs = self.filtered(lambda j: j.state in ("error", "skipped", "cancelled"))
         if not jobs:
-            raise UserError(_("Only failed or cancelled entries can be retried."))
+            raise UserError(_("Only failed, not sent or cancelled entries can be retried."))
         for job in jobs:
-            # A cancelled job may have been superseded by a newer open one for the same record.
-            if job.state == "cancelled" and self.search_count([
+            # A closed job may have been superseded by a newer open one for the same record.
+            if job.state in ("skipped", "cancelled") and self.search_count([
                     ("connection_id", "=", job.connection_id.id), ("res_model", "=", job.res_model),
                     ("res_id", "=", job.res_id), ("kind", "=", job.kind),
                     ("operation", "=", job.operation), ("state", "in", OPEN_STATES)]):
@@ -422,17 +432,27 @@ class CoworksSyncJob(models.Model):
                       ("company_id", "in", self.env.companies.ids)]
             if src_kinds:
                 domain.append(("kind", "in", list(src_kinds)))
-            for job in self.sudo().search_read(domain, ["res_id", "state", "error_message", "kind"], order="id desc"):
+            for job in self.sudo().search_read(domain, ["res_id", "state", "error_message", "kind", "log_note"],
+                                               order="id desc"):
                 for rec_id in owners.get(job["res_id"], ()):
                     by_record.setdefault(rec_id, []).append(job)
         has_error_field = "xero_sync_error" in records._fields
         has_paused_field = "xero_sync_paused" in records._fields
+        has_note_field = "xero_sync_note" in records._fields
         pause_by_company = {}
         for rec in records:
             jobs = by_record.get(rec.id, [])
             states = {j["state"] for j in jobs}
-            state = next((s for s in ("error", "pending", "done") if s in states), "none")
+            state = next((s for s in ("error", "pending") if s in states), None)
+            # Otherwise the document's own latest outcome says it: synced, or deliberately not sent
+            # (a money move that was not sent is no outcome of the document itself).
+            latest = next((j for j in jobs if j["state"] in ("done", "skipped")
+                           and (j["kind"] in kinds or j["state"] == "done")), None)
+            if state is None:
+                state = latest["state"] if latest else "none"
             rec.xero_sync_state = state
+            if has_note_field:
+                rec.xero_sync_note = (latest["log_note"] or False) if state == "skipped" else False
             rec.xero_job_count = len(jobs)
             if has_error_field:
                 errors = []
@@ -475,6 +495,7 @@ class CoworksSyncJobAttempt(models.Model):
     date = fields.Datetime("When", required=True, default=fields.Datetime.now)
     outcome = fields.Selection(ATTEMPT_OUTCOMES, required=True)
     error_kind = fields.Selection(ERROR_KINDS, "Error type")
+    error_code = fields.Char("Error code")
     error_message = fields.Text("Error")
     next_attempt_at = fields.Datetime("Retried at")
 

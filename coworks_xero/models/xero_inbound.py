@@ -216,7 +216,7 @@ class CoworksSyncInboundChange(models.Model):
         if self.payment_id or Link.search_count([("connection_id", "=", conn.id),
                                                  ("xero_id", "in", _id_forms([self.remote_id]))]):
             self.state = "applied"
-            raise _Skip(_("Xero payment %s is already in Odoo.", self.remote_id))
+            raise _Skip(_("Xero payment %s is already in Odoo.", self.remote_id), sent=True)
         if not move:
             raise InboundProblem(_("Xero payment %s is on a document Odoo no longer has: nothing to apply; "
                                    "cancel this entry.", self.remote_id))
@@ -263,7 +263,7 @@ class CoworksSyncInboundChange(models.Model):
                  date=self.date, ref=self.reference or "", account=self.remote_account_label or "",
                  payment=payment.name, journal=journal.name)
         move._message_log(body=body)
-        raise _Skip(body)
+        raise _Skip(body, sent=True)
 
     def _apply_payment_deleted(self, conn, job):
         """A payment this integration keeps in Xero was deleted there. One that came from Xero is
@@ -277,7 +277,7 @@ class CoworksSyncInboundChange(models.Model):
         payment = live.payment_id[:1]
         if not live or not payment or payment.state == "canceled":
             self.state = "applied"
-            raise _Skip(_("Xero payment %s is no longer in Odoo either: nothing to do.", self.remote_id))
+            raise _Skip(_("Xero payment %s is no longer in Odoo either: nothing to do.", self.remote_id), sent=True)
         doc = live.move_id[:1]
         from_xero = self.search_count([("connection_id", "=", conn.id), ("kind", "=", "payment"),
                                        ("payment_id", "=", payment.id)])
@@ -296,7 +296,7 @@ class CoworksSyncInboundChange(models.Model):
             body = _("Payment %(payment)s came from Xero and was deleted there: cancelled in Odoo too.",
                      payment=payment.name)
             doc._message_log(body=body)
-            raise _Skip(body)
+            raise _Skip(body, sent=True)
         if job.person_notified:
             # The person retried without cancelling the Odoo payment: it goes to Xero again.
             live.write({"state": "pending", "xero_id": False})
@@ -305,7 +305,7 @@ class CoworksSyncInboundChange(models.Model):
             body = _("Payment %(payment)s, deleted in Xero, is kept in Odoo and sent to Xero again.",
                      payment=payment.name)
             doc._message_log(body=body)
-            raise _Skip(body)
+            raise _Skip(body, sent=True)
         self.state = "flagged"
         doc._message_log(body=_("Payment %(payment)s (%(amount)s %(cur)s) was deleted in Xero.",
                                 payment=payment.name, amount=payment.amount, cur=payment.currency_id.name))
@@ -320,7 +320,7 @@ class CoworksSyncInboundChange(models.Model):
         Link = self.env["coworks.xero.payment.link"].sudo()
         if Link.search_count([("connection_id", "=", conn.id), ("xero_id", "in", _id_forms([self.remote_id]))]):
             self.state = "applied"
-            raise _Skip(_("Xero allocation %s is already in Odoo.", self.remote_id))
+            raise _Skip(_("Xero allocation %s is already in Odoo.", self.remote_id), sent=True)
         waiting = Link.search([("move_id", "=", invoice.id), ("credit_note_id", "=", credit.id),
                                ("state", "=", "pending"), ("xero_id", "=", False)])
         if waiting and self.env["coworks.sync.job"].sudo().search_count([
@@ -356,7 +356,7 @@ class CoworksSyncInboundChange(models.Model):
                  cn=credit.name, doc=invoice.name, amount=self.amount, cur=self.currency_id.name)
         invoice._message_log(body=body)
         credit._message_log(body=body)
-        raise _Skip(body)
+        raise _Skip(body, sent=True)
 
     def _journal_for(self, conn):
         mapping = self.env["coworks.xero.journal.mapping"].sudo().search(
@@ -379,13 +379,13 @@ class CoworksSyncInboundChange(models.Model):
         status = self.remote_status or "VOIDED"
         if not move or move.state == "cancel":
             self.state = "applied"
-            raise _Skip(_("%s in Xero; already cancelled in Odoo.", status.capitalize()))
+            raise _Skip(_("%s in Xero; already cancelled in Odoo.", status.capitalize()), sent=True)
         if conn.inbound_void_rule != "cancel_unpaid":
             self.state = "flagged"
             body = _("%(status)s in Xero. Odoo's document is left as it is (rule: flag only): cancel it in Odoo if "
                      "that is right, or re-create it in Xero.", status=status.capitalize())
             move._message_log(body=body)
-            raise _Skip(body)
+            raise _Skip(body, sent=True)
         paid = move.payment_state not in ("not_paid", "blocked") or \
             move.currency_id.compare_amounts(move.amount_residual, move.amount_total) != 0
         if paid:
@@ -408,7 +408,7 @@ class CoworksSyncInboundChange(models.Model):
         self.state = "applied"
         body = _("%(status)s in Xero: cancelled in Odoo (rule: cancel when nothing is paid).", status=status.capitalize())
         move._message_log(body=body)
-        raise _Skip(body)
+        raise _Skip(body, sent=True)
 
 
 class CoworksSyncConnection(models.Model):

@@ -8,7 +8,14 @@ from .common import ITEM_KINDS, ITEM_KINDS_AS_ACCOUNTS
 
 
 class MappingError(Exception):
-    """A mapping is missing or unusable: the message names what a person must map."""
+    """A mapping is missing or unusable: the message names what a person must map.
+
+    ``code``: the stable error code the sync log keeps (default ``mapping_missing``)."""
+
+    def __init__(self, *args, code=None):
+        super().__init__(*args)
+        if code:
+            self.code = code
 
 
 class XeroMappingMixin(models.AbstractModel):
@@ -379,10 +386,12 @@ class CoworksSyncConnection(models.Model):
             item, account = mapping.xero_item_id, mapping.xero_account_id
             if item and not item.active:
                 raise MappingError(_("Xero item %(item)s (mapped for %(what)s) is no longer active: map "
-                                     "another item.", item=item.display_name, what=mapping.display_name))
+                                     "another item.", item=item.display_name, what=mapping.display_name),
+                                   code="item_invalid")
             if account and not account.active:
                 raise MappingError(_("Xero account %(acc)s (mapped for %(what)s) is archived: map an "
-                                     "active account.", acc=account.display_name, what=mapping.display_name))
+                                     "active account.", acc=account.display_name, what=mapping.display_name),
+                                   code="account_invalid")
             tracking = []
             if mapping.tracking_option_id:
                 opt = mapping.tracking_option_id
@@ -426,7 +435,7 @@ class CoworksSyncConnection(models.Model):
         if not opt.active:
             raise MappingError(_("The tracking option %(opt)s of campus %(campus)s is archived in Xero: "
                                  "map the campus to an active option.", opt=opt.display_name,
-                                 campus=campus.name))
+                                 campus=campus.name), code="tracking_invalid")
         return (opt.category_id.name, opt.name)
 
     def _tax_mapping_of(self, taxes):
@@ -435,7 +444,8 @@ class CoworksSyncConnection(models.Model):
         self.ensure_one()
         if len(taxes) > 1:
             raise MappingError(_("Xero takes one tax rate per line; this line has %s. Use a single "
-                                 "(group) tax and map it.", ", ".join(taxes.mapped("name"))))
+                                 "(group) tax and map it.", ", ".join(taxes.mapped("name"))),
+                               code="tax_type_invalid")
         mapping = self.env["coworks.xero.tax.mapping"].sudo().search(
             [("connection_id", "=", self.id), ("tax_id", "=", taxes.id)], limit=1)
         if not mapping:
@@ -465,7 +475,7 @@ class CoworksSyncConnection(models.Model):
                   "send_tax_amount": False, "reason": ""}
         if mapping.rates_differ:
             if not mapping.send_odoo_tax_amounts:
-                raise MappingError(mapping._rate_mismatch_message())
+                raise MappingError(mapping._rate_mismatch_message(), code="tax_rate_mismatch")
             host = taxes._coworks_xero_percentage()
             result.update(rate=None, send_tax_amount=True, reason=_(
                 "“%(tax)s” is %(odoo)s in Odoo, %(type)s %(xero)s %% in Xero: its mapping sends Odoo's tax amounts",

@@ -233,7 +233,8 @@ class XeroPaymentLink(models.Model):
         links.sudo().write({"state": "to_delete"})
         self.env["coworks.sync.job"].sudo().search([
             ("res_model", "=", self._name), ("res_id", "in", links.ids),
-            ("operation", "=", "upsert"), ("state", "=", "error")]).write({"state": "cancelled"})
+            ("operation", "=", "upsert"), ("state", "=", "error")]).write({
+                "state": "skipped", "log_note": _("Not sent: unreconciled in Odoo before it reached Xero.")})
         links._coworks_xero_enqueue("cancel")
 
     def _coworks_xero_enqueue(self, operation, trigger=True):
@@ -271,7 +272,7 @@ class XeroPaymentLink(models.Model):
             if self.state in ("to_delete", "deleted") and not job.maybe_sent:
                 raise _Skip(_("Unreconciled in Odoo before it was sent: nothing to send."))
             if self.xero_id:
-                raise _Skip(_("Already in Xero (%s).", self.xero_id))
+                raise _Skip(_("Already in Xero (%s).", self.xero_id), sent=True)
             removing = self._coworks_xero_pending_removals()
             if removing:
                 # Xero checks the amount still due: what Odoo un-applied must leave Xero first.

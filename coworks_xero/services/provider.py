@@ -36,6 +36,22 @@ INTERNAL = "internal"
 
 PERSON_NEEDED = {VALIDATION, MAPPING, NOT_FOUND, CONFLICT, INTERNAL}
 
+# The stable error code of a failure whose provider gave none (Odoo-side outcomes: a mapping to
+# make, a dependency not in the provider yet, a bug). A provider's own codes (what its API
+# answered) come with its results, ``Result.details["error_code"]``; Xero's are decided in
+# services/xero/errors.py.
+DEFAULT_CODES = {
+    RETRYABLE: "server_error",
+    REAUTH: "token_revoked",
+    VALIDATION: "validation",
+    MAPPING: "mapping_missing",
+    NOT_FOUND: "not_found",
+    CONFLICT: "conflict",
+    INTERNAL: "internal_error",
+}
+CODE_WAITING = "waiting_for_dependency"
+CODE_NOT_SENT = "not_sent"
+
 
 @dataclasses.dataclass
 class WorkItem:
@@ -59,10 +75,12 @@ class WorkItem:
 class ProviderError(Exception):
     """A failure of the whole connection, not of one document."""
 
-    def __init__(self, kind: str, message: str, retry_after: float | None = None, rate_limited: bool = False):
+    def __init__(self, kind: str, message: str, retry_after: float | None = None, rate_limited: bool = False,
+                 code: str | None = None):
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.code = code or DEFAULT_CODES.get(kind, kind)
         self.retry_after = retry_after
         # the provider's call budget is spent (Xero's 429 or our own limiter's refusal): nothing
         # is wrong with the documents, so waiting costs them no attempt

@@ -18,3 +18,4 @@ from . import test_remote_links
 from . import test_overpayments
 from . import test_drift_report
 from . import test_inbound_delivery
+from . import test_failure_modes

@@ -281,7 +281,11 @@ class TestInvoicePush(DocumentsCase):
         move.button_draft()
         self.run_worker()
         self.assertFalse(move.xero_id)
-        self.assertIn("draft", self.doc_job(move).log_note.lower())
+        job = self.doc_job(move)
+        self.assertEqual(job.state, "skipped")  # "Not sent", never "Synced"
+        self.assertIn("draft", job.log_note.lower())
+        self.assertEqual(move.xero_sync_state, "skipped")
+        self.assertIn("draft", move.xero_sync_note.lower())
         move.action_post()
         self.run_worker()
         self.assertEqual(self.xero_doc(move)["Status"], "AUTHORISED")
@@ -493,7 +497,8 @@ class TestEditsAndClosures(DocumentsCase):
         move.button_cancel()
         self.run_worker()
         self.assertIsNone(self.xero_invoice(move.name))
-        self.assertEqual(set(self.jobs_of(move).filtered(lambda j: j.kind == "invoice").mapped("state")), {"done"})
+        self.assertEqual(set(self.jobs_of(move).filtered(lambda j: j.kind == "invoice").mapped("state")), {"skipped"})
+        self.assertEqual(move.xero_sync_state, "skipped")
 
     def test_cancelled_then_reposted_is_recreated_under_a_new_number(self):
         move = self._synced()
@@ -527,7 +532,9 @@ class TestEditsAndClosures(DocumentsCase):
         self.assertEqual(self.doc_job(move).state, "error")
         move.button_cancel()
         self.run_worker()
-        self.assertEqual(self.doc_job(move).state, "cancelled")
+        failed = self.jobs_of(move).filtered(lambda j: j.operation == "upsert")
+        self.assertEqual(failed.state, "skipped")
+        self.assertIn("cancelled in Odoo", failed.log_note)
         self.assertNotEqual(move.xero_sync_state, "error")
 
 

@@ -217,7 +217,7 @@ class TestPayments(CoworksXeroEmulatorCase):
         self.assertEqual(self.xero_payments(None), [])
         self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
         self.assertEqual(payment.xero_payment_link_ids.state, "deleted")
-        self.assertEqual(set(self.link_jobs(payment.xero_payment_link_ids).mapped("state")), {"done"})
+        self.assertEqual(set(self.link_jobs(payment.xero_payment_link_ids).mapped("state")), {"skipped"})
 
     # ---------------------------------------------------------------- credit notes
 

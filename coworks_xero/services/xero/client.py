@@ -57,8 +57,12 @@ from .errors import (
     classify,
     element_has_errors,
     element_label,
+    element_code,
     element_messages,
     header,
+    http_code,
+    NO_ID_RETURNED,
+    with_advice,
     is_token_expired,
     parse_body,
     redact,
@@ -527,6 +531,7 @@ class XeroClient:
                     "Xero did not answer in time." if exc.what == "timeout"
                     else "Could not reach Xero (%s)." % exc.exc_name,
                     details={"network": exc.what},
+                    code=http_code(None, network=exc.what),
                 )
                 status, headers = None, None
                 _logger.warning("Xero %s: %s (attempt %d/%d)", op, exc.what, attempt, self.config.max_attempts)
@@ -618,7 +623,8 @@ class XeroClient:
                     # (a retry with the same key replays the chunks already sent)
                     for i, _model, _element in chunk:
                         results[i] = Result(ref=refs[i], ok=False, error_kind=err.kind, message=err.message,
-                                            details={"status": err.status, "retry_after": err.retry_after})
+                                            details={"status": err.status, "retry_after": err.retry_after,
+                                                     "error_code": err.code})
                     continue
             done = True
             for pos, (i, _model, element) in enumerate(chunk):
@@ -646,7 +652,8 @@ class XeroClient:
             if err.kind == VALIDATION:
                 elements = err.details.get("elements") or []
                 return Result(ref=ref, ok=False, error_kind=VALIDATION, message=err.message,
-                              details={"element": elements[0] if elements else {}, "status": err.status})
+                              details={"element": elements[0] if elements else {}, "status": err.status,
+                                       "error_code": err.code})
             raise
         returned = (data or {}).get(wrapper) or []
         return element_result(kind, element, returned[0] if returned else None, ref)
@@ -790,7 +797,7 @@ class XeroClient:
             if err.kind == VALIDATION:
                 elements = err.details.get("elements") or []
                 return Result(ref=ref, ok=False, error_kind=VALIDATION, message=err.message,
-                              details={"element": elements[0] if elements else {}})
+                              details={"element": elements[0] if elements else {}, "error_code": err.code})
             raise
         returned = (data or {}).get("Payments") or []
         return element_result("payment", sent, returned[0] if returned else None, ref)
@@ -851,7 +858,9 @@ class XeroClient:
         return Result(ref=ref, ok=ok, remote_id=allocation_id, remote_status="DELETED" if ok else "",
                       error_kind="" if ok else VALIDATION,
                       message="" if ok else sentence("Allocation %s" % allocation_id, element_messages(element)),
-                      details={"element": element})
+                      details={"element": element} if ok else {
+                          "element": element, "error_code": element_code("allocation", element,
+                                                                         element_messages(element))})
 
     def get_credit_notes(self, ids=(), numbers=()):
         """Credit notes by CreditNoteID and/or CreditNoteNumber (where filter, chunks of 50)."""
@@ -1010,13 +1019,16 @@ def element_result(kind, sent, element, ref="", index=None):
         details["merged_to_contact_id"] = element["MergedToContactID"]
     if element_has_errors(element) and (element_messages(element) or not is_real_guid(remote_id)
                                         or str(element.get("StatusAttributeString") or "").upper() == "ERROR"):
+        code = element_code(kind, element, element_messages(element))
+        details["error_code"] = code
         return Result(
             ref=ref, ok=False, remote_id=remote_id if is_real_guid(remote_id) else "",
             remote_number=remote_number, remote_status=remote_status, error_kind=VALIDATION,
-            message=sentence(element_label(kind, element, sent, index), element_messages(element)),
+            message=with_advice(sentence(element_label(kind, element, sent, index), element_messages(element)), code),
             details=details,
         )
     if not is_real_guid(remote_id):
+        details["error_code"] = NO_ID_RETURNED
         return Result(
             ref=ref, ok=False, remote_number=remote_number, remote_status=remote_status, error_kind=CONFLICT,
             message=sentence(element_label(kind, element, sent, index),

@@ -21,13 +21,10 @@ from decimal import Decimal
 
 from .. import documents as docs
 from .. import provider as prov
-from . import payloads, preflight, rules, states
+from . import errors, payloads, preflight, rules, states
 from .errors import XeroError
 
 _logger = logging.getLogger(__name__)
-
-_NAME_TAKEN = "already assigned to another contact"
-_NUMBER_TAKEN = "must be unique"
 
 
 def _key(*parts) -> str:
@@ -46,8 +43,18 @@ def _result_for(item, result, **details):
     return out
 
 
-def _fail(item, kind, message, **details):
+def _fail(item, kind, message, code=None, **details):
+    details["error_code"] = code or errors.DEFAULT_CODE_BY_KIND.get(kind, kind)
     return docs.Result(ref=item.key, ok=False, error_kind=kind, message=message, details=details)
+
+
+def _code(result):
+    """The stable code of a result (errors.py decided it); a failed result that came without one
+    (built by hand) is coded from its message there, in the same one place."""
+    code = (result.details or {}).get("error_code") or ""
+    if not code and not result.ok and result.message:
+        code = errors.message_code([result.message])
+    return code
 
 
 class XeroProvider(prov.SyncProvider):
@@ -88,7 +95,8 @@ class XeroProvider(prov.SyncProvider):
             handler = getattr(self, f"_{kind}_{operation}", None)
             if handler is None:
                 for item in group:
-                    results[item.key] = _fail(item, prov.INTERNAL, f"Xero cannot {operation} a {kind}.")
+                    results[item.key] = _fail(item, prov.INTERNAL, f"Xero cannot {operation} a {kind}.",
+                                              code="internal_error")
                 continue
             try:
                 for result in handler(group):
@@ -96,8 +104,9 @@ class XeroProvider(prov.SyncProvider):
             except XeroError as exc:
                 self._raise_if_connection_wide(exc)
                 for item in group:
-                    results.setdefault(item.key, _fail(item, exc.kind, exc.message))
-        return [results.get(item.key) or _fail(item, prov.INTERNAL, "No result.") for item in items]
+                    results.setdefault(item.key, _fail(item, exc.kind, exc.message, code=exc.code))
+        return [results.get(item.key) or _fail(item, prov.INTERNAL, "No result.", code="internal_error")
+                for item in items]
 
     def fetch_reference_data(self):
         c = self.client
@@ -124,19 +133,20 @@ class XeroProvider(prov.SyncProvider):
     @staticmethod
     def _raise_if_connection_wide(exc):
         if exc.kind == prov.REAUTH:
-            raise prov.ProviderError(prov.REAUTH, exc.message) from None
+            raise prov.ProviderError(prov.REAUTH, exc.message, code=exc.code) from None
         if exc.kind == prov.RETRYABLE:
             # The client already retried within its budget: pause the connection's batch.
             raise prov.ProviderError(prov.RETRYABLE, exc.message,
                                      retry_after=getattr(exc, "retry_after", None),
-                                     rate_limited=getattr(exc, "status", None) == 429) from None
+                                     rate_limited=getattr(exc, "status", None) == 429, code=exc.code) from None
 
     def _preflight(self, item, obj):
         if not self.reference:
             return None
         problems = preflight.errors(preflight.check(obj, self.reference))
         if problems:
-            return _fail(item, prov.MAPPING, preflight.format_problems(problems))
+            return _fail(item, prov.MAPPING, preflight.format_problems(problems),
+                         code=errors.preflight_code(problems[0].code))
         return None
 
     # ------------------------------------------------------------------ contacts
@@ -203,7 +213,7 @@ class XeroProvider(prov.SyncProvider):
         results = self.client.save_contacts([p for _, p, _ in prepared], key, refs=[i.key for i, _, _ in prepared])
         out = []
         for (item, payload, notes), result in zip(prepared, results):
-            if not result.ok and _NAME_TAKEN in (result.message or ""):
+            if not result.ok and _code(result) == errors.CONTACT_NAME_TAKEN:
                 # Someone took the name since the look-up: one more deterministic try.
                 retry_name = payloads.disambiguate_name(payload["Name"], item.obj, [payload["Name"]])
                 payload = dict(payload, Name=retry_name)
@@ -285,7 +295,7 @@ class XeroProvider(prov.SyncProvider):
                 payload, report = payloads.document_payload(doc, no_tax_type=self.no_tax_type,
                                                             tax_rates=self.tax_rates or None)
             except ValueError as exc:
-                out[item.key] = _fail(item, prov.VALIDATION, str(exc))
+                out[item.key] = _fail(item, prov.VALIDATION, str(exc), code=errors.message_code([str(exc)]))
                 continue
             element = remote.get(item.key)
             if element is None:
@@ -297,7 +307,7 @@ class XeroProvider(prov.SyncProvider):
             send = self.client.create_credit_notes if kind == docs.KIND_CREDIT_NOTE else self.client.create_invoices
             results = send([p for _, p, _ in creates], key, refs=[i.key for i, _, _ in creates])
             for (item, payload, report), result in zip(creates, results):
-                if not result.ok and _NUMBER_TAKEN in (result.message or "") and item.obj.customer.remote_id:
+                if not result.ok and _code(result) == errors.INVOICE_NUMBER_TAKEN and item.obj.customer.remote_id:
                     result = self._adopt_existing(item, kind, payload, report) or result
                 out[item.key] = self._document_result(item, result, payload, report)
         return [out[item.key] for item in items]
@@ -367,8 +377,8 @@ class XeroProvider(prov.SyncProvider):
             doc = item.obj
             element = remote.get(item.key)
             if element is None:
-                out.append(docs.Result(ref=item.key, ok=True, remote_id=doc.remote_id,
-                                       details={"notes": [f"{doc.number} was never in Xero: nothing to void"]}))
+                out.append(docs.Result(ref=item.key, ok=True, remote_id=doc.remote_id, details={
+                    "not_sent": True, "notes": [f"Not sent: {doc.number} was never in Xero, nothing to void."]}))
                 continue
             xero_doc = self._xero_doc(element, kind)
             wish = states.HostWish(action=states.CANCEL, number=doc.number,
@@ -386,7 +396,9 @@ class XeroProvider(prov.SyncProvider):
                                                      else "InvoiceNumber") or "",
                            remote_status=element.get("Status") or "", details={"element": element})
         if plan.blocked:
-            return _fail(item, prov.CONFLICT, plan.reason, request=payload, response=element)
+            return _fail(item, prov.CONFLICT, plan.reason.rstrip(" .") + ".",
+                         code=errors.status_code(element.get("Status")),
+                         request=payload, response=element)
         is_credit = kind == docs.KIND_CREDIT_NOTE
         for index, step in enumerate(plan.steps):
             key = _key(item.key, item.attempt, index, step.action, step.target, payload)
@@ -456,10 +468,48 @@ class XeroProvider(prov.SyncProvider):
         if todo:
             key = _key("payments", [(i.key, i.attempt) for i, _ in todo], [p for _, p in todo])
             results = self.client.create_payments([p for _, p in todo], key, refs=[i.key for i, _ in todo])
+            refused = [(item, result) for (item, _p), result in zip(todo, results)
+                       if not result.ok and _code(result) in _MONEY_REFUSALS]
+            explained = self._explain_money_refusals(refused) if refused else {}
             for (item, payload), result in zip(todo, results):
+                result = explained.get(item.key, result)
                 out[item.key] = _result_for(item, result, request=payload,
                                             response=(result.details or {}).get("element"))
         return [out[item.key] for item in items]
+
+    def _explain_money_refusals(self, refused):
+        """A payment Xero refused as too large or on a document it cannot pay: read the documents
+        back (one call per kind) and say what Xero holds - paid already (by hand in Xero, usually),
+        voided, not approved, or less due than Odoo pays - instead of Xero's generic words."""
+        out = {}
+        try:
+            elements = {}
+            for kind in (docs.KIND_INVOICE, docs.KIND_CREDIT_NOTE):
+                ids = [i.obj.document_remote_id for i, _r in refused if i.obj.document_kind == kind]
+                if ids:
+                    elements.update(self._get_documents(kind, ids=ids)[0])
+        except XeroError as exc:
+            self._raise_if_connection_wide(exc)
+            return out
+        for item, result in refused:
+            p = item.obj
+            element = elements.get(p.document_remote_id) or {}
+            due = element.get("AmountDue") if p.document_kind == docs.KIND_INVOICE else element.get("RemainingCredit")
+            code = errors.payment_refusal_code(element.get("Status"), due, payloads.round_half_up(p.amount, 2))
+            if not code:
+                continue
+            number = element.get("InvoiceNumber") or element.get("CreditNoteNumber") or p.document_remote_id
+            noun = "invoice" if p.document_kind == docs.KIND_INVOICE else "credit note"
+            facts = {errors.ALREADY_PAID: f"{noun} {number} is already fully paid in Xero",
+                     errors.DOCUMENT_VOIDED_IN_XERO: f"{noun} {number} is {str(element.get('Status')).lower()} in Xero",
+                     errors.DOCUMENT_NOT_APPROVED: f"{noun} {number} is {str(element.get('Status')).lower()} in Xero, "
+                                                   "not approved",
+                     errors.OVERPAYMENT: f"only {due} is still due on {noun} {number} in Xero"}[code]
+            message = errors.with_advice(f"Payment of {payloads.round_half_up(p.amount, 2)}: {facts}.", code)
+            out[item.key] = docs.Result(ref=result.ref, ok=False, error_kind=result.error_kind, message=message,
+                                        details=dict(result.details or {}, error_code=code,
+                                                     xero_said=result.message))
+        return out
 
     def _existing_payments(self, items):
         """Payments an earlier, unanswered attempt may have created: same document, amount,
@@ -504,10 +554,11 @@ class XeroProvider(prov.SyncProvider):
         for item in items:
             p = item.obj
             if not p.remote_id:
-                out.append(docs.Result(ref=item.key, ok=True, details={"notes": ["never in Xero: nothing to delete"]}))
+                out.append(docs.Result(ref=item.key, ok=True, details={
+                    "not_sent": True, "notes": ["Not sent: it was never in Xero, nothing to delete."]}))
                 continue
             result = self.client.delete_payment(p.remote_id, _key(item.key, item.attempt, "delete"), ref=item.key)
-            if not result.ok and _already_gone(result.message):
+            if not result.ok and _already_gone(result):
                 result = docs.Result(ref=item.key, ok=True, remote_id=p.remote_id,
                                      details={"notes": ["already gone from Xero"]})
             out.append(_result_for(item, result))
@@ -553,7 +604,7 @@ class XeroProvider(prov.SyncProvider):
             key = _key(key_prefix, credit_id, [(i.key, i.attempt) for i, _ in todo], [p for _, p in todo])
             results = allocate(credit_id, [p for _, p in todo], key, refs=[i.key for i, _ in todo])
             for (item, payload), result in zip(todo, results):
-                if not result.ok and _PAID_OFF in (result.message or "").lower():
+                if not result.ok and _code(result) == errors.ALREADY_PAID:
                     result = docs.Result(ref=item.key, ok=False, error_kind=prov.CONFLICT, details=result.details,
                                          message=f"{paid_off_message} Xero said: {result.message}")
                 out[item.key] = _result_for(item, result, request=payload,
@@ -588,15 +639,17 @@ class XeroProvider(prov.SyncProvider):
         for item in items:
             a = item.obj
             if not a.remote_id:
-                out.append(docs.Result(ref=item.key, ok=True))
+                out.append(docs.Result(ref=item.key, ok=True, details={
+                    "not_sent": True, "notes": ["Not sent: it was never in Xero, nothing to remove."]}))
                 continue
             try:
                 result = self.client.delete_credit_note_allocation(a.credit_note_remote_id, a.remote_id,
                                                                    ref=item.key)
             except XeroError as exc:
                 self._raise_if_connection_wide(exc)
-                result = docs.Result(ref=item.key, ok=False, error_kind=exc.kind, message=exc.message)
-            if not result.ok and _already_gone(result.message):
+                result = docs.Result(ref=item.key, ok=False, error_kind=exc.kind, message=exc.message,
+                                     details={"error_code": exc.code})
+            if not result.ok and _already_gone(result):
                 result = docs.Result(ref=item.key, ok=True, remote_id=a.remote_id,
                                      details={"notes": ["already gone from Xero"]})
             out.append(_result_for(item, result))
@@ -728,11 +781,10 @@ class XeroProvider(prov.SyncProvider):
                 continue
             result = self.client.delete_bank_transaction(bt_id, body, _key(item.key, item.attempt, "void"),
                                                          ref=item.key)
-            message = (result.message or "").lower()
-            if not result.ok and "already been deleted" in message:
+            if not result.ok and _code(result) == errors.ALREADY_DELETED:
                 result = docs.Result(ref=item.key, ok=True, remote_id=o.remote_id,
                                      details={"notes": ["already voided in Xero"]})
-            elif not result.ok and "reconciled" in message:
+            elif not result.ok and _code(result) == errors.RECONCILED_IN_XERO:
                 result = docs.Result(
                     ref=item.key, ok=False, error_kind=prov.CONFLICT, details=result.details,
                     message=("Xero cannot void overpayment %s: it is reconciled with a bank statement line in Xero. "
@@ -790,17 +842,17 @@ class XeroProvider(prov.SyncProvider):
             except XeroError as exc:
                 self._raise_if_connection_wide(exc)
                 result = docs.Result(ref=item.key, ok=False, error_kind=exc.kind, message=exc.message)
-            if not result.ok and _already_gone(result.message):
+            if not result.ok and _already_gone(result):
                 result = docs.Result(ref=item.key, ok=True, remote_id=a.remote_id,
                                      details={"notes": ["already gone from Xero"]})
             out.append(_result_for(item, result))
         return out
 
 
-_PAID_OFF = "already been paid off"
+_MONEY_REFUSALS = (errors.OVERPAYMENT, errors.ALREADY_PAID, errors.DOCUMENT_NOT_APPROVED,
+                   errors.DOCUMENT_VOIDED_IN_XERO)
 
 
-def _already_gone(message):
-    text = (message or "").lower()
-    return "not found" in text or "could not be found" in text or "already been deleted" in text
-
+def _already_gone(result):
+    """Xero says the payment or allocation is not there any more (404, or its words for it)."""
+    return _code(result) in (errors.DOCUMENT_NOT_FOUND, errors.ALREADY_DELETED, errors.NOT_FOUND_CODE)

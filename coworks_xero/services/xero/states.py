@@ -414,8 +414,8 @@ def plan(xero: XeroDoc, host: HostWish) -> Plan:
         if not (host.allow_recreate or xero.closed_by_us):
             return Plan(BLOCKED, [], (
                 f"{noun} {label} was {word} in Xero, but the host still has it. Xero keeps the number of a "
-                f"{word} {noun}, so it can only be re-created under a new number ({new}): choose "
-                "'Re-create in Xero' to do so, or cancel it in the host"), LEVEL_ERROR)
+                f"{word} {noun}, so it can only be re-created under a new number ({new}): Retry after the "
+                f"next pull from Xero has read that it is {word} to do so, or cancel it in the host"), LEVEL_ERROR)
         return Plan(RECREATE, [Step(A_CREATE, "", (("number", new), ("status", target)),
                                     f"created {noun} {new} in Xero: {label} is {word} there and Xero does not "
                                     f"reuse the number of a {word} {noun}")],
