@@ -71,10 +71,15 @@ class CoworksSyncLink(models.Model):
                 VALUES %s
                 ON CONFLICT (connection_id, res_model, res_id)
                 DO UPDATE SET %s, write_uid = EXCLUDED.write_uid, write_date = EXCLUDED.write_date
+                RETURNING id
             """, columns, values, updates))
-        self.invalidate_model()
+            # Only what read these rows is stale: the links themselves, and the host fields
+            # computed from them (invalidating whole models costs more than the write).
+            self.browse([r[0] for r in self.env.cr.fetchall()]).invalidate_recordset()
         if values_by_res_id:
-            self.env[res_model].invalidate_model()  # only the computed host fields read links
+            Host = self.env[res_model]
+            linked = [name for name, field in Host._fields.items() if field.compute == "_compute_xero_link"]
+            Host.browse(list(values_by_res_id)).invalidate_recordset(linked)
 
     @api.model
     def _find(self, conn, res_model, remote_ids):
