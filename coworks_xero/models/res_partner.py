@@ -67,7 +67,7 @@ class ResPartner(models.Model):
 
     def write(self, vals):
         res = super().write(vals)
-        if self._COWORKS_XERO_SYNCED_FIELDS & vals.keys() and not self.env.context.get("coworks_xero_from_sync"):
+        if self._COWORKS_XERO_SYNCED_FIELDS & vals.keys():
             self._coworks_xero_enqueue_known_contacts()
         return res
 

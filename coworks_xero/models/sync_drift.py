@@ -12,6 +12,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..services import drift as drift_rules
+from .account_move import _dec
 from ..services import provider as prov
 
 _logger = logging.getLogger(__name__)
@@ -200,12 +201,10 @@ class CoworksSyncConnection(models.Model):
         partner = move.commercial_partner_id.with_company(self.company_id).with_context(
             coworks_sync_connection_id=self.id)
         digits = move.currency_id.decimal_places
-        from decimal import Decimal
-        total = Decimal(repr(move.amount_total)).quantize(Decimal(1).scaleb(-digits))
-        residual = Decimal(repr(move.amount_residual)).quantize(Decimal(1).scaleb(-digits))
+        total, residual = _dec(move.amount_total, digits), _dec(move.amount_residual, digits)
         return drift_rules.HostDocument(
             ref=f"account.move,{move.id}", label=move.name or str(move.id), posted=move.state == "posted",
-            total=total, paid=total - residual if move.state == "posted" else Decimal(0),
+            total=total, paid=total - residual if move.state == "posted" else _dec(0, digits),
             contact_id=partner.xero_contact_id or "", currency_code=move.currency_id.name,
             date=move.invoice_date or move.date)
 

@@ -58,14 +58,8 @@ class CoworksSyncJob(models.Model):
         enabled = companies.filtered("coworks_xero_sync_enabled")
         if not enabled:
             return {}
-        Conn = self.env["coworks.sync.connection"].sudo()
-        Conn.flush_model(["company_id", "active"])
-        self.env.cr.execute("""
-            SELECT DISTINCT ON (company_id) company_id, id FROM coworks_sync_connection
-             WHERE company_id = ANY(%s) AND active ORDER BY company_id, id
-        """, [enabled.ids])
-        rows = self.env.cr.fetchall()
-        return {companies.browse(cid): Conn.browse(conn_id) for cid, conn_id in rows}
+        by_id = self.env["coworks.sync.connection"]._active_by_company(enabled.ids)
+        return {companies.browse(cid): conn for cid, conn in by_id.items()}
 
     @api.model
     def _enqueue(self, records, kind, operation="upsert", company_getter=None, trigger=True):

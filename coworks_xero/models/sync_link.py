@@ -142,15 +142,7 @@ class CoworksSyncLinkedMixin(models.AbstractModel):
             conn = Conn.browse(forced)
             return {rec.id: conn for rec in self}
         companies = {rec.id: rec._coworks_link_company() for rec in self}
-        company_ids = list({c.id for c in companies.values() if c})
-        by_company = {}
-        if company_ids:
-            Conn.flush_model(["company_id", "active"])
-            self.env.cr.execute("""
-                SELECT DISTINCT ON (company_id) company_id, id FROM coworks_sync_connection
-                 WHERE company_id = ANY(%s) AND active ORDER BY company_id, id
-            """, [company_ids])
-            by_company = {cid: Conn.browse(conn_id) for cid, conn_id in self.env.cr.fetchall()}
+        by_company = Conn._active_by_company({c.id for c in companies.values() if c})
         return {rid: by_company.get(c.id) for rid, c in companies.items() if c and c.id in by_company}
 
     def _coworks_link_company(self):

@@ -568,15 +568,17 @@ class CoworksSyncConnection(models.Model):
             new_changes.append({"kind": "allocation", "remote_id": alloc.remote_id, "move_id": invoice.id,
                                 "credit_note_id": credit.id, "amount": float(alloc.amount),
                                 "currency_id": invoice.currency_id.id, "date": alloc.date})
+        # Ours (a link holds it) and deleted behind our back: only a link still "synced" is (one
+        # Odoo removed itself is "to_delete" or "deleted" by then). One read for all of them.
+        deleted = [p.remote_id for p in payments if p.status == "DELETED" and p.remote_id in linked]
+        live_deleted = {x.lower() for x in self.env["coworks.xero.payment.link"].sudo().search([
+            ("connection_id", "=", self.id), ("state", "=", "synced"),
+            ("xero_id", "in", _id_forms(deleted))]).mapped("xero_id")} if deleted else set()
         for pay in payments:
             move = moves.get(pay.document_remote_id)
             if (move and pay.status == "DELETED" and pay.remote_id in linked
                     and ("payment_deleted", pay.remote_id) not in known):
-                # Ours (a link holds it) and deleted behind our back: only a link still "synced"
-                # is (one Odoo removed itself is "to_delete" or "deleted" by then).
-                if self.env["coworks.xero.payment.link"].sudo().search_count([
-                        ("connection_id", "=", self.id), ("state", "=", "synced"),
-                        ("xero_id", "in", _id_forms([pay.remote_id]))]):
+                if pay.remote_id.lower() in live_deleted:
                     known.add(("payment_deleted", pay.remote_id))
                     new_changes.append({"kind": "payment_deleted", "remote_id": pay.remote_id, "move_id": move.id,
                                         "remote_status": pay.status, "amount": float(pay.amount),

@@ -846,12 +846,17 @@ class XeroClient:
 
     def delete_credit_note_allocation(self, credit_note_id, allocation_id, ref=""):
         """DELETE /CreditNotes/{id}/Allocations/{AllocationID} -> Result."""
+        return self._delete_allocation("delete_credit_note_allocation", "delete_credit_note_allocations",
+                                       credit_note_id, allocation_id, ref)
+
+    def _delete_allocation(self, op, method, parent_id, allocation_id, ref):
+        """Remove one allocation of a credit (credit note, overpayment) -> Result."""
+        call = getattr(self.accounting, method)
 
         def fn(**kw):
-            return self.accounting.delete_credit_note_allocations(self.tenant_id, credit_note_id, allocation_id, **kw)
+            return call(self.tenant_id, parent_id, allocation_id, **kw)
 
-        _headers, data = self._request("delete_credit_note_allocation", fn, kind="allocation",
-                                       what="Allocation %s" % allocation_id)
+        _headers, data = self._request(op, fn, kind="allocation", what="Allocation %s" % allocation_id)
         element = data if isinstance(data, dict) else {}
         element = (element.get("Allocations") or [element])[0] if "Allocations" in element else element
         ok = bool(element.get("IsDeleted", True)) and not element_has_errors_soft(element)
@@ -933,19 +938,8 @@ class XeroClient:
 
     def delete_overpayment_allocation(self, overpayment_id, allocation_id, ref=""):
         """DELETE /Overpayments/{id}/Allocations/{AllocationID} -> Result."""
-
-        def fn(**kw):
-            return self.accounting.delete_overpayment_allocations(self.tenant_id, overpayment_id, allocation_id, **kw)
-
-        _headers, data = self._request("delete_overpayment_allocation", fn, kind="allocation",
-                                       what="Allocation %s" % allocation_id)
-        element = data if isinstance(data, dict) else {}
-        element = (element.get("Allocations") or [element])[0] if "Allocations" in element else element
-        ok = bool(element.get("IsDeleted", True)) and not element_has_errors_soft(element)
-        return Result(ref=ref, ok=ok, remote_id=allocation_id, remote_status="DELETED" if ok else "",
-                      error_kind="" if ok else VALIDATION,
-                      message="" if ok else sentence("Allocation %s" % allocation_id, element_messages(element)),
-                      details={"element": element})
+        return self._delete_allocation("delete_overpayment_allocation", "delete_overpayment_allocations",
+                                       overpayment_id, allocation_id, ref)
 
     # ======================================================= reference data
 
