@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test: the pure-Python suite always; whenever an Odoo 19 tree is at $ODOO_PATH (default
 # /opt/odoo19), the addon's tests under Odoo's own runner (odoo-bin -i coworks_xero --test-enable)
-# on two fresh databases, one with demo data and one without, and under pytest-odoo against the
-# database with demo data, which is uninstalled at the end (it must leave no table behind).
+# on two fresh databases, one with demo data and one without, and under pytest-odoo against a
+# third database with demo data, which is uninstalled at the end (it must leave no table behind).
 # Extra arguments are passed to both pytest runs (e.g. -k name, -x); with extra arguments Odoo's
 # runner is skipped (it runs every test of the addon) unless COWORKS_TEST_ODOO_RUNNER=1.
-# Databases: $COWORKS_TEST_DB (default coworks_xero_test) and $COWORKS_TEST_DB_nodemo.
+# Databases: $COWORKS_TEST_DB (default coworks_xero_test), $COWORKS_TEST_DB_nodemo and
+# $COWORKS_TEST_DB_pytest (only $COWORKS_TEST_DB, for pytest-odoo, when Odoo's runner is skipped).
 set -uo pipefail
 source "$(dirname "$0")/env.sh"
 bash "$REPO_ROOT/scripts/setup.sh" || { echo "test: set-up failed"; exit 1; }
@@ -111,25 +112,28 @@ if have_odoo; then
   nodemo_db="${db}_nodemo"
   runner="${COWORKS_TEST_ODOO_RUNNER:-}"
   if [ -z "$runner" ]; then if [ $# -gt 0 ]; then runner=0; else runner=1; fi; fi
-  nodemo_pid=
+  nodemo_pid=; demo_pid=; pytest_db="$db"
   if [ "$runner" = 1 ]; then
-    # Independent of the rest (its own database and port): it runs while the others do.
+    # Each runner has its own database and port, and the tests mostly wait on the emulator and
+    # PostgreSQL, so all three runs go at once: pytest-odoo gets a third database of its own.
+    pytest_db="${db}_pytest"
     echo "test: Odoo's runner without demo data on a new database $nodemo_db (in the background)"
     odoo_runner "$nodemo_db" &
     nodemo_pid=$!
-    echo "test: Odoo's runner with demo data on a new database $db (this also installs it for pytest-odoo)"
-    odoo_runner "$db" --with-demo
-    install_log="$var/odoo-runner-$db.log"
+    echo "test: Odoo's runner with demo data on a new database $db (in the background)"
+    odoo_runner "$db" --with-demo &
+    demo_pid=$!
   else
     echo "!!!!! Odoo's own runner SKIPPED (extra pytest arguments; COWORKS_TEST_ODOO_RUNNER=1 runs it) !!!!!"
     summary+=("Odoo runner:                   SKIPPED (extra pytest arguments)")
-    conf="$(write_conf "$db")"
-    install_log="$var/odoo-install-$db.log"
-    dropdb --if-exists --force "$db" || { echo "test: cannot drop the old test database $db"; exit 1; }
-    echo "test: installing coworks_xero (with demo data) into a new database $db"
-    env -u PYTHONPATH "$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$db" -i coworks_xero --with-demo --stop-after-init \
-      --log-level=warn > "$install_log" 2>&1
   fi
+  conf="$(write_conf "$pytest_db")"
+  install_log="$var/odoo-install-$pytest_db.log"
+  dropdb --if-exists --force "$pytest_db" || { echo "test: cannot drop the old test database $pytest_db"; exit 1; }
+  echo "test: installing coworks_xero (with demo data) into a new database $pytest_db for pytest-odoo"
+  env -u PYTHONPATH "$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$pytest_db" -i coworks_xero --with-demo --stop-after-init \
+    --log-level=warn > "$install_log" 2>&1
+  db="$pytest_db"
   conf="$var/odoo-test-$db.conf"
   state="$(psql -d "$db" -tAc "SELECT state FROM ir_module_module WHERE name = 'coworks_xero'" 2>/dev/null)"
   if [ "$state" != installed ]; then
@@ -157,11 +161,9 @@ if have_odoo; then
     fi
   fi
   if [ "$runner" = 1 ]; then
-    report_runner "$db" "Odoo runner, with demo:       "
-    if [ -n "$nodemo_pid" ]; then
-      echo "test: waiting for Odoo's runner without demo data ($nodemo_db)"
-      wait "$nodemo_pid"
-    fi
+    echo "test: waiting for Odoo's runners"
+    wait "$demo_pid" "$nodemo_pid"
+    report_runner "${COWORKS_TEST_DB:-coworks_xero_test}" "Odoo runner, with demo:       "
     report_runner "$nodemo_db" "Odoo runner, without demo:    "
   fi
 else

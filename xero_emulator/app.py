@@ -192,18 +192,21 @@ class Emulator:
             if self._initial_webhook[0]:
                 self.webhooks.configure(*self._initial_webhook)
 
-    def _log(self, req, route, status, tenant, generation):
+    def _log(self, req, route, status, tenant, generation, arrived):
         if route is None:
             return
         with self.lock:
             if generation != self.log_generation:
                 return  # started before a reset / log clear: keep the new log clean
             self.log.append({"method": req.method, "path": req.path, "route": route, "status": status,
-                             "tenant": tenant, "ts": time.time()})
+                             "tenant": tenant, "ts": time.time(), "arrived": arrived})
             self.counts[route] += 1
 
     # ------------------------------------------------------------------------------ entry
     def handle(self, req: Request) -> Response:
+        # "arrived" is when the request reached the emulator (when its rate limit counts it);
+        # "ts" is when the answer was ready (when the change became visible)
+        arrived = time.time()
         path = req.path
         generation = self.log_generation
         route = None
@@ -234,7 +237,7 @@ class Emulator:
             traceback.print_exc()
             resp = Response(500, {"Type": None, "Title": "An error occurred", "Status": 500,
                                   "Detail": f"emulator error: {type(exc).__name__}: {exc}"})
-        self._log(req, route, resp.status, tenant, generation)
+        self._log(req, route, resp.status, tenant, generation, arrived)
         resp.headers.setdefault("Xero-Correlation-Id", str(uuid.uuid4()))
         return resp
 
