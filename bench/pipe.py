@@ -67,20 +67,23 @@ def window_bound(n_calls, latency):
     return 60 * ((n_calls - 1) // 60) + latency if n_calls else 0.0
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def arguments(description, **defaults):
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--template", default=os.environ.get("BENCH_TPL", "cx_bench_tpl"))
-    ap.add_argument("--customers", type=int, default=300)
-    ap.add_argument("--invoices", type=int, default=1500)
-    ap.add_argument("--paid", type=int, default=1200)
+    ap.add_argument("--customers", type=int, default=defaults.get("customers", 300))
+    ap.add_argument("--invoices", type=int, default=defaults.get("invoices", 1500))
+    ap.add_argument("--paid", type=int, default=defaults.get("paid", 1200))
     ap.add_argument("--latency-min", type=float, default=0.25)
     ap.add_argument("--latency-max", type=float, default=0.8)
     ap.add_argument("--cron-limit", type=int, default=120, help="limit_time_real_cron of the server (s)")
     ap.add_argument("--timeout", type=float, default=1200, help="seconds before giving up the drain")
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--python", default=sys.executable)
-    args = ap.parse_args()
-    db = "pipe_run"
+    return ap
+
+
+def drain(args, customers, invoices, paid, db="pipe_run"):
+    """Make the backlog with sync off, switch it on, wait until it is drained: the figures."""
     workdir = os.path.join(REPO_ROOT, "var", "pipe")
     os.makedirs(workdir, exist_ok=True)
     for f in os.listdir(workdir):
@@ -92,19 +95,20 @@ def main():
     server = OdooServer(args, db, workdir, "a", options=(
         f"limit_time_real_cron = {args.cron_limit}\n"))
     try:
-        log(f"pipe: {args.customers} customers, {args.invoices} invoices, {args.paid} paid, sync off")
-        shell(args, db, {"SOAK_STEP": "base", "SOAK_CUSTOMERS": str(args.customers)})
+        log(f"pipe: {customers} customers, {invoices} invoices, {paid} paid, sync off")
+        shell(args, db, {"SOAK_STEP": "base", "SOAK_CUSTOMERS": str(customers)})
         ids = shell(args, db, {"SOAK_STEP": "connect", "SOAK_EMU": base, "SOAK_ODOO_URL": server.url,
                                "SOAK_TENANT": TENANT_AU, "SOAK_CUSTOMERS": "0"})
-        made = shell(args, db, {"PIPE_COMPANY": str(ids["company_id"]), "PIPE_CUSTOMERS": str(args.customers),
-                                "PIPE_INVOICES": str(args.invoices), "PIPE_PAID": str(args.paid),
+        made = shell(args, db, {"PIPE_COMPANY": str(ids["company_id"]), "PIPE_CUSTOMERS": str(customers),
+                                "PIPE_INVOICES": str(invoices), "PIPE_PAID": str(paid),
                                 "PIPE_PRODUCT": str(ids["product"]), "PIPE_TAX": str(ids["tax"]),
                                 "PIPE_SALE_JOURNAL": str(ids["sale_journal"]),
                                 "PIPE_BANK_JOURNAL": str(ids["bank_journal"])}, script_name="_pipe_backlog.py")
         log(f"pipe: backlog made in {made['made_s']} s: {made}")
         server.start()
-        emu_ctl(base, "POST", "faults", {"route": "*", "kind": "latency", "seconds_min": args.latency_min,
-                                         "seconds_max": args.latency_max, "count": 0})
+        if args.latency_max > 0:
+            emu_ctl(base, "POST", "faults", {"route": "*", "kind": "latency", "seconds_min": args.latency_min,
+                                             "seconds_max": args.latency_max, "count": 0})
         emu_ctl(base, "DELETE", "requests")
         sampler = RssSampler(server)
         sampler.start()
@@ -129,9 +133,7 @@ def main():
         states = collections.defaultdict(dict)
         for kind, state, n in query(db, "SELECT kind, state, count(*) FROM coworks_sync_job GROUP BY 1, 2 ORDER BY 1, 2"):
             states[kind][state] = n
-        writes = [r for r in calls if r["method"] in ("PUT", "POST", "DELETE")]
-        reads = [r for r in calls if r["method"] == "GET"]
-        http_429 = sum(1 for r in calls if r["status"] == 429)
+        (jobs,), = query(db, "SELECT count(*) FROM coworks_sync_job")
         stamps = sorted(r["ts"] for r in calls)
         max_in_60 = 0
         j = 0
@@ -140,32 +142,47 @@ def main():
                 j += 1
             max_in_60 = max(max_in_60, i - j + 1)
         gaps = [b - a for a, b in zip([t_on] + stamps, stamps)]
-        needed_writes = (math.ceil(made["customers"] / 50) + math.ceil(made["invoices"] / 50)
-                         + math.ceil(made["paid"] / 50))
-        latency = (args.latency_min + args.latency_max) / 2
-        bound_s = window_bound(needed_writes + len(reads), latency)
         killed = subprocess.run(f"grep -chE 'WorkerCron .* timeout after|CPU time limit|virtual real time limit|"
                                 f"memory limit' {workdir}/odoo-a.log", shell=True, capture_output=True,
                                 text=True).stdout.strip() or "0"
-        by_route = collections.Counter(r["route"] for r in calls)
-        print(f"jobs_by_kind_and_state={dict(states)}")
-        print(f"calls_by_route={dict(by_route.most_common())}")
-        print(f"docs={expected} drain_s={drain_s:.1f}" if drain_s is not None
-              else f"docs={expected} drain_s=>{args.timeout:.0f} left={left}")
-        print(f"calls={len(calls)} writes={len(writes)} (least needed {needed_writes}) reads={len(reads)} "
-              f"http_429={http_429} max_calls_in_60s={max_in_60}")
-        if drain_s:
-            print(f"pipe_utilisation={bound_s / drain_s:.2f} (bound {bound_s:.1f} s for "
-                  f"{needed_writes + len(reads)} calls; {expected / drain_s * 60:.0f} documents a minute)")
-        print(f"longest_idle_s={max(gaps, default=0):.1f} idle_over_2s_total={sum(g for g in gaps if g > 2):.1f}")
-        print(f"cron_worker_killed={killed} (limit_time_real_cron={args.cron_limit}; cron worker pids seen "
-              f"{len(sampler.pids)})")
-        print(f"cron_worker_peak_rss_mb={sampler.peak / 2**20:.0f}")
+        return {
+            "made": made, "expected": expected, "drain_s": drain_s, "left": left, "states": dict(states),
+            "jobs": jobs, "calls": calls, "max_in_60": max_in_60, "gaps": gaps, "killed": killed,
+            "peak_rss": sampler.peak, "cron_pids": len(sampler.pids),
+        }
     finally:
         server.stop()
         emulator_srv.stop()
         if not args.keep_db:
             subprocess.run(["dropdb", "--if-exists", "--force", db], check=False)
+
+
+def main():
+    args = arguments(__doc__.split("\n")[0]).parse_args()
+    out = drain(args, args.customers, args.invoices, args.paid)
+    made, expected, drain_s, calls = out["made"], out["expected"], out["drain_s"], out["calls"]
+    writes = [r for r in calls if r["method"] in ("PUT", "POST", "DELETE")]
+    reads = [r for r in calls if r["method"] == "GET"]
+    http_429 = sum(1 for r in calls if r["status"] == 429)
+    needed_writes = (math.ceil(made["customers"] / 50) + math.ceil(made["invoices"] / 50)
+                     + math.ceil(made["paid"] / 50))
+    latency = (args.latency_min + args.latency_max) / 2
+    bound_s = window_bound(needed_writes + len(reads), latency)
+    by_route = collections.Counter(r["route"] for r in calls)
+    print(f"jobs_by_kind_and_state={out['states']}")
+    print(f"calls_by_route={dict(by_route.most_common())}")
+    print(f"docs={expected} drain_s={drain_s:.1f}" if drain_s is not None
+          else f"docs={expected} drain_s=>{args.timeout:.0f} left={out['left']}")
+    print(f"calls={len(calls)} writes={len(writes)} (least needed {needed_writes}) reads={len(reads)} "
+          f"http_429={http_429} max_calls_in_60s={out['max_in_60']}")
+    if drain_s:
+        print(f"pipe_utilisation={bound_s / drain_s:.2f} (bound {bound_s:.1f} s for "
+              f"{needed_writes + len(reads)} calls; {expected / drain_s * 60:.0f} documents a minute)")
+    gaps = out["gaps"]
+    print(f"longest_idle_s={max(gaps, default=0):.1f} idle_over_2s_total={sum(g for g in gaps if g > 2):.1f}")
+    print(f"cron_worker_killed={out['killed']} (limit_time_real_cron={args.cron_limit}; cron worker pids seen "
+          f"{out['cron_pids']})")
+    print(f"cron_worker_peak_rss_mb={out['peak_rss'] / 2**20:.0f}")
 
 
 if __name__ == "__main__":

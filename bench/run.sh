@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (they print measured figures; nothing here is a test).
-#   bash bench/run.sh [post|backfill|writeback|pipe|inbound|multi_org|soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
+#   bash bench/run.sh [post|backfill|writeback|pipe|inbound|multi_org|latency|memory|two_servers|soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
 # A template database cx_bench_tpl (coworks_xero installed with demo data, like scripts/test.sh
 # does) is created once; every bench runs on a fresh copy of it, cx_bench, since benches commit.
 # BENCH_TPL names another template (e.g. to keep out of someone else's runs on the same server).
@@ -71,6 +71,13 @@ if [ "$which" = multi_org ] || [ "$which" = all ]; then
   if [ "$which" = multi_org ]; then fresh_db && "$PY" bench/multi_org.py --db "$db" --conf "$conf" "$@" || status=1
   else fresh_db && "$PY" bench/multi_org.py --db "$db" --conf "$conf" || status=1; fi
 fi
+for bench in latency memory two_servers; do
+  if [ "$which" = "$bench" ] || [ "$which" = all ]; then
+    echo "== bench/$bench.py =="
+    if [ "$which" = "$bench" ]; then "$PY" bench/$bench.py --template "$tpl" "$@" || status=1
+    else "$PY" bench/$bench.py --template "$tpl" || status=1; fi
+  fi
+done
 if [ "$which" = soak ] || [ "$which" = all ]; then
   echo "== bench/fault_soak.py =="
   if [ "$which" = soak ]; then "$PY" bench/fault_soak.py --template "$tpl" "$@" || status=1

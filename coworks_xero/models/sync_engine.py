@@ -10,6 +10,7 @@ Pattern (see docs/architecture.md and ../shared/reference/odoo-patterns.md §1, 
   transactions of its own: record the send, send, keep Xero's answers, apply them (see
   ``_process_batch``).
 """
+import collections
 import dataclasses
 import datetime
 import json
@@ -33,6 +34,9 @@ BATCH_SIZE = 50  # Xero takes up to 50 documents per call comfortably
 CLAIM_SIZE = 200  # jobs claimed per round of the cron loop
 CONCURRENCY_RETRIES = 5  # a step whose writes collide with a user's is run again (never the send)
 CLAIM_LOCK_SPACE = 0x58e0  # advisory-lock namespace of claimed jobs (first key; the job id is the second)
+CONNECTION_LOCK_SPACE = 0x58e1  # ... of the connection a lane works on (second key: the connection id)
+# The sync's crons, "lanes": each round of each works on one connection (see _cron_process_jobs).
+SYNC_LANES = ("coworks_xero.ir_cron_sync", "coworks_xero.ir_cron_sync_lane_2")
 INFLIGHT_GRACE = 90  # seconds a recorded send may still be on its way (the client's time per request)
 CLAIM_LOOKAHEAD = 4  # candidates read per claimed job, so concurrent workers find free rows
 MAX_ATTEMPTS = 8  # automatic retries before a temporary failure needs a person
@@ -180,28 +184,44 @@ class CoworksSyncJob(models.Model):
         ]
 
     @api.model
-    def _cron_process_jobs(self):
+    def _cron_process_jobs(self, lane=1):
         """Catch-up scan, then send ready jobs until none are left or the cron's time is up.
 
         Odoo gives a cron callback a time budget (``_commit_progress`` returns what is left):
         when it is spent with work left, the run ends and wakes the next one at once, so a
         backlog never holds a cron worker past ``limit_time_real_cron`` and never waits for the
-        10-minute schedule."""
+        10-minute schedule.
+
+        ``lane``: the sync has more than one cron (``ir_cron_sync``, ``ir_cron_sync_lane_2``):
+        Odoo runs one cron at a time in one cron worker, so one cron could never use a second
+        cron worker or a second server. Each round of a run works on ONE connection, held by a
+        session lock, so the lanes (on one server or several) serve different organisations at
+        once and one organisation's documents still go in their order (contacts before their
+        invoices) and within its own Xero budget. Lane 1 also folds requests, applies inbound
+        changes and queues the catch-up; it wakes the other lanes when more than one
+        organisation has work."""
         Cron = self.env["ir.cron"]
-        self._in_own_transaction(self._fold_requests)
-        # What happened in Xero (webhook events, the If-Modified-Since pull) becomes "inbound"
-        # jobs, applied below like any other; it commits itself and never raises.
-        self.env["coworks.sync.inbound.change"]._coworks_xero_inbound_run()
-        catch_up_left = self._enqueue_missing_page()
+        catch_up_left = False
+        if lane == 1:
+            self._in_own_transaction(self._fold_requests)
+            # What happened in Xero (webhook events, the If-Modified-Since pull) becomes "inbound"
+            # jobs, applied below like any other; it commits itself and never raises.
+            self.env["coworks.sync.inbound.change"]._coworks_xero_inbound_run()
+            catch_up_left = self._enqueue_missing_page()
         Cron._commit_progress()
         providers = {}  # one provider per connection for the whole run: its contact directory is read once
         claimed_ids = []
+        served = collections.Counter()  # rounds given to each connection: the others go first
+        held_elsewhere = set()  # connections whose ready jobs another worker holds right now
+        lanes_woken = lane != 1
         try:
             while True:
-                jobs, claimed = self._claim_ready(CLAIM_SIZE)
-                claimed_ids += claimed.ids
-                if not claimed:
-                    if jobs:  # everything is held by another worker: come back shortly
+                conn_id, others = self._lock_next_connection(served, held_elsewhere)
+                if others and not lanes_woken:
+                    self._wake_other_lanes()
+                    lanes_woken = True
+                if conn_id is None:
+                    if held_elsewhere:  # everything is held by another worker: come back shortly
                         self._trigger_worker(fields.Datetime.now() + datetime.timedelta(seconds=30))
                     elif catch_up_left:
                         # The catch-up queues a page at a time (a book imported or posted while
@@ -215,19 +235,73 @@ class CoworksSyncJob(models.Model):
                         return
                     Cron._commit_progress(remaining=0)
                     return
-                remaining = self.search_count(self._ready_domain()) if len(jobs) > len(claimed) else len(claimed)
-                Cron._commit_progress(remaining=remaining)  # also a fresh snapshot for the re-check
-                if not claimed._process(providers, commit=Cron._commit_progress):
-                    self._trigger_worker()  # time is up with work left: the next run starts at once
-                    Cron._commit_progress()
-                    return
+                try:
+                    served[conn_id] += 1
+                    jobs, claimed = self._claim_ready(CLAIM_SIZE, connection_id=conn_id)
+                    claimed_ids += claimed.ids
+                    if not claimed:
+                        held_elsewhere.add(conn_id)
+                        continue
+                    remaining = (self.search_count(self._ready_domain()) if len(jobs) > len(claimed) or others
+                                 else len(claimed))
+                    Cron._commit_progress(remaining=remaining)  # also a fresh snapshot for the re-check
+                    if not claimed._process(providers, commit=Cron._commit_progress):
+                        self._trigger_worker()  # time is up with work left: the next run starts at once
+                        Cron._commit_progress()
+                        return
+                finally:
+                    self._unlock_connection(conn_id)
         finally:
             self._release_claims(claimed_ids)
             self._wake_at_next_retry()
 
     @api.model
-    def _claim_ready(self, limit):
-        """(candidates, claimed): ready jobs, and those of them this worker now holds.
+    def _lock_next_connection(self, served, skip=()):
+        """(connection id, others): the connection this run works on next, locked for this
+        database session (``None`` when every connection with ready jobs is another lane's),
+        and how many other connections have ready jobs. The connection served least in this run
+        goes first, then the one whose ready work is the most urgent and the oldest."""
+        domain = self._ready_domain()
+        if skip:
+            domain = [("connection_id", "not in", list(skip))] + domain
+        groups = self._read_group(domain, ["connection_id"], ["priority:min", "id:min"])
+        order = sorted(groups, key=lambda g: (served[g[0].id], g[1], g[2]))
+        for conn, _priority, _first in order:
+            self.env.cr.execute("SELECT pg_try_advisory_lock(%s, %s)", [CONNECTION_LOCK_SPACE, conn.id])
+            if self.env.cr.fetchone()[0]:
+                return conn.id, len(order) - 1
+        return None, len(order)
+
+    @api.model
+    def _unlock_connection(self, conn_id):
+        try:
+            self.env.cr.execute("SELECT pg_advisory_unlock(%s, %s)", [CONNECTION_LOCK_SPACE, conn_id])
+        except Exception:  # noqa: BLE001 - an aborted transaction: _release_claims rolls back and
+            # retries for the jobs; a connection lock left behind only sends the other lanes on
+            _logger.info("Xero sync: could not release connection %s now", conn_id, exc_info=True)
+            try:
+                self.env.cr.rollback()
+                self.env.cr.execute("SELECT pg_advisory_unlock(%s, %s)", [CONNECTION_LOCK_SPACE, conn_id])
+            except Exception:  # noqa: BLE001 - the session ends with the worker, and the lock with it
+                _logger.warning("Xero sync: connection %s stays locked for this session", conn_id, exc_info=True)
+
+    @api.model
+    def _wake_other_lanes(self):
+        """More than one organisation has work: the other lanes' crons start now (Odoo's own
+        trigger; a lane already running finds the next organisation, or nothing, and ends)."""
+        try:
+            for xmlid in SYNC_LANES[1:]:
+                cron = self.env.ref(xmlid, raise_if_not_found=False)
+                if cron and cron.active:
+                    cron.sudo()._trigger()
+            self.env.cr.commit()
+        except Exception:  # noqa: BLE001 - lane 1 still does all the work, only slower
+            _logger.info("Xero sync: could not wake the other lanes", exc_info=True)
+
+    @api.model
+    def _claim_ready(self, limit, connection_id=None):
+        """(candidates, claimed): ready jobs (of ``connection_id`` when given), and those of them
+        this worker now holds.
 
         A claim is a PostgreSQL advisory lock of this worker's database session, held across
         its commits until the outcome is recorded: another worker, another Odoo server or a
@@ -235,6 +309,8 @@ class CoworksSyncJob(models.Model):
         releases everything at once. Rows are re-checked after the lock (``_process`` reads
         them again in a fresh snapshot), since the search ran before it."""
         domain = self._ready_domain()
+        if connection_id:
+            domain = [("connection_id", "=", connection_id)] + domain
         # Look further than ``limit``: another worker holding the first rows must not leave this
         # one empty-handed.
         jobs = self.search(domain, order="priority, id", limit=limit * CLAIM_LOOKAHEAD)

@@ -1,3 +1,4 @@
+import collections
 import datetime
 import threading
 import uuid
@@ -263,6 +264,47 @@ class TestClaimConcurrency(RealTransactionsCase):
             _jobs, claimed = Job._claim_ready(50)
             Job._release_claims(claimed.ids)
             self.assertTrue(claims["a"] <= set(claimed.ids))
+
+    def test_two_lanes_work_on_two_organisations_at_once_and_never_on_the_same(self):
+        """The sync's two crons (on one server's two cron workers, or on two servers) each take
+        one connection per round under a session lock: never the same one at the same time."""
+        registry = Registry(get_db_name())
+        made = []
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            for n in range(2):
+                company = env["res.company"].create({"name": f"Lane Co {n} {uuid.uuid4().hex[:8]}"})
+                company.coworks_xero_sync_enabled = True
+                conn = env["coworks.sync.connection"].create({"company_id": company.id, "state": "connected",
+                                                              "tenant_id": f"lane-{n}"})
+                partners = env["res.partner"].create([{"name": f"Lane {n}.{i}"} for i in range(3)])
+                env["coworks.sync.job"]._enqueue(partners, "contact", company_getter=lambda p, c=company: c,
+                                                 trigger=False)
+                made.append((company.id, conn.id, partners.ids))
+        for ids in made:
+            self.addCleanup(self._cleanup, registry, *ids)
+        ours = {conn_id for _c, conn_id, _p in made}
+        cursors = {name: registry.cursor() for name in ("a", "b")}
+        for cr in cursors.values():
+            self.addCleanup(cr.close)
+        jobs = {name: api.Environment(cr, SUPERUSER_ID, {})["coworks.sync.job"] for name, cr in cursors.items()}
+        # other connections' ready jobs (demo data) are skipped: only ours compete here
+        others = set(jobs["a"].search(jobs["a"]._ready_domain()).connection_id.ids) - ours
+        got_a, waiting_a = jobs["a"]._lock_next_connection(collections.Counter(), skip=others)
+        got_b, waiting_b = jobs["b"]._lock_next_connection(collections.Counter(), skip=others)
+        self.assertIn(got_a, ours)
+        self.assertIn(got_b, ours)
+        self.assertNotEqual(got_a, got_b, "two lanes took the same organisation")
+        self.assertEqual((waiting_a, waiting_b), (1, 1), "each lane sees that another organisation has work")
+        # While a and b each hold one, a third lane finds nothing to take, and says so.
+        self.assertEqual(jobs["b"]._lock_next_connection(collections.Counter(), skip=others | {got_b}),
+                         (None, 1))
+        # a lets its organisation go at the end of its round: b can take it next.
+        jobs["a"]._unlock_connection(got_a)
+        again, _w = jobs["b"]._lock_next_connection(collections.Counter({got_b: 1}), skip=others | {got_b})
+        self.assertEqual(again, got_a)
+        jobs["b"]._unlock_connection(got_a)
+        jobs["b"]._unlock_connection(got_b)
 
     @staticmethod
     def _release(registry, ids):
