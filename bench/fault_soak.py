@@ -90,6 +90,17 @@ def copy_db(src, dst):
     subprocess.run(["createdb", "-T", src, dst], check=True)
 
 
+def fresh_run(name, template, db):
+    """var/<name> without the logs of an earlier run, and ``db`` a fresh copy of ``template``."""
+    workdir = os.path.join(REPO_ROOT, "var", name)
+    os.makedirs(workdir, exist_ok=True)
+    for f in os.listdir(workdir):
+        if f.endswith((".log", ".stderr")):
+            os.unlink(os.path.join(workdir, f))
+    copy_db(template, db)
+    return workdir
+
+
 def pg(db):
     cnx = psycopg2.connect(dbname=db, application_name=APP_NAME)
     cnx.autocommit = True

@@ -30,7 +30,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from fault_soak import REPO_ROOT, OdooServer, Rpc, copy_db, emu_ctl, log, query, shell
+from fault_soak import REPO_ROOT, OdooServer, Rpc, emu_ctl, log, query, shell, fresh_run
 
 sys.path.insert(0, REPO_ROOT)
 from xero_emulator import EmulatorServer  # noqa: E402
@@ -116,12 +116,7 @@ def main():
     args = ap.parse_args()
     rnd = random.Random(args.seed)
     db = "latency_run"
-    workdir = os.path.join(REPO_ROOT, "var", "latency")
-    os.makedirs(workdir, exist_ok=True)
-    for f in os.listdir(workdir):
-        if f.endswith((".log", ".stderr")):
-            os.unlink(os.path.join(workdir, f))
-    copy_db(args.template, db)
+    workdir = fresh_run("latency", args.template, db)
     emulator_srv = EmulatorServer(host="127.0.0.1", port=0, time_scale=1.0).start()
     base, emulator = emulator_srv.base_url, emulator_srv.app
     server = OdooServer(args, db, workdir, "a")

@@ -33,7 +33,7 @@ import time
 
 import psutil
 
-from fault_soak import REPO_ROOT, OdooServer, Rpc, copy_db, emu_ctl, log, query, shell
+from fault_soak import REPO_ROOT, OdooServer, Rpc, emu_ctl, log, query, shell, fresh_run
 
 sys.path.insert(0, REPO_ROOT)
 from xero_emulator import EmulatorServer  # noqa: E402
@@ -84,12 +84,7 @@ def arguments(description, **defaults):
 
 def drain(args, customers, invoices, paid, db="pipe_run"):
     """Make the backlog with sync off, switch it on, wait until it is drained: the figures."""
-    workdir = os.path.join(REPO_ROOT, "var", "pipe")
-    os.makedirs(workdir, exist_ok=True)
-    for f in os.listdir(workdir):
-        if f.endswith((".log", ".stderr")):
-            os.unlink(os.path.join(workdir, f))
-    copy_db(args.template, db)
+    workdir = fresh_run("pipe", args.template, db)
     emulator_srv = EmulatorServer(host="127.0.0.1", port=0, time_scale=1.0).start()
     base, emulator = emulator_srv.base_url, emulator_srv.app
     server = OdooServer(args, db, workdir, "a", options=(

@@ -22,7 +22,7 @@ import sys
 import time
 
 from _env import environment, registry_for
-from fault_soak import REPO_ROOT, OdooServer, copy_db, emu_ctl, log, query
+from fault_soak import REPO_ROOT, OdooServer, emu_ctl, log, query, fresh_run
 from multi_org import make_org
 
 
@@ -71,12 +71,7 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     args = ap.parse_args()
     db = "two_servers_run"
-    workdir = os.path.join(REPO_ROOT, "var", "two_servers")
-    os.makedirs(workdir, exist_ok=True)
-    for f in os.listdir(workdir):
-        if f.endswith((".log", ".stderr")):
-            os.unlink(os.path.join(workdir, f))
-    copy_db(args.template, db)
+    workdir = fresh_run("two_servers", args.template, db)
     from xero_emulator import EmulatorServer, seed
     emulator_srv = EmulatorServer(host="127.0.0.1", port=0).start()
     base, emulator = emulator_srv.base_url, emulator_srv.app

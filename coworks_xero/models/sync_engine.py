@@ -274,16 +274,7 @@ class CoworksSyncJob(models.Model):
 
     @api.model
     def _unlock_connection(self, conn_id):
-        try:
-            self.env.cr.execute("SELECT pg_advisory_unlock(%s, %s)", [CONNECTION_LOCK_SPACE, conn_id])
-        except Exception:  # noqa: BLE001 - an aborted transaction: _release_claims rolls back and
-            # retries for the jobs; a connection lock left behind only sends the other lanes on
-            _logger.info("Xero sync: could not release connection %s now", conn_id, exc_info=True)
-            try:
-                self.env.cr.rollback()
-                self.env.cr.execute("SELECT pg_advisory_unlock(%s, %s)", [CONNECTION_LOCK_SPACE, conn_id])
-            except Exception:  # noqa: BLE001 - the session ends with the worker, and the lock with it
-                _logger.warning("Xero sync: connection %s stays locked for this session", conn_id, exc_info=True)
+        self._release_claims([conn_id], space=CONNECTION_LOCK_SPACE)
 
     @api.model
     def _wake_other_lanes(self):
@@ -325,21 +316,22 @@ class CoworksSyncJob(models.Model):
         return jobs, self.browse(got[:limit])
 
     @api.model
-    def _release_claims(self, ids):
+    def _release_claims(self, ids, space=CLAIM_LOCK_SPACE):
         """Release claims (session locks survive commits and rollbacks, and Odoo pools its
-        connections: a claim left behind would hold its jobs for the life of the process)."""
+        connections: a claim left behind would hold its jobs for the life of the process), or
+        with ``space=CONNECTION_LOCK_SPACE`` a lane's hold on its connections."""
         if not ids:
             return
         cr = self.env.cr
         query = "SELECT pg_advisory_unlock(%s, id) FROM unnest(%s::int[]) AS c(id)"
         try:
-            cr.execute(query, [CLAIM_LOCK_SPACE, list(ids)])
+            cr.execute(query, [space, list(ids)])
             return
         except Exception:  # noqa: BLE001 - e.g. the transaction is aborted: roll it back and retry
             _logger.info("Xero sync: releasing claims after a failure", exc_info=True)
         try:
             cr.rollback()
-            cr.execute(query, [CLAIM_LOCK_SPACE, list(ids)])
+            cr.execute(query, [space, list(ids)])
         except Exception:  # noqa: BLE001 - last resort: a closed session holds no lock
             _logger.warning("Xero sync: could not release claims; closing the database connection", exc_info=True)
             try:
