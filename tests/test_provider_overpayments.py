@@ -147,8 +147,8 @@ def test_refund_of_an_overpayment_exactly_once_then_removed(env, xero):
     assert not [r for r in env.requests_log()["requests"] if r["method"] == "PUT"]
     # more than is left: explained from the overpayment Xero holds
     [too_much] = provider.run([_refund(made.remote_id, "30.00", "r2")])
-    assert not too_much.ok and too_much.details["error_code"] == "overpayment"
-    assert "only 25" in too_much.message and "left of overpayment" in too_much.message
+    assert not too_much.ok and too_much.details["error_code"] == "credit_exhausted"
+    assert "out of overpayment PBNK/o6: only 25" in too_much.message and "Retry" in too_much.message
     # the overpayment cannot be voided while the refund stands: the job says what to do
     [refused] = provider.run([_ovp(contact_id, "40.00", "o6", remote_id=made.remote_id, op=prov.OP_CANCEL)])
     assert not refused.ok and refused.error_kind == prov.CONFLICT and "refunded in Xero" in refused.message

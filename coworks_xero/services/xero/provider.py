@@ -516,6 +516,13 @@ class XeroProvider(prov.SyncProvider):
                                           if p.document_kind == docs.KIND_OVERPAYMENT
                                           else f"only {due} is still due on {noun} {number} in Xero")}[code]
             message = errors.with_advice(f"Payment of {payloads.round_half_up(p.amount, 2)}: {facts}.", code)
+            if p.document_kind == docs.KIND_OVERPAYMENT and code in (errors.ALREADY_PAID, errors.OVERPAYMENT):
+                # Customer credit paid back: what is left of it in Xero is less than Odoo refunds.
+                code = errors.CREDIT_EXHAUSTED
+                message = (f"Refund of {payloads.round_half_up(p.amount, 2)} out of overpayment {number}: only "
+                           f"{due or 0} of that customer credit is left in Xero — part of it was applied to an "
+                           "invoice or refunded in Xero by hand. Remove that allocation or refund in Xero (open the "
+                           "overpayment), or un-reconcile the refund in Odoo, then Retry.")
             out[item.key] = docs.Result(ref=result.ref, ok=False, error_kind=result.error_kind, message=message,
                                         details=dict(result.details or {}, error_code=code,
                                                      xero_said=result.message))
