@@ -277,3 +277,65 @@ class TestCreditRefunds(CoworksXeroEmulatorCase):
         [cn] = [c for c in self.xero_state()["CreditNotes"] if c["CreditNoteNumber"] == credit.name]
         self.assertEqual((cn["Status"], float(cn["RemainingCredit"])), ("AUTHORISED", credit.amount_total))
         self.assertFalse([p for p in self.xero_state()["Payments"] if p.get("CreditNote") and p["Status"] == "AUTHORISED"])
+
+    # ---------------------------------------------------------------- the catch-up
+
+    def _catch_up_queues(self):
+        from ..models import sync_engine
+        return self.env["coworks.sync.job"]._catch_up(sync_engine.CATCH_UP_PAGE)[0]
+
+    def test_credit_received_while_sync_was_off_is_caught_up(self):
+        self.company.coworks_xero_sync_enabled = False
+        deposit = self._customer_payment(400.0)
+        invoice = self._invoice()
+        overpaid = self._pay(invoice, amount=round(invoice.amount_total + 25.0, 2))
+        self.env.flush_all()
+        self.assertFalse(self.env["coworks.sync.job"].search([]), "nothing may be queued while sync is off")
+        self.assertFalse((deposit | overpaid).xero_credit_link_ids)
+
+        self.company.coworks_xero_sync_enabled = True
+        self.run_worker()  # the catch-up finds the invoice, its payment and both payments' credit
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "PAID")
+        got = sorted((o["Reference"], float(o["Total"]), o["Status"]) for o in self.xero_overpayments())
+        self.assertEqual(got, sorted([(deposit.name, 400.0, "AUTHORISED"), (overpaid.name, 25.0, "AUTHORISED")]))
+        self.assertEqual(self._catch_up_queues(), 0, "a second catch-up finds nothing more")
+        self.run_worker()
+        self.assertEqual(len(self.xero_overpayments()), 2)
+
+    def test_credit_refunded_and_applied_while_sync_was_off_is_caught_up(self):
+        self.company.coworks_xero_sync_enabled = False
+        deposit = self._customer_payment(600.0)
+        out = self._refund_credit(deposit, 100.0)
+        invoice = self._invoice()
+        invoice.js_assign_outstanding_line(self._receivable(deposit).id)
+        left = round(600.0 - 100.0 - invoice.amount_total, 2)
+        self.assertAlmostEqual(deposit._coworks_xero_credit_left(), left)
+
+        self.company.coworks_xero_sync_enabled = True
+        self.run_worker()
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "PAID")
+        [ovp] = self.xero_overpayments()
+        # Xero holds what Odoo holds: the credit left, after its refund (the invoice is paid)
+        self.assertEqual(float(ovp["RemainingCredit"]), left)
+        self.assertEqual(float(ovp["Total"]), round(left + 100.0, 2))
+        [xr] = self.xero_refunds()
+        self.assertEqual((float(xr["Amount"]), xr["Reference"]), (100.0, out.name))
+        self.assertEqual(self._catch_up_queues(), 0)
+
+    def test_credit_whose_overpayment_is_in_xero_and_grew_while_sync_was_off(self):
+        invoice = self._invoice()
+        payment = self._pay(invoice, amount=round(invoice.amount_total + 10.0, 2))
+        self.run_worker()
+        self.assertEqual([float(o["Total"]) for o in self.xero_overpayments()], [10.0])
+        self.company.coworks_xero_sync_enabled = False
+        self._receivable(invoice).remove_move_reconcile()  # while off: its Xero payment stays
+        self.company.coworks_xero_sync_enabled = True
+        # the credit grew by the invoice's amount; Xero holds 10 as credit: the difference is caught up
+        self.assertAlmostEqual(payment._coworks_xero_credit_left(), round(invoice.amount_total + 10.0, 2))
+        self.run_worker()
+        xero_inv = self.xero_invoice(invoice.name)
+        self.assertEqual((xero_inv["Status"], float(xero_inv["AmountDue"])), ("AUTHORISED", invoice.amount_total),
+                         "the payment Odoo un-applied while sync was off is removed from Xero")
+        self.assertEqual(sorted(float(o["Total"]) for o in self.xero_overpayments()),
+                         sorted([10.0, invoice.amount_total]))
+        self.assertEqual(self._catch_up_queues(), 0)
