@@ -178,3 +178,75 @@ def test_other_bank_transaction_types_are_refused_plainly(xero):
         "Type": "RECEIVE", "Contact": {"ContactID": c["ContactID"]}, "BankAccount": {"Code": "090"},
         "LineItems": [{"Description": "x", "UnitAmount": 5, "AccountCode": "200"}]}]})
     assert r.status_code == 400 and "not supported" in errors_of(r)[0]
+
+
+def _refund(xero, ovp_id, amount, account="090", params=None, kind="Overpayment", **fields):
+    body = {kind: {f"{kind}ID": ovp_id}, "Account": {"Code": account}, "Date": "2024-05-06",
+            "Amount": amount, "Reference": "PBNK1/2024/00009"}
+    body.update(fields)
+    return xero.put("/Payments", json={"Payments": [body]}, params=params)
+
+
+def test_overpayment_refund_is_a_payment_out_of_the_remaining_credit(xero):
+    c = xero.contact()
+    inv = xero.invoice(c["ContactID"])                      # 110
+    ovp_id = _overpayment(xero, c["ContactID"], 50).json()["BankTransactions"][0]["OverpaymentID"]
+    assert _alloc(xero, ovp_id, inv["InvoiceID"], 20).status_code == 200
+    # not more than the credit left (30), not from an account that takes no payments
+    r = _refund(xero, ovp_id, 30.01)
+    assert r.status_code == 400 and "exceeds the amount outstanding" in errors_of(r)[0]
+    r = _refund(xero, ovp_id, 10, account="200")
+    assert r.status_code == 400 and "not a bank account and does not have payments enabled" in errors_of(r)[0]
+    r = _refund(xero, "00000000-0000-0000-0000-000000000000", 10)
+    assert r.status_code == 400 and "could not be found" in errors_of(r)[0]
+    r = _refund(xero, ovp_id, 5, Invoice={"InvoiceID": inv["InvoiceID"]})
+    assert r.status_code == 400 and "only one document" in errors_of(r)[0]
+    # a payments-enabled account is enough for a refund (it is a payment, not a bank transaction)
+    r = _refund(xero, ovp_id, 12.5, account="091")
+    assert r.status_code == 200, r.text
+    pay = r.json()["Payments"][0]
+    assert pay["PaymentType"] == "AROVERPAYMENTPAYMENT" and pay["Overpayment"]["OverpaymentID"] == ovp_id
+    assert pay["Amount"] == 12.5 and pay["Account"]["Code"] == "091" and pay["Status"] == "AUTHORISED"
+    ovp = _get(xero, f"/Overpayments/{ovp_id}", "Overpayments")
+    assert (ovp["Status"], ovp["RemainingCredit"]) == ("AUTHORISED", 17.5)
+    assert [(p["PaymentID"], p["Amount"]) for p in ovp["Payments"]] == [(pay["PaymentID"], 12.5)]
+    listed = xero.get(f"/Payments/{pay['PaymentID']}").json()["Payments"][0]
+    assert listed["Overpayment"]["OverpaymentID"] == ovp_id
+    # the rest refunded: the overpayment is used up (PAID) and takes nothing more
+    r2 = _refund(xero, ovp_id, 17.5)
+    assert r2.status_code == 200, r2.text
+    ovp = _get(xero, f"/Overpayments/{ovp_id}", "Overpayments")
+    assert (ovp["Status"], ovp["RemainingCredit"]) == ("PAID", 0)
+    r = _refund(xero, ovp_id, 1)
+    assert r.status_code == 400 and "exceeds the amount outstanding" in errors_of(r)[0]
+    # while a refund stands the overpayment cannot be voided
+    bt_id = xero.get(f"/BankTransactions", params={"where": f'OverpaymentID==Guid("{ovp_id}")'}).json()[
+        "BankTransactions"][0]["BankTransactionID"]
+    void = {"BankTransactions": [{"Type": "RECEIVE-OVERPAYMENT", "BankAccount": {"Code": "090"},
+                                  "LineItems": [], "Status": "DELETED"}]}
+    assert xero.delete(f"/Overpayments/{ovp_id}/Allocations/"
+                       + ovp["Allocations"][0]["AllocationID"]).status_code == 200
+    r = xero.post(f"/BankTransactions/{bt_id}", json=void)
+    assert r.status_code == 400 and "Remove the payments first" in errors_of(r)[0]
+    # deleting a refund gives the credit back
+    for p in (pay, r2.json()["Payments"][0]):
+        d = xero.post(f"/Payments/{p['PaymentID']}", json={"Payments": [{"Status": "DELETED"}]})
+        assert d.status_code == 200, d.text
+    ovp = _get(xero, f"/Overpayments/{ovp_id}", "Overpayments")
+    assert (ovp["Status"], ovp["RemainingCredit"], ovp["Payments"]) == ("AUTHORISED", 50, [])
+    assert xero.post(f"/BankTransactions/{bt_id}", json=void).status_code == 200
+    # a voided overpayment refunds nothing
+    r = _refund(xero, ovp_id, 1)
+    assert r.status_code == 400 and "AUTHORISED" in errors_of(r)[0]
+
+
+def test_overpayment_refund_validates_against_the_spec_and_summarizes(xero):
+    c = xero.contact()
+    ovp_id = _overpayment(xero, c["ContactID"], 20).json()["BankTransactions"][0]["OverpaymentID"]
+    r = _refund(xero, ovp_id, 25, params={"summarizeErrors": "false"})
+    assert r.status_code == 200
+    el = r.json()["Payments"][0]
+    assert el["StatusAttributeString"] == "ERROR" and "exceeds" in el["ValidationErrors"][0]["Message"]
+    r = _refund(xero, "not-a-guid", 5)
+    assert r.status_code == 400
+    assert _get(xero, f"/Overpayments/{ovp_id}", "Overpayments")["RemainingCredit"] == 20

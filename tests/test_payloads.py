@@ -619,6 +619,13 @@ class TestPaymentsAndAllocations:
                            "Date": "2026-11-05", "Amount": 20.0}
         validate("Payment", payload)
 
+    def test_refund_out_of_an_overpayment(self, validate):
+        payload = P.payment_payload(self.pay(document_kind=docs.KIND_OVERPAYMENT, document_remote_id=CREDIT_ID,
+                                             reference="PBNK1/2026/00003", currency_rate=None, amount=D("42.5")))
+        assert payload == {"Overpayment": {"OverpaymentID": CREDIT_ID}, "Account": {"Code": "090"},
+                           "Date": "2026-11-05", "Amount": 42.5, "Reference": "PBNK1/2026/00003"}
+        validate("Payments", P.request_body("payment", [payload]))
+
     def test_bad_payments_refused(self):
         with pytest.raises(ValueError):
             P.payment_payload(self.pay(amount=D("0")))

@@ -120,3 +120,42 @@ def test_bank_account_must_be_a_bank_account(xero):
     # without the cached reference data, Xero itself refuses it
     [r] = XeroProvider(xero).run([_ovp(contact_id, "5.00", "o5", account="091")])
     assert not r.ok and r.error_kind == prov.VALIDATION and "not a bank account" in r.message
+
+
+def _refund(ovp_id, amount, key, attempt=0, account="090", remote_id="", op=prov.OP_UPSERT, maybe_sent=None,
+            reference=None):
+    obj = docs.Payment(ref=key, document_ref="coworks.xero.payment.link,1", document_kind=docs.KIND_OVERPAYMENT,
+                       document_remote_id=ovp_id, amount=D(amount), date=DAY, bank_account_code=account,
+                       reference=reference if reference is not None else "PBNK/R/" + key, remote_id=remote_id)
+    return prov.WorkItem(key=key, kind=prov.KIND_OVERPAYMENT_REFUND, operation=op, obj=obj, attempt=attempt,
+                         maybe_sent=maybe_sent)
+
+
+def test_refund_of_an_overpayment_exactly_once_then_removed(env, xero):
+    contact_id, _inv = _customer_and_invoice(xero)
+    provider = XeroProvider(xero)
+    [made] = provider.run([_ovp(contact_id, "40.00", "o6")])
+    [refund] = provider.run([_refund(made.remote_id, "15.00", "r1")])
+    assert refund.ok, refund.message
+    [ovp] = xero.get_overpayments(ids=[made.remote_id])
+    assert D(str(ovp["RemainingCredit"])) == D("25.00")
+    assert [p["PaymentID"] for p in ovp["Payments"]] == [refund.remote_id]
+    # a lost answer: found on the overpayment, not refunded twice
+    env.clear_log()
+    [again] = provider.run([_refund(made.remote_id, "15.00", "r1", attempt=1, maybe_sent=True)])
+    assert again.ok and again.remote_id == refund.remote_id
+    assert not [r for r in env.requests_log()["requests"] if r["method"] == "PUT"]
+    # more than is left: explained from the overpayment Xero holds
+    [too_much] = provider.run([_refund(made.remote_id, "30.00", "r2")])
+    assert not too_much.ok and too_much.details["error_code"] == "credit_exhausted"
+    assert "out of overpayment PBNK/o6: only 25" in too_much.message and "Retry" in too_much.message
+    # the overpayment cannot be voided while the refund stands: the job says what to do
+    [refused] = provider.run([_ovp(contact_id, "40.00", "o6", remote_id=made.remote_id, op=prov.OP_CANCEL)])
+    assert not refused.ok and refused.error_kind == prov.CONFLICT and "refunded in Xero" in refused.message
+    # removed: the credit comes back, then the void goes through
+    [undo] = provider.run([_refund(made.remote_id, "15.00", "r1", remote_id=refund.remote_id, op=prov.OP_CANCEL)])
+    assert undo.ok, undo.message
+    [ovp] = xero.get_overpayments(ids=[made.remote_id])
+    assert (D(str(ovp["RemainingCredit"])), ovp["Payments"]) == (D("40.00"), [])
+    [void] = provider.run([_ovp(contact_id, "40.00", "o6", remote_id=made.remote_id, op=prov.OP_CANCEL)])
+    assert void.ok, void.message

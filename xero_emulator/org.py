@@ -769,8 +769,10 @@ class Org:
         errors = []
         if data.get("Status") not in (None, "AUTHORISED"):
             raise ElementError(["A payment can only be created with Status AUTHORISED."])
-        if data.get("Prepayment") or data.get("Overpayment") or data.get("BatchPayment"):
-            raise ElementError(["Prepayment/Overpayment/BatchPayment payments are not supported by the emulator."])
+        if data.get("BatchPayment"):
+            raise ElementError(["BatchPayment payments are not supported by the emulator."])
+        if data.get("Overpayment") or data.get("Prepayment"):
+            return self.create_credit_refund(data, txn)
         doc = None
         kind = None
         inv_ref = data.get("Invoice") or ({"InvoiceNumber": data["InvoiceNumber"]} if data.get("InvoiceNumber") else None)
@@ -791,32 +793,7 @@ class Org:
                 doc = None
         else:
             errors.append("You must specify either an Invoice, Credit Note, Prepayment or Overpayment to pay.")
-        acc_ref = data.get("Account") or ({"Code": data["Code"]} if data.get("Code") else None)
-        account = None
-        if not acc_ref or not (acc_ref.get("AccountID") or acc_ref.get("Code")):
-            errors.append("You must specify an Account (AccountID or Code) for the payment.")
-        else:
-            account = self.accounts.get(acc_ref["AccountID"].lower()) if acc_ref.get("AccountID") else self.account_by_code(acc_ref["Code"])
-            label = acc_ref.get("Code") or acc_ref.get("AccountID")
-            if account is None or account["Status"] != "ACTIVE":
-                errors.append(f"Account code '{label}' has been removed as it does not match a recognised account.")
-                account = None
-            elif account["Type"] != "BANK" and not account.get("EnablePaymentsToAccount"):
-                errors.append(f"Account '{label}' is not a bank account and does not have payments enabled "
-                              "(EnablePaymentsToAccount).")
-                account = None
-        amount = data.get("Amount")
-        if amount is None:
-            errors.append("The payment Amount must be specified.")
-        else:
-            amount = q2(dec(amount))
-            if amount <= 0:
-                errors.append("The payment Amount must be greater than zero.")
-        date = parse_date(data["Date"]) if data.get("Date") is not None else None
-        if date is None:
-            errors.append("A valid payment Date must be specified.")
-        else:
-            self._check_lock(date, errors, "payment")
+        account, amount, date = self._payment_basics(data, errors)
         if doc is not None:
             if doc["Status"] != "AUTHORISED":
                 if doc["Status"] == "PAID":
@@ -853,6 +830,87 @@ class Org:
         }
         txn.set(self.payments, pid, pay)
         self._apply_to_doc(kind, doc, amount, date, pid, txn, paid=True)
+        return pay
+
+    def _payment_basics(self, data, errors):
+        """(account, amount, date) of a payment to create, with what is wrong in ``errors``: the
+        account must be ACTIVE and a BANK account or have payments enabled, the amount positive,
+        the date valid and after the lock date."""
+        acc_ref = data.get("Account") or ({"Code": data["Code"]} if data.get("Code") else None)
+        account = None
+        if not acc_ref or not (acc_ref.get("AccountID") or acc_ref.get("Code")):
+            errors.append("You must specify an Account (AccountID or Code) for the payment.")
+        else:
+            account = self.accounts.get(acc_ref["AccountID"].lower()) if acc_ref.get("AccountID") else self.account_by_code(acc_ref["Code"])
+            label = acc_ref.get("Code") or acc_ref.get("AccountID")
+            if account is None or account["Status"] != "ACTIVE":
+                errors.append(f"Account code '{label}' has been removed as it does not match a recognised account.")
+                account = None
+            elif account["Type"] != "BANK" and not account.get("EnablePaymentsToAccount"):
+                errors.append(f"Account '{label}' is not a bank account and does not have payments enabled "
+                              "(EnablePaymentsToAccount).")
+                account = None
+        amount = data.get("Amount")
+        if amount is None:
+            errors.append("The payment Amount must be specified.")
+        else:
+            amount = q2(dec(amount))
+            if amount <= 0:
+                errors.append("The payment Amount must be greater than zero.")
+        date = parse_date(data["Date"]) if data.get("Date") is not None else None
+        if date is None:
+            errors.append("A valid payment Date must be specified.")
+        else:
+            self._check_lock(date, errors, "payment")
+        return account, amount, date
+
+    def create_credit_refund(self, data, txn):
+        """PUT /Payments with ``Overpayment`` (or ``Prepayment``): money paid back to the customer
+        out of their credit (Xero's AROVERPAYMENTPAYMENT / ARPREPAYMENTPAYMENT). Xero refunds at
+        most the credit's RemainingCredit, only while it is AUTHORISED, from a bank account or one
+        with payments enabled; a fully used credit becomes PAID."""
+        if data.get("Overpayment") and data.get("Prepayment"):
+            raise ElementError(["A payment can be applied to only one document."])
+        kind = "OVP" if data.get("Overpayment") else "PRE"
+        cfg = self._credit_cfg(kind)
+        label = cfg["label"]
+        if data.get("Invoice") or data.get("CreditNote") or data.get("InvoiceNumber") or data.get("CreditNoteNumber"):
+            raise ElementError(["A payment can be applied to only one document."])
+        ref = data.get("Overpayment") if kind == "OVP" else data.get("Prepayment")
+        errors = []
+        credit = cfg["store"].get(str((ref or {}).get(cfg["id"]) or "").lower())
+        if credit is None:
+            errors.append(f"{label} could not be found")
+        account, amount, date = self._payment_basics(data, errors)
+        if credit is not None:
+            if credit["Status"] == "PAID":
+                errors.append(EXCEEDS)
+            elif credit["Status"] != "AUTHORISED":
+                errors.append(f"Payments can only be applied to AUTHORISED documents (this one is {credit['Status']}).")
+            elif amount is not None and amount > 0 and amount > credit["RemainingCredit"]:
+                errors.append(EXCEEDS)
+            if account is not None and account.get("CurrencyCode") \
+                    and account["CurrencyCode"] not in (self.base, credit["CurrencyCode"]):
+                errors.append(f"The bank account currency ({account['CurrencyCode']}) does not match the document "
+                              f"currency ({credit['CurrencyCode']}).")
+        if errors:
+            raise ElementError(errors)
+        if credit["CurrencyCode"] == self.base:
+            rate = Decimal(1)
+        elif data.get("CurrencyRate") is not None:
+            rate = q(dec(data["CurrencyRate"]), 6)
+        else:
+            rate = credit["CurrencyRate"]
+        pid = new_id()
+        bank_amount = amount if (account.get("CurrencyCode") in (None, credit["CurrencyCode"])) else q2(amount / rate)
+        pay = {
+            "PaymentID": pid, "Date": date, "Amount": amount, "BankAmount": bank_amount, "CurrencyRate": rate,
+            "Reference": data.get("Reference") or "", "IsReconciled": bool(data.get("IsReconciled", False)),
+            "Status": "AUTHORISED", "PaymentType": "AROVERPAYMENTPAYMENT" if kind == "OVP" else "ARPREPAYMENTPAYMENT",
+            "AccountID": account["AccountID"], "DocKind": kind, "DocID": credit[cfg["id"]], "_updated": self.now(),
+        }
+        txn.set(self.payments, pid, pay)
+        self._apply_to_credit(kind, credit, amount, date, pid, txn, payment=True)
         return pay
 
     def _apply_to_doc(self, kind, doc, amount, date, ref_id, txn, paid, remove=False):
@@ -894,6 +952,15 @@ class Org:
             raise ElementError(["This payment has already been deleted."])
         if pay.get("IsReconciled"):
             raise ElementError(["This payment has been reconciled and cannot be deleted."])
+        if pay["DocKind"] in ("OVP", "PRE"):
+            credit = self._credit_cfg(pay["DocKind"])["store"][pay["DocID"]]
+            if credit["Status"] == "VOIDED":
+                raise ElementError(["The document of this payment has been voided."])
+            p2 = dict(pay, Status="DELETED", _updated=self.now())
+            txn.set(self.payments, p2["PaymentID"], p2)
+            self._apply_to_credit(pay["DocKind"], credit, pay["Amount"], pay["Date"], p2["PaymentID"], txn,
+                                  remove=True, payment=True)
+            return p2
         store = self.invoices if pay["DocKind"] == "INV" else self.credit_notes
         doc = store[pay["DocID"]]
         if doc["Status"] == "VOIDED":
@@ -919,6 +986,12 @@ class Org:
                               "Contact": self._contact_ref(inv["ContactID"]), "CurrencyCode": inv["CurrencyCode"],
                               "Payments": [], "CreditNotes": [], "Prepayments": [], "Overpayments": [],
                               "HasErrors": False, "IsDiscounted": False, "HasAttachments": False}
+        elif p["DocKind"] in ("OVP", "PRE"):
+            cfg = self._credit_cfg(p["DocKind"])
+            c = cfg["store"][p["DocID"]]
+            key = "Overpayment" if p["DocKind"] == "OVP" else "Prepayment"
+            out[key] = {cfg["id"]: c[cfg["id"]], "Type": c["Type"], "Contact": self._contact_ref(c["ContactID"]),
+                        "CurrencyCode": c["CurrencyCode"], "HasAttachments": False}
         else:
             cn = self.credit_notes[p["DocID"]]
             out["CreditNote"] = {"CreditNoteID": cn["CreditNoteID"], "CreditNoteNumber": cn["CreditNoteNumber"],
@@ -1152,7 +1225,7 @@ class Org:
         bt = dict(common, BankTransactionID=btid, AccountID=account["AccountID"], Status="AUTHORISED",
                   Reference=data.get("Reference") or "", IsReconciled=bool(data.get("IsReconciled", False)),
                   Url=data.get("Url") or "", CreditKind=kind, CreditID=cid)
-        credit = dict(common, Status="AUTHORISED", RemainingCredit=total, BankTransactionID=btid, _allocations=[])
+        credit = dict(common, Status="AUTHORISED", RemainingCredit=total, BankTransactionID=btid, _allocations=[], _payments=[])
         credit[cfg["id"]] = cid
         if kind == "OVP":
             credit["Reference"] = data.get("Reference") or ""
@@ -1177,19 +1250,27 @@ class Org:
         if live:
             raise ElementError([f"This {label.lower()} has been allocated to {len(live)} invoice(s) and cannot be "
                                 "deleted. Remove the allocations first."])
+        refunds = [p for p in credit.get("_payments") or () if self.payments[p]["Status"] == "AUTHORISED"]
+        if refunds:
+            raise ElementError([f"This {label.lower()} has {len(refunds)} refund payment(s) and cannot be "
+                                "deleted. Remove the payments first."])
         now = self.now()
         txn.set(self.bank_transactions, bt["BankTransactionID"], dict(bt, Status="DELETED", _updated=now))
         txn.set(cfg["store"], bt["CreditID"], dict(credit, Status="VOIDED", RemainingCredit=ZERO, _updated=now))
         return self.bank_transactions[bt["BankTransactionID"]]
 
-    def _apply_to_credit(self, kind, credit, amount, date, aid, txn, remove=False):
+    def _apply_to_credit(self, kind, credit, amount, date, aid, txn, remove=False, payment=False):
+        """Apply (or, ``remove``, take back) an allocation ``aid`` of the credit - or, ``payment``,
+        a refund Payment out of it."""
         cfg = self._credit_cfg(kind)
         c = dict(credit)
+        listkey = "_payments" if payment else "_allocations"
+        c.setdefault("_payments", [])
         if remove:
-            c["_allocations"] = [x for x in c["_allocations"] if x != aid]
+            c[listkey] = [x for x in c[listkey] if x != aid]
             c["RemainingCredit"] = c["RemainingCredit"] + amount
         else:
-            c["_allocations"] = list(c["_allocations"]) + [aid]
+            c[listkey] = list(c[listkey]) + [aid]
             c["RemainingCredit"] = c["RemainingCredit"] - amount
         if c["RemainingCredit"] == 0 and c["Status"] == "AUTHORISED":
             c["Status"] = "PAID"
@@ -1300,7 +1381,9 @@ class Org:
             "SubTotal": c["SubTotal"], "TotalTax": c["TotalTax"], "Total": c["Total"],
             "UpdatedDateUTC": ms_date(c["_updated"]), "UpdatedDateUTCString": iso_datetime_string(c["_updated"]),
             "CurrencyCode": c["CurrencyCode"], "CurrencyRate": c["CurrencyRate"],
-            "RemainingCredit": c["RemainingCredit"], "HasAttachments": False, "Payments": [],
+            "RemainingCredit": c["RemainingCredit"], "HasAttachments": False,
+            "Payments": [self._payment_summary(self.payments[p]) for p in c.get("_payments") or ()
+                         if self.payments[p]["Status"] == "AUTHORISED"],
             "Allocations": [{"AllocationID": a["AllocationID"], "Amount": a["Amount"], "Date": ms_date(a["Date"]),
                              "Invoice": {"InvoiceID": a["InvoiceID"],
                                          "InvoiceNumber": self.invoices[a["InvoiceID"]]["InvoiceNumber"]}}

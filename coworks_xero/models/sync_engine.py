@@ -734,8 +734,9 @@ class CoworksSyncJob(models.Model):
         """Queue what should be in Xero but has neither a Xero ID nor a job, at most ``limit`` of
         each kind per connection; returns (queued, {(connection id, what): page length}): invoices
         and credit notes imported or posted before the connection existed or while sync was off,
-        cancelled documents that may be live in Xero, and the payments, refunds and credit
-        allocations (reconciliations) made meanwhile."""
+        cancelled documents that may be live in Xero, customer credit (overpayments) received or
+        un-applied meanwhile, and the payments, refunds and credit allocations (reconciliations)
+        made meanwhile, including refunds of customer credit."""
         conns = self._sync_connections_by_company(self.env["res.company"].sudo().search([]))
         pages = {}
         queued = 0
@@ -773,8 +774,32 @@ class CoworksSyncJob(models.Model):
             if cancelled:
                 cancelled.with_context(coworks_xero_no_trigger=True)._coworks_xero_enqueue("cancel")
                 queued += len(cancelled)
+            # Money in Xero whose reconciliation Odoo removed while sync was off: its removal (no
+            # job could be queued then) is queued now, unless a manager stopped one.
+            self.env.cr.execute("""
+                SELECT l.id FROM coworks_xero_payment_link l
+                 WHERE l.connection_id = %s AND l.state = 'to_delete' AND l.xero_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM coworks_sync_job j
+                                    WHERE j.res_model = 'coworks.xero.payment.link' AND j.res_id = l.id
+                                      AND j.connection_id = %s AND j.operation = 'cancel')
+                 ORDER BY l.id LIMIT %s
+            """, [conn.id, conn.id, limit])
+            undone = self.env["coworks.xero.payment.link"].browse([r[0] for r in self.env.cr.fetchall()])
+            pages[conn.id, "undone"] = len(undone)
+            if undone:
+                undone._coworks_xero_enqueue("cancel", trigger=False)
+                queued += len(undone)
+            # Customer credit (money received that settles nothing, or less than it paid) that Xero
+            # does not hold as overpayments yet: posted, or un-applied, while sync was off. Before
+            # the reconciliations below, so a refund or an application of that credit finds it.
+            payments = self._catch_up_credit(conn, limit)
+            pages[conn.id, "credit"] = len(payments)
+            if payments:
+                links = self.env["coworks.xero.payment.link"].with_context(
+                    coworks_xero_no_trigger=True)._coworks_xero_sync_credit(payments)
+                queued += len(links)
             # Reconciliations of customer documents that no link mirrors yet (a link is made when
-            # the reconciliation is, while sync is on).
+            # the reconciliation is, while sync is on), and of customer credit with money paid back.
             self.env.cr.execute("""
                 SELECT p.id FROM account_partial_reconcile p
                   JOIN account_move_line dl ON dl.id = p.debit_move_id
@@ -782,7 +807,14 @@ class CoworksSyncJob(models.Model):
                   JOIN account_move_line cl ON cl.id = p.credit_move_id
                   JOIN account_move cm ON cm.id = cl.move_id
                  WHERE p.company_id = %s AND dm.state = 'posted' AND cm.state = 'posted'
-                   AND (dm.move_type = 'out_invoice' OR cm.move_type = 'out_refund')
+                   AND (dm.move_type = 'out_invoice' OR cm.move_type = 'out_refund'
+                        OR (dm.move_type = 'entry' AND cm.move_type = 'entry'
+                            AND (cm.origin_payment_id IS NOT NULL OR dm.origin_payment_id IS NOT NULL
+                                 OR dm.statement_line_id IS NOT NULL OR cm.statement_line_id IS NOT NULL)
+                            AND EXISTS (SELECT 1 FROM account_account a
+                                         WHERE a.id = dl.account_id AND a.account_type = 'asset_receivable')
+                            AND EXISTS (SELECT 1 FROM account_account a
+                                         WHERE a.id = cl.account_id AND a.account_type = 'asset_receivable')))
                    AND NOT EXISTS (SELECT 1 FROM coworks_xero_payment_link l
                                     WHERE l.partial_id = p.id AND l.connection_id = %s)
                  ORDER BY p.id LIMIT %s
@@ -794,6 +826,47 @@ class CoworksSyncJob(models.Model):
                     coworks_xero_no_trigger=True)._coworks_xero_track(partials)
                 queued += len(links)
         return queued, pages
+
+    @api.model
+    def _catch_up_credit(self, conn, limit):
+        """Posted customer receipts whose credit on the receivable (what they paid and apply to
+        nothing, in the payment's currency as ``account.payment._coworks_xero_credit_left``
+        reads it) is more than what their live overpayment links hold in Xero (their amount less
+        their live allocations and refunds). A payment whose overpayment is still to be sent is
+        left to it (it takes what is left when sent), and so is one a manager stopped."""
+        self.env.flush_all()
+        self.env.cr.execute("""
+            WITH credit AS (
+                SELECT pay.id AS payment_id,
+                       CASE WHEN bool_or(l.currency_id != pay.currency_id) THEN -SUM(l.amount_residual)
+                            ELSE -SUM(l.amount_residual_currency) END AS left_amount
+                  FROM account_payment pay
+                  JOIN account_move m ON m.id = pay.move_id
+                  JOIN account_move_line l ON l.move_id = m.id
+                  JOIN account_account a ON a.id = l.account_id
+                 WHERE m.company_id = %(company)s AND m.state = 'posted' AND pay.payment_type = 'inbound'
+                   AND pay.partner_type = 'customer' AND pay.partner_id IS NOT NULL
+                   AND a.account_type = 'asset_receivable' AND l.partner_id IS NOT NULL AND NOT l.reconciled
+                 GROUP BY pay.id
+                HAVING SUM(l.amount_residual) < 0
+            ), held AS (
+                SELECT o.credit_payment_id AS payment_id,
+                       SUM(o.amount - COALESCE((SELECT SUM(x.amount) FROM coworks_xero_payment_link x
+                                                 WHERE x.credit_link_id = o.id
+                                                   AND x.kind IN ('overpayment_allocation', 'overpayment_refund')
+                                                   AND x.state IN ('pending', 'synced')), 0)) AS amount
+                  FROM coworks_xero_payment_link o
+                 WHERE o.connection_id = %(conn)s AND o.kind = 'overpayment' AND o.state IN ('pending', 'synced')
+                 GROUP BY o.credit_payment_id
+            )
+            SELECT c.payment_id FROM credit c LEFT JOIN held h ON h.payment_id = c.payment_id
+             WHERE c.left_amount - COALESCE(h.amount, 0) > 0.005
+               AND NOT EXISTS (SELECT 1 FROM coworks_xero_payment_link o
+                                WHERE o.connection_id = %(conn)s AND o.credit_payment_id = c.payment_id
+                                  AND o.kind = 'overpayment' AND o.state = 'pending' AND o.xero_id IS NULL)
+             ORDER BY c.payment_id LIMIT %(limit)s
+        """, {"company": conn.company_id.id, "conn": conn.id, "limit": limit})
+        return self.env["account.payment"].browse([r[0] for r in self.env.cr.fetchall()])
 
     @api.autovacuum
     def _gc_done_jobs(self):

@@ -16,6 +16,13 @@ Xero *Overpayment* (``overpayment``: a RECEIVE-OVERPAYMENT bank transaction from
 journal's bank account), and each later reconciliation of that credit with an invoice an
 allocation of it (``overpayment_allocation``), never a second payment. See ``_coworks_xero_sync_credit``.
 
+Customer credit paid back (an outbound customer payment, or money paid out on a bank statement
+line, reconciled with the inbound payment whose credit it is) is a Xero refund Payment out of that
+overpayment (``overpayment_refund``: ``Overpayment: {OverpaymentID}``, AROVERPAYMENTPAYMENT); the
+credit written off by a journal entry is the same refund from the connection's write-off account.
+Credit Xero does not hold as an overpayment (left by a bank statement line or a journal entry, not
+by a payment) cannot be refunded there: its refund link is a job that says so.
+
 So a payment that settles three invoices is three Xero payments (Xero pays one document per
 Payment), and undoing one reconciliation undoes exactly its Xero counterpart. The link outlives
 the reconciliation (state ``to_delete``) until the Xero side is removed.
@@ -41,13 +48,17 @@ from .sync_job import KIND_PRIORITY
 from .xero_mapping import MappingError
 
 LINK_KINDS = [("payment", "Payment"), ("refund", "Refund"), ("allocation", "Credit allocation"),
-              ("overpayment", "Overpayment"), ("overpayment_allocation", "Overpayment allocation")]
+              ("overpayment", "Overpayment"), ("overpayment_allocation", "Overpayment allocation"),
+              ("overpayment_refund", "Refund of customer credit")]
 ACTIVE_STATES = ("pending", "synced")
 # Customer credit: the overpayment after its contact (10) and before money on documents (30),
 # so a credit made and applied in one run is sent in that order.
-CREDIT_KINDS = ("overpayment", "overpayment_allocation")
+CREDIT_KINDS = ("overpayment", "overpayment_allocation", "overpayment_refund")
 KIND_PRIORITY.setdefault("overpayment", 25)
 KIND_PRIORITY.setdefault("overpayment_allocation", 30)
+KIND_PRIORITY.setdefault("overpayment_refund", 30)
+# Why a reconciliation Odoo made has no counterpart in Xero (its job says so): the stable code.
+NOT_REPRESENTABLE = "not_representable"
 
 
 def _dec(value, digits):
@@ -117,6 +128,8 @@ class XeroPaymentLink(models.Model):
                 link.display_name = f"{what} {link.reference or ''} ({link.partner_id.name or ''})"
             elif link.kind == "overpayment_allocation":
                 link.display_name = f"{what} {link.credit_link_id.reference or ''} → {link.move_id.name or ''}"
+            elif link.kind == "overpayment_refund":
+                link.display_name = f"{what} {link.reference or ''} ← {link.credit_payment_id.name or ''}"
             else:
                 link.display_name = f"{what} {link.reference or ''} → {link.move_id.name or ''}"
 
@@ -169,6 +182,11 @@ class XeroPaymentLink(models.Model):
             return self._coworks_xero_entry_vals(base, "payment", partial, dl, partial.debit_amount_currency, cl)
         if cm.move_type == "out_refund" and dm.move_type not in ("out_invoice", "out_refund"):
             return self._coworks_xero_entry_vals(base, "refund", partial, cl, partial.credit_amount_currency, dl)
+        # Customer credit paid back (or written off): the receivable's credit (a payment's) against
+        # money paid out to the customer (or a journal entry), no invoice or credit note involved.
+        if dl.account_id.account_type == "asset_receivable" and cl.account_id.account_type == "asset_receivable" \
+                and (_is_money(dm) or _is_money(cm)):
+            return self._coworks_xero_credit_refund_vals(base, partial, dl, cl, conn, tally)
         return []
 
     @api.model
@@ -224,6 +242,84 @@ class XeroPaymentLink(models.Model):
                             reference=_("Write-off %s", reference)))
         return out
 
+    @api.model
+    def _coworks_xero_credit_refund_vals(self, base, partial, out_line, credit_line, conn, tally):
+        """Links for a reconciliation of customer credit (``credit_line``, the receivable credit of
+        an inbound payment) with money paid back to the customer (``out_line``, an outbound
+        payment's or a bank statement line's receivable debit) or with a journal entry that writes
+        the credit off: refunds out of the payment's overpayments in Xero, oldest first; what no
+        overpayment in Xero covers yet is refunded out of the one still to send (which then
+        includes it), or out of a new one."""
+        credit_move, out_move = credit_line.move_id, out_line.move_id
+        currency = credit_line.currency_id
+        amount = currency.round(partial.credit_amount_currency)
+        if currency.compare_amounts(amount, 0) <= 0:
+            return []  # an exchange difference: Xero computes its own
+        money = out_move.origin_payment_id
+        rate = 0.0
+        if currency != partial.company_id.currency_id:
+            if out_line.currency_id == currency and out_line.balance:
+                rate = abs(out_line.amount_currency / out_line.balance)
+            elif partial.amount:
+                rate = amount / partial.amount
+        common = dict(base, kind="overpayment_refund", money_move_id=out_move.id, payment_id=money.id,
+                      journal_id=(money.journal_id or out_move.journal_id).id, currency_id=currency.id,
+                      currency_rate=rate, date=max(out_move.date, credit_move.date),
+                      role="cash" if _is_money(out_move) else "writeoff",
+                      reference=(money.name or out_move.name or "")
+                      if _is_money(out_move) else _("Journal entry %s", out_move.name))
+        pay = credit_move.origin_payment_id
+        if not pay or not pay._coworks_xero_credit_eligible():
+            # Credit Xero does not hold as an overpayment: the job says why (see the snapshot).
+            return [dict(common, amount=amount, partner_id=credit_line.partner_id.commercial_partner_id.id)]
+        common.update(credit_payment_id=pay.id, partner_id=pay.partner_id.commercial_partner_id.id)
+        credits = self.sudo().search([("credit_payment_id", "=", pay.id), ("kind", "=", "overpayment"),
+                                      ("connection_id", "=", conn.id), ("state", "in", ACTIVE_STATES)], order="id")
+        fixed = credits.filtered(lambda l: l._coworks_xero_credit_fixed())
+        tally = {} if tally is None else tally
+        out = []
+        left = amount
+        for credit in fixed:
+            if currency.compare_amounts(left, 0) <= 0:
+                break
+            take = currency.round(min(credit._coworks_xero_credit_remaining(tally), left))
+            if currency.compare_amounts(take, 0) > 0:
+                out.append(dict(common, credit_link_id=credit.id, amount=take))
+                tally[credit.id] = tally.get(credit.id, 0.0) + take
+                left = currency.round(left - take)
+        if currency.compare_amounts(left, 0) > 0:
+            # Not in Xero as credit yet: the overpayment still to send carries it too (it is decided
+            # when sent: what is left plus what its refunds pay back), or a new one is made for it.
+            target = (credits - fixed)[:1] or self._coworks_xero_new_credit(pay, conn, left)
+            out.append(dict(common, credit_link_id=target.id, amount=left))
+        return out
+
+    @api.model
+    def _coworks_xero_credit_vals(self, pay, conn, amount):
+        return {
+            "company_id": pay.company_id.id, "connection_id": conn.id, "kind": "overpayment",
+            "credit_payment_id": pay.id, "money_move_id": pay.move_id.id, "journal_id": pay.journal_id.id,
+            "partner_id": pay.partner_id.commercial_partner_id.id, "currency_id": pay.currency_id.id,
+            "currency_rate": pay._coworks_xero_credit_rate(), "date": pay.date, "amount": amount,
+            "reference": pay.name or "", "partial_key": f"account.payment,{pay.id}:credit"}
+
+    @api.model
+    def _coworks_xero_new_credit(self, pay, conn, amount):
+        """A new overpayment link for ``pay``'s credit, queued with its customer when not in Xero."""
+        link = self.sudo().create(self._coworks_xero_credit_vals(pay, conn, amount))
+        link._coworks_xero_enqueue_credit()
+        return link
+
+    def _coworks_xero_enqueue_credit(self):
+        """Queue these overpayment links, and their customers first where not in Xero yet."""
+        Job = self.env["coworks.sync.job"].sudo()
+        for company, company_links in groupby(self, key=lambda l: l.company_id):
+            partners = self.env["res.partner"].union(*(l.partner_id for l in company_links))
+            missing = partners.filtered(lambda p, c=company: not p.with_company(c).xero_contact_id)
+            Job.with_context(coworks_xero_no_trigger=True)._enqueue(
+                missing, "contact", company_getter=lambda p, c=company: c)
+        self._coworks_xero_enqueue("upsert")
+
     def _coworks_xero_undo(self):
         """The reconciliation behind these links is gone (or its payment left the posted state):
         remove their Xero counterparts. A job never sent is skipped; one that failed is cancelled."""
@@ -241,7 +337,8 @@ class XeroPaymentLink(models.Model):
         Job = self.env["coworks.sync.job"].sudo()
         if not trigger:
             Job = Job.with_context(coworks_xero_no_trigger=True)
-        for kind in ("allocation", "overpayment_allocation", "payment", "refund", "overpayment"):
+        for kind in ("allocation", "overpayment_allocation", "overpayment_refund", "payment", "refund",
+                     "overpayment"):
             # allocations first: see _coworks_xero_snapshot
             links = self.filtered(lambda l, k=kind: l.kind == k)
             if links:
@@ -267,6 +364,8 @@ class XeroPaymentLink(models.Model):
                                               self.display_name))
                 self.sudo().state = "deleted"
                 self._coworks_xero_wake_waiting()
+                if self.kind in ("overpayment_allocation", "overpayment_refund"):
+                    self.credit_link_id._coworks_xero_wake_credit_jobs("cancel")  # a void waiting for it
                 raise _Skip(_("It never reached Xero: nothing to remove."))
         else:
             if self.state in ("to_delete", "deleted") and not job.maybe_sent:
@@ -282,6 +381,8 @@ class XeroPaymentLink(models.Model):
             return self._coworks_xero_overpayment_snapshot(job, conn)
         if self.kind == "overpayment_allocation":
             return self._coworks_xero_credit_allocation_snapshot(job, conn)
+        if self.kind == "overpayment_refund":
+            return self._coworks_xero_credit_refund_snapshot(job, conn)
         amount = _dec(self.amount, self.currency_id.decimal_places)
         ref = f"{self._name},{self.id}"
         if self.kind == "allocation":
@@ -371,7 +472,7 @@ class XeroPaymentLink(models.Model):
         if job.operation == "cancel":
             self.sudo().write({"state": "deleted"})
             self._coworks_xero_wake_waiting()
-            if self.kind == "overpayment_allocation":
+            if self.kind in ("overpayment_allocation", "overpayment_refund"):
                 self.credit_link_id._coworks_xero_wake_credit_jobs("cancel")  # a void waiting for it
             return
         vals = {"xero_id": result.remote_id or self.xero_id}
@@ -428,20 +529,10 @@ class XeroPaymentLink(models.Model):
                                  - sum(link._coworks_xero_credit_remaining() for link in live))
             if currency.compare_amounts(gap, 0) <= 0:
                 continue
-            vals_list.append({
-                "company_id": pay.company_id.id, "connection_id": conn.id, "kind": "overpayment",
-                "credit_payment_id": pay.id, "money_move_id": pay.move_id.id, "journal_id": pay.journal_id.id,
-                "partner_id": pay.partner_id.commercial_partner_id.id, "currency_id": currency.id,
-                "currency_rate": pay._coworks_xero_credit_rate(), "date": pay.date, "amount": gap,
-                "reference": pay.name or "", "partial_key": f"account.payment,{pay.id}:credit"})
+            vals_list.append(self._coworks_xero_credit_vals(pay, conn, gap))
         links = self.sudo().create(vals_list)
         if links:
-            for company, company_links in groupby(links, key=lambda l: l.company_id):
-                partners = self.env["res.partner"].union(*(l.partner_id for l in company_links))
-                missing = partners.filtered(lambda p, c=company: not p.with_company(c).xero_contact_id)
-                Job.with_context(coworks_xero_no_trigger=True)._enqueue(
-                    missing, "contact", company_getter=lambda p, c=company: c)
-            links._coworks_xero_enqueue("upsert")
+            links._coworks_xero_enqueue_credit()
         return links
 
     def _coworks_xero_credit_fixed(self):
@@ -454,10 +545,11 @@ class XeroPaymentLink(models.Model):
             ("maybe_sent", "=", True), ("state", "in", ("pending", "error", "done"))]))
 
     def _coworks_xero_credit_remaining(self, tally=None):
-        """What is left of this overpayment once its live allocations (and those of ``tally``,
-        made in the same call and not created yet) are applied, in its currency."""
+        """What is left of this overpayment once its live allocations and refunds (and those of
+        ``tally``, made in the same call and not created yet) are applied, in its currency."""
         self.ensure_one()
-        allocated = sum(self.sudo().search([("credit_link_id", "=", self.id), ("kind", "=", "overpayment_allocation"),
+        allocated = sum(self.sudo().search([("credit_link_id", "=", self.id),
+                                            ("kind", "in", ("overpayment_allocation", "overpayment_refund")),
                                             ("state", "in", ACTIVE_STATES)]).mapped("amount"))
         return self.currency_id.round(self.amount - allocated - (tally or {}).get(self.id, 0.0))
 
@@ -531,7 +623,10 @@ class XeroPaymentLink(models.Model):
                                              ("id", "!=", self.id), ("connection_id", "=", conn.id),
                                              ("state", "in", ACTIVE_STATES)])
                 others = others.filtered(lambda l: l._coworks_xero_credit_fixed())
-                amount = pay.currency_id.round(pay._coworks_xero_credit_left()
+                # ...plus what Odoo already paid back out of it (its refunds, sent after it).
+                refunded = sum(self.sudo().search([("credit_link_id", "=", self.id), ("kind", "=", "overpayment_refund"),
+                                                   ("state", "in", ACTIVE_STATES)]).mapped("amount"))
+                amount = pay.currency_id.round(pay._coworks_xero_credit_left() + refunded
                                                - sum(l._coworks_xero_credit_remaining() for l in others))
                 if pay.currency_id.compare_amounts(amount, 0) <= 0:
                     self.state = "deleted"
@@ -571,6 +666,54 @@ class XeroPaymentLink(models.Model):
             ref=f"{self._name},{self.id}", credit_remote_id=credit.xero_id or "",
             invoice_remote_id=invoice.xero_id or "", amount=_dec(self.amount, self.currency_id.decimal_places),
             date=self.date, remote_id=self.xero_id or "",
+            known_remote_ids=tuple(self._coworks_xero_sibling_ids("credit_link_id", credit)))
+
+    def _coworks_xero_credit_refund_snapshot(self, job, conn):
+        """A refund of customer credit as a documents.Payment out of the overpayment it is paid from."""
+        from ..services import documents as d
+        credit = self.credit_link_id
+        amount = _dec(self.amount, self.currency_id.decimal_places)
+        if job.operation == "upsert":
+            if not credit:
+                source = self.partial_id.credit_move_id.move_id or self.money_move_id
+                raise MappingError(_(
+                    "Odoo pays %(amount)s %(cur)s back to %(partner)s (%(what)s) out of credit that %(source)s left "
+                    "on the customer's receivable. Xero pays a customer's credit back only out of an overpayment, "
+                    "and that credit is not one in Xero (only a customer payment's unapplied money is sent as an "
+                    "overpayment): nothing was sent. Record the money received as a customer payment in Odoo "
+                    "(reconciled with the bank statement line), or record the refund in Xero by hand; this entry "
+                    "can then be cancelled.", amount=amount, cur=self.currency_id.name,
+                    partner=self.partner_id.display_name or "", what=self.reference or "",
+                    source=source.display_name or _("a journal entry")), code=NOT_REPRESENTABLE)
+            if not credit.xero_id:
+                raise DependencyPending(_("Waiting for %s to reach Xero.", credit.display_name))
+            if credit.currency_id != self.currency_id:
+                raise MappingError(_(
+                    "Xero pays a customer's credit back in the overpayment's currency: %(pay)s left %(c1)s credit, "
+                    "this refund is in %(c2)s. Un-reconcile them in Odoo and refund in %(c1)s; this entry can then "
+                    "be cancelled.", pay=credit.reference, c1=credit.currency_id.name, c2=self.currency_id.name),
+                    code=NOT_REPRESENTABLE)
+        if self.role == "writeoff":
+            account = conn.writeoff_account_id
+            if not account and job.operation == "upsert":
+                raise MappingError(_(
+                    "%(what)s writes off %(amount)s %(cur)s of the credit of payment %(pay)s. Xero records it as a "
+                    "refund of the overpayment from a write-off account: choose a Xero account with payments "
+                    "enabled as “Write-off account” on the Xero connection (Invoicing > Configuration > Xero > "
+                    "Connections), then Retry.", what=self.reference, amount=amount, cur=self.currency_id.name,
+                    pay=credit.reference))
+            code, source = account.code or "", _("the connection's write-off account")
+        else:
+            journal = self.journal_id
+            code = conn._resolve_bank_account(journal) if job.operation == "upsert" else ""
+            source = _("journal “%s”", journal.name)
+        foreign = self.currency_id != self.company_id.currency_id
+        return d.Payment(
+            ref=f"{self._name},{self.id}", document_ref=f"{self._name},{credit.id}",
+            document_kind=d.KIND_OVERPAYMENT, document_remote_id=credit.xero_id or "", amount=amount,
+            date=self.date, bank_account_code=code, reference=(self.reference or "")[:255],
+            currency_rate=_dec(self.currency_rate, 6) if foreign and self.currency_rate else None,
+            remote_id=self.xero_id or "", account_source=source,
             known_remote_ids=tuple(self._coworks_xero_sibling_ids("credit_link_id", credit)))
 
     def _coworks_xero_wake_credit_jobs(self, operation):
@@ -627,13 +770,17 @@ class CoworksSyncJob(models.Model):
     _inherit = "coworks.sync.job"
 
     kind = fields.Selection(selection_add=[("overpayment", "Overpayment"),
-                                           ("overpayment_allocation", "Overpayment allocation")],
-                            ondelete={"overpayment": "cascade", "overpayment_allocation": "cascade"})
+                                           ("overpayment_allocation", "Overpayment allocation"),
+                                           ("overpayment_refund", "Refund of customer credit")],
+                            ondelete={"overpayment": "cascade", "overpayment_allocation": "cascade",
+                                      "overpayment_refund": "cascade"})
 
 
 class CoworksSyncRequest(models.Model):
     _inherit = "coworks.sync.request"
 
     kind = fields.Selection(selection_add=[("overpayment", "Overpayment"),
-                                           ("overpayment_allocation", "Overpayment allocation")],
-                            ondelete={"overpayment": "cascade", "overpayment_allocation": "cascade"})
+                                           ("overpayment_allocation", "Overpayment allocation"),
+                                           ("overpayment_refund", "Refund of customer credit")],
+                            ondelete={"overpayment": "cascade", "overpayment_allocation": "cascade",
+                                      "overpayment_refund": "cascade"})

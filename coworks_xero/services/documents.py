@@ -26,6 +26,9 @@ TAX_NONE = "NoTax"
 
 KIND_INVOICE = "invoice"
 KIND_CREDIT_NOTE = "credit_note"
+# A Payment's document can also be the customer's credit (an Overpayment): money paid back to the
+# customer out of it (a refund of customer credit).
+KIND_OVERPAYMENT = "overpayment"
 
 
 @dataclasses.dataclass
@@ -130,11 +133,13 @@ class Document:
 
 @dataclasses.dataclass
 class Payment:
-    """Money received against an invoice, or paid out against a credit note."""
+    """Money received against an invoice, or paid out against a credit note or out of a
+    customer's credit (an overpayment)."""
 
     ref: str  # e.g. "account.payment,5:account.move,12"
     document_ref: str
-    document_kind: str  # KIND_INVOICE (receipt) | KIND_CREDIT_NOTE (refund)
+    # KIND_INVOICE (receipt) | KIND_CREDIT_NOTE (refund) | KIND_OVERPAYMENT (refund of credit)
+    document_kind: str
     document_remote_id: str
     amount: Decimal
     date: datetime.date

@@ -21,6 +21,7 @@ KIND_REFUND = "refund"
 KIND_ALLOCATION = "allocation"
 KIND_OVERPAYMENT = "overpayment"  # customer credit (money that settles nothing yet)
 KIND_OVERPAYMENT_ALLOCATION = "overpayment_allocation"  # that credit applied to an invoice
+KIND_OVERPAYMENT_REFUND = "overpayment_refund"  # that credit paid back to the customer
 
 OP_UPSERT = "upsert"
 OP_CANCEL = "cancel"

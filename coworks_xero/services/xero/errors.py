@@ -203,6 +203,9 @@ def element_label(kind, element=None, sent=None, index=None):
                 _nested(sent, "CreditNote", "CreditNoteNumber", "CreditNoteID"),
             )
             what = "credit note"
+        if not target:
+            target = _pick(_nested(element, "Overpayment", "OverpaymentID"), _nested(sent, "Overpayment", "OverpaymentID"))
+            what = "overpayment"
         label = "Payment"
         if amount not in ("", None):
             label += " of %s" % amount

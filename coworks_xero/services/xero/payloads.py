@@ -938,7 +938,8 @@ def reconcile_totals(doc: docs.Document, xero_element: Mapping) -> list[TotalsDi
 # payments and allocations
 # --------------------------------------------------------------------------
 def payment_payload(payment: docs.Payment) -> dict:
-    """Xero ``Payment``: a receipt on an invoice or a refund on a credit note."""
+    """Xero ``Payment``: a receipt on an invoice, a refund on a credit note (ARCREDITPAYMENT) or a
+    refund out of an overpayment (``Overpayment: {OverpaymentID}``, AROVERPAYMENTPAYMENT)."""
     amount = round_half_up(payment.amount, 2)
     if amount <= 0:
         raise ValueError(f"{payment.ref}: a Xero payment amount must be positive, got {payment.amount}")
@@ -946,6 +947,8 @@ def payment_payload(payment: docs.Payment) -> dict:
         raise ValueError(f"{payment.ref}: the document is not in Xero yet")
     if payment.document_kind == docs.KIND_CREDIT_NOTE:
         payload: dict[str, Any] = {"CreditNote": {"CreditNoteID": payment.document_remote_id}}
+    elif payment.document_kind == docs.KIND_OVERPAYMENT:
+        payload = {"Overpayment": {"OverpaymentID": payment.document_remote_id}}
     else:
         payload = {"Invoice": {"InvoiceID": payment.document_remote_id}}
     payload["Account"] = {"Code": payment.bank_account_code}

@@ -363,7 +363,8 @@ def check_payment(payment: docs.Payment, reference: "Mapping | ReferenceData", c
     ``currency_code``: the document's currency, to check the bank account's.
     """
     ref = _ref(reference)
-    what = "Refund" if payment.document_kind == docs.KIND_CREDIT_NOTE else "Payment"
+    what = {docs.KIND_CREDIT_NOTE: "Refund", docs.KIND_OVERPAYMENT: "Refund of customer credit"}.get(
+        payment.document_kind, "Payment")
     what = f"{what} {payment.reference}".strip() if payment.reference else what
     source = payment.account_source or "the payment journal"
     out: list[Problem] = []

@@ -445,6 +445,10 @@ class XeroProvider(prov.SyncProvider):
     def _refund_upsert(self, items):
         return self._money_upsert(items)
 
+    def _overpayment_refund_upsert(self, items):
+        """Customer credit paid back: a Payment out of the Overpayment (AROVERPAYMENTPAYMENT)."""
+        return self._money_upsert(items)
+
     def _money_upsert(self, items):
         out = {}
         todo = []
@@ -488,6 +492,8 @@ class XeroProvider(prov.SyncProvider):
                 ids = [i.obj.document_remote_id for i, _r in refused if i.obj.document_kind == kind]
                 if ids:
                     elements.update(self._get_documents(kind, ids=ids)[0])
+            elements.update(self._overpayments_by_id(
+                [i.obj.document_remote_id for i, _r in refused if i.obj.document_kind == docs.KIND_OVERPAYMENT]))
         except XeroError as exc:
             self._raise_if_connection_wide(exc)
             return out
@@ -498,14 +504,25 @@ class XeroProvider(prov.SyncProvider):
             code = errors.payment_refusal_code(element.get("Status"), due, payloads.round_half_up(p.amount, 2))
             if not code:
                 continue
-            number = element.get("InvoiceNumber") or element.get("CreditNoteNumber") or p.document_remote_id
-            noun = "invoice" if p.document_kind == docs.KIND_INVOICE else "credit note"
+            number = (element.get("InvoiceNumber") or element.get("CreditNoteNumber") or element.get("Reference")
+                      or p.document_remote_id)
+            noun = {docs.KIND_INVOICE: "invoice", docs.KIND_OVERPAYMENT: "overpayment"}.get(p.document_kind,
+                                                                                           "credit note")
             facts = {errors.ALREADY_PAID: f"{noun} {number} is already fully paid in Xero",
                      errors.DOCUMENT_VOIDED_IN_XERO: f"{noun} {number} is {str(element.get('Status')).lower()} in Xero",
                      errors.DOCUMENT_NOT_APPROVED: f"{noun} {number} is {str(element.get('Status')).lower()} in Xero, "
                                                    "not approved",
-                     errors.OVERPAYMENT: f"only {due} is still due on {noun} {number} in Xero"}[code]
+                     errors.OVERPAYMENT: (f"only {due} is left of {noun} {number} in Xero"
+                                          if p.document_kind == docs.KIND_OVERPAYMENT
+                                          else f"only {due} is still due on {noun} {number} in Xero")}[code]
             message = errors.with_advice(f"Payment of {payloads.round_half_up(p.amount, 2)}: {facts}.", code)
+            if p.document_kind == docs.KIND_OVERPAYMENT and code in (errors.ALREADY_PAID, errors.OVERPAYMENT):
+                # Customer credit paid back: what is left of it in Xero is less than Odoo refunds.
+                code = errors.CREDIT_EXHAUSTED
+                message = (f"Refund of {payloads.round_half_up(p.amount, 2)} out of overpayment {number}: only "
+                           f"{due or 0} of that customer credit is left in Xero — part of it was applied to an "
+                           "invoice or refunded in Xero by hand. Remove that allocation or refund in Xero (open the "
+                           "overpayment), or un-reconcile the refund in Odoo, then Retry.")
             out[item.key] = docs.Result(ref=result.ref, ok=False, error_kind=result.error_kind, message=message,
                                         details=dict(result.details or {}, error_code=code,
                                                      xero_said=result.message))
@@ -526,6 +543,8 @@ class XeroProvider(prov.SyncProvider):
         if credits:
             by_id, _ = self._get_documents(docs.KIND_CREDIT_NOTE, ids=[i.obj.document_remote_id for i in credits])
             elements.update(by_id)
+        elements.update(self._overpayments_by_id(
+            [i.obj.document_remote_id for i in items if i.obj.document_kind == docs.KIND_OVERPAYMENT]))
         taken = set()  # a Xero payment is the answer to one host payment at most
         for item in items:
             p = item.obj
@@ -543,10 +562,21 @@ class XeroProvider(prov.SyncProvider):
                     break
         return found
 
+    def _overpayments_by_id(self, ids):
+        """{OverpaymentID: overpayment} as Xero holds them (with their Payments and RemainingCredit);
+        keyed by the IDs as asked."""
+        if not ids:
+            return {}
+        found = {str(o.get("OverpaymentID") or "").lower(): o for o in self.client.get_overpayments(ids=sorted(set(ids)))}
+        return {i: found[i.lower()] for i in ids if i.lower() in found}
+
     def _payment_cancel(self, items):
         return self._money_cancel(items)
 
     def _refund_cancel(self, items):
+        return self._money_cancel(items)
+
+    def _overpayment_refund_cancel(self, items):
         return self._money_cancel(items)
 
     def _money_cancel(self, items):
@@ -766,6 +796,16 @@ class XeroProvider(prov.SyncProvider):
                                  "Xero cannot void overpayment %s: part of it is applied to invoice(s) %s in Xero. "
                                  "Odoo no longer applies this payment to them: remove those allocations in Xero "
                                  "(open the overpayment, then remove each allocation), then Retry."
+                                 % (o.reference or o.remote_id, names), response=ovp))
+                continue
+            refunds = [p for p in ovp.get("Payments") or [] if p.get("Status", "AUTHORISED") != "DELETED"]
+            if refunds:
+                names = ", ".join("%s (%s)" % (p.get("Reference") or p.get("PaymentID") or "?", p.get("Amount"))
+                                  for p in refunds)
+                out.append(_fail(item, prov.CONFLICT,
+                                 "Xero cannot void overpayment %s: part of it was refunded in Xero (payment(s) %s). "
+                                 "Odoo has no such refund of this payment: remove those refund payments in Xero "
+                                 "(open the overpayment, then each payment, Options > Remove), then Retry."
                                  % (o.reference or o.remote_id, names), response=ovp))
                 continue
             bt_id = o.transaction_remote_id or self._bank_transaction_of(o.remote_id)
