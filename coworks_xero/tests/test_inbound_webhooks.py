@@ -204,6 +204,34 @@ class TestInboundWebhooks(CoworksXeroHttpCase):
         self.run_worker()
         self.assertEqual(self.xero_invoice(other.name)["Contact"]["ContactID"].lower(), survivor.remote_id.lower())
 
+    def test_allocation_deleted_in_xero_arrives_by_webhook_and_is_unmatched_in_odoo(self):
+        invoice = self._invoice(350.0)
+        credit = self._invoice(100.0, move_type="out_refund")
+        receivable = credit.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
+        invoice.js_assign_outstanding_line(receivable.id)
+        self.run_worker()
+        link = self.env["coworks.xero.payment.link"].search([("credit_note_id", "=", credit.id)])
+        self.assertEqual(link.state, "synced")
+        self.emu("POST", "webhook", {"url": self.webhook_url(), "key": KEY})
+        result = self.connection._xero_client().delete_credit_note_allocation(credit.xero_id, link.xero_id,
+                                                                              ref="by hand")
+        self.assertTrue(result.ok, result.message)
+        self.wait_delivered()
+        self.env.invalidate_all()
+        self.assertEqual(set(self.events().mapped("category")), {"INVOICE", "CREDITNOTE"})
+        self.emu("DELETE", "requests")
+        pulled_at = self.connection.inbound_pulled_at
+
+        self.run_worker()  # the pull is not due: the events alone bring the removal
+
+        self.assertEqual(credit.payment_state, "not_paid")
+        self.assertAlmostEqual(invoice.amount_residual, invoice.amount_total)
+        self.assertEqual(link.state, "deleted")
+        reqs = self.emu("GET", "requests")["requests"]
+        self.assertFalse([r for r in reqs if r["method"] in ("PUT", "POST", "DELETE")], "nothing is sent back")
+        self.connection.invalidate_recordset()
+        self.assertEqual(self.connection.inbound_pulled_at, pulled_at, "no pull was needed")
+
     # ------------------------------------------------------------------ settings
 
     def test_webhook_key_is_system_only_and_settings_show_the_url(self):
