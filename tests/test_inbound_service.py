@@ -139,3 +139,99 @@ def test_credit_note_allocations_are_read_from_the_credit_note(env, xero):
     [a] = note.allocations
     assert (a.remote_id, a.invoice_remote_id, a.amount, a.date) == (
         alloc.remote_id.lower(), invoice_id.lower(), Decimal("30.00"), dt.date(2026, 3, 3))
+
+
+# ---------------------------------------------------------------- allocations deleted in Xero
+
+def _doc(rid, kind, updated, **kw):
+    return xin.RemoteDocument(remote_id=rid, kind=kind, number="", status="AUTHORISED", total=Decimal(100),
+                              amount_due=Decimal(0), updated_at=updated, **kw)
+
+
+def _alloc(aid, source, invoice="inv", amount="30"):
+    return xin.RemoteAllocation(remote_id=aid, credit_note_remote_id=source, invoice_remote_id=invoice,
+                                amount=Decimal(amount), date=None)
+
+
+def test_allocations_gone_only_from_credits_read_and_their_latest_report():
+    t0, t1 = dt.datetime(2026, 3, 1, 10), dt.datetime(2026, 3, 1, 11)
+    held = [("credit_note", xin.HeldAllocation("a1", "cn1", "inv", Decimal(30))),
+            ("credit_note", xin.HeldAllocation("a2", "cn2", "inv", Decimal(10))),
+            ("overpayment", xin.HeldAllocation("a3", "ovp", "inv", Decimal(5))),
+            ("overpayment", xin.HeldAllocation("a4", "ovp-not-read", "inv", Decimal(5)))]
+    docs = [_doc("cn1", "credit_note", t1, allocations=()),  # the latest report: a1 is gone
+            _doc("cn1", "credit_note", t0, allocations=(_alloc("a1", "cn1"),)),  # older, read later
+            _doc("cn2", "credit_note", t1, allocations=(_alloc("a2", "cn2"),))]
+    credits = [xin.RemoteCredit(remote_id="ovp", status="AUTHORISED", allocations=(), updated_at=t1)]
+    gone = xin.allocations_gone(held, docs, credits)
+    assert [h.remote_id for _k, h in gone] == ["a1", "a3"], "a credit not read says nothing"
+    # Xero's answer is kept whatever the case of its IDs: the readers lower-case them.
+    assert xin.allocations_gone(held, [], []) == []
+
+
+def test_credits_to_read_only_where_the_invoice_no_longer_agrees():
+    t = dt.datetime(2026, 3, 1, 10)
+    held = [("credit_note", xin.HeldAllocation("a1", "cn1", "inv", Decimal(30))),
+            ("credit_note", xin.HeldAllocation("a2", "cn2", "inv", Decimal(10))),
+            ("credit_note", xin.HeldAllocation("a9", "cn9", "inv-not-read", Decimal(10))),
+            ("overpayment", xin.HeldAllocation("a3", "ovp1", "inv", Decimal(5))),
+            ("overpayment", xin.HeldAllocation("a4", "ovp2", "inv", Decimal(5))),
+            ("overpayment", xin.HeldAllocation("a5", "ovp2", "inv", Decimal(2)))]
+    invoice = _doc("inv", "invoice", t, credit_note_ids=("cn2",),
+                   overpayments_applied=(("ovp1", Decimal(5)), ("ovp2", Decimal(5))))
+    notes, overpayments = xin.credits_to_read(held, [invoice, _doc("cn2", "credit_note", t)])
+    assert notes == {"cn1"}, "cn2 was read; cn9's invoice was not"
+    assert overpayments == {"ovp2"}, "ovp1 is applied as it was, ovp2 lost 2.00"
+    assert xin.credits_to_read(held, []) == (set(), set())
+
+
+def test_overpayment_allocations_read_and_deleted_through_the_api(env, xero):
+    reader = xin.XeroInbound(xero)
+    invoice_id = _invoice(env, xero, "100.00")
+    [contact] = [c["ContactID"] for c in env.state()["Contacts"]][-1:]
+    [bt] = xero.create_bank_transactions([{
+        "Type": "RECEIVE-OVERPAYMENT", "Contact": {"ContactID": contact}, "BankAccount": {"Code": "090"},
+        "Date": "2026-03-02", "LineAmountTypes": "NoTax",
+        "LineItems": [{"Description": "Deposit", "LineAmount": "25.00"}]}], uuid.uuid4().hex)
+    assert bt.ok, bt.message
+    ovp_id = (bt.details or {}).get("element", {}).get("OverpaymentID") or next(
+        o["OverpaymentID"] for o in env.state()["Overpayments"])
+    [alloc] = xero.allocate_overpayment(ovp_id, [{"Invoice": {"InvoiceID": invoice_id}, "Amount": "25.00",
+                                                  "Date": "2026-03-03"}], uuid.uuid4().hex)
+    assert alloc.ok, alloc.message
+    [inv] = reader.documents(invoice_ids=[invoice_id])
+    assert inv.overpayments_applied == ((ovp_id.lower(), Decimal("25.00")),)
+    [credit] = reader.overpayments([ovp_id.lower()])
+    assert [a.remote_id for a in credit.allocations] == [alloc.remote_id.lower()]
+    held = [("overpayment", xin.HeldAllocation(alloc.remote_id.lower(), ovp_id.lower(), invoice_id.lower(),
+                                                Decimal("25.00")))]
+    assert xin.credits_to_read(held, [inv]) == (set(), set()), "nothing to read while Xero agrees"
+    # Someone deletes the allocation in Xero.
+    assert xero.delete_overpayment_allocation(ovp_id, alloc.remote_id).ok
+    [inv] = reader.documents(invoice_ids=[invoice_id])
+    assert inv.overpayments_applied == () and inv.amount_due == Decimal("100.00")
+    assert xin.credits_to_read(held, [inv]) == (set(), {ovp_id.lower()})
+    credits = reader.overpayments([ovp_id.lower()])
+    assert credits[0].allocations == ()
+    assert [h.remote_id for _k, h in xin.allocations_gone(held, [inv], credits)] == [alloc.remote_id.lower()]
+
+
+def test_credit_note_allocation_deleted_through_the_api_is_gone(env, xero):
+    reader = xin.XeroInbound(xero)
+    invoice_id = _invoice(env, xero, "100.00")
+    [contact] = [c["ContactID"] for c in env.state()["Contacts"]][-1:]
+    [cn] = xero.create_credit_notes([{
+        "Type": "ACCRECCREDIT", "Contact": {"ContactID": contact}, "Date": "2026-03-02", "Status": "AUTHORISED",
+        "LineAmountTypes": "NoTax", "LineItems": [{"Description": "Refund", "Quantity": 1, "UnitAmount": "30.00",
+                                                   "AccountCode": "200", "TaxType": "NONE"}]}], uuid.uuid4().hex)
+    [alloc] = xero.allocate_credit_note(cn.remote_id, [{"Invoice": {"InvoiceID": invoice_id}, "Amount": "30.00",
+                                                         "Date": "2026-03-03"}], uuid.uuid4().hex)
+    held = [("credit_note", xin.HeldAllocation(alloc.remote_id.lower(), cn.remote_id.lower(), invoice_id.lower(),
+                                                Decimal("30.00")))]
+    assert xero.delete_credit_note_allocation(cn.remote_id, alloc.remote_id).ok
+    [inv] = reader.documents(invoice_ids=[invoice_id])
+    assert inv.credit_note_ids == ()
+    notes, _ovp = xin.credits_to_read(held, [inv])
+    assert notes == {cn.remote_id.lower()}, "the credit note the invoice no longer lists is read"
+    docs = [inv] + reader.documents(credit_note_ids=notes)
+    assert [h.remote_id for _k, h in xin.allocations_gone(held, docs)] == [alloc.remote_id.lower()]

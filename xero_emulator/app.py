@@ -1245,12 +1245,16 @@ class Emulator:
         return {"tenants": added}
 
     def ctl_post_merge_contacts(self, data, req):
-        """Test-only: merge contact ``from`` into ``into`` as Xero's screens do."""
+        """Test-only: merge contact ``from`` into ``into`` as Xero's screens do, with the signed
+        CONTACT UPDATE webhook events Xero sends for it (the merged contact and the survivor)."""
         tenant = (data.get("tenant") or "").lower()
         if tenant not in self.orgs:
             raise ValueError("unknown tenant")
+        txn = Txn()
         with self.org_locks[tenant]:
-            return self.orgs[tenant].merge_contacts(data.get("from"), data.get("into"))
+            result = self.orgs[tenant].merge_contacts(data.get("from"), data.get("into"), txn)
+        self.webhooks.emit(tenant, txn.events, {})
+        return result
 
     def ctl_post_organisation(self, data, req):
         """Test-only: set PeriodLockDate / EndOfYearLockDate (YYYY-MM-DD or null) of a tenant."""

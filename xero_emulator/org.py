@@ -1472,10 +1472,11 @@ class Org:
         return out
 
     # ========================================================================= dump ========
-    def merge_contacts(self, from_id, into_id):
+    def merge_contacts(self, from_id, into_id, txn=None):
         """What an accountant's "Merge" in Xero's screens does (the API has no call for it): the
         documents of ``from_id`` move to ``into_id``, which survives; the other is archived with
-        ``MergedToContactID``."""
+        ``MergedToContactID``. Both contacts changed, so ``txn`` (when given) records a CONTACT
+        UPDATE event for each, as Xero's webhooks report a merge (an archive is an UPDATE)."""
         src, dst = self.contacts.get((from_id or "").lower()), self.contacts.get((into_id or "").lower())
         if not src or not dst or src is dst:
             raise ValueError("merge needs two different existing contacts")
@@ -1487,6 +1488,9 @@ class Org:
                     doc["_updated"] = now
         src.update(ContactStatus="ARCHIVED", MergedToContactID=dst["ContactID"], _updated=now)
         dst["_updated"] = now
+        if txn is not None:
+            txn.event("CONTACT", src["ContactID"], "UPDATE")
+            txn.event("CONTACT", dst["ContactID"], "UPDATE")
         return {"from": src["ContactID"], "into": dst["ContactID"]}
 
     def dump(self):

@@ -15,9 +15,10 @@
 """
 import datetime
 import logging
+from decimal import Decimal
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 
 from ..services import provider as prov
 from ..services.xero import inbound as xin
@@ -43,7 +44,9 @@ VOID_RULES = [
     ("cancel_unpaid", "Cancel in Odoo when nothing is paid"),
 ]
 CHANGE_KINDS = [("payment", "Payment made in Xero"), ("allocation", "Credit note applied in Xero"),
-                ("void", "Void or delete made in Xero"), ("payment_deleted", "Payment deleted in Xero")]
+                ("void", "Void or delete made in Xero"), ("payment_deleted", "Payment deleted in Xero"),
+                ("allocation_deleted", "Credit allocation deleted in Xero")]
+ALLOCATION_LINK_KINDS = {"allocation": "credit_note", "overpayment_allocation": "overpayment"}
 
 
 def _id_forms(remote_ids):
@@ -152,6 +155,8 @@ class CoworksSyncInboundChange(models.Model):
             elif change.kind == "allocation":
                 change.display_name = _("Xero credit %(cn)s %(amount)s → %(doc)s",
                                         cn=change.credit_note_id.name or "", amount=amount, doc=doc)
+            elif change.kind == "allocation_deleted":
+                change.display_name = _("Credit %(amount)s removed from %(doc)s in Xero", amount=amount, doc=doc)
             else:
                 change.display_name = _("%(status)s in Xero: %(doc)s",
                                         status=(change.remote_status or "VOIDED").capitalize(), doc=doc)
@@ -196,6 +201,8 @@ class CoworksSyncInboundChange(models.Model):
             self._apply_payment_deleted(conn, job)
         elif self.kind == "allocation":
             self._apply_allocation(conn)
+        elif self.kind == "allocation_deleted":
+            self._apply_allocation_deleted(conn)
         else:
             self._apply_void(conn)
 
@@ -358,6 +365,56 @@ class CoworksSyncInboundChange(models.Model):
         credit._message_log(body=body)
         raise _Skip(body, sent=True)
 
+    def _apply_allocation_deleted(self, conn):
+        """An allocation this integration made (a credit note, or a customer's credit, applied to
+        an invoice) was deleted in Xero: the Odoo reconciliation it mirrors is removed too, with
+        nothing sent back. Odoo's books locked at its date, or Odoo refusing, ask a person."""
+        Link = self.env["coworks.xero.payment.link"].sudo()
+        Job = self.env["coworks.sync.job"].sudo()
+        link = Link.search([("connection_id", "=", conn.id), ("kind", "in", list(ALLOCATION_LINK_KINDS)),
+                            ("xero_id", "in", _id_forms([self.remote_id]))], limit=1)
+        partial = link.partial_id if link.state == "synced" else link.partial_id.browse()
+        if not partial:
+            if link.state == "synced":
+                link.state = "deleted"  # its reconciliation is gone already: Odoo and Xero agree
+            self.state = "applied"
+            raise _Skip(_("Xero allocation %s is no longer matched in Odoo either: nothing to do.", self.remote_id),
+                        sent=True)
+        invoice = link.move_id
+        source = link.credit_note_id or link.credit_payment_id
+        what = _("%(src)s (%(amount)s %(cur)s) was removed from %(doc)s in Xero",
+                 src=source.name or link.display_name, amount=link.amount, cur=link.currency_id.name,
+                 doc=invoice.name)
+        lock = invoice.company_id._get_user_fiscal_lock_date(invoice.journal_id)
+        if partial.max_date and lock and partial.max_date <= lock:
+            self.state = "flagged"
+            raise InboundProblem(_(
+                "%(what)s, but Odoo's books are locked up to %(lock)s and the two were matched on %(date)s, so Odoo "
+                "keeps them matched. Either re-apply it in Xero and cancel this entry, or (with the period open, or "
+                "as an accountant allowed to) un-match them in Odoo and Retry.",
+                what=what, lock=lock, date=partial.max_date))
+        try:
+            with self.env.cr.savepoint():
+                partial.unlink()
+        except (UserError, ValidationError) as exc:
+            self.state = "flagged"
+            raise InboundProblem(_("%(what)s, but Odoo could not un-match them: %(why)s",
+                                   what=what, why=exc.args[0] if exc.args else exc)) from None
+        # No echo: the removal the unreconciliation queued is what Xero already did.
+        gone = Link.search([("id", "=", link.id), ("state", "in", ("to_delete", "synced"))])
+        gone.write({"state": "deleted"})
+        Job.search([("res_model", "=", Link._name), ("res_id", "in", gone.ids), ("operation", "=", "cancel"),
+                    ("state", "in", ("pending", "error"))]).write({
+                        "state": "done", "date_done": fields.Datetime.now(), "next_attempt_at": False,
+                        "error_kind": False, "error_message": False,
+                        "log_note": _("Deleted in Xero already (allocation %s): not sent back.", self.remote_id)})
+        self.state = "applied"
+        body = _("%(what)s: un-matched in Odoo too (%(left)s %(cur)s is due on %(doc)s again).", what=what,
+                 left=invoice.amount_residual, cur=invoice.currency_id.name, doc=invoice.name)
+        for doc in (*(invoice | link.credit_note_id), *link.credit_payment_id):
+            doc._message_log(body=body)
+        raise _Skip(body, sent=True)
+
     def _journal_for(self, conn):
         mapping = self.env["coworks.xero.journal.mapping"].sudo().search(
             [("connection_id", "=", conn.id), "|", ("bank_account_id.xero_id", "=ilike", self.remote_account_id),
@@ -469,6 +526,13 @@ class CoworksSyncConnection(models.Model):
         named_notes = {cn for doc in documents for cn in doc.credit_note_ids} - read_notes
         if named_notes:
             documents += reader.documents(credit_note_ids=named_notes)
+        # Allocations this integration made that Xero may have deleted: their credit notes and
+        # overpayments are read where the documents read no longer agree with them.
+        notes, overpayments = xin.credits_to_read(
+            [(kind, held) for _link, kind, held in self._coworks_xero_held_allocations(documents)], documents)
+        if notes:
+            documents += reader.documents(credit_note_ids=notes)
+        credits = reader.overpayments(overpayments) if overpayments else []
         # A document lists its payments without their bank account: read those Odoo lacks.
         listed = {p for doc in documents for p in doc.payment_ids} - {p.remote_id for p in payments}
         missing = listed - self._coworks_xero_linked_payment_ids(listed) - set(
@@ -479,7 +543,7 @@ class CoworksSyncConnection(models.Model):
             payments += reader.payments(missing)
         cr.commit()  # what follows sees what users did while Xero was being read
         queued = self.env["coworks.sync.job"]._in_own_transaction(
-            self._coworks_xero_store_reads, events, documents, payments, merged, give_up=None)
+            self._coworks_xero_store_reads, events, documents, payments, merged, credits, give_up=None)
         if changes is not None and queued is not None:
             # Only once what was read is committed: the mark never passes a change not recorded.
             # Out of band, like the connection's other bookkeeping (sync_connection_ops.py).
@@ -491,8 +555,8 @@ class CoworksSyncConnection(models.Model):
         _logger.info("Xero sync: %s events read, %s documents and %s payments seen, %s changes queued",
                      len(events), len(documents), len(payments), queued)
 
-    def _coworks_xero_store_reads(self, events, documents, payments, merged=None):
-        queued = self._coworks_xero_take_documents(documents, payments)
+    def _coworks_xero_store_reads(self, events, documents, payments, merged=None, credits=()):
+        queued = self._coworks_xero_take_documents(documents, payments, credits)
         self._coworks_xero_follow_merges(merged or {})
         if events:
             ignored = [eid for eid, cat, _rid in events if cat not in xin.HANDLED_CATEGORIES]
@@ -532,9 +596,37 @@ class CoworksSyncConnection(models.Model):
                 return interval(PARAM_PULL_MINUTES_WITH_WEBHOOKS, PULL_INTERVAL_WITH_WEBHOOKS)
         return interval(PARAM_PULL_MINUTES, PULL_INTERVAL)
 
-    def _coworks_xero_take_documents(self, documents, payments):
-        """Xero's status and amount due onto the Odoo documents; payments and voids made in Xero
-        become changes (once per Xero ID) with their sync job. Returns how many were queued."""
+    def _coworks_xero_held_allocations(self, documents):
+        """[(link, kind, HeldAllocation)]: the allocations this integration holds as in Xero
+        (links synced) on the documents read (as their invoice or their credit note)."""
+        moves = self._coworks_xero_moves_by_remote_id({doc.remote_id for doc in documents})
+        if not moves:
+            return []
+        links = self.env["coworks.xero.payment.link"].sudo().search([
+            ("connection_id", "=", self.id), ("state", "=", "synced"), ("xero_id", "!=", False),
+            ("kind", "in", list(ALLOCATION_LINK_KINDS)),
+            "|", ("move_id", "in", [m.id for m in moves.values()]),
+            ("credit_note_id", "in", [m.id for m in moves.values()])])
+        remote_of = {move.id: rid for rid, move in moves.items()}
+        out = []
+        for link in links:
+            invoice_id = remote_of.get(link.move_id.id) or (
+                link.move_id.with_context(coworks_sync_connection_id=self.id).xero_id or "").lower()
+            if link.kind == "allocation":
+                credit_id = remote_of.get(link.credit_note_id.id) or (
+                    link.credit_note_id.with_context(coworks_sync_connection_id=self.id).xero_id or "").lower()
+            else:
+                credit_id = (link.credit_link_id.xero_id or "").lower()
+            if invoice_id and credit_id:
+                out.append((link, ALLOCATION_LINK_KINDS[link.kind], xin.HeldAllocation(
+                    remote_id=link.xero_id.lower(), credit_remote_id=credit_id, invoice_remote_id=invoice_id,
+                    amount=Decimal(str(link.amount)).quantize(Decimal("0.01")))))
+        return out
+
+    def _coworks_xero_take_documents(self, documents, payments, credits=()):
+        """Xero's status and amount due onto the Odoo documents; payments and voids made in Xero,
+        and allocations this integration made that Xero no longer has, become changes (once per
+        Xero ID) with their sync job. Returns how many were queued."""
         Change = self.env["coworks.sync.inbound.change"].sudo()
         latest = {}
         for doc in documents:  # the most recent report of each document wins
@@ -568,6 +660,20 @@ class CoworksSyncConnection(models.Model):
             new_changes.append({"kind": "allocation", "remote_id": alloc.remote_id, "move_id": invoice.id,
                                 "credit_note_id": credit.id, "amount": float(alloc.amount),
                                 "currency_id": invoice.currency_id.id, "date": alloc.date})
+        held = self._coworks_xero_held_allocations(list(latest.values()))
+        gone = {h.remote_id for _kind, h in xin.allocations_gone([(k, h) for _l, k, h in held],
+                                                                  list(latest.values()), credits)}
+        deleted_allocations = {aid.lower() for aid in Change.search([
+            ("connection_id", "=", self.id), ("kind", "=", "allocation_deleted"),
+            ("remote_id", "in", list(gone))]).mapped("remote_id")} if gone else set()
+        for link, _kind, h in held:
+            if h.remote_id not in gone or h.remote_id in deleted_allocations:
+                continue
+            deleted_allocations.add(h.remote_id)
+            new_changes.append({"kind": "allocation_deleted", "remote_id": h.remote_id, "move_id": link.move_id.id,
+                                "credit_note_id": link.credit_note_id.id, "amount": link.amount,
+                                "currency_id": link.currency_id.id, "date": link.date,
+                                "payment_id": link.credit_payment_id.id, "reference": link.reference})
         # Ours (a link holds it) and deleted behind our back: only a link still "synced" is (one
         # Odoo removed itself is "to_delete" or "deleted" by then). One read for all of them.
         deleted = [p.remote_id for p in payments if p.status == "DELETED" and p.remote_id in linked]

@@ -232,6 +232,102 @@ class TestInboundPayments(InboundCase):
 
 
 @tagged("post_install", "-at_install")
+class TestInboundAllocationsDeleted(InboundCase):
+    """A credit note Odoo applied (its allocation pushed by this integration) and an accountant
+    removed in Xero: un-matched in Odoo too, once, nothing sent back."""
+
+    @staticmethod
+    def receivable(move):
+        return move.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
+
+    def applied_in_odoo(self, price=350.0, credit_price=100.0):
+        invoice = self._invoice(price)
+        credit = self._invoice(credit_price, move_type="out_refund")
+        invoice.js_assign_outstanding_line(self.receivable(credit).id)
+        self.run_worker()
+        link = self.env["coworks.xero.payment.link"].search([("credit_note_id", "=", credit.id)])
+        self.assertRecordValues(link, [{"kind": "allocation", "state": "synced", "move_id": invoice.id}])
+        self.assertTrue(link.xero_id)
+        return invoice, credit, link
+
+    def delete_in_xero(self, credit, link):
+        result = self.connection._xero_client().delete_credit_note_allocation(credit.xero_id, link.xero_id, ref="by hand")
+        self.assertTrue(result.ok, result.message)
+
+    def allocation_writes(self):
+        return [r for r in self.emu("GET", "requests")["requests"]
+                if "/Allocations" in r["path"] and r["method"] in ("PUT", "POST", "DELETE")]
+
+    def test_allocation_deleted_in_xero_is_unmatched_in_odoo_without_echo(self):
+        invoice, credit, link = self.applied_in_odoo()
+        self.assertEqual(credit.payment_state, "paid")
+        self.delete_in_xero(credit, link)
+        self.emu("DELETE", "requests")
+
+        self.run_pull()
+
+        self.assertEqual(credit.payment_state, "not_paid", "the credit note is whole again in Odoo, as in Xero")
+        self.assertAlmostEqual(invoice.amount_residual, invoice.amount_total)
+        self.assertFalse(self.receivable(invoice).matched_credit_ids)
+        self.assertEqual(link.state, "deleted")
+        change = self.env["coworks.sync.inbound.change"].search([("kind", "=", "allocation_deleted")])
+        self.assertRecordValues(change, [{"state": "applied", "remote_id": link.xero_id.lower(),
+                                          "move_id": invoice.id, "credit_note_id": credit.id}])
+        job = self.change_jobs(change)
+        self.assertRecordValues(job, [{"state": "done"}])
+        self.assertIn("un-matched in Odoo too", job.log_note)
+        for move in (invoice, credit):
+            self.assertTrue([m for m in move.message_ids if "was removed from" in (m.body or "")],
+                            "both documents say what happened")
+        cancel = self.env["coworks.sync.job"].search([("res_model", "=", link._name), ("res_id", "=", link.id),
+                                                       ("operation", "=", "cancel")])
+        self.assertRecordValues(cancel, [{"state": "done"}])
+        self.assertIn("not sent back", cancel.log_note)
+        self.run_worker()
+        self.assertFalse(self.allocation_writes(), "the removal that came from Xero is not sent back")
+        self.assertAlmostEqual(invoice.xero_amount_due, invoice.amount_total)
+        # Read again (the next pull overlaps): applied once.
+        self.run_pull()
+        self.assertEqual(len(self.env["coworks.sync.inbound.change"].search([("kind", "=", "allocation_deleted")])), 1)
+        # Applied again in Odoo: a new allocation goes to Xero.
+        invoice.js_assign_outstanding_line(self.receivable(credit).id)
+        self.run_worker()
+        live = [a for a in self.xero_state()["Allocations"] if not a["IsDeleted"]]
+        self.assertEqual(len(live), 1)
+        self.assertEqual(self.xero_invoice(invoice.name)["AmountCredited"], credit.amount_total)
+
+    def test_one_of_two_allocations_deleted_keeps_the_other(self):
+        invoice_a, credit_a, link_a = self.applied_in_odoo(350.0, 100.0)
+        invoice_b, credit_b, link_b = self.applied_in_odoo(200.0, 50.0)
+        self.delete_in_xero(credit_b, link_b)
+        self.run_pull()
+        self.assertEqual((link_a.state, link_b.state), ("synced", "deleted"))
+        self.assertEqual(credit_a.payment_state, "paid")
+        self.assertEqual(credit_b.payment_state, "not_paid")
+
+    def test_allocation_deleted_in_xero_in_a_period_odoo_has_locked_asks_a_person(self):
+        invoice, credit, link = self.applied_in_odoo()
+        self.delete_in_xero(credit, link)
+        self.company.sudo().sale_lock_date = fields.Date.today()
+        self.run_pull()
+        change = self.env["coworks.sync.inbound.change"].search([("kind", "=", "allocation_deleted")])
+        job = self.change_jobs(change)
+        self.assertRecordValues(job, [{"state": "error", "error_kind": "conflict"}])
+        self.assertIn("locked", job.error_message)
+        self.assertIn("re-apply it in Xero", job.error_message)
+        self.assertEqual(credit.payment_state, "paid", "Odoo keeps them matched")
+        self.assertEqual(link.state, "synced")
+        # The accountant reopens the period and retries: applied, nothing sent.
+        self.company.sudo().sale_lock_date = False
+        self.emu("DELETE", "requests")
+        job.action_retry()
+        self.run_worker()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(credit.payment_state, "not_paid")
+        self.assertFalse(self.allocation_writes())
+
+
+@tagged("post_install", "-at_install")
 class TestInboundVoids(InboundCase):
 
     def test_void_in_xero_flag_only_by_default(self):

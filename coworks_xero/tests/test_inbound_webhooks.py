@@ -171,6 +171,67 @@ class TestInboundWebhooks(CoworksXeroHttpCase):
         self.assertEqual(len(invoice._get_reconciled_payments()), 1)
         self.assertAlmostEqual(invoice.amount_residual, invoice.amount_total - 100.0)
 
+    def test_contact_merged_in_xero_is_followed_by_its_webhook_without_a_pull(self):
+        invoice = self.sent_invoice()
+        partner = invoice.partner_id.commercial_partner_id
+        old_id = partner.with_company(self.company).xero_contact_id
+        [survivor] = self.connection._xero_client().save_contacts(
+            [{"Name": "Azure Interior Group"}], uuid.uuid4().hex, refs=["by hand"])
+        self.assertTrue(survivor.ok, survivor.message)
+        self.emu("POST", "webhook", {"url": self.webhook_url(), "key": KEY})
+        self.emu("POST", "merge_contacts", {"tenant": self.tenant_id, "from": old_id, "into": survivor.remote_id})
+        deliveries = self.wait_delivered()
+        self.assertEqual({d["status"] for d in deliveries}, {200}, deliveries)
+        self.env.invalidate_all()
+        self.assertEqual(set(self.events().mapped("category")), {"CONTACT"})
+        self.assertIn(old_id.lower(), self.events().mapped("resource_id"))
+        self.emu("DELETE", "requests")
+        pulled_at = self.connection.inbound_pulled_at
+
+        self.run_worker()  # the pull is not due: the CONTACT events alone re-link the customer
+
+        partner.invalidate_recordset()
+        self.assertEqual(partner.with_company(self.company).xero_contact_id.lower(), survivor.remote_id.lower())
+        self.assertTrue([m for m in partner.message_ids if "Merged in Xero" in (m.body or "")],
+                        "the customer says what happened")
+        self.assertEqual(set(self.events().mapped("state")), {"done"})
+        self.connection.invalidate_recordset()
+        self.assertEqual(self.connection.inbound_pulled_at, pulled_at, "no pull was needed")
+        reqs = self.emu("GET", "requests")["requests"]
+        self.assertFalse([r for r in reqs if r["method"] in ("PUT", "POST")], "nothing is sent back to Xero")
+        # The customer's next invoice goes to the surviving contact.
+        other = self._invoice(80.0, partner=partner)
+        self.run_worker()
+        self.assertEqual(self.xero_invoice(other.name)["Contact"]["ContactID"].lower(), survivor.remote_id.lower())
+
+    def test_allocation_deleted_in_xero_arrives_by_webhook_and_is_unmatched_in_odoo(self):
+        invoice = self._invoice(350.0)
+        credit = self._invoice(100.0, move_type="out_refund")
+        receivable = credit.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
+        invoice.js_assign_outstanding_line(receivable.id)
+        self.run_worker()
+        link = self.env["coworks.xero.payment.link"].search([("credit_note_id", "=", credit.id)])
+        self.assertEqual(link.state, "synced")
+        self.emu("POST", "webhook", {"url": self.webhook_url(), "key": KEY})
+        result = self.connection._xero_client().delete_credit_note_allocation(credit.xero_id, link.xero_id,
+                                                                              ref="by hand")
+        self.assertTrue(result.ok, result.message)
+        self.wait_delivered()
+        self.env.invalidate_all()
+        self.assertEqual(set(self.events().mapped("category")), {"INVOICE", "CREDITNOTE"})
+        self.emu("DELETE", "requests")
+        pulled_at = self.connection.inbound_pulled_at
+
+        self.run_worker()  # the pull is not due: the events alone bring the removal
+
+        self.assertEqual(credit.payment_state, "not_paid")
+        self.assertAlmostEqual(invoice.amount_residual, invoice.amount_total)
+        self.assertEqual(link.state, "deleted")
+        reqs = self.emu("GET", "requests")["requests"]
+        self.assertFalse([r for r in reqs if r["method"] in ("PUT", "POST", "DELETE")], "nothing is sent back")
+        self.connection.invalidate_recordset()
+        self.assertEqual(self.connection.inbound_pulled_at, pulled_at, "no pull was needed")
+
     # ------------------------------------------------------------------ settings
 
     def test_webhook_key_is_system_only_and_settings_show_the_url(self):

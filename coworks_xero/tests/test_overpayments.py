@@ -5,6 +5,8 @@ second payment; un-applying removes the allocation; cancelling the payment voids
 
 Every test drives Odoo's own wizards and actions, runs the committing sync cron, and reads the
 result from the Xero emulator's state."""
+import datetime
+
 from odoo import fields
 from odoo.tests import tagged
 
@@ -163,6 +165,40 @@ class TestOverpayments(CoworksXeroEmulatorCase):
         self.assertEqual(ovp["Status"], "VOIDED")
         self.assertEqual(self.credit_links(deposit).state, "deleted")
         self.assertEqual(self.xero_state()["BankTransactions"][0]["Status"], "DELETED")
+
+    def test_credit_allocation_deleted_in_xero_is_unmatched_in_odoo_without_echo(self):
+        deposit = self._deposit(500.0)
+        self.run_worker()
+        invoice = self._invoice()
+        invoice.js_assign_outstanding_line(self._receivable(deposit).id)
+        self.run_worker()
+        link = self.credit_links(deposit, "overpayment_allocation")
+        self.assertEqual(link.state, "synced")
+        [ovp] = self.xero_overpayments()
+        result = self.connection._xero_client().delete_overpayment_allocation(
+            ovp["OverpaymentID"], link.xero_id, ref="by hand")
+        self.assertTrue(result.ok, result.message)
+        self.emu("DELETE", "requests")
+
+        # The catch-up pull, once due: the invoice changed, its credit applied no longer agrees.
+        self.connection.invalidate_recordset(["inbound_pulled_at"])
+        self.run_worker_at(max(fields.Datetime.now(), self.connection.inbound_pulled_at or fields.Datetime.now())
+                           + datetime.timedelta(minutes=61))
+
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.assertAlmostEqual(self._receivable(deposit).amount_residual, -500.0)
+        self.assertEqual(link.state, "deleted")
+        change = self.env["coworks.sync.inbound.change"].search([("kind", "=", "allocation_deleted")])
+        self.assertRecordValues(change, [{"state": "applied", "move_id": invoice.id, "payment_id": deposit.id}])
+        self.assertTrue([m for m in invoice.message_ids if "was removed from" in (m.body or "")])
+        self.assertTrue([m for m in deposit.message_ids if "was removed from" in (m.body or "")])
+        self.run_worker()
+        writes = [r for r in self.xero_requests()["requests"] if r["method"] in ("PUT", "POST", "DELETE")
+                  and r["route"] != "POST /connect/token"]
+        self.assertFalse(writes, "nothing is sent back: no removal, no second overpayment")
+        self.assertEqual(len(self.credit_links(deposit)), 1, "the credit is the same overpayment, whole again")
+        [ovp] = self.xero_overpayments()
+        self.assertEqual(float(ovp["RemainingCredit"]), 500.0)
 
     def test_cancelling_a_payment_whose_credit_is_applied_removes_the_allocation_then_voids(self):
         deposit = self._deposit(450.0)

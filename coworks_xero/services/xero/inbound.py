@@ -132,6 +132,17 @@ class RemoteDocument:
     contact_id: str = ""
     currency_code: str = ""
     date: dt.date | None = None
+    # invoices: {OverpaymentID: amount applied} of the customer credit applied to it
+    overpayments_applied: tuple = ()  # ((lower OverpaymentID, Decimal), ...)
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteCredit:
+    """A customer's overpayment as Xero last reported it, with its live allocations."""
+    remote_id: str
+    status: str
+    allocations: tuple = ()  # RemoteAllocation (credit_note_remote_id holds the OverpaymentID)
+    updated_at: dt.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,12 +183,7 @@ def remote_document(data: dict, kind: str | None = None) -> RemoteDocument | Non
         return None
     is_invoice = kind == d.KIND_INVOICE
     remote_id = (data.get("InvoiceID" if is_invoice else "CreditNoteID") or "").lower()
-    allocations = tuple(
-        RemoteAllocation(remote_id=(a.get("AllocationID") or "").lower(), credit_note_remote_id=remote_id,
-                         invoice_remote_id=((a.get("Invoice") or {}).get("InvoiceID") or "").lower(),
-                         amount=_dec(a.get("Amount")), date=parse_xero_date(a.get("Date")))
-        for a in (data.get("Allocations") or []) if not is_invoice and a.get("AllocationID")
-        and not a.get("IsDeleted"))
+    allocations = () if is_invoice else _live_allocations(data.get("Allocations"), remote_id)
     return RemoteDocument(
         remote_id=remote_id, kind=kind,
         number=data.get("InvoiceNumber" if is_invoice else "CreditNoteNumber") or "",
@@ -190,7 +196,100 @@ def remote_document(data: dict, kind: str | None = None) -> RemoteDocument | Non
                               if is_invoice and c.get("CreditNoteID")),
         allocations=allocations,
         contact_id=((data.get("Contact") or {}).get("ContactID") or "").lower(),
-        currency_code=data.get("CurrencyCode") or "", date=parse_xero_date(data.get("Date")))
+        currency_code=data.get("CurrencyCode") or "", date=parse_xero_date(data.get("Date")),
+        overpayments_applied=_applied(data.get("Overpayments") if is_invoice else None, "OverpaymentID"))
+
+
+def _applied(rows, key):
+    totals = {}
+    for row in rows or []:
+        rid = (row.get(key) or "").lower()
+        if rid:
+            totals[rid] = totals.get(rid, Decimal(0)) + _dec(row.get("AppliedAmount"))
+    return tuple(sorted(totals.items()))
+
+
+def _live_allocations(rows, source_id):
+    return tuple(
+        RemoteAllocation(remote_id=(a.get("AllocationID") or "").lower(), credit_note_remote_id=source_id,
+                         invoice_remote_id=((a.get("Invoice") or {}).get("InvoiceID") or "").lower(),
+                         amount=_dec(a.get("Amount")), date=parse_xero_date(a.get("Date")))
+        for a in rows or [] if a.get("AllocationID") and not a.get("IsDeleted"))
+
+
+def remote_overpayment(data: dict) -> RemoteCredit | None:
+    """A RemoteCredit from Xero's Overpayment JSON (customer credit only: RECEIVE-OVERPAYMENT)."""
+    if (data.get("Type") or "RECEIVE-OVERPAYMENT") != "RECEIVE-OVERPAYMENT" or not data.get("OverpaymentID"):
+        return None
+    remote_id = data["OverpaymentID"].lower()
+    return RemoteCredit(remote_id=remote_id, status=data.get("Status") or "",
+                        allocations=_live_allocations(data.get("Allocations"), remote_id),
+                        updated_at=parse_xero_datetime(data.get("UpdatedDateUTC")))
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldAllocation:
+    """An allocation this integration made in Xero and still holds as there (a link)."""
+    remote_id: str  # AllocationID (lower case)
+    credit_remote_id: str  # the credit note's or overpayment's ID (lower case)
+    invoice_remote_id: str
+    amount: Decimal
+
+
+def credits_to_read(held, documents) -> tuple[set, set]:
+    """(credit note IDs, overpayment IDs) to read to know whether Xero still has the allocations
+    ``held`` (``(kind, HeldAllocation)``, kind ``credit_note`` or ``overpayment``), given the
+    documents already read (the credit notes their invoices list are among them).
+
+    A credit note already read says it itself. Otherwise, of the invoices read: a credit note
+    not read (no longer listed on its invoice) is read, its allocation may be gone; an overpayment is read
+    when what the invoice lists as applied from it differs from what this integration applied
+    (one call per changed credit, none while the two agree)."""
+    latest = _latest(documents)
+    read_notes = {rid for rid, doc in latest.items() if doc.kind == d.KIND_CREDIT_NOTE}
+    notes, overpayments = set(), set()
+    held_ovp = {}
+    for kind, h in held:
+        invoice = latest.get(h.invoice_remote_id)
+        if kind == d.KIND_CREDIT_NOTE:
+            if h.credit_remote_id not in read_notes and invoice is not None:
+                notes.add(h.credit_remote_id)  # no longer listed on the invoice read: ask the credit note
+        elif invoice is not None:
+            key = (h.invoice_remote_id, h.credit_remote_id)
+            held_ovp[key] = held_ovp.get(key, Decimal(0)) + h.amount
+    for (invoice_id, credit_id), amount in held_ovp.items():
+        applied = dict(latest[invoice_id].overpayments_applied).get(credit_id, Decimal(0))
+        if applied != amount:
+            overpayments.add(credit_id)
+    return notes, overpayments
+
+
+def allocations_gone(held, documents, credits=()) -> list:
+    """The HeldAllocation s of ``held`` (``(kind, held)`` pairs) that Xero no longer has: their
+    credit note (in ``documents``) or overpayment (``credits``: RemoteCredit) was read and no
+    longer lists them. A credit that was not read says nothing: nothing is concluded from it."""
+    live = {}
+    for rid, doc in _latest(documents).items():
+        if doc.kind == d.KIND_CREDIT_NOTE:
+            live[(d.KIND_CREDIT_NOTE, rid)] = {a.remote_id for a in doc.allocations}
+    for credit in _latest(credits).values():
+        live[("overpayment", credit.remote_id)] = {a.remote_id for a in credit.allocations}
+    out = []
+    for kind, h in held:
+        have = live.get((kind, h.credit_remote_id))
+        if have is not None and h.remote_id not in have:
+            out.append((kind, h))
+    return out
+
+
+def _latest(reports):
+    """{remote_id: the most recent report} (Xero's UpdatedDateUTC; ties: the later one read)."""
+    latest = {}
+    for rep in reports:
+        prev = latest.get(rep.remote_id)
+        if prev is None or (rep.updated_at or dt.datetime.min) >= (prev.updated_at or dt.datetime.min):
+            latest[rep.remote_id] = rep
+    return latest
 
 
 def remote_payment(data: dict) -> RemotePayment | None:
@@ -298,6 +397,13 @@ class XeroInbound:
             out += [doc for doc in (remote_document(r, d.KIND_CREDIT_NOTE) for r in data.get("CreditNotes") or [])
                     if doc]
         return out
+
+    def overpayments(self, overpayment_ids) -> list:
+        """These overpayments (RemoteCredit) with their live allocations."""
+        ids = sorted({i for i in overpayment_ids if i})
+        if not ids:
+            return []
+        return [c for c in (remote_overpayment(r) for r in self.client.get_overpayments(ids)) if c]
 
     def payments(self, payment_ids) -> list:
         """These payments in full (a document lists its payments without their bank account)."""
