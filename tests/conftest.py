@@ -116,3 +116,93 @@ def errors_of(resp):
 @pytest.fixture
 def xero(emulator):
     return XeroHTTP(emulator)
+
+
+# ------------------------------------------------------------------------------ QuickBooks Online emulator
+
+@pytest.fixture(scope="session")
+def _qbo_server():
+    from qbo_emulator import EmulatorServer as QBOServer
+
+    srv = QBOServer(host="127.0.0.1", port=0)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def qbo_emulator(_qbo_server):
+    """A running qbo_emulator server (one per session), reset to the seeded companies for each test."""
+    _qbo_server.app.reset()
+    yield _qbo_server
+
+
+class QBOHTTP:
+    """Plain-requests helper for QBO emulator tests: one grant for one realm, JSON in and out."""
+
+    def __init__(self, srv, realm=None):
+        import requests
+
+        from qbo_emulator.seed import REALM_US
+
+        self.srv = srv
+        self.base = srv.base_url
+        self.realm = realm or REALM_US
+        self.session = requests.Session()
+        self.tokens = self.session.post(self.base + "/__emulator__/grant", json={"realm_id": self.realm}).json()
+
+    def url(self, path):
+        return f"{self.base}/v3/company/{self.realm}/{path.lstrip('/')}"
+
+    def headers(self):
+        return {"Authorization": "Bearer " + self.tokens["access_token"], "Accept": "application/json"}
+
+    def get(self, path, **kw):
+        return self.session.get(self.url(path), headers=self.headers(), **kw)
+
+    def post(self, path, json=None, **kw):
+        import json as _json
+        from decimal import Decimal
+
+        def _num(o):
+            if isinstance(o, Decimal):
+                return float(o)
+            raise TypeError(type(o).__name__)
+
+        headers = dict(self.headers(), **{"Content-Type": "application/json"})
+        data = _json.dumps(json, default=_num) if json is not None else None
+        return self.session.post(self.url(path), data=data, headers=headers, **kw)
+
+    def query(self, text):
+        r = self.get("query", params={"query": text})
+        assert r.status_code == 200, r.text
+        return r.json()["QueryResponse"]
+
+    def control(self, method, name, json=None, params=None):
+        return self.session.request(method, self.base + "/__emulator__/" + name, json=json, params=params)
+
+    def create(self, entity, body, expect=200):
+        r = self.post(entity.lower(), json=body)
+        assert r.status_code == expect, r.text
+        return r.json()[entity] if expect == 200 else r.json()
+
+    def customer(self, name="ACME Coworking LLC", **fields):
+        return self.create("Customer", dict(DisplayName=name, **fields))
+
+    def invoice(self, customer_id, lines=None, expect=200, **fields):
+        lines = lines or [{"DetailType": "SalesItemLineDetail", "Amount": 100, "SalesItemLineDetail": {
+            "ItemRef": {"value": "2"}, "Qty": 1, "UnitPrice": 100, "TaxCodeRef": {"value": "TAX"}}}]
+        body = dict(CustomerRef={"value": customer_id}, TxnDate="2026-11-02", Line=lines)
+        body.update(fields)
+        return self.create("Invoice", body, expect)
+
+
+def qbo_errors(resp):
+    """[(code, Message, element)] of an Intuit Fault answer."""
+    fault = resp.json().get("Fault") or {}
+    return [(e.get("code"), e.get("Message"), e.get("element")) for e in fault.get("Error") or []]
+
+
+@pytest.fixture
+def qbo(qbo_emulator):
+    return QBOHTTP(qbo_emulator)
