@@ -214,6 +214,17 @@ class CoworksXeroEmulatorCase(CoworksXeroCommon):
         cls.plan_product = cls._kind_product("plan", "Hot desk", 350.0, cls.tax_sale_a)
         cls.day_pass = cls._kind_product("day_pass", "Day pass", 35.0, cls.tax_sale_a)
 
+    @classmethod
+    def use_usd_bank(cls):
+        """Map the bank journal to the organisation's USD bank account (092). The test company
+        keeps its books in USD and the organisation in AUD: a payment of a USD invoice may go
+        through the AUD account, but money that settles nothing (customer credit, which Xero
+        holds as an Overpayment, a bank transaction) only through an account in its currency."""
+        cls.acc_092 = cls.xref("coworks.xero.account", code="092")
+        cls.env["coworks.xero.journal.mapping"].search([
+            ("connection_id", "=", cls.connection.id),
+            ("journal_id", "=", cls.company_data["default_journal_bank"].id)]).bank_account_id = cls.acc_092
+
     # ------------------------------------------------------------ helpers for tests
 
     def _invoice(self, price=350.0, partner=None, **kw):

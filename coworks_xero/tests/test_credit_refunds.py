@@ -19,11 +19,7 @@ class TestCreditRefunds(CoworksXeroEmulatorCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.bank_journal = cls.company_data["default_journal_bank"]
-        # The company's (USD) money goes through the organisation's USD bank account.
-        cls.acc_092 = cls.xref("coworks.xero.account", code="092")
-        mapping = cls.env["coworks.xero.journal.mapping"].search([
-            ("connection_id", "=", cls.connection.id), ("journal_id", "=", cls.bank_journal.id)])
-        mapping.bank_account_id = cls.acc_092
+        cls.use_usd_bank()
 
     # ---------------------------------------------------------------- helpers
 

@@ -21,6 +21,8 @@ class TestMoneyDocuments(CoworksXeroEmulatorCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.bank_journal = cls.company_data["default_journal_bank"]
+        # un-reconciled payments become customer credit, which Xero receives in USD
+        cls.use_usd_bank()
 
     # ---------------------------------------------------------------- helpers
 
@@ -215,14 +217,24 @@ class TestMoneyDocuments(CoworksXeroEmulatorCase):
         self.assertFalse([p for p in state["Payments"] if p["Status"] == "AUTHORISED"])
         self.assertNoOpenJobs()
 
-        # the user applies the outstanding payment again
+        # The unapplied payment is the customer's credit: Xero holds it as an overpayment.
+        [ovp] = [o for o in state["Overpayments"] if o["Status"] == "AUTHORISED"]
+        self.assertEqual(cents(ovp["RemainingCredit"]), cents(100.0))
+
+        # the user applies the outstanding payment again: the credit is allocated to the invoice
         invoice.js_assign_outstanding_line(self._receivable(payment.move_id).id)
         self.assertEqual(invoice.payment_state, "partial")
         self.run_worker()
         state, docs = self._state()
-        [xp] = self.live_payments(invoice, state)
-        self.assertEqual(cents(xp["Amount"]), cents(100.0))
-        self.assertMoneyAgrees(invoice, docs[invoice.xero_id])
+        self.assertEqual(self.live_payments(invoice, state), [])
+        [alloc] = [a for a in state["Allocations"] if not a["IsDeleted"] and a.get("Overpayment")
+                   and a["Invoice"]["InvoiceID"] == invoice.xero_id]
+        self.assertEqual(cents(alloc["Amount"]), cents(100.0))
+        # Xero counts an applied overpayment as credit, not as a payment
+        doc = docs[invoice.xero_id]
+        self.assertEqual((cents(doc["AmountDue"]), cents(doc["AmountCredited"]), cents(doc["AmountPaid"]),
+                          doc["Status"]),
+                         (cents(invoice.amount_residual), cents(100.0), cents(0), "AUTHORISED"))
         self.assertNoOpenJobs()
 
     def test_edit_with_the_worker_running_in_between(self):

@@ -20,12 +20,7 @@ class TestOverpayments(CoworksXeroEmulatorCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.bank_journal = cls.company_data["default_journal_bank"]
-        # Xero receives money in its bank account's currency: the test company's (USD) bank
-        # journal is mapped to the organisation's USD bank account.
-        cls.acc_092 = cls.xref("coworks.xero.account", code="092")
-        mapping = cls.env["coworks.xero.journal.mapping"].search([
-            ("connection_id", "=", cls.connection.id), ("journal_id", "=", cls.bank_journal.id)])
-        mapping.bank_account_id = cls.acc_092
+        cls.use_usd_bank()
 
     # ---------------------------------------------------------------- helpers
 
