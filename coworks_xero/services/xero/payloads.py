@@ -269,7 +269,7 @@ def customer_key(customer: docs.Customer) -> str:
     return (tail or ref)[:MAX_CONTACT_NUMBER]
 
 
-def _norm_name(name: str) -> str:
+def normalised_name(name: str) -> str:
     return " ".join((name or "").split()).casefold()
 
 
@@ -286,8 +286,8 @@ def disambiguate_name(name: str, customer: docs.Customer, taken_names: Iterable[
     name (#key); name (#key-2), (#key-3), ... Pure and deterministic.
     """
     base = " ".join((name or customer.name or "").split()) or customer_key(customer) or "Customer"
-    taken = {_norm_name(n) for n in taken_names if n}
-    if len(base) <= MAX_NAME and _norm_name(base) not in taken:
+    taken = {normalised_name(n) for n in taken_names if n}
+    if len(base) <= MAX_NAME and normalised_name(base) not in taken:
         return base
     candidates = []
     email = sanitize_email(customer.email)
@@ -298,13 +298,13 @@ def disambiguate_name(name: str, customer: docs.Customer, taken_names: Iterable[
         candidates.append(f"(#{key})")
     for suffix in candidates:
         candidate = _with_suffix(base, suffix)
-        if _norm_name(candidate) not in taken:
+        if normalised_name(candidate) not in taken:
             return candidate
     stem = key or "1"
     n = 2
     while True:
         candidate = _with_suffix(base, f"(#{stem}-{n})")
-        if _norm_name(candidate) not in taken:
+        if normalised_name(candidate) not in taken:
             return candidate
         n += 1
 
@@ -408,7 +408,7 @@ def match_contact(customer: docs.Customer, found: Iterable[Mapping], claimed: It
     cands = [dict(c) for c in found if c and c.get("ContactID")]
     number = contact_number(customer)
     email = sanitize_email(customer.email).casefold()
-    name = _norm_name(customer.name)
+    name = normalised_name(customer.name)
 
     def free(c):
         return str(c["ContactID"]).lower() not in claimed and not owned_by_another(c, customer)
@@ -418,7 +418,7 @@ def match_contact(customer: docs.Customer, found: Iterable[Mapping], claimed: It
         ("our contact number", [c for c in cands if number and (c.get("ContactNumber") or "") == number]),
         ("email", [c for c in cands if email and free(c)
                    and str(c.get("EmailAddress") or "").strip().casefold() == email]),
-        ("name", [c for c in cands if name and free(c) and _norm_name(c.get("Name") or "") == name]),
+        ("name", [c for c in cands if name and free(c) and normalised_name(c.get("Name") or "") == name]),
     )
     for how, group in steps:
         if not group:

@@ -213,6 +213,18 @@ class XeroProvider(prov.SyncProvider):
         results = self.client.save_contacts([p for _, p, _ in prepared], key, refs=[i.key for i, _, _ in prepared])
         out = []
         for (item, payload, notes), result in zip(prepared, results):
+            if not result.ok and _code(result) == errors.CONTACT_NAME_TAKEN and not payload.get("ContactID"):
+                # Xero's names are unique ignoring case, its ``where`` look-up is not: the holder
+                # may be this very customer typed otherwise ("ACME Ltd" for "Acme Ltd"). One
+                # case-blind search (searchTerm) finds it; it is linked unless another customer
+                # owns it.
+                same = self._contact_named_otherwise(item.obj, payload["Name"], claimed)
+                if same is not None:
+                    payload = dict(payload, ContactID=same["ContactID"], Name=same.get("Name") or payload["Name"])
+                    claimed.add(str(same["ContactID"]).lower())
+                    result = self.client.save_contacts([payload], _key("contact-relink", item.key, payload),
+                                                       refs=[item.key])[0]
+                    notes.append(f"matched by name ignoring case: Xero's contact {same.get('Name')!r} linked")
             if not result.ok and _code(result) == errors.CONTACT_NAME_TAKEN:
                 # Someone took the name since the look-up: one more deterministic try.
                 retry_name = payloads.disambiguate_name(payload["Name"], item.obj, [payload["Name"]])
@@ -225,6 +237,18 @@ class XeroProvider(prov.SyncProvider):
             if result.ok:
                 self._remember_contact(item, payload, result)
         return out
+
+    def _contact_named_otherwise(self, customer, name, claimed):
+        """The active Xero contact whose name equals ``name`` ignoring case and spacing, when it
+        is free for ``customer`` (no other customer's contact number, not claimed in this run)."""
+        wanted = payloads.normalised_name(name)
+        for contact in self.client.find_contacts(search_term=name, include_archived=False):
+            if (payloads.normalised_name(contact.get("Name") or "") == wanted
+                    and (contact.get("ContactStatus") or "ACTIVE") == "ACTIVE"
+                    and str(contact.get("ContactID") or "").lower() not in claimed
+                    and not payloads.owned_by_another(contact, customer)):
+                return contact
+        return None
 
     def _remember_contact(self, item, payload, result):
         """Keep what this run saved, so that the next batches of the run (the provider lives for
