@@ -148,6 +148,12 @@ class AccountMove(models.Model):
         self.ensure_one()
         return [], []
 
+    def _coworks_xero_changed_by_us_at(self):
+        """The last time this integration changed the document in Xero (naive UTC): a change
+        Xero reports after it was made by someone else. The payments part adds its money."""
+        self.ensure_one()
+        return self.xero_last_sync or None
+
     def _coworks_xero_enqueue(self, operation):
         moves = self.filtered(lambda m: m._coworks_xero_kind())
         if not moves:
@@ -263,6 +269,7 @@ class AccountMove(models.Model):
             remote_payment_ids=list(payment_ids), remote_allocation_ids=list(allocation_ids),
             # Only this integration writes VOIDED/DELETED here (from its own cancel job).
             allow_recreate=(self.xero_status or "") in ("VOIDED", "DELETED"),
+            synced_at=self._coworks_xero_changed_by_us_at(),
         )
 
     def _coworks_xero_backlink(self):
@@ -285,6 +292,10 @@ class AccountMove(models.Model):
                     why=notes[0] if notes else _("Xero could not update it in place.")))
         if result.remote_number:
             vals["remote_number"] = result.remote_number
+        both_sides = (result.details or {}).get("edited_on_both_sides")
+        if both_sides:
+            # Both sides edited it: Odoo's version now stands in Xero; say so where people look.
+            self.sudo()._message_log(body=both_sides)
         # The link row is this integration's own bookkeeping: one SQL upsert, without
         # account.move.write's line synchronisation, balance checks and mail tracking, which
         # have nothing to check here and cost about 60 ms an invoice, more than building and

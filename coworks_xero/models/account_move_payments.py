@@ -25,6 +25,16 @@ class AccountMove(models.Model):
         allocations = links.filtered(lambda l: l.kind == "allocation").mapped("xero_id")
         return payments, allocations
 
+    def _coworks_xero_changed_by_us_at(self):
+        # Paying, applying or removing money changes the document in Xero too (its UpdatedDateUTC
+        # moves): the latest of those, ours or registered from Xero, is not an edit made there.
+        stamps = [super()._coworks_xero_changed_by_us_at()]
+        conn = self._coworks_link_connections().get(self.id)
+        stamps += self.env["coworks.xero.payment.link"].sudo().search(
+            ["|", ("move_id", "=", self.id), ("credit_note_id", "=", self.id)]
+            + ([("connection_id", "=", conn.id)] if conn else []), order="write_date desc", limit=1).mapped("write_date")
+        return max(filter(None, stamps), default=None)
+
     def _coworks_xero_apply_result(self, job, result):
         super()._coworks_xero_apply_result(job, result)
         Link = self.env["coworks.xero.payment.link"].sudo()

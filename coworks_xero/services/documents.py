@@ -129,6 +129,9 @@ class Document:
     # The host closed (voided/deleted) the provider's copy itself and now posts the document
     # again: re-creating it under a new number is expected, not a surprise to block on.
     allow_recreate: bool = False
+    # When the provider last accepted this document from the host (naive UTC): a copy changed
+    # there after that was edited on the provider's side too (see edited_on_both_sides).
+    synced_at: datetime.datetime | None = None
 
 
 @dataclasses.dataclass
@@ -204,6 +207,22 @@ class CreditAllocation:
     remote_id: str = ""  # AllocationID once known
     # AllocationIDs on the same overpayment that other host allocations already own.
     known_remote_ids: tuple = ()
+
+
+def edited_on_both_sides(remote_updated_at: datetime.datetime | None, host_synced_at: datetime.datetime | None,
+                         differs: bool) -> bool:
+    """The provider's copy was changed after the host last sent it, and it differs from what the
+    host sends now: both sides edited the document (the same minute or not). The rule, one for
+    every provider and kind: the host's document is the document of record, so the host's version
+    is sent and the change made on the provider's side is named in a note on the document and in
+    the sync log, so a person can make it again in the host if it was right. Payments and voids
+    made on the provider's side are not edits: they come back as inbound changes."""
+    if not (differs and remote_updated_at and host_synced_at):
+        return False
+    # The host keeps whole seconds (and records its time after the provider's answer): the
+    # provider's change must be in a later second than the host's last send to count, so the
+    # host's own send is never taken for an edit made on the other side.
+    return remote_updated_at.replace(microsecond=0) > host_synced_at.replace(microsecond=0)
 
 
 @dataclasses.dataclass

@@ -1,6 +1,7 @@
 """The drift report: a difference made behind the addon's back is found, fixed in one click."""
 import uuid
 
+from odoo import Command
 from odoo.tests import tagged
 
 from .common import CoworksXeroEmulatorCase
@@ -19,6 +20,34 @@ class TestDriftReport(CoworksXeroEmulatorCase):
         [res] = client.save_invoices([{"InvoiceID": xero["InvoiceID"], "LineItems": lines}], uuid.uuid4().hex,
                                      refs=["edit"])
         self.assertTrue(res.ok, res.message)
+
+    def _both_sides_notes(self, invoice):
+        return [m.body for m in invoice.message_ids if "also edited in Xero" in (m.body or "")]
+
+    def test_edited_on_both_sides_ends_with_odoos_version_and_a_note(self):
+        """The accountant changes the price in Xero while a user edits the invoice in Odoo: the
+        next push leaves Odoo's version in Xero (the document of record) and says on the
+        document and in the log what it replaced; an edit made in Odoo alone says nothing."""
+        invoice, alone = self._invoice(350.0), self._invoice(200.0)
+        self.run_worker()
+        self.emu("POST", "clock", {"advance": 120})  # the accountant's edit, two minutes later
+        self._edit_in_xero(invoice, 99.0)
+        for move, price in ((invoice, 400.0), (alone, 210.0)):
+            move.button_draft()
+            move.write({"invoice_line_ids": [Command.update(move.invoice_line_ids[0].id, {"price_unit": price})]})
+            move.action_post()
+        self.run_worker()
+        for move in (invoice, alone):
+            xero = self.xero_invoice(move.name)
+            self.assertEqual((float(xero["Total"]), xero["InvoiceID"]), (move.amount_total, move.xero_id))
+        [note] = self._both_sides_notes(invoice)
+        self.assertIn("lines", note)
+        self.assertIn("document of record", note)
+        self.assertFalse(self._both_sides_notes(alone))
+        job = self.env["coworks.sync.job"].search([("res_model", "=", "account.move"), ("res_id", "=", invoice.id),
+                                                   ("kind", "=", "invoice"), ("state", "=", "done")],
+                                                  order="id desc", limit=1)
+        self.assertIn("also edited in Xero", job.log_note or "")
 
     def test_difference_made_in_xero_is_found_and_pushing_again_fixes_it(self):
         kept, edited = self._invoice(350.0), self._invoice(120.0)

@@ -20,10 +20,10 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import re
 from decimal import Decimal
 
 from .. import documents as d
+from .payloads import parse_xero_date, parse_xero_datetime  # noqa: F401 (also this module's API)
 
 SIGNATURE_HEADER = "x-xero-signature"
 # Xero's categories this integration acts on; CONTACT events are stored but not applied yet.
@@ -89,31 +89,6 @@ def parse_webhook(raw_body: bytes) -> list[WebhookEvent]:
                                 resource_id=fields["resourceId"].lower(), resource_url=fields["resourceUrl"],
                                 event_date=parse_xero_datetime(fields["eventDateUtc"])))
     return out
-
-
-_MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
-
-
-def parse_xero_datetime(value) -> dt.datetime | None:
-    """Xero's '/Date(ms+0000)/' or ISO 8601 (naive = UTC) -> naive UTC datetime."""
-    if not value:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
-    text = str(value)
-    m = _MS_DATE.fullmatch(text.strip())
-    if m:
-        return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=int(m.group(1)))
-    try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when.astimezone(dt.timezone.utc).replace(tzinfo=None) if when.tzinfo else when
-
-
-def parse_xero_date(value) -> dt.date | None:
-    when = parse_xero_datetime(value)
-    return when.date() if when else None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -347,12 +347,22 @@ class XeroProvider(prov.SyncProvider):
             payload = dict(payload, **{num_key: xero_number})
         xero_doc = self._xero_doc(element, kind)
         xero_doc.closed_by_us = closed_by_us
+        changed = states.changed_against_xero(element, payload)
         wish = states.HostWish(action=states.POST, number=doc.number, status=doc.status,
-                               changed=states.changed_against_xero(element, payload),
+                               changed=changed,
                                allow_recreate=doc.allow_recreate,
                                our_payment_ids=frozenset(doc.remote_payment_ids),
                                our_allocation_ids=frozenset(doc.remote_allocation_ids))
-        return self._execute(item, kind, states.plan(xero_doc, wish), payload, report, element)
+        result = self._execute(item, kind, states.plan(xero_doc, wish), payload, report, element)
+        edited_at = payloads.parse_xero_datetime(element.get("UpdatedDateUTC"))
+        if result.ok and docs.edited_on_both_sides(edited_at, doc.synced_at, bool(changed - {states.F_URL})):
+            what = ", ".join(sorted(changed - {states.F_URL})).replace("_", " ")
+            note = (f"{doc.number} was also edited in Xero ({edited_at:%Y-%m-%d %H:%M} UTC, after Odoo last sent it "
+                    f"at {doc.synced_at:%H:%M}): Xero's {what} replaced by Odoo's, which is the document of "
+                    f"record. If the change made in Xero was right, make it in Odoo.")
+            result.details.setdefault("notes", []).insert(0, note)
+            result.details["edited_on_both_sides"] = note
+        return result
 
     def _xero_doc(self, element, kind):
         """Xero's copy as the state machine sees it. An invoice lists the credit notes applied to
