@@ -94,9 +94,9 @@ class QboProvider(base.SyncProvider):
     def _home_currency(self):
         # CompanyInfo carries no currency: the company's home currency is in Preferences
         try:
-            answer = self.client._send("GET", "preferences")
-            return answer["Preferences"]["CurrencyPrefs"]["HomeCurrency"]["value"]
-        except (KeyError, QboFault):
+            prefs = self.client.query("SELECT * FROM Preferences")
+            return prefs[0]["CurrencyPrefs"]["HomeCurrency"]["value"]
+        except (KeyError, IndexError, QboFault):
             return ""
 
     # ------------------------------------------------------------------ run
