@@ -167,7 +167,7 @@ class QboProvider(base.SyncProvider):
     def _find_document(self, entity, number):
         if not number:
             return None
-        rows = self.client.query(f"SELECT * FROM {entity} WHERE DocNumber = '{_q(number)}'")
+        rows = self.client.query(f"SELECT * FROM {entity} WHERE DocNumber = '{_q(number[:21])}'")
         return rows[0] if rows else None
 
     def _document(self, item):
