@@ -341,3 +341,78 @@ def test_fetch_reference_data_has_the_xero_stored_shape(us):
     opts = {o["Name"]: o["Status"] for o in classes["Options"]}
     assert opts == {"Downtown": "ACTIVE", "Harbour": "ACTIVE", "Riverside": "ARCHIVED"}
     assert data["Currencies"] == [{"Code": "USD", "Description": "USD"}]
+
+
+# ------------------------------------------------------------------------------ client calls and tokens
+
+def test_batch_answers_per_bid_and_cdc_reports_changes(us):
+    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    answers = us.client.batch([
+        {"bId": "a", "operation": "create", "Customer": {"DisplayName": "Batch One"}},
+        {"bId": "b", "operation": "create", "Customer": {"DisplayName": "batch  one"}},  # duplicate name
+    ], requestid="batch-test-1")
+    assert answers["a"]["DisplayName"] == "Batch One"
+    assert answers["b"].code == "6240" and answers["b"].kind == base.CONFLICT
+    changed = us.client.cdc(["Customer"], before.isoformat())
+    assert [c["Id"] for c in changed["Customer"]] == [answers["a"]["Id"]]
+    with pytest.raises(ValueError):
+        us.client.batch([{"bId": str(n), "operation": "create", "Customer": {"DisplayName": f"N{n}"}}
+                         for n in range(31)])
+
+
+def test_concurrent_refresh_rotates_once(qbo_emulator):
+    import threading
+
+    client, store = _connect(qbo_emulator)
+    twin = QboClient(_config(qbo_emulator), seed.REALM_US, store)
+    fault(qbo_emulator, kind="expire_tokens", route="*", count=1)
+    answers = []
+    threads = [threading.Thread(target=lambda c=c: answers.append(c.read("CompanyInfo", seed.REALM_US)["Country"]))
+               for c in (client, twin)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == ["US", "US"]
+    assert store.saves == 1  # the second waited for the lock and took the first one's tokens
+
+
+def test_still_refused_after_refresh_is_reauth(qbo_emulator):
+    client, _store = _connect(qbo_emulator)
+    fault(qbo_emulator, kind="status", status=401, route="GET /companyinfo", count=2)
+    with pytest.raises(ProviderError) as exc:
+        client.read("CompanyInfo", seed.REALM_US)
+    assert exc.value.kind == base.REAUTH
+
+
+def test_payment_void_and_credit_memo_cancel_give_the_amounts_back(us):
+    cust = created_customer(us)
+    inv = one(us, base.KIND_INVOICE, invoice(cust, [line("100", tax="NON")], "100"))
+    pay = _pay(inv.remote_id, "100")
+    paid = one(us, base.KIND_PAYMENT, pay)
+    pay.remote_id = paid.remote_id
+    voided = one(us, base.KIND_PAYMENT, pay, op=base.OP_CANCEL)
+    assert voided.ok and voided.remote_status == "VOIDED"
+    assert D(str(us.client.read("Invoice", inv.remote_id)["Balance"])) == D("100")
+    credit = invoice(cust, [line("30", tax="NON")], "30", number="RINV/0002", kind=documents.KIND_CREDIT_NOTE)
+    cm = one(us, base.KIND_CREDIT_NOTE, credit)
+    credit.remote_id = cm.remote_id
+    gone = one(us, base.KIND_CREDIT_NOTE, credit, op=base.OP_CANCEL)
+    assert gone.ok and gone.remote_status == "DELETED"
+    assert us.remote_documents(base.KIND_CREDIT_NOTE, [cm.remote_id]) == {}
+
+
+def test_invoice_body_reads_as_a_python_quickbooks_invoice(us):
+    """The JSON we send has the shape of python-quickbooks' object model (the payloads follow it)."""
+    from quickbooks.objects.invoice import Invoice
+
+    from coworks_xero.services.qbo import payloads
+
+    cust = created_customer(us)
+    li = line("33.33", 3, tax="2", discount="12.5")
+    body = payloads.document_body(invoice(cust, [li], "95.26", tax="7.77"), cust.remote_id, us.tax_context())
+    parsed = Invoice.from_json(body)
+    assert parsed.CustomerRef.value == cust.remote_id and parsed.DocNumber == "INV/2026/0001"
+    assert parsed.TxnTaxDetail.TxnTaxCodeRef.value == "2"
+    [sold] = parsed.Line
+    assert sold.SalesItemLineDetail.ItemRef.value == "2" and sold.Amount == D("87.49")
