@@ -410,9 +410,22 @@ def test_invoice_body_reads_as_a_python_quickbooks_invoice(us):
 
     cust = created_customer(us)
     li = line("33.33", 3, tax="2", discount="12.5")
-    body = payloads.document_body(invoice(cust, [li], "95.26", tax="7.77"), cust.remote_id, us.tax_context())
+    body = payloads.document_body(invoice(cust, [li], "95.26", tax="7.77"), cust.remote_id, us.company_setup())
     parsed = Invoice.from_json(body)
     assert parsed.CustomerRef.value == cust.remote_id and parsed.DocNumber == "INV/2026/0001"
     assert parsed.TxnTaxDetail.TxnTaxCodeRef.value == "2"
     [sold] = parsed.Line
     assert sold.SalesItemLineDetail.ItemRef.value == "2" and sold.Amount == D("87.49")
+
+
+def test_us_taxable_base_counts_every_taxable_line_whatever_their_order(us):
+    cust = created_customer(us)
+    # a line mapped to plain "TAX" before one naming the combined code: both are on the 2 (NYC) base
+    lines = [line("50", tax="TAX"), line("50", tax="2", item="4"), line("10", tax="NON", item="8")]
+    r = one(us, base.KIND_INVOICE, invoice(cust, lines, "118.88", tax="8.88"))
+    assert r.ok, r.message
+    row = us.client.read("Invoice", r.remote_id)
+    assert D(str(row["TxnTaxDetail"]["TotalTax"])) == D("8.88")
+    two_codes = [line("50", tax="2"), line("50", tax="3", item="4")]
+    r2 = one(us, base.KIND_INVOICE, invoice(cust, two_codes, "108.63", number="INV/2026/0009"))
+    assert not r2.ok and r2.error_kind == base.VALIDATION and "one tax code per document" in r2.message

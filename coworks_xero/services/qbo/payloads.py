@@ -30,9 +30,10 @@ class PayloadError(Exception):
 
 
 @dataclasses.dataclass
-class TaxContext:
-    """What the company's tax setup is: US sales tax (one transaction code over TAX/NON lines) or
-    codes per line (UK VAT and elsewhere). ``rates``: TaxCode Id → its component rates in percent."""
+class CompanySetup:
+    """What a document body needs to know of the company: US sales tax (one transaction code over
+    TAX/NON lines) or codes per line (UK VAT and elsewhere); ``rates``: TaxCode Id → its component
+    rates in percent (QBO rounds each once); ``class_ids``: the active Classes by name."""
 
     us: bool
     rates: dict
@@ -79,7 +80,8 @@ def unique_display_name(name, taken_names, customer: documents.Customer):
 def _line_amounts(line: documents.Line):
     """(Amount, Qty, UnitPrice or None): the amount is Odoo's rounded subtotal; the unit price is the
     net one when Qty × it rounds back to that amount (QBO checks it: 6070), else left out."""
-    amount = money(line.subtotal) if line.subtotal or not line.unit_price else money(
+    # the host's rounded subtotal is the truth; computed only when the host gave none
+    amount = money(line.subtotal) if line.subtotal else money(
         line.quantity * line.unit_price * (100 - line.discount_percent) / 100)
     qty = Decimal(line.quantity)
     if not line.discount_percent:
@@ -101,10 +103,10 @@ def _description(line: documents.Line):
     return text[:4000]
 
 
-def document_body(doc: documents.Document, customer_id, tax: TaxContext) -> dict:
+def document_body(doc: documents.Document, customer_id, company: CompanySetup) -> dict:
     """Invoice / CreditMemo body, with the totals it will have checked against Odoo's first."""
-    lines, taxed = [], {}  # taxed: line TaxCode Id → base
-    us_code = None
+    lines, taxed = [], {}  # taxed: line TaxCode Id → base (codes per line)
+    us_code, us_taxable = None, Decimal(0)  # US: the one transaction tax code and its taxable base
     for n, line in enumerate(doc.lines, 1):
         if line.display_type in documents.TEXT_LINES:
             if line.description:
@@ -119,7 +121,7 @@ def document_body(doc: documents.Document, customer_id, tax: TaxContext) -> dict
         if price is not None:
             detail["UnitPrice"] = price
         code = line.tax_type or ""
-        if tax.us:
+        if company.us:
             if code and code not in (US_NON_TAXABLE,):
                 if code != US_TAXABLE:
                     if us_code and us_code != code:
@@ -127,21 +129,21 @@ def document_body(doc: documents.Document, customer_id, tax: TaxContext) -> dict
                                            f"document; this one has {us_code} and {code}.")
                     us_code = code
                 detail["TaxCodeRef"] = ref(US_TAXABLE)
-                taxed[us_code or US_TAXABLE] = taxed.get(us_code or US_TAXABLE, Decimal(0)) + amount
+                us_taxable += amount
             else:
                 detail["TaxCodeRef"] = ref(US_NON_TAXABLE)
         else:
             if not code:
                 raise PayloadError("mapping", f"Line {n} ('{line.description}') has no QuickBooks VAT code: map "
                                    f"{line.tax_source or 'its tax'} to a QuickBooks TaxCode.", line=n)
-            if code not in tax.rates:
+            if code not in company.rates:
                 raise PayloadError("mapping", f"Line {n}: tax code {code} is not a QuickBooks TaxCode of this "
                                    f"company (mapped from {line.tax_source or 'its tax'}).", line=n)
             detail["TaxCodeRef"] = ref(code)
             taxed[code] = taxed.get(code, Decimal(0)) + amount
         if line.tracking:
             name = line.tracking[0].option
-            class_id = tax.class_ids.get(name.lower())
+            class_id = company.class_ids.get(name.lower())
             if not class_id:
                 raise PayloadError("mapping", f"Line {n}: '{name}' is not an active QuickBooks Class "
                                    f"(mapped from {line.tracking[0].source or 'its analytic'}).", line=n)
@@ -158,19 +160,18 @@ def document_body(doc: documents.Document, customer_id, tax: TaxContext) -> dict
         body["PrivateNote"] = doc.reference[:4000]
     subtotal = money(sum((li["Amount"] for li in lines if "Amount" in li), Decimal(0)))
     override = any(li.send_tax_amount for li in doc.lines)
-    if tax.us:
-        if us_code and us_code not in tax.rates:
+    if company.us:
+        if us_code and us_code not in company.rates:
             raise PayloadError("mapping", f"Tax code {us_code} is not a QuickBooks sales tax code of this company.")
         if us_code:
             body["TxnTaxDetail"] = {"TxnTaxCodeRef": ref(us_code)}
-        elif taxed and doc.amount_tax:
+        elif us_taxable and doc.amount_tax:
             raise PayloadError("mapping", "The document is taxed but its tax maps to no QuickBooks sales tax "
                                "code (a combined rate such as 'NYC combined').")
         # transaction-level rounding: each component rate on the taxable base, rounded once
-        computed_tax = sum((money(taxed.get(us_code, Decimal(0)) * r / 100) for r in tax.rates.get(us_code, ())),
-                           Decimal(0)) if us_code else Decimal(0)
+        computed_tax = sum((money(us_taxable * r / 100) for r in company.rates.get(us_code, ())), Decimal(0))
     else:
-        computed_tax = sum((money(base * r / 100) for code, base in taxed.items() for r in tax.rates[code]),
+        computed_tax = sum((money(base * r / 100) for code, base in taxed.items() for r in company.rates[code]),
                            Decimal(0))
     if override:
         # the host's tax is sent as it is (its rate and QBO's differ on purpose): QBO takes TotalTax

@@ -36,11 +36,11 @@ def _status(entity, row):
 class QboProvider(base.SyncProvider):
     def __init__(self, client, reference=None):
         self.client = client
-        self._reference = reference  # payloads.TaxContext, or None: read from the company once
+        self._reference = reference  # payloads.CompanySetup, or None: read from the company once
         self._companyinfo = None
 
     # ------------------------------------------------------------------ reference
-    def tax_context(self) -> payloads.TaxContext:
+    def company_setup(self) -> payloads.CompanySetup:
         if self._reference is None:
             info = self.company_info()
             rates = {r["Id"]: Decimal(str(r.get("RateValue", 0))) for r in self.client.query("SELECT * FROM TaxRate")}
@@ -49,7 +49,7 @@ class QboProvider(base.SyncProvider):
                                if d["TaxRateRef"]["value"] in rates]
                      for c in self.client.query("SELECT * FROM TaxCode")}
             classes = {c["Name"].lower(): c["Id"] for c in self.client.query("SELECT * FROM Class")}
-            self._reference = payloads.TaxContext(us=info.get("Country") == "US", rates=codes, class_ids=classes)
+            self._reference = payloads.CompanySetup(us=info.get("Country") == "US", rates=codes, class_ids=classes)
         return self._reference
 
     def company_info(self):
@@ -192,7 +192,7 @@ class QboProvider(base.SyncProvider):
             return Result(ref=item.key, ok=False, error_kind=base.NOT_FOUND,
                           message=f"The customer {doc.customer.name} is not in QuickBooks yet.",
                           details={"error_code": base.CODE_WAITING})
-        body = payloads.document_body(doc, customer_id, self.tax_context())
+        body = payloads.document_body(doc, customer_id, self.company_setup())
         if row is None:
             row = self.client.create(entity, body, self._rid(item, "create"))
         else:
