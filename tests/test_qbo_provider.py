@@ -236,8 +236,11 @@ def test_bad_item_id_names_the_mapping(us):
     cust = created_customer(us)
     doc = invoice(cust, [line("100", item="4242", tax="NON", mapping_source="product 'Locker'")], "100")
     r = one(us, base.KIND_INVOICE, doc)
-    assert not r.ok and r.error_kind == base.MAPPING
-    assert "Item" in r.message and "mapping" in r.message and r.details["qbo_code"] == "2500"
+    assert not r.ok and r.error_kind == base.VALIDATION and r.details["qbo_code"] == "2500"
+    assert "fix the mapping of product 'Locker' (QuickBooks id 4242)" in r.message, r.message
+    inactive = invoice(cust, [line("10", item="11", tax="NON")], "10", number="INV/2026/0003")
+    r2 = one(us, base.KIND_INVOICE, inactive)
+    assert not r2.ok and r2.details["qbo_code"] == "610" and "Item" in r2.message
 
 
 def test_class_from_tracking_and_sparse_update_with_sync_token(us):

@@ -115,14 +115,16 @@ class QboProvider(base.SyncProvider):
 
     @staticmethod
     def _fault(item, fault: QboFault):
-        kind = fault.kind
         message = fault.sentence()
-        if fault.code == "2500" and fault.element:
-            # name the mapping to fix: the element QBO refused is an Odoo mapping (item, tax, class)
-            kind = base.MAPPING
-            message = (f"QuickBooks does not know the {fault.element.split('.')[-1].replace('Ref', '')} "
-                       f"this document names: check its mapping ({message}).")
-        return Result(ref=item.key, ok=False, error_kind=kind, message=message,
+        refused = fault.element.split(".")[-1] if fault.element else ""
+        if fault.code in ("2500", "610") and refused.endswith("Ref"):
+            # the id QBO refused came from an Odoo mapping (item, tax code, class, account): name it
+            what = refused[:-3]
+            message = f"QuickBooks does not know (or has made inactive) the {what} this document names"
+            source = _mapping_source(item.obj, refused, fault.detail)
+            message += f": fix the mapping of {source}" if source else ": check its mapping"
+            message += f" ({fault.sentence()})."
+        return Result(ref=item.key, ok=False, error_kind=fault.kind, message=message,
                       details={"error_code": f"qbo_{fault.code}", "qbo_code": fault.code, "element": fault.element})
 
     def _one(self, item: base.WorkItem) -> Result:
@@ -308,6 +310,23 @@ class QboProvider(base.SyncProvider):
                 currency_code=(row.get("CurrencyRef") or {}).get("value", ""),
                 date=dt.date.fromisoformat(row["TxnDate"]) if row.get("TxnDate") else None)
         return out
+
+
+def _mapping_source(obj, refused, detail):
+    """What the refused id was mapped from on the document's lines (named for a person), when the
+    fault's detail quotes the id (Intuit: "... element id 4242 not found")."""
+    lines = getattr(obj, "lines", None) or []
+    field, source = {"ItemRef": ("item_code", "mapping_source"), "TaxCodeRef": ("tax_type", "tax_source")}.get(
+        refused, (None, None))
+    if field is None:
+        return ""
+    words = set((detail or "").replace(":", " ").split())
+    for n, line in enumerate(lines, 1):
+        value = getattr(line, field)
+        if value and value in words:
+            named = getattr(line, source) or f"line {n} ('{line.description}')"
+            return f"{named} (QuickBooks id {value})"
+    return ""
 
 
 def _parse_time(text):
