@@ -432,3 +432,29 @@ def test_us_taxable_base_counts_every_taxable_line_whatever_their_order(us):
     two_codes = [line("50", tax="2"), line("50", tax="3", item="4")]
     r2 = one(us, base.KIND_INVOICE, invoice(cust, two_codes, "108.63", number="INV/2026/0009"))
     assert not r2.ok and r2.error_kind == base.VALIDATION and "one tax code per document" in r2.message
+
+
+def test_shared_limiter_refuses_before_calling_and_a_429_blocks_the_realm(qbo_emulator):
+    from coworks_xero.services.qbo.client import qbo_limiter
+
+    grant = requests.post(qbo_emulator.base_url + "/__emulator__/grant", json={"realm_id": seed.REALM_US}).json()
+    limiter = qbo_limiter(minute_limit=2, max_wait=0)
+    client = QboClient(_config(qbo_emulator), seed.REALM_US, InMemoryTokenStore(TokenSet.from_response(grant)),
+                       limiter=limiter)
+    client.read("CompanyInfo", seed.REALM_US)
+    client.read("CompanyInfo", seed.REALM_US)
+    calls = len(requests.get(qbo_emulator.base_url + "/__emulator__/requests").json()["requests"])
+    with pytest.raises(ProviderError) as spent:
+        client.read("CompanyInfo", seed.REALM_US)
+    assert spent.value.rate_limited and spent.value.retry_after > 0
+    assert calls == 2  # the refused third call never reached QuickBooks
+    assert len(requests.get(qbo_emulator.base_url + "/__emulator__/requests").json()["requests"]) == calls
+    # a 429 from QBO blocks the realm for Intuit's 60 s: the next call is refused here
+    roomy = qbo_limiter(max_wait=0)
+    client.limiter = roomy
+    fault(qbo_emulator, kind="status", status=429, route="GET /companyinfo", count=1)
+    with pytest.raises(ProviderError):
+        client.read("CompanyInfo", seed.REALM_US)
+    with pytest.raises(ProviderError) as blocked:
+        client.read("CompanyInfo", seed.REALM_US)
+    assert blocked.value.rate_limited and 55 < blocked.value.retry_after <= 60

@@ -10,6 +10,7 @@ a lost answer is the same request, and Intuit answers it again instead of applyi
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -21,6 +22,8 @@ from urllib.parse import urlencode
 import requests
 
 from ..provider import (CONFLICT, INTERNAL, NOT_FOUND, REAUTH, RETRYABLE, VALIDATION, ProviderError)
+from ..xero.errors import XeroError
+from ..xero.ratelimit import RateLimiter
 from . import oauth
 
 _logger = logging.getLogger(__name__)
@@ -36,6 +39,13 @@ FAULT_KINDS = {
     "2500": VALIDATION, "2020": VALIDATION, "2010": VALIDATION, "6000": VALIDATION, "6070": VALIDATION,
     "6210": VALIDATION, "500": VALIDATION, "600": CONFLICT, "1040": INTERNAL,
 }
+
+
+def qbo_limiter(**kw) -> RateLimiter:
+    """The shared call-budget limiter (services/xero/ratelimit.py) with Intuit's numbers per realm and
+    app: 500 requests a minute, 10 in flight; no daily cap. Its "tenant" is the realm id."""
+    return RateLimiter(**dict(dict(minute_limit=500, concurrent_limit=10, day_limit=10 ** 9,
+                                   app_minute_limit=10 ** 9), **kw))
 
 
 @dataclasses.dataclass
@@ -96,7 +106,7 @@ class QboClient:
         self.config = config
         self.realm_id = str(realm_id)
         self.token_store = token_store
-        self.limiter = limiter  # optional: .acquire() before each call (raises ProviderError when spent)
+        self.limiter = limiter  # optional: qbo_limiter(), shared by the clients of one process
         self.session = session or requests.Session()
         self.sleep = time.sleep
 
@@ -113,14 +123,16 @@ class QboClient:
         tokens = self.token_store.load()
         attempt = 0
         while True:
-            if self.limiter is not None:
-                self.limiter.acquire()
             headers = {"Authorization": "Bearer " + tokens.access_token, "Accept": "application/json"}
             if data is not None:
                 headers["Content-Type"] = content_type
             try:
-                resp = self.session.request(method, self._url(path) + "?" + urlencode(params), data=data,
-                                            headers=headers, timeout=self.config.timeout)
+                with self._slot():
+                    resp = self.session.request(method, self._url(path) + "?" + urlencode(params), data=data,
+                                                headers=headers, timeout=self.config.timeout)
+            except XeroError as exc:  # our own limiter: the budget would take longer than we may wait
+                raise ProviderError(RETRYABLE, "The QuickBooks call budget of this company is spent for now.",
+                                    retry_after=exc.retry_after, rate_limited=True, code="rate_limited") from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
                 # a write with a requestid is safe to repeat: Intuit answers the stored first answer
                 if attempt < self.config.retries:
@@ -142,6 +154,8 @@ class QboClient:
                                     code="forbidden")
             if status == 429:
                 after = resp.headers.get("Retry-After")
+                if self.limiter is not None:  # nobody in this process calls the realm until then
+                    self.limiter.block(self.realm_id, float(after) if after else THROTTLE_WAIT)
                 raise ProviderError(RETRYABLE, "QuickBooks' call limit is spent for now (429 ThrottleExceeded).",
                                     retry_after=float(after) if after else THROTTLE_WAIT, rate_limited=True,
                                     code="rate_limited")
@@ -158,6 +172,9 @@ class QboClient:
             if status >= 400 or "Fault" in answer:
                 raise fault_of(answer, status)
             return answer
+
+    def _slot(self):
+        return self.limiter.slot(self.realm_id) if self.limiter is not None else contextlib.nullcontext()
 
     # ------------------------------------------------------------------ calls
     def read(self, entity, remote_id):
