@@ -458,3 +458,17 @@ def test_shared_limiter_refuses_before_calling_and_a_429_blocks_the_realm(qbo_em
     with pytest.raises(ProviderError) as blocked:
         client.read("CompanyInfo", seed.REALM_US)
     assert blocked.value.rate_limited and 55 < blocked.value.retry_after <= 60
+
+
+def test_void_of_a_paid_invoice_voids_our_own_payment_first(us):
+    cust = created_customer(us)
+    doc = invoice(cust, [line("100", tax="NON")], "100")
+    inv = one(us, base.KIND_INVOICE, doc)
+    paid = one(us, base.KIND_PAYMENT, _pay(inv.remote_id, "40"))
+    doc.remote_id = inv.remote_id
+    refused = one(us, base.KIND_INVOICE, doc, op=base.OP_CANCEL)
+    assert not refused.ok and refused.details["qbo_code"] == "6000"  # not ours to remove: it blocks
+    doc.remote_payment_ids = [paid.remote_id]
+    v = one(us, base.KIND_INVOICE, doc, op=base.OP_CANCEL, attempt=1)
+    assert v.ok and v.remote_status == "VOIDED", v.message
+    assert D(str(us.client.read("Payment", paid.remote_id)["TotalAmt"])) == 0

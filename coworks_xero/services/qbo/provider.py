@@ -181,6 +181,13 @@ class QboProvider(base.SyncProvider):
         if item.operation == base.OP_CANCEL:
             if row is None:
                 return Result(ref=item.key, ok=True, remote_status="VOIDED", details={"absent": True})
+            # QBO refuses to void or delete a document with payments or credits applied: ours go first
+            # (payments entered by hand in QuickBooks still block, as they should)
+            own = list(doc.remote_payment_ids) + list(doc.remote_allocation_ids)
+            for pid in own:
+                self._cancel_payment(item, pid, void=pid in doc.remote_payment_ids, action=f"release-{pid}")
+            if own:
+                row = self.client.read(entity, row["Id"])  # applying moved its SyncToken on
             # QBO voids invoices; credit memos can only be deleted
             if entity == "Invoice":
                 done = self.client.void(entity, row["Id"], row["SyncToken"], self._rid(item, "void"))
@@ -221,14 +228,16 @@ class QboProvider(base.SyncProvider):
                 return row
         return None
 
-    def _cancel_payment(self, item, remote_id, void=True):
+    def _cancel_payment(self, item, remote_id, void=True, action=""):
         if not remote_id:
             return Result(ref=item.key, ok=True, remote_status="DELETED", details={"absent": True})
         row = self.client.read("Payment", remote_id)
         if void:
-            self.client.void("Payment", row["Id"], row["SyncToken"], self._rid(item, "void"))
+            if (row.get("PrivateNote") or "").startswith("Voided"):
+                return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="VOIDED")
+            self.client.void("Payment", row["Id"], row["SyncToken"], self._rid(item, action or "void"))
             return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="VOIDED")
-        self.client.delete("Payment", row["Id"], row["SyncToken"], self._rid(item, "delete"))
+        self.client.delete("Payment", row["Id"], row["SyncToken"], self._rid(item, action or "delete"))
         return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="DELETED")
 
     def _payment(self, item):
