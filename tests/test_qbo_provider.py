@@ -472,3 +472,17 @@ def test_void_of_a_paid_invoice_voids_our_own_payment_first(us):
     v = one(us, base.KIND_INVOICE, doc, op=base.OP_CANCEL, attempt=1)
     assert v.ok and v.remote_status == "VOIDED", v.message
     assert D(str(us.client.read("Payment", paid.remote_id)["TotalAmt"])) == 0
+
+
+def test_classes_come_from_the_stored_reference_data(us):
+    stored = us.fetch_reference_data()
+    prov = QboProvider(us.client, reference=stored)
+    cust = created_customer(prov)
+    li = line("10", tax="NON")
+    li.tracking = [documents.Tracking(category="Class", option="Downtown")]
+    r = one(prov, base.KIND_INVOICE, invoice(cust, [li], "10"))
+    assert r.ok and us.client.read("Invoice", r.remote_id)["Line"][0]["SalesItemLineDetail"]["ClassRef"]["value"] == "1"
+    gone = line("10", tax="NON")
+    gone.tracking = [documents.Tracking(category="Class", option="Riverside", source="campus 'Riverside'")]
+    r2 = one(prov, base.KIND_INVOICE, invoice(cust, [gone], "10", number="INV/2026/0002"))
+    assert not r2.ok and r2.error_kind == base.MAPPING and "campus 'Riverside'" in r2.message

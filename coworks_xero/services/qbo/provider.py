@@ -35,8 +35,18 @@ def _status(entity, row):
 
 class QboProvider(base.SyncProvider):
     def __init__(self, client, reference=None):
+        """``reference``: a ``payloads.CompanySetup``; or the reference data the Odoo side stored (the
+        ``fetch_reference_data`` shape), whose Class options name the Class ids (the tax setup is then
+        read from the company: the stored EffectiveRate is a sum, and QBO rounds each component rate);
+        or None: all read from the company once."""
         self.client = client
-        self._reference = reference  # payloads.CompanySetup, or None: read from the company once
+        self._reference = reference if isinstance(reference, payloads.CompanySetup) else None
+        self._stored_classes = None
+        if isinstance(reference, dict):
+            self._stored_classes = {o["Name"].lower(): o["TrackingOptionID"]
+                                    for cat in reference.get("TrackingCategories") or []
+                                    if cat.get("TrackingCategoryID") == "class"
+                                    for o in cat.get("Options") or [] if o.get("Status", "ACTIVE") == "ACTIVE"}
         self._companyinfo = None
 
     # ------------------------------------------------------------------ reference
@@ -48,7 +58,9 @@ class QboProvider(base.SyncProvider):
                                for d in (c.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []
                                if d["TaxRateRef"]["value"] in rates]
                      for c in self.client.query("SELECT * FROM TaxCode")}
-            classes = {c["Name"].lower(): c["Id"] for c in self.client.query("SELECT * FROM Class")}
+            classes = self._stored_classes
+            if classes is None:
+                classes = {c["Name"].lower(): c["Id"] for c in self.client.query("SELECT * FROM Class")}
             self._reference = payloads.CompanySetup(us=info.get("Country") == "US", rates=codes, class_ids=classes)
         return self._reference
 
