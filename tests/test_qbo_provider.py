@@ -486,3 +486,14 @@ def test_classes_come_from_the_stored_reference_data(us):
     gone.tracking = [documents.Tracking(category="Class", option="Riverside", source="campus 'Riverside'")]
     r2 = one(prov, base.KIND_INVOICE, invoice(cust, [gone], "10", number="INV/2026/0002"))
     assert not r2.ok and r2.error_kind == base.MAPPING and "campus 'Riverside'" in r2.message
+
+
+def test_access_token_about_to_expire_is_refreshed_before_the_call(qbo_emulator):
+    client, store = _connect(qbo_emulator)
+    tokens = store.load()
+    tokens.expires_at = 0  # as stored an hour ago
+    store.save(tokens)
+    assert client.read("CompanyInfo", seed.REALM_US)["Country"] == "US"
+    log = requests.get(qbo_emulator.base_url + "/__emulator__/requests").json()["requests"]
+    assert [r["status"] for r in log if "/v3/" in r["path"]] == [200]  # no 401 first
+    assert store.load().expires_at > 0 and store.load().refresh_token != tokens.refresh_token

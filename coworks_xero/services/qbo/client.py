@@ -58,6 +58,7 @@ class QboConfig:
     retries: int = 2  # in-call retries of a 5xx / network failure
     backoff: float = 0.5
     minor_version: str = MINOR_VERSION
+    refresh_margin: float = 60.0  # seconds before expiry an access token is refreshed
 
     @classmethod
     def for_emulator(cls, base_url, client_id, client_secret, **kw):
@@ -121,6 +122,10 @@ class QboClient:
             data = body if isinstance(body, str) else json.dumps(body, default=_json_default)
         refreshed = False
         tokens = self.token_store.load()
+        if tokens.expires_within(self.config.refresh_margin):
+            # refreshed ahead of its expiry rather than spending a call on the 401
+            tokens = oauth.refresh(self.config, self.token_store, stale=tokens)
+            refreshed = True
         attempt = 0
         while True:
             headers = {"Authorization": "Bearer " + tokens.access_token, "Accept": "application/json"}
