@@ -182,6 +182,9 @@ def test_customer_found_by_email_or_created_with_a_unique_name(us, qbo):
     made = one(us, base.KIND_CONTACT, customer("Harbour Labs", "team@harbour.test"))
     assert made.ok and made.details["created"] and made.remote_id != existing["Id"]
     assert made.details["display_name"] == "Harbour Labs (C-1)"
+    qbo.customer("studio  NINE")  # the same name to QBO (case and spaces ignored), not to a query
+    nine = one(us, base.KIND_CONTACT, customer("Studio Nine", "nine@studio.test"))
+    assert nine.ok and nine.details["display_name"] == "Studio Nine (C-1)"
     fresh = one(us, base.KIND_CONTACT, customer("Quiet Room", "q@quiet.test"))
     assert fresh.details["display_name"] == "Quiet Room"  # no suffix when the name is free
 

@@ -168,7 +168,17 @@ class QboProvider(base.SyncProvider):
             same_name = self.client.query(
                 f"SELECT * FROM Customer WHERE DisplayName = '{_q(customer.name)}' AND Active IN (true, false)")
             name = payloads.unique_display_name(customer.name, [c["DisplayName"] for c in same_name], customer)
-            row = self.client.create("Customer", payloads.customer_body(customer, name), self._rid(item, "create"))
+            try:
+                row = self.client.create("Customer", payloads.customer_body(customer, name),
+                                         self._rid(item, "create"))
+            except QboFault as fault:
+                # QBO compares names ignoring case and spaces, which the query above cannot: the name
+                # is someone else's after all
+                if fault.code != "6240" or name != customer.name:
+                    raise
+                name = payloads.unique_display_name(customer.name, [customer.name], customer)
+                row = self.client.create("Customer", payloads.customer_body(customer, name),
+                                         self._rid(item, "create-suffixed"))
             return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="ACTIVE",
                           details={"created": True, "display_name": row["DisplayName"]})
         body = payloads.customer_body(customer, row["DisplayName"])  # keep its name: it is unique already
