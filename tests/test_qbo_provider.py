@@ -1,0 +1,502 @@
+"""services/qbo against the in-process qbo_emulator: OAuth, client failure handling, payloads and the
+provider's results (pure Python, no Odoo)."""
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+from decimal import Decimal
+
+import pytest
+import requests
+
+from coworks_xero.services import documents, provider as base
+from coworks_xero.services.provider import ProviderError, WorkItem
+from coworks_xero.services.qbo import oauth as qbo_oauth
+from coworks_xero.services.qbo.client import QboClient, QboConfig
+from coworks_xero.services.qbo.provider import QboProvider
+from coworks_xero.services.xero.oauth import InMemoryTokenStore, TokenSet
+from qbo_emulator import seed
+
+D = Decimal
+DAY = dt.date(2026, 11, 2)
+
+
+def _config(srv):
+    return QboConfig.for_emulator(srv.base_url, seed.DEMO_CLIENT_ID, seed.DEMO_CLIENT_SECRET, backoff=0)
+
+
+def _connect(srv, realm=seed.REALM_US):
+    grant = requests.post(srv.base_url + "/__emulator__/grant", json={"realm_id": realm}).json()
+    store = InMemoryTokenStore(TokenSet.from_response(grant))
+    client = QboClient(_config(srv), realm, store)
+    return client, store
+
+
+@pytest.fixture
+def us(qbo_emulator):
+    client, store = _connect(qbo_emulator)
+    return QboProvider(client)
+
+
+@pytest.fixture
+def uk(qbo_emulator):
+    client, store = _connect(qbo_emulator, seed.REALM_UK)
+    return QboProvider(client)
+
+
+def fault(srv, **spec):
+    r = requests.post(srv.base_url + "/__emulator__/faults", json=spec)
+    assert r.status_code == 200, r.text
+
+
+def writes(srv, route):
+    log = requests.get(srv.base_url + "/__emulator__/requests").json()
+    return [r for r in log["requests"] if r["method"] == "POST" and r["path"].endswith(route)]
+
+
+def one(prov, kind, obj, op=base.OP_UPSERT, **kw):
+    [result] = prov.run([WorkItem(key=f"job-{kind}-{obj.ref}", kind=kind, operation=op, obj=obj, **kw)])
+    return result
+
+
+def customer(name="Blue Door Studio", email="hi@bluedoor.test", remote_id=""):
+    return documents.Customer(ref=f"res.partner,{abs(hash(name)) % 1000}", name=name, email=email,
+                              contact_number="C-1", remote_id=remote_id)
+
+
+def line(price, qty=1, item="2", tax="TAX", discount=0, **kw):
+    price, qty, discount = D(str(price)), D(str(qty)), D(str(discount))
+    subtotal = (qty * price * (100 - discount) / 100).quantize(D("0.01"))
+    return documents.Line(description=kw.pop("description", "Hot desk"), quantity=qty, unit_price=price,
+                          discount_percent=discount, item_code=item, tax_type=tax, subtotal=subtotal, **kw)
+
+
+def invoice(cust, lines, total, number="INV/2026/0001", tax=None, kind=documents.KIND_INVOICE):
+    untaxed = sum((li.subtotal for li in lines), D(0))
+    return documents.Document(ref=f"account.move,{number}", kind=kind, number=number, date=DAY, customer=cust,
+                              lines=lines, currency_code="USD", due_date=DAY + dt.timedelta(days=14),
+                              amount_untaxed=untaxed, amount_tax=D(total) - untaxed if tax is None else D(tax),
+                              amount_total=D(total))
+
+
+def created_customer(prov, name="Blue Door Studio", email="hi@bluedoor.test"):
+    c = customer(name, email)
+    r = one(prov, base.KIND_CONTACT, c)
+    assert r.ok, r.message
+    c.remote_id = r.remote_id
+    return c
+
+
+# ------------------------------------------------------------------------------ OAuth
+
+def test_oauth_exchange_keeps_the_chosen_realm_and_rotates_refresh_tokens(qbo_emulator):
+    srv = qbo_emulator
+    config = _config(srv)
+    redirect = "http://127.0.0.1:8069/coworks/qbo/callback"
+    url = qbo_oauth.authorization_url(config, redirect, "st-9")
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    assert query["scope"] == "com.intuit.quickbooks.accounting" and query["state"] == "st-9"
+    answer = requests.post(srv.base_url + "/connect/oauth2", data=dict(query, realm=seed.REALM_UK, action="allow"),
+                           allow_redirects=False)
+    back = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(answer.headers["Location"]).query))
+    with pytest.raises(ProviderError) as wrong_state:
+        qbo_oauth.exchange_code(config, redirect, back["code"], back["realmId"], state="forged", expected_state="st-9")
+    assert wrong_state.value.kind == base.REAUTH
+    conn = qbo_oauth.exchange_code(config, redirect, back["code"], back["realmId"], state=back["state"],
+                                   expected_state="st-9")
+    assert conn.realm_id == seed.REALM_UK and conn.tokens.access_token
+    store = InMemoryTokenStore(conn.tokens)
+    first_refresh = conn.tokens.refresh_token
+    fresh = qbo_oauth.refresh(config, store)
+    assert fresh.refresh_token != first_refresh and store.load().refresh_token == fresh.refresh_token
+    # the rotated one is what works now: the client on the stored tokens reads the UK company
+    client = QboClient(config, conn.realm_id, store)
+    assert client.read("CompanyInfo", conn.realm_id)["Country"] == "GB"
+    assert qbo_oauth.revoke(config, store.load())
+    with pytest.raises(ProviderError) as dead:
+        client.read("CompanyInfo", conn.realm_id)
+    assert dead.value.kind == base.REAUTH
+
+
+def test_expired_access_token_is_refreshed_once_and_saved(qbo_emulator):
+    client, store = _connect(qbo_emulator)
+    before = store.load()
+    fault(qbo_emulator, kind="expire_tokens", route="*", count=1)
+    assert client.read("CompanyInfo", seed.REALM_US)["Country"] == "US"
+    after = store.load()
+    assert after.access_token != before.access_token and after.refresh_token != before.refresh_token
+    assert store.saves == 1
+
+
+def test_dead_refresh_token_is_reauth(qbo_emulator):
+    client, _store = _connect(qbo_emulator)
+    fault(qbo_emulator, kind="expire_tokens", route="*", count=1)
+    fault(qbo_emulator, kind="refresh_token_dead", route="*", count=1)
+    with pytest.raises(ProviderError) as exc:
+        client.read("CompanyInfo", seed.REALM_US)
+    assert exc.value.kind == base.REAUTH
+
+
+# ------------------------------------------------------------------------------ client failures
+
+def test_429_is_a_rate_limited_provider_error(us, qbo_emulator):
+    fault(qbo_emulator, kind="status", status=429, route="GET /query", count=1)
+    with pytest.raises(ProviderError) as exc:
+        us.run([WorkItem(key="c1", kind=base.KIND_CONTACT, operation=base.OP_UPSERT, obj=customer())])
+    assert exc.value.rate_limited and exc.value.kind == base.RETRYABLE and exc.value.retry_after == 60
+
+
+def test_5xx_is_retried_in_the_call(us, qbo_emulator):
+    fault(qbo_emulator, kind="status", status=503, route="POST /customer", count=1)
+    r = one(us, base.KIND_CONTACT, customer())
+    assert r.ok and r.details["created"]
+    assert len(us.client.query("SELECT * FROM Customer WHERE DisplayName = 'Blue Door Studio'")) == 1
+
+
+def test_lost_answer_is_retried_with_the_same_requestid_and_creates_once(us, qbo_emulator):
+    cust = created_customer(us)
+    doc = invoice(cust, [line(100)], "108.88", tax="8.88")
+    doc.lines[0].tax_type = "2"  # NYC combined: 4 % + 4.875 % of 100
+    fault(qbo_emulator, kind="drop_after_write", route="POST /invoice", count=1)
+    r = one(us, base.KIND_INVOICE, doc)
+    assert r.ok, r.message
+    sent = writes(qbo_emulator, "/invoice")
+    assert len(sent) == 2  # the dropped answer, then the same request again
+    ids = {urllib.parse.parse_qs(w["query"])["requestid"][0] for w in sent}
+    assert len(ids) == 1
+    rows = us.client.query("SELECT * FROM Invoice WHERE DocNumber = 'INV/2026/0001'")
+    assert len(rows) == 1 and rows[0]["Id"] == r.remote_id
+    # a later run of the same job (maybe sent) finds it by number and updates, never duplicates
+    again = one(us, base.KIND_INVOICE, doc, attempt=1)
+    assert again.ok and again.remote_id == r.remote_id
+    assert len(us.client.query("SELECT * FROM Invoice WHERE DocNumber = 'INV/2026/0001'")) == 1
+
+
+# ------------------------------------------------------------------------------ customers
+
+def test_customer_found_by_email_or_created_with_a_unique_name(us, qbo):
+    existing = qbo.customer("Blue Door (old name)", PrimaryEmailAddr={"Address": "hi@bluedoor.test"})
+    found = one(us, base.KIND_CONTACT, customer())
+    assert found.ok and found.remote_id == existing["Id"] and not found.details["created"]
+    qbo.customer("Harbour Labs")  # same name, another customer (no email)
+    made = one(us, base.KIND_CONTACT, customer("Harbour Labs", "team@harbour.test"))
+    assert made.ok and made.details["created"] and made.remote_id != existing["Id"]
+    assert made.details["display_name"] == "Harbour Labs (C-1)"
+    qbo.customer("studio  NINE")  # the same name to QBO (case and spaces ignored), not to a query
+    nine = one(us, base.KIND_CONTACT, customer("Studio Nine", "nine@studio.test"))
+    assert nine.ok and nine.details["display_name"] == "Studio Nine (C-1)"
+    fresh = one(us, base.KIND_CONTACT, customer("Quiet Room", "q@quiet.test"))
+    assert fresh.details["display_name"] == "Quiet Room"  # no suffix when the name is free
+
+
+# ------------------------------------------------------------------------------ invoices
+
+def test_us_invoice_with_line_discount_and_sales_tax_equals_odoo_to_the_cent(us):
+    cust = created_customer(us)
+    # 3 × 33.33 at 12.5 % off = 87.49 (Odoo rounds the line); a non-taxable fee; a section line
+    lines = [documents.Line(description="Desks", display_type=documents.LINE_SECTION),
+             line("33.33", 3, item="2", tax="2", discount="12.5"),
+             line("2.50", 1, item="8", tax="NON", description="Card fee")]
+    # NYC combined on 87.49: 4 % = 3.50, 4.875 % = 4.27 (each rate rounded once) → 7.77
+    doc = invoice(cust, lines, "97.76", tax="7.77")
+    r = one(us, base.KIND_INVOICE, doc)
+    assert r.ok, r.message
+    row = us.client.read("Invoice", r.remote_id)
+    assert D(str(row["TotalAmt"])) == D("97.76") and D(str(row["TxnTaxDetail"]["TotalTax"])) == D("7.77")
+    assert row["TxnTaxDetail"]["TxnTaxCodeRef"]["value"] == "2"
+    sold = [li for li in row["Line"] if li.get("DetailType") == "SalesItemLineDetail"]
+    assert D(str(sold[0]["Amount"])) == D("87.49") and "12.5% discount on 99.99" in sold[0]["Description"]
+    assert [li["DetailType"] for li in row["Line"]].count("DescriptionOnly") == 1
+    assert row["DocNumber"] == "INV/2026/0001" and row["DueDate"] == "2026-11-16"
+
+
+def test_total_mismatch_is_a_validation_result_with_both_figures(us):
+    cust = created_customer(us)
+    doc = invoice(cust, [line("100", tax="2")], "108.87", tax="8.87")  # QBO makes 8.88
+    r = one(us, base.KIND_INVOICE, doc)
+    assert not r.ok and r.error_kind == base.VALIDATION
+    assert "108.88" in r.message and "108.87" in r.message
+    assert us.client.query("SELECT * FROM Invoice WHERE DocNumber = 'INV/2026/0001'") == []  # nothing sent
+
+
+def test_uk_invoice_vat_codes_per_line(uk):
+    cust = created_customer(uk)
+    lines = [line("100", tax="2"), line("40", tax="3", item="4"), line("10", tax="4", item="8")]
+    doc = invoice(cust, lines, "172.00", tax="22.00")  # 20 % of 100 + 5 % of 40
+    doc.currency_code = "GBP"
+    r = one(uk, base.KIND_INVOICE, doc)
+    assert r.ok, r.message
+    row = uk.client.read("Invoice", r.remote_id)
+    codes = [li["SalesItemLineDetail"]["TaxCodeRef"]["value"] for li in row["Line"]
+             if li.get("DetailType") == "SalesItemLineDetail"]
+    assert codes == ["2", "3", "4"] and D(str(row["TotalAmt"])) == D("172.00")
+    missing = invoice(cust, [line("100", tax="")], "120", number="INV/2026/0002")
+    r2 = one(uk, base.KIND_INVOICE, missing)
+    assert not r2.ok and r2.error_kind == base.MAPPING and "VAT code" in r2.message
+
+
+def test_bad_item_id_names_the_mapping(us):
+    cust = created_customer(us)
+    doc = invoice(cust, [line("100", item="4242", tax="NON", mapping_source="product 'Locker'")], "100")
+    r = one(us, base.KIND_INVOICE, doc)
+    assert not r.ok and r.error_kind == base.VALIDATION and r.details["qbo_code"] == "2500"
+    assert "fix the mapping of product 'Locker' (QuickBooks id 4242)" in r.message, r.message
+    inactive = invoice(cust, [line("10", item="11", tax="NON")], "10", number="INV/2026/0003")
+    r2 = one(us, base.KIND_INVOICE, inactive)
+    assert not r2.ok and r2.details["qbo_code"] == "610" and "Item" in r2.message
+
+
+def test_class_from_tracking_and_sparse_update_with_sync_token(us):
+    cust = created_customer(us)
+    li = line("100", tax="NON")
+    li.tracking = [documents.Tracking(category="Class", option="Harbour")]
+    doc = invoice(cust, [li], "100")
+    r = one(us, base.KIND_INVOICE, doc)
+    assert r.ok, r.message
+    row = us.client.read("Invoice", r.remote_id)
+    assert row["Line"][0]["SalesItemLineDetail"]["ClassRef"]["value"] == "2"
+    doc.remote_id = r.remote_id
+    doc.lines = [line("120", tax="NON")]
+    doc.amount_total = doc.amount_untaxed = D("120")
+    r2 = one(us, base.KIND_INVOICE, doc, attempt=1)
+    assert r2.ok and r2.remote_id == r.remote_id
+    assert int(us.client.read("Invoice", r.remote_id)["SyncToken"]) == int(row["SyncToken"]) + 1
+
+
+def test_void_invoice(us):
+    cust = created_customer(us)
+    r = one(us, base.KIND_INVOICE, invoice(cust, [line("50", tax="NON")], "50"))
+    doc = invoice(cust, [line("50", tax="NON")], "50")
+    doc.remote_id = r.remote_id
+    v = one(us, base.KIND_INVOICE, doc, op=base.OP_CANCEL)
+    assert v.ok and v.remote_status == "VOIDED"
+    row = us.client.read("Invoice", r.remote_id)
+    assert D(str(row["TotalAmt"])) == 0 and row["DocNumber"] == "INV/2026/0001"
+    assert us.remote_documents(base.KIND_INVOICE, [r.remote_id])[r.remote_id].status == "VOIDED"
+
+
+# ------------------------------------------------------------------------------ payments and credits
+
+def _pay(doc_id, amount, ref="PAY/0001", account="35"):
+    return documents.Payment(ref=f"account.payment,{ref}:{doc_id}", document_ref="account.move,1",
+                             document_kind=documents.KIND_INVOICE, document_remote_id=doc_id, amount=D(amount),
+                             date=DAY, bank_account_code=account, reference=ref)
+
+
+def test_partial_payment_and_one_payment_over_two_invoices(us):
+    cust = created_customer(us)
+    a = one(us, base.KIND_INVOICE, invoice(cust, [line("100", tax="NON")], "100", number="INV-A"))
+    b = one(us, base.KIND_INVOICE, invoice(cust, [line("60", tax="NON")], "60", number="INV-B"))
+    part = one(us, base.KIND_PAYMENT, _pay(a.remote_id, "40"))
+    assert part.ok, part.message
+    assert D(str(us.client.read("Invoice", a.remote_id)["Balance"])) == D("60")
+    # one host payment of 120 reconciling both: one item per invoice, same reference
+    p1 = one(us, base.KIND_PAYMENT, _pay(a.remote_id, "60", ref="PAY/0002"))
+    p2 = one(us, base.KIND_PAYMENT, _pay(b.remote_id, "60", ref="PAY/0002"))
+    assert p1.ok and p2.ok and p1.remote_id != p2.remote_id
+    docs = us.remote_documents(base.KIND_INVOICE, [a.remote_id, b.remote_id])
+    assert docs[a.remote_id].amount_due == 0 and docs[b.remote_id].amount_due == 0
+    assert docs[a.remote_id].status == "PAID"
+    assert us.client.read("Payment", p1.remote_id)["DepositToAccountRef"]["value"] == "35"
+    # a maybe-sent retry of the second finds it by PaymentRefNum + invoice, instead of paying twice
+    again = one(us, base.KIND_PAYMENT, _pay(b.remote_id, "60", ref="PAY/0002"), attempt=1)
+    assert again.ok and again.remote_id == p2.remote_id and again.details["found"]
+
+
+def test_credit_memo_applied_to_invoice(us):
+    cust = created_customer(us)
+    inv = one(us, base.KIND_INVOICE, invoice(cust, [line("100", tax="NON")], "100"))
+    cm = one(us, base.KIND_CREDIT_NOTE, invoice(cust, [line("30", tax="NON")], "30", number="RINV/0001",
+                                                kind=documents.KIND_CREDIT_NOTE))
+    assert inv.ok and cm.ok, (inv.message, cm.message)
+    alloc = documents.Allocation(ref="alloc-1", credit_note_remote_id=cm.remote_id, invoice_remote_id=inv.remote_id,
+                                 amount=D("30"), date=DAY)
+    r = one(us, base.KIND_ALLOCATION, alloc)
+    assert r.ok, r.message
+    pay = us.client.read("Payment", r.remote_id)
+    assert D(str(pay["TotalAmt"])) == 0
+    assert D(str(us.client.read("Invoice", inv.remote_id)["Balance"])) == D("70")
+    assert D(str(us.client.read("CreditMemo", cm.remote_id)["RemainingCredit"])) == 0
+    again = one(us, base.KIND_ALLOCATION, alloc, attempt=1)
+    assert again.remote_id == r.remote_id and again.details["found"]
+
+
+def test_refund_is_refused_readably(us):
+    pay = _pay("1", "10")
+    pay.document_kind = documents.KIND_CREDIT_NOTE
+    r = one(us, base.KIND_PAYMENT, pay)
+    assert not r.ok and r.error_kind == base.VALIDATION and r.details["error_code"] == "unsupported"
+
+
+# ------------------------------------------------------------------------------ reference data
+
+def test_fetch_reference_data_has_the_xero_stored_shape(us):
+    data = us.fetch_reference_data()
+    assert data["Organisation"]["BaseCurrency"] == "USD"
+    accounts = {a["Code"]: a for a in data["Accounts"]}
+    assert accounts["35"]["EnablePaymentsToAccount"] and accounts["35"]["Type"] == "Bank"
+    assert accounts["88"]["Status"] == "ARCHIVED" and accounts["1"]["Status"] == "ACTIVE"
+    assert set(accounts["1"]) == {"AccountID", "Code", "Name", "Type", "Class", "Status",
+                                  "EnablePaymentsToAccount", "CurrencyCode"}
+    items = {i["Code"]: i for i in data["Items"]}
+    assert items["2"]["SalesDetails"] == {"AccountCode": "2", "UnitPrice": 350.0} and items["2"]["IsSold"]
+    taxes = {t["TaxType"]: t for t in data["TaxRates"]}
+    assert taxes["2"]["EffectiveRate"] == pytest.approx(8.875)
+    [classes] = data["TrackingCategories"]
+    assert classes["TrackingCategoryID"] == "class" and classes["Name"] == "Class"
+    opts = {o["Name"]: o["Status"] for o in classes["Options"]}
+    assert opts == {"Downtown": "ACTIVE", "Harbour": "ACTIVE", "Riverside": "ARCHIVED"}
+    assert data["Currencies"] == [{"Code": "USD", "Description": "USD"}]
+
+
+# ------------------------------------------------------------------------------ client calls and tokens
+
+def test_batch_answers_per_bid_and_cdc_reports_changes(us):
+    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    answers = us.client.batch([
+        {"bId": "a", "operation": "create", "Customer": {"DisplayName": "Batch One"}},
+        {"bId": "b", "operation": "create", "Customer": {"DisplayName": "batch  one"}},  # duplicate name
+    ], requestid="batch-test-1")
+    assert answers["a"]["DisplayName"] == "Batch One"
+    assert answers["b"].code == "6240" and answers["b"].kind == base.CONFLICT
+    changed = us.client.cdc(["Customer"], before.isoformat())
+    assert [c["Id"] for c in changed["Customer"]] == [answers["a"]["Id"]]
+    with pytest.raises(ValueError):
+        us.client.batch([{"bId": str(n), "operation": "create", "Customer": {"DisplayName": f"N{n}"}}
+                         for n in range(31)])
+
+
+def test_concurrent_refresh_rotates_once(qbo_emulator):
+    import threading
+
+    client, store = _connect(qbo_emulator)
+    twin = QboClient(_config(qbo_emulator), seed.REALM_US, store)
+    fault(qbo_emulator, kind="expire_tokens", route="*", count=1)
+    answers = []
+    threads = [threading.Thread(target=lambda c=c: answers.append(c.read("CompanyInfo", seed.REALM_US)["Country"]))
+               for c in (client, twin)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == ["US", "US"]
+    assert store.saves == 1  # the second waited for the lock and took the first one's tokens
+
+
+def test_still_refused_after_refresh_is_reauth(qbo_emulator):
+    client, _store = _connect(qbo_emulator)
+    fault(qbo_emulator, kind="status", status=401, route="GET /companyinfo", count=2)
+    with pytest.raises(ProviderError) as exc:
+        client.read("CompanyInfo", seed.REALM_US)
+    assert exc.value.kind == base.REAUTH
+
+
+def test_payment_void_and_credit_memo_cancel_give_the_amounts_back(us):
+    cust = created_customer(us)
+    inv = one(us, base.KIND_INVOICE, invoice(cust, [line("100", tax="NON")], "100"))
+    pay = _pay(inv.remote_id, "100")
+    paid = one(us, base.KIND_PAYMENT, pay)
+    pay.remote_id = paid.remote_id
+    voided = one(us, base.KIND_PAYMENT, pay, op=base.OP_CANCEL)
+    assert voided.ok and voided.remote_status == "VOIDED"
+    assert D(str(us.client.read("Invoice", inv.remote_id)["Balance"])) == D("100")
+    credit = invoice(cust, [line("30", tax="NON")], "30", number="RINV/0002", kind=documents.KIND_CREDIT_NOTE)
+    cm = one(us, base.KIND_CREDIT_NOTE, credit)
+    credit.remote_id = cm.remote_id
+    gone = one(us, base.KIND_CREDIT_NOTE, credit, op=base.OP_CANCEL)
+    assert gone.ok and gone.remote_status == "DELETED"
+    assert us.remote_documents(base.KIND_CREDIT_NOTE, [cm.remote_id]) == {}
+
+
+def test_invoice_body_reads_as_a_python_quickbooks_invoice(us):
+    """The JSON we send has the shape of python-quickbooks' object model (the payloads follow it)."""
+    from quickbooks.objects.invoice import Invoice
+
+    from coworks_xero.services.qbo import payloads
+
+    cust = created_customer(us)
+    li = line("33.33", 3, tax="2", discount="12.5")
+    body = payloads.document_body(invoice(cust, [li], "95.26", tax="7.77"), cust.remote_id, us.company_setup())
+    parsed = Invoice.from_json(body)
+    assert parsed.CustomerRef.value == cust.remote_id and parsed.DocNumber == "INV/2026/0001"
+    assert parsed.TxnTaxDetail.TxnTaxCodeRef.value == "2"
+    [sold] = parsed.Line
+    assert sold.SalesItemLineDetail.ItemRef.value == "2" and sold.Amount == D("87.49")
+
+
+def test_us_taxable_base_counts_every_taxable_line_whatever_their_order(us):
+    cust = created_customer(us)
+    # a line mapped to plain "TAX" before one naming the combined code: both are on the 2 (NYC) base
+    lines = [line("50", tax="TAX"), line("50", tax="2", item="4"), line("10", tax="NON", item="8")]
+    r = one(us, base.KIND_INVOICE, invoice(cust, lines, "118.88", tax="8.88"))
+    assert r.ok, r.message
+    row = us.client.read("Invoice", r.remote_id)
+    assert D(str(row["TxnTaxDetail"]["TotalTax"])) == D("8.88")
+    two_codes = [line("50", tax="2"), line("50", tax="3", item="4")]
+    r2 = one(us, base.KIND_INVOICE, invoice(cust, two_codes, "108.63", number="INV/2026/0009"))
+    assert not r2.ok and r2.error_kind == base.VALIDATION and "one tax code per document" in r2.message
+
+
+def test_shared_limiter_refuses_before_calling_and_a_429_blocks_the_realm(qbo_emulator):
+    from coworks_xero.services.qbo.client import qbo_limiter
+
+    grant = requests.post(qbo_emulator.base_url + "/__emulator__/grant", json={"realm_id": seed.REALM_US}).json()
+    limiter = qbo_limiter(minute_limit=2, max_wait=0)
+    client = QboClient(_config(qbo_emulator), seed.REALM_US, InMemoryTokenStore(TokenSet.from_response(grant)),
+                       limiter=limiter)
+    client.read("CompanyInfo", seed.REALM_US)
+    client.read("CompanyInfo", seed.REALM_US)
+    calls = len(requests.get(qbo_emulator.base_url + "/__emulator__/requests").json()["requests"])
+    with pytest.raises(ProviderError) as spent:
+        client.read("CompanyInfo", seed.REALM_US)
+    assert spent.value.rate_limited and spent.value.retry_after > 0
+    assert calls == 2  # the refused third call never reached QuickBooks
+    assert len(requests.get(qbo_emulator.base_url + "/__emulator__/requests").json()["requests"]) == calls
+    # a 429 from QBO blocks the realm for Intuit's 60 s: the next call is refused here
+    roomy = qbo_limiter(max_wait=0)
+    client.limiter = roomy
+    fault(qbo_emulator, kind="status", status=429, route="GET /companyinfo", count=1)
+    with pytest.raises(ProviderError):
+        client.read("CompanyInfo", seed.REALM_US)
+    with pytest.raises(ProviderError) as blocked:
+        client.read("CompanyInfo", seed.REALM_US)
+    assert blocked.value.rate_limited and 55 < blocked.value.retry_after <= 60
+
+
+def test_void_of_a_paid_invoice_voids_our_own_payment_first(us):
+    cust = created_customer(us)
+    doc = invoice(cust, [line("100", tax="NON")], "100")
+    inv = one(us, base.KIND_INVOICE, doc)
+    paid = one(us, base.KIND_PAYMENT, _pay(inv.remote_id, "40"))
+    doc.remote_id = inv.remote_id
+    refused = one(us, base.KIND_INVOICE, doc, op=base.OP_CANCEL)
+    assert not refused.ok and refused.details["qbo_code"] == "6000"  # not ours to remove: it blocks
+    doc.remote_payment_ids = [paid.remote_id]
+    v = one(us, base.KIND_INVOICE, doc, op=base.OP_CANCEL, attempt=1)
+    assert v.ok and v.remote_status == "VOIDED", v.message
+    assert D(str(us.client.read("Payment", paid.remote_id)["TotalAmt"])) == 0
+
+
+def test_classes_come_from_the_stored_reference_data(us):
+    stored = us.fetch_reference_data()
+    prov = QboProvider(us.client, reference=stored)
+    cust = created_customer(prov)
+    li = line("10", tax="NON")
+    li.tracking = [documents.Tracking(category="Class", option="Downtown")]
+    r = one(prov, base.KIND_INVOICE, invoice(cust, [li], "10"))
+    assert r.ok and us.client.read("Invoice", r.remote_id)["Line"][0]["SalesItemLineDetail"]["ClassRef"]["value"] == "1"
+    gone = line("10", tax="NON")
+    gone.tracking = [documents.Tracking(category="Class", option="Riverside", source="campus 'Riverside'")]
+    r2 = one(prov, base.KIND_INVOICE, invoice(cust, [gone], "10", number="INV/2026/0002"))
+    assert not r2.ok and r2.error_kind == base.MAPPING and "campus 'Riverside'" in r2.message
+
+
+def test_access_token_about_to_expire_is_refreshed_before_the_call(qbo_emulator):
+    client, store = _connect(qbo_emulator)
+    tokens = store.load()
+    tokens.expires_at = 0  # as stored an hour ago
+    store.save(tokens)
+    assert client.read("CompanyInfo", seed.REALM_US)["Country"] == "US"
+    log = requests.get(qbo_emulator.base_url + "/__emulator__/requests").json()["requests"]
+    assert [r["status"] for r in log if "/v3/" in r["path"]] == [200]  # no 401 first
+    assert store.load().expires_at > 0 and store.load().refresh_token != tokens.refresh_token
