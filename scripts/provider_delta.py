@@ -46,15 +46,10 @@ def _matches(path, patterns):
 
 
 def classify(path, provider):
-    if _matches(path, OWN_PATHS[provider]):
-        return "own"
-    if _matches(path, DOCS_PATHS):
-        return "docs"
-    if _matches(path, SHARED_TEST_PATHS):
-        return "tests"
-    if _matches(path, MANIFEST_PATHS):
-        return "manifest"
-    return "engine"
+    """The first class whose patterns match ``path``; "engine" when none does."""
+    classes = (("own", OWN_PATHS[provider]), ("docs", DOCS_PATHS), ("tests", SHARED_TEST_PATHS),
+               ("manifest", MANIFEST_PATHS))
+    return next((name for name, patterns in classes if _matches(path, patterns)), "engine")
 
 
 def provider_commits(repo, provider, base=None):

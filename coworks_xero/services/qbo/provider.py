@@ -262,19 +262,29 @@ class QboProvider(base.SyncProvider):
         self.client.delete("Payment", row["Id"], row["SyncToken"], self._rid(item, action or "delete"))
         return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="DELETED")
 
+    @staticmethod
+    def _not_ready(item, document):
+        """The Result of a payment or refund that cannot be sent yet (its document not in QuickBooks, or
+        no bank account mapped), else None."""
+        pay: documents.Payment = item.obj
+        if not pay.document_remote_id:
+            return Result(ref=item.key, ok=False, error_kind=base.NOT_FOUND,
+                          message=f"The {document} is not in QuickBooks yet.", details={"error_code": base.CODE_WAITING})
+        if not pay.bank_account_code:
+            return Result(ref=item.key, ok=False, error_kind=base.MAPPING,
+                          message=f"No QuickBooks bank account: map {pay.account_source or 'the journal'} "
+                                  "to a QuickBooks Bank account.", details={"error_code": "mapping_missing"})
+        return None
+
     def _payment(self, item):
         pay: documents.Payment = item.obj
         if pay.document_kind != documents.KIND_INVOICE:
             return self._refund(item)
         if item.operation == base.OP_CANCEL:
             return self._cancel_payment(item, pay.remote_id)
-        if not pay.document_remote_id:
-            return Result(ref=item.key, ok=False, error_kind=base.NOT_FOUND,
-                          message="The invoice is not in QuickBooks yet.", details={"error_code": base.CODE_WAITING})
-        if not pay.bank_account_code:
-            return Result(ref=item.key, ok=False, error_kind=base.MAPPING,
-                          message=f"No QuickBooks deposit account: map {pay.account_source or 'the journal'} "
-                                  "to a QuickBooks Bank account.", details={"error_code": "mapping_missing"})
+        missing = self._not_ready(item, "invoice")
+        if missing:
+            return missing
         if item.may_exist:
             row = self._find_payment(pay.reference, pay.document_remote_id, pay.amount, set(pay.known_remote_ids))
             if row:
@@ -323,13 +333,9 @@ class QboProvider(base.SyncProvider):
                                   "linked to the payment in Receive Payment).", details={"error_code": "unsupported"})
         if item.operation == base.OP_CANCEL:
             return self._cancel_refund(item, pay.remote_id)
-        if not pay.document_remote_id:
-            return Result(ref=item.key, ok=False, error_kind=base.NOT_FOUND,
-                          message="The credit note is not in QuickBooks yet.", details={"error_code": base.CODE_WAITING})
-        if not pay.bank_account_code:
-            return Result(ref=item.key, ok=False, error_kind=base.MAPPING,
-                          message=f"No QuickBooks bank account: map {pay.account_source or 'the journal'} "
-                                  "to a QuickBooks Bank account.", details={"error_code": "mapping_missing"})
+        missing = self._not_ready(item, "credit note")
+        if missing:
+            return missing
         memo = self.client.read("CreditMemo", pay.document_remote_id)
         customer_id = memo["CustomerRef"]["value"]
         expense = self._find_refund(pay, customer_id) if item.may_exist else None
