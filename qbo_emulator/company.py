@@ -65,6 +65,10 @@ _COMPUTED = {"TotalAmt", "Balance", "RemainingCredit", "HomeBalance", "HomeTotal
              "TxnStatus", "Deposit", "InvoiceLink", "BalanceWithJobs", "Job", "BillWithParent", "Level"}
 
 
+def _seq_key(entity):
+    return "txn" if entity in TXNS else entity
+
+
 def _txn_entity(txn_type):
     """The entity a LinkedTxn type names: an Expense, Check or CreditCardCredit is a Purchase."""
     return "Purchase" if txn_type in PURCHASE_LINK_TYPES.values() else txn_type
@@ -118,7 +122,9 @@ class Company:
         self.name = name or spec["CompanyName"]
         self.us = self.country == "US"
         self.objects = {e: {} for e in NAME_LISTS + TXNS}
-        self.seq = {e: 0 for e in NAME_LISTS + TXNS}
+        # Transactions share one Id sequence (an invoice and a credit memo never have the same Id, as in
+        # QuickBooks); each name list has its own.
+        self.seq = {e: 0 for e in NAME_LISTS + ("txn",)}
         self.tombstones = []  # (epoch, entity, id) of deleted objects, for CDC
         self.events = []  # (entity, id, operation, lastUpdated) for webhooks, drained by the app
         self.doc_seq = {"Invoice": 1000, "CreditMemo": 5000, "RefundReceipt": 8000}
@@ -132,7 +138,7 @@ class Company:
     def _put(self, entity, obj):
         oid = obj["Id"]
         self.objects[entity][oid] = obj
-        self.seq[entity] = max(self.seq[entity], int(oid))
+        self.seq[_seq_key(entity)] = max(self.seq[_seq_key(entity)], int(oid))
 
     def _seed(self, spec):
         for oid, name, atype, sub, cls in seed._ACCOUNTS:
@@ -266,8 +272,8 @@ class Company:
         if body.get("Id"):
             return self.update(entity, body)
         obj = getattr(self, f"_build_{entity.lower()}")(body, None)
-        self.seq[entity] += 1
-        obj["Id"] = str(self.seq[entity])
+        self.seq[_seq_key(entity)] += 1
+        obj["Id"] = str(self.seq[_seq_key(entity)])
         obj["SyncToken"] = "0"
         obj["domain"] = "QBO"
         obj["sparse"] = False
