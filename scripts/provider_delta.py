@@ -15,6 +15,10 @@ commits changed is listed with its added and deleted lines, in one of three clas
     python3 scripts/provider_delta.py [--provider qbo] [--base COMMIT] [--repo .]
 
 Prints one line per file, then ``engine_lines_changed=N manifest_lines_changed=N tests_lines_changed=N docs_lines_changed=N``.
+
+A commit that changed only shared files for the provider (no file of its own) escapes that count, so a
+second one reads the tree as it is: the lines outside the provider's own files that name it
+(``MENTIONS``, case ignored), by class, ending ``engine_lines_naming_provider=N``.
 """
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ OWN_PATHS = {
         "coworks_xero/data/*qbo*", "coworks_xero/demo/*qbo*", "scripts/*qbo*", "bench/*qbo*",
     ],
 }
+MENTIONS = {"qbo": r"qbo|quickbooks|intuit"}
+# This measurement itself, left out of what it measures.
+TOOLING = ("scripts/provider_delta.py", "tests/test_provider_delta.py")
 MANIFEST_PATHS = ["requirements.txt", "pyproject.toml", "coworks_xero/__manifest__.py", "*/__init__.py",
                   "coworks_xero/security/ir.model.access.csv"]
 SHARED_TEST_PATHS = ["tests/conftest.py", "coworks_xero/tests/common*.py", "coworks_xero/tests/__init__.py"]
@@ -77,6 +84,18 @@ def delta(repo, provider, base=None):
     return files
 
 
+def mentions(repo, provider):
+    """{path: [line numbers]} of the lines outside the provider's own files that name it (HEAD)."""
+    proc = subprocess.run(["git", "-C", repo, "grep", "-n", "-I", "-i", "-E", MENTIONS[provider], "HEAD", "--"],
+                          capture_output=True, text=True)
+    out = {}
+    for line in proc.stdout.splitlines():
+        _rev, path, number, _text = line.split(":", 3)
+        if classify(path, provider) != "own" and path not in TOOLING:
+            out.setdefault(path, []).append(int(number))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--provider", default="qbo", choices=sorted(OWN_PATHS))
@@ -91,6 +110,14 @@ def main(argv=None):
         totals[kind] += added + deleted
         print(f"  {kind:8} +{added:<4} -{deleted:<4} {path}")
     print(" ".join(f"{k}_lines_changed={v}" for k, v in totals.items()))
+    named = mentions(args.repo, args.provider)
+    totals = dict.fromkeys(totals, 0)
+    print(f"lines outside its own files that name it ({MENTIONS[args.provider]}):")
+    for path, numbers in sorted(named.items(), key=lambda kv: (classify(kv[0], args.provider), kv[0])):
+        kind = classify(path, args.provider)
+        totals[kind] += len(numbers)
+        print(f"  {kind:8} {len(numbers):<5} {path}")
+    print(" ".join(f"{k}_lines_naming_provider={v}" for k, v in totals.items()))
     return 0
 
 

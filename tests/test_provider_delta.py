@@ -35,6 +35,12 @@ def test_counts_only_what_the_provider_commits_changed_outside_its_own_files(tmp
         "README.md": [1, 0, "docs"],
     }
     assert len(provider_delta.provider_commits(str(tmp_path), "qbo")) == 2
+    # the tree as it is: shared files that name the provider, whatever commit put them there
+    _commit(tmp_path, {"coworks_xero/models/sync_engine.py": "x = 1\nif provider == 'qbo':\n    pass\n",
+                       "docs/architecture.md": "QuickBooks\n"}, "a shared change naming the provider alone")
+    assert provider_delta.mentions(str(tmp_path), "qbo") == {
+        "coworks_xero/models/sync_engine.py": [2], "docs/architecture.md": [1], "README.md": [1],
+        "requirements.txt": [1]}
 
 
 def test_classes():
