@@ -178,7 +178,7 @@ class CoworksSyncConnection(models.Model):
             "sales_account_code": (i.get("SalesDetails") or {}).get("AccountCode"),
             "sales_tax_type": (i.get("SalesDetails") or {}).get("TaxType"),
             "sales_unit_price": float((i.get("SalesDetails") or {}).get("UnitPrice") or 0),
-            "status": "ACTIVE"})
+            "status": i.get("Status") or "ACTIVE"})  # Xero's items have none; QuickBooks' may be inactive
         sync("coworks.xero.tax.rate", data.get("TaxRates") or [], "tax_type", lambda t: {
             "tax_type": t.get("TaxType"), "name": t.get("Name"),
             "rate": float(t.get("EffectiveRate") or t.get("DisplayTaxRate") or 0),
