@@ -80,6 +80,16 @@ class CoworksSyncConnection(models.Model):
         from ..services.qbo.provider import QboProvider
         return QboProvider(self._qbo_client(), reference=self._xero_reference_data() or None)
 
+    def _remote_url(self, kind, remote_id):
+        """The link that opens a document of this connection where it lives (Xero or QuickBooks)."""
+        self.ensure_one()
+        if self.provider == "qbo":
+            from ..services.qbo.links import deep_link
+            sandbox = self.env["ir.config_parameter"].sudo().get_param(PARAM_QBO_ENVIRONMENT) == "sandbox"
+            return deep_link(kind, remote_id, sandbox=sandbox)
+        from ..services.xero.rules import deep_link
+        return deep_link(kind, self.short_code, remote_id)
+
     # ------------------------------------------------------------------ OAuth
 
     @api.model

@@ -80,6 +80,7 @@ class TestQboSync(CoworksQboEmulatorCase):
         self.assertIn("12.5% discount", sales[0]["Description"])
         self.assertEqual(qbo["TxnTaxDetail"]["TxnTaxCodeRef"]["value"], "2")
         self.assertEqual(move.xero_id, qbo["Id"], "the QuickBooks id is the document's link")
+        self.assertEqual(move.xero_url, f"https://app.qbo.intuit.com/app/invoice?txnId={qbo['Id']}")
         customer = self.qbo_state()["Customer"][qbo["CustomerRef"]["value"]]
         self.assertEqual(customer["PrimaryEmailAddr"]["Address"], "hi@bluedoor.test")
 
@@ -313,3 +314,30 @@ class TestQboConnect(CoworksQboHttpCase):
         self.company_2.coworks_sync_provider = "qbo"
         _url, _params = self.oauth_start(self.company_2)
         self.assertEqual(self.connection_of(self.company_2).provider, "qbo")
+
+    def test_settings_choose_the_provider_and_connect(self):
+        from ..models.sync_connection_qbo import QBO_START_PATH
+        Settings = self.env["res.config.settings"].with_user(self.qbo_admin).with_company(self.company_2)
+        settings = Settings.create({})
+        self.assertEqual(settings.coworks_sync_provider, "qbo")
+        self.assertEqual(settings.coworks_qbo_client_id, seed.DEMO_CLIENT_ID)
+        self.assertTrue(settings.coworks_qbo_redirect_uri.endswith(QBO_CALLBACK_PATH))
+        action = settings.action_coworks_xero_connect()
+        self.assertEqual(action["url"], f"{QBO_START_PATH}?company_id={self.company_2.id}")
+        self.assertEqual(self.connection_of(self.company_2).provider, "qbo")
+        # No secret: refused before the admin leaves Odoo.
+        settings = Settings.create({"coworks_qbo_client_secret": False})
+        with self.assertRaisesRegex(UserError, "QuickBooks app's client ID and client secret"):
+            settings.action_coworks_xero_connect()
+        self.env["ir.config_parameter"].sudo().set_param("coworks_xero.qbo_client_secret", seed.DEMO_CLIENT_SECRET)
+        # Back to Xero: the Xero flow, with its own app (none entered in this database).
+        settings = Settings.create({"coworks_sync_provider": "xero"})
+        settings.set_values()
+        self.assertEqual(self.company_2.coworks_sync_provider, "xero")
+        with self.assertRaisesRegex(UserError, "Xero app's client ID"):
+            settings.action_coworks_xero_connect()
+        # The view offers the choice and keeps each provider's app fields apart.
+        arch = self.env["res.config.settings"].get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn('name="coworks_sync_provider"', arch)
+        self.assertIn("Connect to QuickBooks", arch)
+        self.assertIn("Connect to Xero", arch)
