@@ -188,6 +188,23 @@ class TestQboSync(CoworksQboEmulatorCase):
         self.assertEqual(cents(qbo["TotalAmt"]), cents(move.amount_total))
         self.assertEqual(qbo["Line"][0]["SalesItemLineDetail"]["ItemRef"]["value"], "3")
 
+    def test_drift_report_compares_with_quickbooks(self):
+        agree, changed = self._invoice(), self._invoice()
+        self.run_worker()
+        self._synced(agree)
+        self._synced(changed)
+        self.assertFalse(self.connection.last_error)
+        self.assertTrue(self.connection.last_success_at, "the health line counts QuickBooks calls too")
+        # An accountant voids one of them in QuickBooks.
+        client = self.connection._qbo_client()
+        row = client.read("Invoice", changed.xero_id)
+        client.void("Invoice", row["Id"], row["SyncToken"])
+        differ = self.connection.sudo()._coworks_check_drift()
+        self.assertEqual(differ, 1)
+        self.assertEqual(self.connection.drift_agree_count, 1)
+        drift = self.env["coworks.sync.drift"].sudo().search([("connection_id", "=", self.connection.id)])
+        self.assertEqual(drift.move_id, changed)
+
     def test_refresh_rotates_the_refresh_token_and_stores_it(self):
         conn = self.connection.sudo()
         before = conn.refresh_token
