@@ -228,4 +228,5 @@ def post_a_month():
 
 n_invoices, n_paid = retrying(post_a_month)
 print(f"demo billing: {n_invoices} invoices posted, {n_paid + 1} paid (one in part), 1 cancelled, "
-      f"2 credit notes (one applied to its invoice, one refunded in money)")
+      f"2 credit notes (one applied to its invoice, one " + ("left open as customer credit)" if QBO else
+                                                             "refunded in money)"))
