@@ -16,12 +16,16 @@ from .wire import (CENT, QBOError, business, duplicate_doc_number, duplicate_nam
                    invalid_reference, money, not_found, parse_date, parse_datetime, required, stale, unsupported)
 
 NAME_LISTS = ("Customer", "Item", "Account", "Class", "Department", "TaxCode", "TaxRate")
-TXNS = ("Invoice", "CreditMemo", "Payment", "RefundReceipt")
+TXNS = ("Invoice", "CreditMemo", "Payment", "RefundReceipt", "Purchase")
 QUERYABLE = NAME_LISTS + TXNS + ("CompanyInfo", "Preferences")
 READ_ONLY = ("Account", "TaxCode", "TaxRate", "CompanyInfo", "Preferences")
 SALES_DOCS = ("Invoice", "CreditMemo", "RefundReceipt")
 VOIDABLE = ("Invoice", "Payment", "RefundReceipt")
-DELETABLE = ("Invoice", "CreditMemo", "Payment", "RefundReceipt")
+DELETABLE = ("Invoice", "CreditMemo", "Payment", "RefundReceipt", "Purchase")
+# A Purchase (expense or cheque) with a line to Accounts Receivable is a charge to its customer, which a
+# Payment links as "Expense" (paid in cash or by transfer) or "Check": how money paid back to a customer
+# against a credit memo is recorded (the credit memo and the charge linked by a Payment of 0).
+PURCHASE_LINK_TYPES = {"Cash": "Expense", "Check": "Check", "CreditCard": "CreditCardCredit"}
 MAX_DOC_NUMBER = 21
 CDC_MAX_OBJECTS = 1000
 CDC_LOOKBACK_DAYS = 30
@@ -54,9 +58,20 @@ WRITABLE = {
                       "PaymentRefNum", "PrintStatus", "CustomField"},
     "Payment": {"TxnDate", "CustomerRef", "TotalAmt", "Line", "DepositToAccountRef", "PaymentMethodRef",
                 "PaymentRefNum", "PrivateNote", "CurrencyRef", "ExchangeRate", "ARAccountRef"},
+    "Purchase": {"PaymentType", "AccountRef", "EntityRef", "TxnDate", "DocNumber", "PrivateNote", "Line",
+                 "CurrencyRef", "ExchangeRate", "PaymentMethodRef", "DepartmentRef", "Credit", "GlobalTaxCalculation"},
 }
 _COMPUTED = {"TotalAmt", "Balance", "RemainingCredit", "HomeBalance", "HomeTotalAmt", "UnappliedAmt", "LinkedTxn",
              "TxnStatus", "Deposit", "InvoiceLink", "BalanceWithJobs", "Job", "BillWithParent", "Level"}
+
+
+def _seq_key(entity):
+    return "txn" if entity in TXNS else entity
+
+
+def _txn_entity(txn_type):
+    """The entity a LinkedTxn type names: an Expense, Check or CreditCardCredit is a Purchase."""
+    return "Purchase" if txn_type in PURCHASE_LINK_TYPES.values() else txn_type
 
 
 def ref(value, name=None):
@@ -107,7 +122,9 @@ class Company:
         self.name = name or spec["CompanyName"]
         self.us = self.country == "US"
         self.objects = {e: {} for e in NAME_LISTS + TXNS}
-        self.seq = {e: 0 for e in NAME_LISTS + TXNS}
+        # Transactions share one Id sequence (an invoice and a credit memo never have the same Id, as in
+        # QuickBooks); each name list has its own.
+        self.seq = {e: 0 for e in NAME_LISTS + ("txn",)}
         self.tombstones = []  # (epoch, entity, id) of deleted objects, for CDC
         self.events = []  # (entity, id, operation, lastUpdated) for webhooks, drained by the app
         self.doc_seq = {"Invoice": 1000, "CreditMemo": 5000, "RefundReceipt": 8000}
@@ -121,7 +138,7 @@ class Company:
     def _put(self, entity, obj):
         oid = obj["Id"]
         self.objects[entity][oid] = obj
-        self.seq[entity] = max(self.seq[entity], int(oid))
+        self.seq[_seq_key(entity)] = max(self.seq[_seq_key(entity)], int(oid))
 
     def _seed(self, spec):
         for oid, name, atype, sub, cls in seed._ACCOUNTS:
@@ -255,8 +272,8 @@ class Company:
         if body.get("Id"):
             return self.update(entity, body)
         obj = getattr(self, f"_build_{entity.lower()}")(body, None)
-        self.seq[entity] += 1
-        obj["Id"] = str(self.seq[entity])
+        self.seq[_seq_key(entity)] += 1
+        obj["Id"] = str(self.seq[_seq_key(entity)])
         obj["SyncToken"] = "0"
         obj["domain"] = "QBO"
         obj["sparse"] = False
@@ -338,9 +355,10 @@ class Company:
         if entity not in DELETABLE:
             raise unsupported(f"Operation Delete is not supported for {entity}.")
         current = self._current_for_write(entity, self._clean(entity, body, strict=False))
-        if entity in ("Invoice", "CreditMemo") and self._applied_to(current["Id"], entity):
-            raise business(f"You can't delete this {'invoice' if entity == 'Invoice' else 'credit memo'} because "
-                           "it has payments or credits applied to it. Remove them first.")
+        if entity in ("Invoice", "CreditMemo", "Purchase") and self._applied_to(current["Id"], entity):
+            what = {"Invoice": "invoice", "CreditMemo": "credit memo", "Purchase": "expense"}[entity]
+            raise business(f"You can't delete this {what} because it has payments or credits applied to it. "
+                           "Remove them first.")
         if entity == "Payment":
             self._unapply_payment(current)
         del self.objects[entity][current["Id"]]
@@ -388,6 +406,8 @@ class Company:
             if current is not None:
                 self._unapply_payment(current)
             self._apply_payment(obj)
+        elif entity == "Purchase" and current is not None:
+            obj["LinkedTxn"] = copy.deepcopy(current.get("LinkedTxn") or [])
         elif entity in ("Invoice", "CreditMemo") and current is not None:
             applied = self._applied_to(current["Id"], entity)
             key = "Balance" if entity == "Invoice" else "RemainingCredit"
@@ -809,6 +829,75 @@ class Company:
         return detail, money(total)
 
     # ---------------------------------------------------------------------------------- payments
+    def _build_purchase(self, body, current):
+        obj = {k: copy.deepcopy(v) for k, v in body.items() if k in WRITABLE["Purchase"]}
+        kind = obj.get("PaymentType")
+        if not kind:
+            raise required("PaymentType")
+        if kind not in PURCHASE_LINK_TYPES:
+            raise invalid_field(f"Property Name:PaymentType specified value is invalid : {kind}", "PaymentType")
+        acc = _ref_value(obj, "AccountRef")
+        if not acc:
+            raise required("AccountRef")
+        account = self._lookup("Account", "AccountRef", acc, "Account")
+        wanted = "Credit Card" if kind == "CreditCard" else "Bank"
+        if account["AccountType"] != wanted:
+            raise business(f"A {kind} purchase is paid from a {wanted} account, not {account['Name']}.", "AccountRef")
+        obj["AccountRef"] = ref(acc, account["Name"])
+        entity = obj.get("EntityRef") or {}
+        customer = None
+        if entity:
+            if entity.get("type") not in (None, "Customer", "Vendor", "Employee"):
+                raise invalid_field(f"Property Name:EntityRef.type specified value is invalid : {entity.get('type')}",
+                                    "EntityRef.type")
+            if entity.get("type", "Customer") == "Customer":
+                customer = self._lookup("Customer", "EntityRef", str(entity.get("value") or ""), "Customers")
+                obj["EntityRef"] = dict(ref(customer["Id"], customer["DisplayName"]), type="Customer")
+        if obj.get("DocNumber") is not None and len(str(obj["DocNumber"])) > MAX_DOC_NUMBER:
+            raise QBOError(2050, "Invalid String/Number", "String length is either shorter or longer than supported "
+                           f"by specification. Min:0 Max:{MAX_DOC_NUMBER} supplied:{len(str(obj['DocNumber']))}",
+                           "DocNumber")
+        obj["TxnDate"] = (_date(obj["TxnDate"], "TxnDate") if obj.get("TxnDate") else self.clock.today()).isoformat()
+        currency = _ref_value(obj, "CurrencyRef")
+        if currency and currency != self.currency:
+            raise business(f"Multicurrency is off: {currency} is not the company's home currency.", "CurrencyRef")
+        obj["CurrencyRef"] = ref(self.currency, self.currency_name)
+        lines = obj.get("Line")
+        if not isinstance(lines, list) or not lines:
+            raise required("Line")
+        total = receivable = Decimal("0")
+        out = []
+        for n, line in enumerate(lines, 1):
+            if line.get("DetailType") != "AccountBasedExpenseLineDetail":
+                raise invalid_field(f"Property Name:Line.DetailType specified value is invalid : "
+                                    f"{line.get('DetailType')}", "Line.DetailType")
+            amount = _dec(line.get("Amount"), "Line.Amount")
+            if amount is None:
+                raise required("Line.Amount")
+            if amount <= 0:
+                raise business("A purchase line's amount must be more than zero.", "Line.Amount")
+            detail = line.get("AccountBasedExpenseLineDetail") or {}
+            line_acc = _ref_value(detail, "AccountRef")
+            if not line_acc:
+                raise required("Line.AccountBasedExpenseLineDetail.AccountRef")
+            line_account = self._lookup("Account", "Line.AccountBasedExpenseLineDetail.AccountRef", line_acc, "Account")
+            if line_account["AccountType"] == "Accounts Receivable":
+                if customer is None:
+                    raise business("Choose a customer: a transaction posted to Accounts Receivable needs one.",
+                                   "EntityRef")
+                receivable += money(amount)
+            total += money(amount)
+            out.append({"Id": str(n), "Amount": money(amount), "DetailType": "AccountBasedExpenseLineDetail",
+                        "Description": line.get("Description", ""),
+                        "AccountBasedExpenseLineDetail": {"AccountRef": ref(line_acc, line_account["Name"])}})
+        obj["Line"] = out
+        obj["TotalAmt"] = money(total)
+        # what of it a Payment may still link (the charge to the customer)
+        obj["Balance"] = money(receivable - (self._applied_to(current["Id"], "Purchase") if current else 0))
+        if obj["Balance"] < 0:
+            raise business("Payments link more of this purchase than its Accounts Receivable lines hold.", "Line")
+        return obj
+
     def _build_payment(self, body, current):
         obj = {k: copy.deepcopy(v) for k, v in body.items() if k in WRITABLE["Payment"]}
         cid = _ref_value(obj, "CustomerRef")
@@ -861,25 +950,28 @@ class Company:
             ttype = lt.get("TxnType")
             if not tid:
                 raise required("Line.LinkedTxn.TxnId")
-            if ttype not in ("Invoice", "CreditMemo"):
+            if ttype not in ("Invoice", "CreditMemo") + tuple(PURCHASE_LINK_TYPES.values()):
                 raise invalid_field(f"Property Name:Line.LinkedTxn.TxnType specified value is invalid : {ttype}",
                                     "Line.LinkedTxn.TxnType")
             if (ttype, tid) in seen:
                 raise business(f"{ttype} {tid} is linked twice on this payment.", "Line.LinkedTxn")
             seen.add((ttype, tid))
-            doc = self.objects[ttype].get(tid)
+            doc = self.objects[_txn_entity(ttype)].get(tid)
+            if doc is not None and ttype in PURCHASE_LINK_TYPES.values() \
+                    and PURCHASE_LINK_TYPES.get(doc.get("PaymentType")) != ttype:
+                doc = None  # a Check is not an Expense: Intuit finds no such transaction
             if doc is None:
                 raise invalid_reference(ttype, tid, "Line.LinkedTxn.TxnId")
-            if doc["CustomerRef"]["value"] != cid:
+            if (doc.get("CustomerRef") or doc.get("EntityRef") or {}).get("value") != cid:
                 raise business(f"{ttype} {doc.get('DocNumber')} belongs to another customer.", "Line.LinkedTxn")
-            open_amount = (doc["Balance"] if ttype == "Invoice" else doc["RemainingCredit"]) + own.get((ttype, tid), 0)
+            open_amount = (doc["RemainingCredit"] if ttype == "CreditMemo" else doc["Balance"]) + own.get((ttype, tid), 0)
             if doc["TotalAmt"] == 0 and str(doc.get("PrivateNote", "")).startswith("Voided"):
                 raise business(f"{ttype} {doc.get('DocNumber')} is void.", "Line.LinkedTxn")
             amount = money(amount)
             if amount > open_amount:
                 raise business(f"The payment applies {amount} to {ttype} {doc.get('DocNumber')}, but only "
                                f"{money(open_amount)} is open on it.", "Line.Amount")
-            if ttype == "Invoice":
+            if ttype != "CreditMemo":  # invoices and charges are what credits and money settle
                 applied_inv += amount
             else:
                 applied_cm += amount
@@ -897,10 +989,10 @@ class Company:
     def _apply_payment(self, payment, sign=1):
         for line in payment.get("Line") or []:
             for lt in line.get("LinkedTxn") or []:
-                doc = self.objects[lt["TxnType"]].get(lt["TxnId"])
+                doc = self.objects[_txn_entity(lt["TxnType"])].get(lt["TxnId"])
                 if doc is None:
                     continue
-                key = "Balance" if lt["TxnType"] == "Invoice" else "RemainingCredit"
+                key = "RemainingCredit" if lt["TxnType"] == "CreditMemo" else "Balance"
                 doc[key] = money(doc[key] - sign * line["Amount"])
                 if lt["TxnType"] == "CreditMemo":
                     doc["Balance"] = doc["RemainingCredit"]
@@ -919,7 +1011,7 @@ class Company:
         for p in self.objects["Payment"].values():
             for line in p.get("Line") or []:
                 for lt in line.get("LinkedTxn") or []:
-                    if lt["TxnType"] == entity and lt["TxnId"] == doc_id:
+                    if _txn_entity(lt["TxnType"]) == entity and lt["TxnId"] == doc_id:
                         total += line["Amount"]
         return total
 

@@ -45,8 +45,9 @@ if [ "$(cat "$COWORKS_VENV/.coworks_stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "$stamp" > "$COWORKS_VENV/.coworks_stamp"
 fi
 
-# The official spec the emulator validates against: a no-op when a verified copy is there; without
-# network and without a copy it prints one line saying where the spec comes from, and set-up fails.
+# The official spec the emulator validates against: a no-op when a verified copy is there (the one
+# committed in xero_emulator/openapi/); if none verifies and there is no network, it prints one line
+# saying where the spec comes from, and set-up fails.
 "$PY" -m xero_emulator.spec fetch
 
 if have_odoo && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then

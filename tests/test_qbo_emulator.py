@@ -204,6 +204,46 @@ def test_delete_and_refund_receipt(qbo):
     assert rr["TotalAmt"] == 25
 
 
+def test_credit_memo_refunded_by_an_expense_to_receivable(qbo):
+    """Money paid back against a credit memo: a Purchase from the bank with its line to A/R and the
+    customer, linked to the credit memo by a Payment of 0 (QuickBooks' own way)."""
+    c, other = qbo.customer("Refund Co"), qbo.customer("Other Co")
+    cm = qbo.create("CreditMemo", {"CustomerRef": {"value": c["Id"]}, "Line": [_line(60, tax="NON")]})
+    line = {"Amount": 40, "DetailType": "AccountBasedExpenseLineDetail",
+            "AccountBasedExpenseLineDetail": {"AccountRef": {"value": "4"}}}
+    no_customer = qbo.post("purchase", json={"PaymentType": "Cash", "AccountRef": {"value": "35"}, "Line": [line]})
+    assert codes(no_customer) == ["6000"]  # A/R needs a customer
+    not_bank = qbo.post("purchase", json={"PaymentType": "Cash", "AccountRef": {"value": "4"}, "Line": [line],
+                                          "EntityRef": {"value": c["Id"], "type": "Customer"}})
+    assert codes(not_bank) == ["6000"]
+    exp = qbo.create("Purchase", {"PaymentType": "Cash", "AccountRef": {"value": "35"}, "DocNumber": "RF-1",
+                                  "EntityRef": {"value": c["Id"], "type": "Customer"}, "Line": [line]})
+    assert Decimal(str(exp["TotalAmt"])) == 40 and Decimal(str(exp["Balance"])) == 40
+    wrong_type = qbo.post("payment", json={"CustomerRef": {"value": c["Id"]}, "TotalAmt": 0, "Line": [
+        {"Amount": 40, "LinkedTxn": [{"TxnId": exp["Id"], "TxnType": "Check"}]},
+        {"Amount": 40, "LinkedTxn": [{"TxnId": cm["Id"], "TxnType": "CreditMemo"}]}]})
+    assert codes(wrong_type) == ["2500"]  # a cash purchase is an Expense, not a Check
+    not_theirs = qbo.post("payment", json={"CustomerRef": {"value": other["Id"]}, "TotalAmt": 0, "Line": [
+        {"Amount": 40, "LinkedTxn": [{"TxnId": exp["Id"], "TxnType": "Expense"}]}]})
+    assert codes(not_theirs) == ["6000"]
+    link = qbo.create("Payment", {"CustomerRef": {"value": c["Id"]}, "TotalAmt": 0, "Line": [
+        {"Amount": 40, "LinkedTxn": [{"TxnId": exp["Id"], "TxnType": "Expense"}]},
+        {"Amount": 40, "LinkedTxn": [{"TxnId": cm["Id"], "TxnType": "CreditMemo"}]}]})
+    assert link["TotalAmt"] == 0
+    assert Decimal(str(qbo.get(f"creditmemo/{cm['Id']}").json()["CreditMemo"]["RemainingCredit"])) == 20
+    assert qbo.get(f"purchase/{exp['Id']}").json()["Purchase"]["Balance"] == 0
+    current = qbo.get(f"purchase/{exp['Id']}").json()["Purchase"]
+    linked = qbo.post("purchase", params={"operation": "delete"},
+                      json={"Id": exp["Id"], "SyncToken": current["SyncToken"]})
+    assert codes(linked) == ["6000"]  # remove the payment first
+    qbo.post("payment", params={"operation": "delete"}, json={"Id": link["Id"], "SyncToken": link["SyncToken"]})
+    assert Decimal(str(qbo.get(f"creditmemo/{cm['Id']}").json()["CreditMemo"]["RemainingCredit"])) == 60
+    current = qbo.get(f"purchase/{exp['Id']}").json()["Purchase"]
+    assert Decimal(str(current["Balance"])) == 40
+    gone = qbo.post("purchase", params={"operation": "delete"}, json={"Id": exp["Id"], "SyncToken": current["SyncToken"]})
+    assert gone.json()["Purchase"]["status"] == "Deleted"
+
+
 # ------------------------------------------------------------------------------ query, batch, cdc, requestid
 
 def test_query_language(qbo):

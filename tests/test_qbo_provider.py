@@ -332,9 +332,52 @@ def test_credit_memo_applied_to_invoice(us):
     assert again.remote_id == r.remote_id and again.details["found"]
 
 
-def test_refund_is_refused_readably(us):
-    pay = _pay("1", "10")
+def test_credit_memo_refund_uses_the_credit_up_and_cancels_cleanly(us):
+    """A refund of a credit memo: the money leaves the bank once (an expense to A/R), the credit memo's
+    remaining credit is used up, a maybe-sent retry finds both instead of refunding twice, and
+    cancelling gives the credit back."""
+    cust = created_customer(us)
+    cm = one(us, base.KIND_CREDIT_NOTE, invoice(cust, [line("80", tax="NON")], "80", number="RINV/0002",
+                                                kind=documents.KIND_CREDIT_NOTE))
+    assert cm.ok, cm.message
+    pay = _pay(cm.remote_id, "50", ref="RFND/0001")
     pay.document_kind = documents.KIND_CREDIT_NOTE
+    r = one(us, base.KIND_PAYMENT, pay)
+    assert r.ok, r.message
+    expense = us.client.read("Purchase", r.remote_id)
+    assert (D(str(expense["TotalAmt"])), expense["AccountRef"]["value"], expense["EntityRef"]["value"]) == (
+        D("50"), "35", cust.remote_id)
+    assert expense["Line"][0]["AccountBasedExpenseLineDetail"]["AccountRef"]["value"] == "4"  # A/R
+    assert D(str(us.client.read("CreditMemo", cm.remote_id)["RemainingCredit"])) == D("30")
+    again = one(us, base.KIND_PAYMENT, pay, attempt=1)
+    assert again.ok and again.remote_id == r.remote_id and again.details["payment_id"] == r.details["payment_id"]
+    assert len(us.client.query("SELECT * FROM Purchase WHERE DocNumber = 'RFND/0001'")) == 1
+    cancel = one(us, base.KIND_PAYMENT, dataclasses.replace(pay, remote_id=r.remote_id), op=base.OP_CANCEL)
+    assert cancel.ok and cancel.remote_status == "DELETED", cancel.message
+    assert D(str(us.client.read("CreditMemo", cm.remote_id)["RemainingCredit"])) == D("80")
+    assert us.client.query("SELECT * FROM Purchase WHERE DocNumber = 'RFND/0001'") == []
+
+
+def test_refund_larger_than_the_credit_left_says_so_and_retry_links_it(us):
+    cust = created_customer(us)
+    cm = one(us, base.KIND_CREDIT_NOTE, invoice(cust, [line("20", tax="NON")], "20", number="RINV/0003",
+                                                kind=documents.KIND_CREDIT_NOTE))
+    pay = _pay(cm.remote_id, "25", ref="RFND/0002")
+    pay.document_kind = documents.KIND_CREDIT_NOTE
+    r = one(us, base.KIND_PAYMENT, pay)
+    assert not r.ok and "refused to apply the refund to credit memo RINV/0003" in r.message, r.message
+    assert "nothing was recorded" in r.message
+    assert us.client.query("SELECT * FROM Purchase WHERE DocNumber = 'RFND/0002'") == []  # no half refund
+    # the refund was for 20 after all (fixed in the host)
+    fixed = one(us, base.KIND_PAYMENT, dataclasses.replace(pay, amount=D("20")), attempt=1)
+    assert fixed.ok, fixed.message
+    assert D(str(us.client.read("CreditMemo", cm.remote_id)["RemainingCredit"])) == 0
+    assert len(us.client.query("SELECT * FROM Purchase WHERE DocNumber = 'RFND/0002'")) == 1
+
+
+def test_refund_of_unapplied_credit_is_refused_readably(us):
+    pay = _pay("1", "10")
+    pay.document_kind = documents.KIND_OVERPAYMENT
     r = one(us, base.KIND_PAYMENT, pay)
     assert not r.ok and r.error_kind == base.VALIDATION and r.details["error_code"] == "unsupported"
 

@@ -56,6 +56,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("XERO_OPENAPI_URL", "http://127.0.0.1:9/")  # discard port: connection refused
     monkeypatch.setattr(S, "shared_dir", lambda: str(tmp_path / "no-shared" / "xero-openapi"))
+    monkeypatch.setattr(S, "bundled_dir", lambda: str(tmp_path / "no-bundled"))
     return tmp_path
 
 
@@ -152,7 +153,8 @@ def test_shared_copy_is_used_only_when_it_matches(isolated, fake_release, monkey
 def test_no_network_and_no_copy_prints_one_line(isolated, tmp_path):
     """The CLI that setup.sh runs: one line on stderr naming the sources and XERO_OPENAPI_DIR=."""
     code = ("import sys; from xero_emulator import spec as S; "
-            f"S.shared_dir = lambda: {str(tmp_path / 'no-shared')!r}; sys.exit(S.main(['fetch']))")
+            f"S.shared_dir = lambda: {str(tmp_path / 'no-shared')!r}; "
+            f"S.bundled_dir = lambda: {str(tmp_path / 'no-bundled')!r}; sys.exit(S.main(['fetch']))")
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, XDG_CACHE_HOME=str(tmp_path / "cache"),
                XERO_OPENAPI_URL="http://127.0.0.1:9/")
     env.pop("XERO_OPENAPI_DIR", None)
@@ -164,6 +166,25 @@ def test_no_network_and_no_copy_prints_one_line(isolated, tmp_path):
     assert "XERO_OPENAPI_DIR=" in lines[0] and "16.1.0" in lines[0] and "Connection refused" in lines[0]
     assert str(tmp_path / "cache" / "coworks_xero" / "xero-openapi" / "16.1.0") in lines[0]
     assert files_under(tmp_path) == []
+
+
+def test_a_clone_alone_uses_the_release_committed_with_the_emulator(tmp_path, monkeypatch):
+    """No env dir, no cache, no shared copy, no network: the committed copy, checksums verified."""
+    monkeypatch.delenv("XERO_OPENAPI_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XERO_OPENAPI_URL", "http://127.0.0.1:9/")
+    monkeypatch.setattr(S, "shared_dir", lambda: str(tmp_path / "no-shared"))
+    bundled = os.path.join(REPO_ROOT, "xero_emulator", "openapi")
+    assert S.locate() == (bundled, "bundled")
+    assert files_under(tmp_path) == []  # nothing downloaded or copied
+    # a damaged committed copy is not trusted
+    damaged = tmp_path / "damaged"
+    shutil.copytree(bundled, damaged)
+    with open(damaged / "xero_accounting.yaml", "a", encoding="utf-8") as fh:
+        fh.write("# changed\n")
+    monkeypatch.setattr(S, "bundled_dir", lambda: str(damaged))
+    with pytest.raises(S.SpecUnavailable):
+        S.locate()
 
 
 def test_where_without_fetching(isolated, capsys):
@@ -183,6 +204,7 @@ def test_the_real_release_downloads_and_loads(monkeypatch, tmp_path):
     monkeypatch.delenv("XERO_OPENAPI_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(S, "shared_dir", lambda: str(tmp_path / "no-shared"))
+    monkeypatch.setattr(S, "bundled_dir", lambda: str(tmp_path / "no-bundled"))
     with serving(served) as (url, _):
         monkeypatch.setenv("XERO_OPENAPI_URL", url)
         directory = S.spec_dir()

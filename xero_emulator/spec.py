@@ -15,9 +15,11 @@ Where the spec comes from (``spec_dir()``; the first that applies wins):
    release; it must hold ``xero_accounting.yaml``.
 2. The cache, ``$XDG_CACHE_HOME/coworks_xero/xero-openapi/16.1.0`` (``~/.cache`` when
    ``XDG_CACHE_HOME`` is unset), when every pinned file there has its pinned sha256.
-3. ``<repo root>/../shared/xero-openapi``, an optional offline copy, when it exists and every
+3. ``xero_emulator/openapi/``, the pinned release committed with the emulator (MIT, its LICENSE
+   beside it), when every file has its pinned sha256: a clone stands alone, offline.
+4. ``<repo root>/../shared/xero-openapi``, an optional offline copy, when it exists and every
    pinned file in it has its pinned sha256. Nothing requires it.
-4. Otherwise the pinned release is downloaded into the cache (standard library only) from
+5. Otherwise the pinned release is downloaded into the cache (standard library only) from
    ``$XERO_OPENAPI_URL`` (default: raw.githubusercontent.com at the pinned commit of
    XeroAPI/Xero-OpenAPI, tag 16.1.0). Each file is checked against its sha256 before anything is
    moved into the cache (temporary files, then ``os.replace``); a mismatch deletes what was
@@ -72,6 +74,11 @@ def cache_dir() -> str:
     """``$XDG_CACHE_HOME/coworks_xero/xero-openapi/<release>`` (``~/.cache`` by default)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "coworks_xero", "xero-openapi", SPEC_RELEASE)
+
+
+def bundled_dir() -> str:
+    """The pinned release committed with the emulator: ``xero_emulator/openapi``."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "openapi")
 
 
 def shared_dir() -> str:
@@ -163,7 +170,7 @@ def download(directory: str | None = None, base_url: str | None = None) -> str:
 
 
 def locate(fetch: bool = True) -> tuple[str, str]:
-    """(directory, source) of the spec; ``source`` is env, cache, shared or download."""
+    """(directory, source) of the spec; ``source`` is env, cache, bundled, shared or download."""
     env = os.environ.get("XERO_OPENAPI_DIR")
     if env:
         if not os.path.isfile(os.path.join(env, "xero_accounting.yaml")):
@@ -173,6 +180,9 @@ def locate(fetch: bool = True) -> tuple[str, str]:
     cache = cache_dir()
     if is_verified(cache):
         return cache, "cache"
+    bundled = bundled_dir()
+    if os.path.isdir(bundled) and is_verified(bundled):
+        return bundled, "bundled"
     shared = shared_dir()
     if os.path.isdir(shared) and is_verified(shared):
         return shared, "shared"
@@ -449,7 +459,8 @@ def main(argv=None) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     if args.command == "where" or source == "download":
-        label = {"env": "$XERO_OPENAPI_DIR", "cache": "the cache", "shared": "the shared copy",
+        label = {"env": "$XERO_OPENAPI_DIR", "cache": "the cache", "bundled": "the copy committed with the emulator",
+                 "shared": "the shared copy",
                  "download": f"downloaded from {spec_url()}"}[source]
         print(f"xero_emulator: Xero OpenAPI spec {SPEC_RELEASE} at {directory} ({label})")
     return 0

@@ -21,6 +21,7 @@ class ResPartner(models.Model):
                                          "Then the name is followed by the customer's email, e.g. "
                                          "“ACME (ap@acme.com)”; without an email by its contact code, "
                                          "“ACME (#ODOO-42)”; and if that is taken too, “ACME (#ODOO-42-2)”…")
+    xero_last_sync = fields.Datetime("Last sent to Xero", compute="_compute_xero_link")
     xero_sync_state = fields.Selection(DOCUMENT_SYNC_STATES, compute="_compute_xero_sync",
                                        string="Xero sync")
     xero_job_count = fields.Integer(compute="_compute_xero_sync")
@@ -35,6 +36,7 @@ class ResPartner(models.Model):
             partner.xero_url = link.connection_id._remote_url("contact", link.remote_id) or False if link else False
             partner.xero_contact_id = link.remote_id if link else False
             partner.xero_contact_name = link.remote_name if link else False
+            partner.xero_last_sync = link.synced_at if link else False
 
     def _search_xero_contact_id(self, operator, value):
         return self._coworks_search_linked(operator, value)
@@ -140,10 +142,15 @@ class ResPartner(models.Model):
             contact_number=f"ODOO-{self.id}",
             remote_id=partner.xero_contact_id or "",
             active=self.active,
+            synced_at=partner.xero_last_sync or None,
         )
 
     def _coworks_xero_apply_result(self, job, result):
         self.ensure_one()
+        both_sides = (result.details or {}).get("edited_on_both_sides")
+        if both_sides:
+            # Both sides edited the contact: Odoo's version now stands in Xero; say so on the customer.
+            self.sudo()._message_log(body=both_sides)
         self._coworks_link_write(job.connection_id, {
             "remote_id": result.remote_id, "synced_at": fields.Datetime.now(),
             "remote_name": (result.details or {}).get("name") or self.name,

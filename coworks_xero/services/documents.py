@@ -56,6 +56,9 @@ class Customer:
     contact_number: str = ""  # our own key, shown as "Contact Code" in Xero
     remote_id: str = ""  # Xero ContactID once known
     active: bool = True
+    # When the provider last accepted this customer from the host (naive UTC): see
+    # edited_on_both_sides.
+    synced_at: datetime.datetime | None = None
 
 
 @dataclasses.dataclass

@@ -287,3 +287,28 @@ class TestCustomers(CoworksXeroEmulatorCase):
         self.assertIn("Merged in Xero", partner.message_ids[0].body)
         contact_jobs = self.jobs_of(partner).filtered(lambda j: j.kind == "contact")
         self.assertEqual(contact_jobs, jobs_before, "following a merge sends nothing back")
+
+    def test_contact_edited_in_xero_and_in_odoo_ends_with_odoos_version_and_a_note(self):
+        """The accountant fixes the email in Xero while a manager edits the customer in Odoo: the
+        next push leaves Odoo's version (the record of reference) and says so on the customer and
+        in the log; a customer edited in Odoo alone gets no note."""
+        edited, alone = self._partner("Echo Pty", "ap@echo.example"), self._partner("Foxtrot Pty", "ap@fox.example")
+        self._bill(edited)
+        self._bill(alone)
+        self.run_worker()
+        self.emu("POST", "clock", {"advance": 120})  # the accountant's edit, two minutes later
+        contact_id = edited.with_company(self.company).xero_contact_id
+        client = self.connection._xero_client()
+        [res] = client.save_contacts([{"ContactID": contact_id, "EmailAddress": "accounts@echo.example"}],
+                                     uuid.uuid4().hex, refs=["e"])
+        self.assertTrue(res.ok, res.message)
+        edited.phone = "+61 2 5550 4321"
+        alone.phone = "+61 2 5550 8765"
+        self.run_worker()
+        self.assertEqual(self._contact(contact_id)["EmailAddress"], "ap@echo.example")
+        notes = [m.body for m in edited.message_ids if "also edited in Xero" in (m.body or "")]
+        self.assertEqual(len(notes), 1, notes)
+        self.assertIn("email", notes[0])
+        self.assertIn("also edited in Xero", self._contact_job(edited).log_note or "")
+        self.assertFalse([m for m in alone.message_ids if "also edited in Xero" in (m.body or "")])
+        self.assertNotIn("also edited in Xero", self._contact_job(alone).log_note or "")

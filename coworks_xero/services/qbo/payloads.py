@@ -201,3 +201,19 @@ def payment_body(customer_id, amount, date, links, bank_account_id="", reference
     if reference:
         body["PaymentRefNum"] = reference[:21]
     return body
+
+
+def refund_expense_body(customer_id, amount, date, bank_account_id, receivable_account_id, reference="",
+                        memo="") -> dict:
+    """Money paid back to a customer against a credit memo: an expense from the bank whose line goes to
+    Accounts Receivable for that customer. A Payment of 0 then links it to the credit memo
+    (``payment_body`` with ("Expense", id) and ("CreditMemo", id)), which uses the credit up; a Refund
+    Receipt would be a second sale and leave the credit open."""
+    body = {"PaymentType": "Cash", "AccountRef": ref(bank_account_id),
+            "EntityRef": {"value": str(customer_id), "type": "Customer"}, "TxnDate": date.isoformat(),
+            "Line": [{"Amount": money(amount), "DetailType": "AccountBasedExpenseLineDetail",
+                      "Description": memo[:4000],
+                      "AccountBasedExpenseLineDetail": {"AccountRef": ref(receivable_account_id)}}]}
+    if reference:
+        body["DocNumber"] = reference[:21]
+    return body

@@ -262,19 +262,29 @@ class QboProvider(base.SyncProvider):
         self.client.delete("Payment", row["Id"], row["SyncToken"], self._rid(item, action or "delete"))
         return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="DELETED")
 
-    def _payment(self, item):
+    @staticmethod
+    def _not_ready(item, document):
+        """The Result of a payment or refund that cannot be sent yet (its document not in QuickBooks, or
+        no bank account mapped), else None."""
         pay: documents.Payment = item.obj
-        if item.operation == base.OP_CANCEL:
-            return self._cancel_payment(item, pay.remote_id)
-        if pay.document_kind != documents.KIND_INVOICE:
-            return self._refund(item)
         if not pay.document_remote_id:
             return Result(ref=item.key, ok=False, error_kind=base.NOT_FOUND,
-                          message="The invoice is not in QuickBooks yet.", details={"error_code": base.CODE_WAITING})
+                          message=f"The {document} is not in QuickBooks yet.", details={"error_code": base.CODE_WAITING})
         if not pay.bank_account_code:
             return Result(ref=item.key, ok=False, error_kind=base.MAPPING,
-                          message=f"No QuickBooks deposit account: map {pay.account_source or 'the journal'} "
+                          message=f"No QuickBooks bank account: map {pay.account_source or 'the journal'} "
                                   "to a QuickBooks Bank account.", details={"error_code": "mapping_missing"})
+        return None
+
+    def _payment(self, item):
+        pay: documents.Payment = item.obj
+        if pay.document_kind != documents.KIND_INVOICE:
+            return self._refund(item)
+        if item.operation == base.OP_CANCEL:
+            return self._cancel_payment(item, pay.remote_id)
+        missing = self._not_ready(item, "invoice")
+        if missing:
+            return missing
         if item.may_exist:
             row = self._find_payment(pay.reference, pay.document_remote_id, pay.amount, set(pay.known_remote_ids))
             if row:
@@ -312,13 +322,84 @@ class QboProvider(base.SyncProvider):
         return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="AUTHORISED")
 
     def _refund(self, item):
-        # A RefundReceipt in QBO is a sale of its own (lines, items, tax) and does not consume a credit
-        # memo's RemainingCredit: sending one for an Odoo credit-note refund would leave the credit open
-        # and count the money twice. Until the matching rule is decided, refunds are refused, readably.
-        return Result(ref=item.key, ok=False, error_kind=base.VALIDATION,
-                      message="Refunds of credit notes are not synced to QuickBooks yet: record the refund "
-                              "in QuickBooks by hand (a Refund Receipt or a cheque against the credit memo).",
-                      details={"error_code": "unsupported"})
+        """Money paid back against a credit memo: an expense from the bank to Accounts Receivable for
+        the customer (remote id), linked to the credit memo by a Payment of 0, so the credit is used
+        up and the money leaves the bank once (payloads.refund_expense_body)."""
+        pay: documents.Payment = item.obj
+        if pay.document_kind != documents.KIND_CREDIT_NOTE:
+            return Result(ref=item.key, ok=False, error_kind=base.VALIDATION,
+                          message="Refunds of a customer's unapplied payment are not synced to QuickBooks yet: "
+                                  "record the refund in QuickBooks by hand (an expense to Accounts Receivable, "
+                                  "linked to the payment in Receive Payment).", details={"error_code": "unsupported"})
+        if item.operation == base.OP_CANCEL:
+            return self._cancel_refund(item, pay.remote_id)
+        missing = self._not_ready(item, "credit note")
+        if missing:
+            return missing
+        memo = self.client.read("CreditMemo", pay.document_remote_id)
+        customer_id = memo["CustomerRef"]["value"]
+        expense = self._find_refund(pay, customer_id) if item.may_exist else None
+        if expense is None:
+            body = payloads.refund_expense_body(customer_id, pay.amount, pay.date, pay.bank_account_code,
+                                                self._receivable_account(), pay.reference,
+                                                memo=f"Refund of credit memo {memo.get('DocNumber', '')}")
+            expense = self.client.create("Purchase", body, self._rid(item, "refund"))
+        link = self._refund_link(customer_id, expense["Id"]) if item.may_exist else None
+        if link is None:
+            body = payloads.payment_body(customer_id, pay.amount, pay.date,
+                                         [("Expense", expense["Id"], pay.amount), ("CreditMemo", memo["Id"], pay.amount)],
+                                         total=0)
+            try:
+                link = self.client.create("Payment", body, self._rid(item, "refund-link"))
+            except QboFault as fault:
+                # Half a refund would show money out and the credit still open: the expense goes again.
+                result = self._fault(item, fault)
+                try:
+                    self.client.delete("Purchase", expense["Id"], expense["SyncToken"], self._rid(item, "undo"))
+                    kept = "nothing was recorded"
+                except QboFault:
+                    kept = f"its expense {expense['Id']} is still in QuickBooks and Retry links it"
+                result.message = (f"QuickBooks refused to apply the refund to credit memo {memo.get('DocNumber', '')} "
+                                  f"({result.message}); {kept}.")
+                return result
+        return Result(ref=item.key, ok=True, remote_id=expense["Id"], remote_status="AUTHORISED",
+                      details={"payment_id": link["Id"]})
+
+    def _receivable_account(self):
+        if getattr(self, "_ar_account", None) is None:
+            rows = self.client.query("SELECT * FROM Account WHERE AccountType = 'Accounts Receivable'")
+            if not rows:
+                raise QboFault(base.MAPPING, "610", "QuickBooks has no Accounts Receivable account")
+            self._ar_account = rows[0]["Id"]
+        return self._ar_account
+
+    def _find_refund(self, pay, customer_id):
+        if not pay.reference:
+            return None
+        for row in self.client.query(f"SELECT * FROM Purchase WHERE DocNumber = '{_q(pay.reference[:21])}'"):
+            if (row["Id"] not in pay.known_remote_ids and (row.get("EntityRef") or {}).get("value") == customer_id
+                    and money(Decimal(str(row.get("TotalAmt", 0)))) == money(pay.amount)):
+                return row
+        return None
+
+    def _refund_link(self, customer_id, expense_id):
+        for row in self.client.query(f"SELECT * FROM Payment WHERE CustomerRef = '{_q(customer_id)}'"):
+            if any((lt.get("TxnType"), lt.get("TxnId")) == ("Expense", str(expense_id))
+                   for ln in row.get("Line") or [] for lt in ln.get("LinkedTxn") or []):
+                return row
+        return None
+
+    def _cancel_refund(self, item, remote_id):
+        if not remote_id:
+            return Result(ref=item.key, ok=True, remote_status="DELETED", details={"absent": True})
+        expense = self.client.read("Purchase", remote_id)
+        customer_id = (expense.get("EntityRef") or {}).get("value", "")
+        link = self._refund_link(customer_id, remote_id)
+        if link is not None:
+            self.client.delete("Payment", link["Id"], link["SyncToken"], self._rid(item, "unlink"))
+            expense = self.client.read("Purchase", remote_id)  # its SyncToken moved on
+        self.client.delete("Purchase", expense["Id"], expense["SyncToken"], self._rid(item, "delete"))
+        return Result(ref=item.key, ok=True, remote_id=expense["Id"], remote_status="DELETED")
 
     # ------------------------------------------------------------------ drift
     def remote_documents(self, kind, remote_ids):

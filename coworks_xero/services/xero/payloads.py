@@ -519,6 +519,29 @@ def contact_payload(customer: docs.Customer, name: str | None = None, warnings: 
     return payload
 
 
+
+def contact_fields_changed(existing: dict, payload: dict) -> list[str]:
+    """What Xero's contact holds otherwise than ``payload`` sends, named for a person (only what
+    the payload sends counts: what Odoo leaves out, Xero keeps)."""
+    def same(a, b):
+        return " ".join(str(a or "").split()).casefold() == " ".join(str(b or "").split()).casefold()
+
+    changed = []
+    for key, label in (("Name", "name"), ("EmailAddress", "email"), ("TaxNumber", "tax number"),
+                       ("DefaultCurrency", "currency")):
+        if key in payload and not same(payload[key], existing.get(key)):
+            changed.append(label)
+    theirs = {p.get("PhoneType"): p.get("PhoneNumber") for p in existing.get("Phones") or []}
+    if any(not same(p["PhoneNumber"], theirs.get(p["PhoneType"])) for p in payload.get("Phones") or []):
+        changed.append("phone")
+    addresses = {a.get("AddressType"): a for a in existing.get("Addresses") or []}
+    for ours in payload.get("Addresses") or []:
+        held = addresses.get(ours["AddressType"]) or {}
+        if any(not same(v, held.get(k)) for k, v in ours.items() if k != "AddressType"):
+            changed.append("address")
+            break
+    return changed
+
 # --------------------------------------------------------------------------
 # invoices and credit notes
 # --------------------------------------------------------------------------

@@ -208,6 +208,9 @@ class XeroProvider(prov.SyncProvider):
                 payload["ContactID"] = remote_id
                 payload["ContactStatus"] = "ACTIVE"  # a linked archived contact could not be invoiced
             notes.extend(warnings)
+            both_sides = self._contact_edited_on_both_sides(c, existing, payload) if existing else None
+            if both_sides:
+                notes.insert(0, both_sides)
             prepared.append((item, payload, notes))
         key = _key("contacts", [(i.key, i.attempt) for i, _, _ in prepared], [p for _, p, _ in prepared])
         results = self.client.save_contacts([p for _, p, _ in prepared], key, refs=[i.key for i, _, _ in prepared])
@@ -232,11 +235,27 @@ class XeroProvider(prov.SyncProvider):
                 result = self.client.save_contacts([payload], _key("contact-rename", item.key, payload),
                                                    refs=[item.key])[0]
                 notes.append(f"name already taken in Xero: sent as {retry_name!r}")
+            both_sides = notes[0] if notes and " was also edited in Xero " in notes[0] else None
             out.append(_result_for(item, result, name=payload.get("Name"), notes=notes or None,
+                                   edited_on_both_sides=both_sides if result.ok else None,
                                    request=payload, response=(result.details or {}).get("element")))
             if result.ok:
                 self._remember_contact(item, payload, result)
         return out
+
+    @staticmethod
+    def _contact_edited_on_both_sides(customer, existing, payload):
+        """The note for a contact edited in Xero after Odoo last sent it and in Odoo since: the
+        customer in Odoo is the record of reference (documents.edited_on_both_sides)."""
+        if existing.get("MergedToContactID") or (existing.get("ContactStatus") or "ACTIVE") != "ACTIVE":
+            return None  # merges and archiving have notes of their own
+        changed = payloads.contact_fields_changed(existing, payload)
+        edited_at = payloads.parse_xero_datetime(existing.get("UpdatedDateUTC"))
+        if not docs.edited_on_both_sides(edited_at, customer.synced_at, bool(changed)):
+            return None
+        return (f"{customer.name} was also edited in Xero ({edited_at:%Y-%m-%d %H:%M:%S} UTC, after Odoo last sent it "
+                f"at {customer.synced_at:%H:%M:%S}): Xero's {', '.join(changed)} replaced by Odoo's, as the customer "
+                f"in Odoo is the record of reference. If the change made in Xero was right, make it in Odoo.")
 
     def _contact_named_otherwise(self, customer, name, claimed):
         """The active Xero contact whose name equals ``name`` ignoring case and spacing, when it
