@@ -220,13 +220,11 @@ def post_a_month():
     assert left.payment_state in ("paid", "reversed"), left.payment_state
     # A member who had paid is refunded in money: a credit note, paid out from the bank.
     refunded = credit_note_for(paid[0], "Refund: room closed for maintenance")
-    if not QBO:  # QuickBooks: refunds of credit notes are not synced yet (docs/architecture.md)
-        env["account.payment.register"].with_context(  # noqa: F821
-            active_model="account.move", active_ids=refunded.ids).create({"journal_id": bank_journal.id})._create_payments()
+    env["account.payment.register"].with_context(  # noqa: F821
+        active_model="account.move", active_ids=refunded.ids).create({"journal_id": bank_journal.id})._create_payments()
     return len(invoices), len(paid)
 
 
 n_invoices, n_paid = retrying(post_a_month)
 print(f"demo billing: {n_invoices} invoices posted, {n_paid + 1} paid (one in part), 1 cancelled, "
-      f"2 credit notes (one applied to its invoice, one " + ("left open as customer credit)" if QBO else
-                                                             "refunded in money)"))
+      f"2 credit notes (one applied to its invoice, one refunded in money)")

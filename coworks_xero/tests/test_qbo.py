@@ -149,6 +149,29 @@ class TestQboSync(CoworksQboEmulatorCase):
         self.assertFalse(self.qbo_docs("Invoice", DocNumber=refund.name))
         self.assertEqual(refund.xero_id, memo["Id"])
 
+    def test_paid_invoice_refunded_with_a_credit_note_paid_out(self):
+        move = self._invoice()
+        self._pay(move)
+        self.run_worker()
+        self._synced(move)
+        reversal = self.env["account.move.reversal"].with_context(
+            active_model="account.move", active_ids=move.ids).create(
+                {"reason": "Room closed", "journal_id": move.journal_id.id})
+        credit = self.env["account.move"].browse(reversal.refund_moves()["res_id"])
+        credit.action_post()
+        refund = self._pay(credit)
+        self.run_worker()
+        self._synced(credit)
+        self._synced(refund.xero_payment_link_ids)
+        [memo] = self.qbo_docs("CreditMemo", DocNumber=credit.name)
+        self.assertEqual(cents(memo["TotalAmt"]), cents(credit.amount_total))
+        self.assertEqual(cents(memo["RemainingCredit"]), cents(0), "the credit is used up by the refund")
+        [expense] = self.qbo_state()["Purchase"].values()
+        self.assertEqual(cents(expense["TotalAmt"]), cents(credit.amount_total))
+        self.assertEqual(expense["AccountRef"]["value"], "35", "the money leaves the mapped bank account")
+        [inv] = self.qbo_docs("Invoice", DocNumber=move.name)
+        self.assertEqual(cents(inv["Balance"]), cents(0))
+
     def test_cancel_voids_the_invoice(self):
         move = self._invoice()
         self.run_worker()
