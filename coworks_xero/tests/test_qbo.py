@@ -8,10 +8,12 @@ import requests
 
 from odoo import Command, fields
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
+from odoo.tools import hash_sign
 
 from qbo_emulator import seed
 
+from ..models.sync_connection_oauth import STATE_SCOPE
 from ..models.sync_connection_qbo import QBO_CALLBACK_PATH
 from .common_qbo import REALM_UK, REALM_US, CoworksQboEmulatorCase, CoworksQboHttpCase
 
@@ -55,7 +57,10 @@ class TestQboSync(CoworksQboEmulatorCase):
         self.assertEqual(conn.campus_tracking_category_id.xero_id, "class",
                          "QuickBooks Classes are the campus tracking")
         self.assertEqual(self.qref("coworks.xero.tracking.option", name="Riverside").status, "ARCHIVED")
-        self.assertIn("QuickBooks", conn._get_provider().__class__.__module__.replace("qbo", "QuickBooks"))
+        from ..services.qbo.provider import QboProvider
+        provider = conn._get_provider()
+        self.assertIsInstance(provider, QboProvider)
+        self.assertEqual(provider.client.realm_id, REALM_US)
 
     def test_invoice_lines_discount_tax_reach_quickbooks_to_the_cent(self):
         move = self._invoice([
