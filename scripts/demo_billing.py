@@ -28,45 +28,78 @@ def ensure(model, key, vals):
 
 
 # ---------------------------------------------------------------- mappings (the manager's forms)
-for kind, code in [("plan", "PLAN-HOTDESK"), ("day_pass", "DAYPASS"), ("external_booking", "EXT-BOOKING"),
-                   ("one_off", "ONEOFF"), ("booking_overage", "OVERAGE")]:
-    ensure("coworks.xero.product.mapping", {"item_kind": kind}, {"xero_item_id": xref("coworks.xero.item", code=code).id})
-channel_online = xref("coworks.xero.tracking.option", name="Online")
-for kind in ("transaction_fee", "custom_fee"):
-    ensure("coworks.xero.product.mapping", {"item_kind": kind},
-           {"xero_account_id": xref("coworks.xero.account", code="260").id,
-            "tracking_option_id": channel_online.id if kind == "transaction_fee" else False})
-office = env.ref("coworks_xero.demo_product_plan_office")  # noqa: F821
-ensure("coworks.xero.product.mapping", {"product_tmpl_id": office.id},
-       {"xero_item_id": xref("coworks.xero.item", code="PLAN-DEDICATED").id})
-for campus, option in [("coworks_xero.demo_campus_downtown", "Downtown"), ("coworks_xero.demo_campus_harbour", "Harbour")]:
-    ensure("coworks.xero.campus.mapping", {"campus_id": env.ref(campus).id},  # noqa: F821
-           {"tracking_option_id": xref("coworks.xero.tracking.option", name=option).id})
-# The sandbox organisation is Australian, like the demo company: GST on Income is 10 %, and so is
-# the GST of Odoo's Australian chart that the billing below (and Odoo's own demo invoices) use, so
-# Xero computes the tax itself (the line tax is sent only where its per-line rounding would
-# differ from Odoo's). A sales tax at another rate would send Odoo's amounts as overrides, and say
-# why; none is used here.
-output, no_tax = xref("coworks.xero.tax.rate", tax_type="OUTPUT"), xref("coworks.xero.tax.rate", tax_type="NONE")
-gst = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale"),  # noqa: F821
-                                 ("amount_type", "=", "percent"), ("amount", "=", output.rate),
-                                 ("price_include", "=", False)], limit=1)
-if not gst:
-    gst = env["account.tax"].create({"name": f"GST {output.rate:g}%", "amount": output.rate,  # noqa: F821
-                                     "type_tax_use": "sale", "company_id": company.id})
-sale_taxes = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale")])  # noqa: F821
-for tax in sale_taxes:
-    if tax.amount_type == "percent" and tax.amount == 0:
-        ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {"tax_rate_id": no_tax.id})
-    elif tax == gst:
-        ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {"tax_rate_id": output.id})
-    elif tax.amount_type == "percent" and not tax.price_include:
-        ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {
-            "tax_rate_id": output.id, "send_odoo_tax_amounts": True,
-            "note": f"Odoo's demo {tax.name} tax has no Australian rate: its amounts are sent as they are."})
+QBO = conn.provider == "qbo"
 bank_journal = env["account.journal"].search([("company_id", "=", company.id), ("type", "=", "bank")], limit=1)  # noqa: F821
-ensure("coworks.xero.journal.mapping", {"journal_id": bank_journal.id},
-       {"bank_account_id": xref("coworks.xero.account", code="090").id})
+if QBO:
+    # QuickBooks Online (the emulator's "Coworks Demo US", qbo_emulator/seed.py): every line goes
+    # through an Item (ids as QuickBooks gives them), campuses are Classes, and the company's sales
+    # taxes go to the NYC combined sales tax code with Odoo's amounts (Odoo's demo rates are not NYC's).
+    for kind, item in [("plan", "2"), ("day_pass", "4"), ("external_booking", "5"), ("one_off", "6"),
+                       ("booking_overage", "7"), ("transaction_fee", "8"), ("custom_fee", "9")]:
+        ensure("coworks.xero.product.mapping", {"item_kind": kind}, {"xero_item_id": xref("coworks.xero.item", code=item).id})
+    office = env.ref("coworks_xero.demo_product_plan_office")  # noqa: F821
+    ensure("coworks.xero.product.mapping", {"product_tmpl_id": office.id},
+           {"xero_item_id": xref("coworks.xero.item", code="3").id})
+    for campus, option in [("coworks_xero.demo_campus_downtown", "Downtown"), ("coworks_xero.demo_campus_harbour", "Harbour")]:
+        ensure("coworks.xero.campus.mapping", {"campus_id": env.ref(campus).id},  # noqa: F821
+               {"tracking_option_id": xref("coworks.xero.tracking.option", name=option).id})
+    nyc = xref("coworks.xero.tax.rate", tax_type="2")
+    for tax in env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale"),  # noqa: F821
+                                          ("amount_type", "=", "percent")]):
+        ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {
+            "tax_rate_id": nyc.id, "send_odoo_tax_amounts": True,
+            "note": f"Odoo's demo {tax.name} tax: its amounts are sent as they are."})
+    gst = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale"),  # noqa: F821
+                                     ("amount_type", "=", "percent"), ("amount", ">", 0)], limit=1)
+    # Odoo's own demo invoices sell furniture (products of no item kind): a product mapping each,
+    # to QuickBooks' generic "Services" item, as a manager would from the sync log.
+    services = xref("coworks.xero.item", code="1")
+    for tmpl in env["account.move.line"].search([  # noqa: F821
+            ("company_id", "=", company.id), ("move_id.move_type", "in", ("out_invoice", "out_refund")),
+            ("product_id", "!=", False), ("product_id.coworks_item_kind", "=", False)]).product_id.product_tmpl_id:
+        ensure("coworks.xero.product.mapping", {"product_tmpl_id": tmpl.id}, {"xero_item_id": services.id})
+    ensure("coworks.xero.journal.mapping", {"journal_id": bank_journal.id},
+           {"bank_account_id": xref("coworks.xero.account", code="35").id})
+else:
+    for kind, code in [("plan", "PLAN-HOTDESK"), ("day_pass", "DAYPASS"), ("external_booking", "EXT-BOOKING"),
+                       ("one_off", "ONEOFF"), ("booking_overage", "OVERAGE")]:
+        ensure("coworks.xero.product.mapping", {"item_kind": kind}, {"xero_item_id": xref("coworks.xero.item", code=code).id})
+    channel_online = xref("coworks.xero.tracking.option", name="Online")
+    for kind in ("transaction_fee", "custom_fee"):
+        ensure("coworks.xero.product.mapping", {"item_kind": kind},
+               {"xero_account_id": xref("coworks.xero.account", code="260").id,
+                "tracking_option_id": channel_online.id if kind == "transaction_fee" else False})
+    office = env.ref("coworks_xero.demo_product_plan_office")  # noqa: F821
+    ensure("coworks.xero.product.mapping", {"product_tmpl_id": office.id},
+           {"xero_item_id": xref("coworks.xero.item", code="PLAN-DEDICATED").id})
+    for campus, option in [("coworks_xero.demo_campus_downtown", "Downtown"), ("coworks_xero.demo_campus_harbour", "Harbour")]:
+        ensure("coworks.xero.campus.mapping", {"campus_id": env.ref(campus).id},  # noqa: F821
+               {"tracking_option_id": xref("coworks.xero.tracking.option", name=option).id})
+    # The sandbox organisation is Australian, like the demo company: GST on Income is 10 %, and so is
+    # the GST of Odoo's Australian chart that the billing below (and Odoo's own demo invoices) use, so
+    # Xero computes the tax itself (the line tax is sent only where its per-line rounding would
+    # differ from Odoo's). A sales tax at another rate would send Odoo's amounts as overrides, and say
+    # why; none is used here.
+    output, no_tax = xref("coworks.xero.tax.rate", tax_type="OUTPUT"), xref("coworks.xero.tax.rate", tax_type="NONE")
+    gst = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale"),  # noqa: F821
+                                     ("amount_type", "=", "percent"), ("amount", "=", output.rate),
+                                     ("price_include", "=", False)], limit=1)
+    if not gst:
+        gst = env["account.tax"].create({"name": f"GST {output.rate:g}%", "amount": output.rate,  # noqa: F821
+                                         "type_tax_use": "sale", "company_id": company.id})
+    sale_taxes = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale")])  # noqa: F821
+    for tax in sale_taxes:
+        if tax.amount_type == "percent" and tax.amount == 0:
+            ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {"tax_rate_id": no_tax.id})
+        elif tax == gst:
+            ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {"tax_rate_id": output.id})
+        elif tax.amount_type == "percent" and not tax.price_include:
+            ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {
+                "tax_rate_id": output.id, "send_odoo_tax_amounts": True,
+                "note": f"Odoo's demo {tax.name} tax has no Australian rate: its amounts are sent as they are."})
+    bank_journal = env["account.journal"].search([("company_id", "=", company.id), ("type", "=", "bank")], limit=1)  # noqa: F821
+    ensure("coworks.xero.journal.mapping", {"journal_id": bank_journal.id},
+           {"bank_account_id": xref("coworks.xero.account", code="090").id})
 env.cr.commit()  # noqa: F821 - the mappings are kept whatever follows
 
 
@@ -88,6 +121,8 @@ def retrying(step):
 
 
 def set_default_accounts():
+    if QBO:
+        return  # every QuickBooks line names an Item: no default account
     vals = {"default_account_id": xref("coworks.xero.account", code="200").id}
     if "writeoff_account_id" in conn._fields and not conn.writeoff_account_id:
         vals["writeoff_account_id"] = xref("coworks.xero.account", code="091").id
@@ -149,14 +184,15 @@ def post_a_month():
         "ref": "Bookings week 3", "invoice_line_ids": [line("meeting_room", qty=6), line("overage", qty=3)]}, {
         "move_type": "out_invoice", "partner_id": members[2].id, "invoice_date": month_start + datetime.timedelta(days=22),
         "invoice_line_ids": [line("one_off")]}])
-    # A foreign-currency invoice (EUR is enabled in the sandbox organisation).
+    # A foreign-currency invoice (EUR is enabled in the sandbox organisation; not in the QuickBooks
+    # company, whose multicurrency is off).
     eur = env.ref("base.EUR")  # noqa: F821
     eur.active = True
     if not eur.rate_ids.filtered(lambda r: r.company_id == company):
         env["res.currency.rate"].create({"currency_id": eur.id, "company_id": company.id,  # noqa: F821
                                          "name": month_start, "rate": 0.92})
     invoices |= env["account.move"].create({  # noqa: F821
-        "move_type": "out_invoice", "partner_id": members[0].id, "currency_id": eur.id,
+        "move_type": "out_invoice", "partner_id": members[0].id, "currency_id": eur.id if not QBO else company.currency_id.id,
         "invoice_date": month_start + datetime.timedelta(days=5), "invoice_line_ids": [line("plan_office", price=1100.0)]})
     invoices.action_post()
 
@@ -192,3 +228,7 @@ def post_a_month():
 n_invoices, n_paid = retrying(post_a_month)
 print(f"demo billing: {n_invoices} invoices posted, {n_paid + 1} paid (one in part), 1 cancelled, "
       f"2 credit notes (one applied to its invoice, one refunded in money)")
+# Odoo's own demo invoices may have been in the sync worker's hands (read before the mappings above
+# were committed) when they were retried: whatever still waits for a mapping goes again, as a
+# manager would retry it from the sync log.
+retrying(retry_what_waited_for_a_mapping)

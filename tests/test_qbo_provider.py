@@ -3,7 +3,6 @@ provider's results (pure Python, no Odoo)."""
 from __future__ import annotations
 
 import dataclasses
-
 import datetime as dt
 import urllib.parse
 from decimal import Decimal
@@ -210,6 +209,16 @@ def test_us_invoice_with_line_discount_and_sales_tax_equals_odoo_to_the_cent(us)
     assert D(str(sold[0]["Amount"])) == D("87.49") and "12.5% discount on 99.99" in sold[0]["Description"]
     assert [li["DetailType"] for li in row["Line"]].count("DescriptionOnly") == 1
     assert row["DocNumber"] == "INV/2026/0001" and row["DueDate"] == "2026-11-16"
+
+
+def test_due_date_before_the_invoice_date_is_sent_as_the_invoice_date(us):
+    # Odoo allows it (an invoice dated ahead of its computed due date); QuickBooks refuses it (6000)
+    cust = created_customer(us)
+    doc = invoice(cust, [line("100", 1, item="2", tax="NON")], "100", tax="0")
+    doc = dataclasses.replace(doc, due_date=DAY - dt.timedelta(days=3))
+    r = one(us, base.KIND_INVOICE, doc)
+    assert r.ok, r.message
+    assert us.client.read("Invoice", r.remote_id)["DueDate"] == DAY.isoformat()
 
 
 def test_total_mismatch_is_a_validation_result_with_both_figures(us):

@@ -17,6 +17,7 @@ from . import account_payment
 from . import xero_payment_link
 from . import res_config_settings
 from . import sync_connection_oauth
+from . import sync_connection_qbo
 from . import account_move_payments
 from . import account_partial_reconcile
 from . import xero_inbound

@@ -45,12 +45,11 @@ class AccountMove(models.Model):
 
     @api.depends_context("coworks_sync_connection_id")
     def _compute_xero_link(self):
-        from ..services.xero.rules import deep_link
         links = self._coworks_links()
         for move in self:
             link = links.get(move.id)
-            move.xero_url = deep_link(move._coworks_xero_kind() or "", link.connection_id.short_code,
-                                      link.remote_id) if link else False
+            move.xero_url = link.connection_id._remote_url(move._coworks_xero_kind() or "",
+                                                           link.remote_id) or False if link else False
             move.xero_id = link.remote_id if link else False
             move.xero_number = link.remote_number if link else False
             move.xero_status = link.remote_status if link else False

@@ -13,7 +13,7 @@ ITEM_KINDS = [
 ITEM_KINDS_AS_ITEMS = {"plan", "day_pass", "external_booking", "one_off", "booking_overage"}
 ITEM_KINDS_AS_ACCOUNTS = {"transaction_fee", "custom_fee"}
 
-PROVIDERS = [("xero", "Xero")]
+PROVIDERS = [("xero", "Xero"), ("qbo", "QuickBooks Online")]
 
 # In the order an entry goes through them (the form's status bar shows them so).
 SYNC_STATES = [

@@ -52,6 +52,16 @@ class ResConfigSettings(models.TransientModel):
     coworks_xero_redirect_uri = fields.Char(
         "Redirect URI", compute="_compute_coworks_xero_redirect_uri",
         help="Register this URL as the redirect URI of your app at developer.xero.com.")
+    # Which provider this company syncs with, and the QuickBooks Online app (system administrators only).
+    coworks_sync_provider = fields.Selection(related="company_id.coworks_sync_provider", readonly=False)
+    coworks_qbo_client_id = fields.Char(
+        "QuickBooks client ID", config_parameter="coworks_xero.qbo_client_id", groups="base.group_system")
+    coworks_qbo_client_secret = fields.Char(
+        "QuickBooks client secret", config_parameter="coworks_xero.qbo_client_secret",
+        groups="base.group_system")
+    coworks_qbo_redirect_uri = fields.Char(
+        "QuickBooks redirect URI", compute="_compute_coworks_xero_redirect_uri",
+        help="Register this URL as a redirect URI of your app at developer.intuit.com (Keys & credentials).")
 
     def _compute_coworks_xero_connection_id(self):
         for settings in self:
@@ -97,8 +107,10 @@ class ResConfigSettings(models.TransientModel):
 
     def _compute_coworks_xero_redirect_uri(self):
         uri = self.env["coworks.sync.connection"]._xero_redirect_uri()
+        qbo_uri = self.env["coworks.sync.connection"]._qbo_redirect_uri()
         for settings in self:
             settings.coworks_xero_redirect_uri = uri
+            settings.coworks_qbo_redirect_uri = qbo_uri
 
     def _coworks_xero_connection(self, create=False):
         self.ensure_one()
@@ -106,7 +118,9 @@ class ResConfigSettings(models.TransientModel):
         if not conn and create:
             conn = self.env["coworks.sync.connection"]._connection_for_company_sudo(self.company_id).sudo(False)
         if not conn:
-            raise UserError(_("%s is not connected to Xero.", self.company_id.name))
+            raise UserError(_("%(company)s is not connected to %(provider)s.", company=self.company_id.name,
+                              provider=dict(self._fields["coworks_sync_provider"].selection).get(
+                                  self.coworks_sync_provider, "Xero")))
         return conn
 
     def action_coworks_xero_open_connection(self):
@@ -118,7 +132,8 @@ class ResConfigSettings(models.TransientModel):
     def set_values(self):
         # Pasted credentials often carry a space or a line break: never part of Xero's values.
         for settings in self:
-            for fname in ("coworks_xero_client_id", "coworks_xero_client_secret"):
+            for fname in ("coworks_xero_client_id", "coworks_xero_client_secret",
+                          "coworks_qbo_client_id", "coworks_qbo_client_secret"):
                 value = settings[fname] if fname in settings._fields else False
                 if value and value != value.strip():
                     settings[fname] = value.strip()
@@ -130,6 +145,13 @@ class ResConfigSettings(models.TransientModel):
         A client ID Xero would refuse is refused here, before the admin leaves Odoo."""
         self.ensure_one()
         conn_model = self.env["coworks.sync.connection"]
+        if self.coworks_sync_provider == "qbo":
+            if self.env.user._is_system():
+                if not self.coworks_qbo_client_id or not self.coworks_qbo_client_secret:
+                    raise UserError(_("Enter the QuickBooks app's client ID and client secret first "
+                                      "(developer.intuit.com > your app > Keys & credentials)."))
+                self.set_values()
+            return self._coworks_xero_connection(create=True).action_qbo_connect()
         if self.env.user._is_system():
             if not self.coworks_xero_client_id or not self.coworks_xero_client_secret:
                 raise UserError(_("Enter the Xero app's client ID and client secret first (developer.xero.com > "
@@ -152,8 +174,8 @@ class ResConfigSettings(models.TransientModel):
         conn.action_xero_refresh()
         counts = conn._xero_reference_counts()
         return conn._xero_settings_notification(_(
-            "Loaded from Xero: %(accounts)s accounts, %(items)s items, %(taxes)s tax rates and "
-            "%(options)s tracking options.", **counts))
+            "Loaded from %(provider)s: %(accounts)s accounts, %(items)s items, %(taxes)s tax rates and "
+            "%(options)s tracking options.", provider=conn._provider_label(), **counts))
 
     def action_coworks_xero_check_drift(self):
         return self._coworks_xero_connection().action_coworks_check_drift()

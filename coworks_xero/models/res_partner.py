@@ -30,11 +30,10 @@ class ResPartner(models.Model):
 
     @api.depends_context("company", "coworks_sync_connection_id")
     def _compute_xero_link(self):
-        from ..services.xero.rules import deep_link
         links = self._coworks_links()
         for partner in self:
             link = links.get(partner.id)
-            partner.xero_url = deep_link("contact", link.connection_id.short_code, link.remote_id) if link else False
+            partner.xero_url = link.connection_id._remote_url("contact", link.remote_id) or False if link else False
             partner.xero_contact_id = link.remote_id if link else False
             partner.xero_contact_name = link.remote_name if link else False
             partner.xero_last_sync = link.synced_at if link else False

@@ -166,6 +166,11 @@ class CoworksSyncConnection(models.Model):
         self.ensure_one()
         return self.state == "connected" and bool(self.tenant_id)
 
+    def _provider_label(self):
+        """The provider's name for a person ("Xero", "QuickBooks Online")."""
+        self.ensure_one()
+        return dict(PROVIDERS).get(self.provider, self.provider or "")
+
     def _get_provider(self):
         """The services/ object that talks to the remote side (extension point per provider)."""
         self.ensure_one()

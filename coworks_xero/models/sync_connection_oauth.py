@@ -74,9 +74,18 @@ class CoworksSyncConnection(models.Model):
     @api.model
     def _connection_for_company_sudo(self, company):
         """The company's active Xero connection, created when there is none (sudo)."""
+        provider = company.coworks_sync_provider or "xero"
         conn = self.sudo()._for_company(company)
+        if conn and conn.provider != provider:
+            if conn.state in ("connected", "needs_reconnect"):
+                raise UserError(_("%(company)s is connected to %(provider)s: disconnect it first.",
+                                  company=company.name, provider=conn._provider_label()))
+            # Never connected, or disconnected: kept archived (its links stay with it, and come
+            # back if the company returns to that organisation), a new connection for the provider.
+            conn.active = False
+            conn = self.browse()
         if not conn:
-            conn = self.sudo().create({"company_id": company.id, "provider": "xero"})
+            conn = self.sudo().create({"company_id": company.id, "provider": provider})
         return conn
 
     def _tenants_taken_elsewhere(self):
@@ -211,6 +220,8 @@ class CoworksSyncConnection(models.Model):
         """Start (or restart) the OAuth flow in the browser."""
         self.ensure_one()
         self._check_oauth_admin()
+        if self.provider == "qbo":
+            return self.action_qbo_connect()
         params = self.env["ir.config_parameter"].sudo()
         if not params.get_param("coworks_xero.client_id") or not params.get_param("coworks_xero.client_secret"):
             raise UserError(_("Enter the Xero app's client ID and client secret in Settings first."))
@@ -255,14 +266,22 @@ class CoworksSyncConnection(models.Model):
         """'Refresh from Xero': reference data again, marking the connection if the grant is gone."""
         for conn in self:
             if not conn._is_usable():
-                raise UserError(_("Connect to Xero first."))
+                raise UserError(_("Connect to %s first.", conn._provider_label()))
             try:
                 data = conn._get_provider().fetch_reference_data()
             except (XeroError, prov.ProviderError) as exc:
                 conn._xero_fetch_failed(exc)
                 if getattr(exc, "kind", None) != prov.REAUTH:
                     conn._note_call_failure(exc.message)
-                raise UserError(_("Xero refused the refresh: %s", exc.message)) from None
+                raise UserError(_("%(provider)s refused the refresh: %(msg)s",
+                                  provider=conn._provider_label(), msg=exc.message)) from None
+            except Exception as exc:
+                # QuickBooks' per-request Fault (services/qbo/client.QboFault): readable as it is
+                if not hasattr(exc, "sentence"):
+                    raise
+                conn._note_call_failure(exc.sentence())
+                raise UserError(_("%(provider)s refused the refresh: %(msg)s",
+                                  provider=conn._provider_label(), msg=exc.sentence())) from None
             conn._store_reference_data(data)
             conn.sudo().write({"last_success_at": fields.Datetime.now(), "last_error": False})
         return True
@@ -276,7 +295,10 @@ class CoworksSyncConnection(models.Model):
         from ..services.xero.client import XeroClient
         from .sync_connection_xero import OdooTokenStore
         self._check_oauth_admin()
-        for conn in self:
+        qbo = self.filtered(lambda c: c.provider == "qbo")
+        if qbo:
+            qbo.action_qbo_disconnect()
+        for conn in self - qbo:
             problems = []
             has_tokens = bool(conn.sudo().refresh_token)
             if has_tokens:

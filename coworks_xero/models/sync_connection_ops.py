@@ -34,7 +34,8 @@ class CoworksSyncConnection(models.Model):
         _logger.warning("Connection %s needs to be re-authorised", self.id)
         self._write_out_of_band({
             "state": "needs_reconnect",
-            "last_error": _("Xero refused the authorisation (%s). Syncing is paused; reconnect "
-                            "from Settings > Invoicing > Accounting Integrations.", message),
+            "last_error": _("%(provider)s refused the authorisation (%(msg)s). Syncing is paused; reconnect "
+                            "from Settings > Invoicing > Accounting Integrations.",
+                            provider=self._provider_label(), msg=message),
             "last_error_at": fields.Datetime.now(),
         })

@@ -30,11 +30,14 @@ class OdooTokenStore:
     Reads and writes happen in their own short transactions so that a refresh is committed before
     the new tokens are used (Xero rotates refresh tokens: losing one loses the connection), and
     ``refresh_lock`` holds a row lock on the connection so two workers never refresh at once.
+    Provider-neutral (Intuit rotates refresh tokens too): ``not_connected`` builds the error the
+    provider's client expects when the row holds no refresh token (default: Xero's).
     """
 
-    def __init__(self, env, connection_id):
+    def __init__(self, env, connection_id, not_connected=None):
         self.registry = env.registry
         self.connection_id = connection_id
+        self.not_connected = not_connected
         self._lock_cr = None
 
     @contextlib.contextmanager
@@ -52,6 +55,8 @@ class OdooTokenStore:
                             FROM coworks_sync_connection WHERE id = %s""", [self.connection_id])
             row = cr.fetchone()
         if not row or not row[1]:
+            if self.not_connected is not None:
+                raise self.not_connected()
             from ..services.xero.errors import XeroError
             raise XeroError(prov.REAUTH, "Not connected to Xero: reconnect from Settings.")
         expires = row[2].replace(tzinfo=datetime.timezone.utc).timestamp() if row[2] else 0.0
@@ -173,7 +178,7 @@ class CoworksSyncConnection(models.Model):
             "sales_account_code": (i.get("SalesDetails") or {}).get("AccountCode"),
             "sales_tax_type": (i.get("SalesDetails") or {}).get("TaxType"),
             "sales_unit_price": float((i.get("SalesDetails") or {}).get("UnitPrice") or 0),
-            "status": "ACTIVE"})
+            "status": i.get("Status") or "ACTIVE"})  # Xero's items have none; QuickBooks' may be inactive
         sync("coworks.xero.tax.rate", data.get("TaxRates") or [], "tax_type", lambda t: {
             "tax_type": t.get("TaxType"), "name": t.get("Name"),
             "rate": float(t.get("EffectiveRate") or t.get("DisplayTaxRate") or 0),
@@ -202,6 +207,8 @@ class CoworksSyncConnection(models.Model):
             vals["rounding_account_id"] = Account.search(
                 [("connection_id", "=", self.id), ("system_account", "=", "ROUNDING")], limit=1).id or False
         if not self.campus_tracking_category_id:
+            # QuickBooks has one "tracking category": its Classes (services/qbo/provider.py)
+            which = [("xero_id", "=", "class")] if self.provider == "qbo" else [("name", "=ilike", "campus")]
             vals["campus_tracking_category_id"] = env["coworks.xero.tracking.category"].search(
-                [("connection_id", "=", self.id), ("name", "=ilike", "campus")], limit=1).id or False
+                [("connection_id", "=", self.id)] + which, limit=1).id or False
         self.sudo().write(vals)

@@ -135,7 +135,8 @@ class XeroProductMapping(models.Model):
                     raise ValidationError(_("%(what)s cannot be mapped to this account: %(why)s",
                                             what=rec.display_name or _("This item"), why=refusal))
             kind = rec.item_kind or rec.product_tmpl_id.coworks_item_kind
-            if kind in ITEM_KINDS_AS_ACCOUNTS and not rec.xero_account_id:
+            # (QuickBooks books every line through an Item, fees included)
+            if kind in ITEM_KINDS_AS_ACCOUNTS and not rec.xero_account_id and rec.connection_id.provider != "qbo":
                 raise ValidationError(_(
                     "Fees (%(kind)s) are booked to a Xero account: choose one.",
                     kind=dict(ITEM_KINDS)[kind]))
@@ -418,6 +419,10 @@ class CoworksSyncConnection(models.Model):
         zero-rate revenue tax, "NONE" in AU/NZ/UK orgs), so Xero does not apply the account's
         default tax."""
         self.ensure_one()
+        if self.provider == "qbo":
+            # QuickBooks: services/qbo/payloads.py marks an untaxed line NON (US sales tax) or asks
+            # for a mapped VAT code (elsewhere)
+            return ""
         rates = self.env["coworks.xero.tax.rate"].sudo().with_context(active_test=False).search(
             [("connection_id", "=", self.id)])
         return rules.no_tax_type([r._xero_dict() for r in rates])

@@ -41,11 +41,15 @@ FAULT_KINDS = {
 }
 
 
-def qbo_limiter(**kw) -> RateLimiter:
+def qbo_limiter(name=None, **kw) -> RateLimiter:
     """The shared call-budget limiter (services/xero/ratelimit.py) with Intuit's numbers per realm and
-    app: 500 requests a minute, 10 in flight; no daily cap. Its "tenant" is the realm id."""
-    return RateLimiter(**dict(dict(minute_limit=500, concurrent_limit=10, day_limit=10 ** 9,
-                                   app_minute_limit=10 ** 9), **kw))
+    app: 500 requests a minute, 10 in flight; no daily cap. Its "tenant" is the realm id. With
+    ``name`` (say the API base URL), the process-wide limiter of that name, created on first use, so
+    every client of one Odoo process spends one budget per QuickBooks API."""
+    kw = dict(dict(minute_limit=500, concurrent_limit=10, day_limit=10 ** 9, app_minute_limit=10 ** 9), **kw)
+    if name is not None:
+        return RateLimiter.shared(name="qbo:" + name, **kw)
+    return RateLimiter(**kw)
 
 
 @dataclasses.dataclass

@@ -155,7 +155,9 @@ def document_body(doc: documents.Document, customer_id, company: CompanySetup) -
     body = {"CustomerRef": ref(customer_id), "DocNumber": (doc.number or "")[:21], "TxnDate": doc.date.isoformat(),
             "Line": lines}
     if doc.due_date and doc.kind == documents.KIND_INVOICE:
-        body["DueDate"] = doc.due_date.isoformat()
+        # Odoo lets a due date precede the invoice date (an invoice dated ahead, no payment terms);
+        # QuickBooks refuses it (6000): such an invoice is due on its date
+        body["DueDate"] = max(doc.due_date, doc.date).isoformat()
     if doc.reference:
         body["PrivateNote"] = doc.reference[:4000]
     subtotal = money(sum((li["Amount"] for li in lines if "Amount" in li), Decimal(0)))
