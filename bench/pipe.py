@@ -33,7 +33,7 @@ import time
 
 import psutil
 
-from fault_soak import REPO_ROOT, OdooServer, Rpc, emu_ctl, log, query, shell, fresh_run
+from fault_soak import REPO_ROOT, OdooServer, Rpc, emu_ctl, log, query, shell, fresh_run, run_db
 
 sys.path.insert(0, REPO_ROOT)
 from xero_emulator import EmulatorServer  # noqa: E402
@@ -82,9 +82,10 @@ def arguments(description, **defaults):
     return ap
 
 
-def drain(args, customers, invoices, paid, db="pipe_run"):
+def drain(args, customers, invoices, paid, db=None):
     """Make the backlog with sync off, switch it on, wait until it is drained: the figures."""
-    workdir = fresh_run("pipe", args.template, db)
+    db = run_db(db or "pipe_run")
+    workdir = fresh_run(db, args.template, db)
     emulator_srv = EmulatorServer(host="127.0.0.1", port=0, time_scale=1.0).start()
     base, emulator = emulator_srv.base_url, emulator_srv.app
     server = OdooServer(args, db, workdir, "a", options=(
