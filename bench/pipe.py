@@ -32,6 +32,8 @@ import sys
 import threading
 import time
 
+import re
+
 import psutil
 
 from fault_soak import REPO_ROOT, OdooServer, Rpc, emu_ctl, log, query, shell, fresh_run, run_db
@@ -61,6 +63,45 @@ class RssSampler(threading.Thread):
                 self.pids.add(pid)
             except psutil.NoSuchProcess:
                 pass
+
+
+BATCH_LINE = re.compile(r"Xero sync: batch (\S+) (\S+) of (\d+): prepare ([\d.]+) s, send ([\d.]+) s "
+                        r"\(waited ([\d.]+) s after preparing the next\), store ([\d.]+) s, apply ([\d.]+) s")
+
+
+def batch_profile(logfile):
+    """Where a batch's time went, from the engine's one INFO line a batch: {kind: figures}."""
+    out = collections.defaultdict(lambda: collections.Counter())
+    try:
+        with open(logfile, errors="replace") as f:
+            for line in f:
+                m = BATCH_LINE.search(line)
+                if not m:
+                    continue
+                kind = f"{m[1]}/{m[2]}"
+                c = out[kind]
+                c["batches"] += 1
+                c["jobs"] += int(m[3])
+                for name, value in zip(("prepare", "send", "wait", "store", "apply"), m.groups()[3:]):
+                    c[name] += float(value)
+    except OSError:
+        pass
+    return out
+
+
+def print_profile(profile):
+    total = collections.Counter()
+    for kind, c in sorted(profile.items()):
+        n = c["batches"]
+        total.update(c)
+        print(f"batch_profile {kind}: batches={n} jobs={c['jobs']} mean_s prepare={c['prepare'] / n:.3f} "
+              f"send={c['send'] / n:.3f} waited={c['wait'] / n:.3f} store={c['store'] / n:.3f} "
+              f"apply={c['apply'] / n:.3f}")
+    n = total["batches"]
+    if n:
+        odoo = (total["prepare"] + total["store"] + total["apply"]) / n
+        print(f"batch_profile all: batches={n} odoo_s_per_batch={odoo:.3f} (prepare+store+apply) "
+              f"send_s_per_batch={total['send'] / n:.3f} waited_s_per_batch={total['wait'] / n:.3f}")
 
 
 def window_bound(n_calls, latency, per_minute=60, concurrent=5):
@@ -161,6 +202,7 @@ def drain(args, customers, invoices, paid, db=None):
             "made": made, "expected": expected, "drain_s": drain_s, "left": left, "states": dict(states),
             "jobs": jobs, "calls": calls, "max_in_60": max_in_60, "gaps": gaps, "killed": killed,
             "peak_rss": sampler.peak, "cron_pids": len(sampler.pids),
+            "profile": batch_profile(f"{workdir}/odoo-a.log"),
         }
     finally:
         server.stop()
@@ -196,6 +238,8 @@ def main():
     print(f"cron_worker_killed={out['killed']} (limit_time_real_cron={args.cron_limit}; cron worker pids seen "
           f"{out['cron_pids']})")
     print(f"cron_worker_peak_rss_mb={out['peak_rss'] / 2**20:.0f}")
+    print_profile(out["profile"])
+    print(f"load_average={' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min, at the end)")
 
 
 if __name__ == "__main__":
