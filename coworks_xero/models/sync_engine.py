@@ -432,13 +432,20 @@ class CoworksSyncJob(models.Model):
                 if out is not None:
                     connection_failed = out.finish()
                     time_left = commit(len(out.jobs)) if commit else True
-                    if connection_failed or not time_left:
-                        if ready is not None:
+                    if connection_failed:
+                        if ready is not None and not ready.failed_to_start:
                             ready.withdraw()  # never left: as if it had not been prepared
                         out = None
-                        if not time_left:
-                            return False
                         break
+                    if not time_left:
+                        # The run's time is up (Odoo gives a cron callback 10 s a run): the batch
+                        # already prepared still goes, a few seconds more, rather than being
+                        # prepared again by the next run.
+                        if ready is not None and not ready.failed_to_start:
+                            out_box[:] = [ready.start()]
+                            ready.finish()
+                            commit(len(ready.jobs))
+                        return False
                 out = None
                 if ready is None:
                     time_left = commit(len(batch)) if commit else True
@@ -517,12 +524,12 @@ class CoworksSyncJob(models.Model):
         """The recorded send of these prepared jobs never left (the batch before failed for the
         whole connection, or the run's time was up): back to what they were before it."""
         for job in self:
-            vals = before[job.id]
+            vals = before[job.id]  # as the ORM read them: False for NULL
             self.env.cr.execute("""
                 UPDATE coworks_sync_job SET maybe_sent = %s, send_count = %s, inflight_since = NULL,
                        sent_revision = %s, last_attempt_at = %s WHERE id = %s""",
-                                [vals["maybe_sent"], vals["send_count"], vals["sent_revision"],
-                                 vals["last_attempt_at"], job.id])
+                                [bool(vals["maybe_sent"]), vals["send_count"] or 0, vals["sent_revision"] or 0,
+                                 vals["last_attempt_at"] or None, job.id])
         self.invalidate_model(["maybe_sent", "send_count", "inflight_since", "sent_revision", "last_attempt_at"])
 
     def _mark_preparing(self, on=True):
