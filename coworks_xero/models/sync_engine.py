@@ -27,7 +27,7 @@ from ..services import provider as prov
 from ..services.documents import Result
 from . import send_thread
 from .sync_job import KIND_PRIORITY
-from .xero_mapping import MappingError
+from .xero_mapping import MappingError, batch_memo
 
 _logger = logging.getLogger(__name__)
 
@@ -557,6 +557,10 @@ class CoworksSyncJob(models.Model):
     def _prepare_send(self, conn, kind, operation):
         """[(job, WorkItem)] for the jobs that have something to send; the others get their
         outcome (mapping missing, waiting, nothing to do, or a readable internal error)."""
+        with batch_memo():
+            return self._prepare_send_memoised(conn, kind, operation)
+
+    def _prepare_send_memoised(self, conn, kind, operation):
         self._prefetch_records(conn)
         prepared = []
         for job in self:
@@ -634,6 +638,8 @@ class CoworksSyncJob(models.Model):
 
     def _apply_answers(self, answers, daily_remaining=None):
         self.invalidate_recordset()  # revisions may have moved while the request was out
+        if self:
+            self._prefetch_records(self[:1].connection_id)
         for job in self:
             result = answers[job.id]
             if result.ok:
