@@ -36,11 +36,8 @@ class Bridge:
             raise box["error"]
         return box["out"]
 
-    def _serve(self, timeout):
-        try:
-            fn, args, box = self.requests.get(timeout=timeout)
-        except queue.Empty:
-            return
+    def _serve(self, request):
+        fn, args, box = request
         try:
             box["out"] = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - handed to the thread that asked
@@ -49,12 +46,16 @@ class Bridge:
             box["done"].set()
 
     def wait(self, send):
-        """Serve the send thread's requests until ``send`` ends; its result (or its error)."""
-        while not send.done.is_set():
-            self._serve(0.02)
-        while not self.requests.empty():  # nothing can be left, but never leave a caller hanging
-            self._serve(0)
-        return send.outcome()
+        """Serve the send thread's requests until ``send`` ends (it posts ``_DONE`` last, so
+        this wakes at once); its result (or its error)."""
+        while True:
+            request = self.requests.get()
+            if request is _DONE:
+                return send.outcome()
+            self._serve(request)
+
+
+_DONE = object()
 
 
 class Send(threading.Thread):
@@ -75,6 +76,7 @@ class Send(threading.Thread):
         finally:
             _local.bridge = None
             self.done.set()
+            self.bridge.requests.put(_DONE)
 
     def outcome(self):
         if self.error is not None:
