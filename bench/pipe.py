@@ -16,6 +16,8 @@ Prints:
       of a drain starts no earlier than 60 s after the (k-60)-th (60 calls in any 60 s, bursts
       allowed) nor before the (k-5)-th is answered (5 at once), each answered after the mean latency.
       The calls counted are the writes the documents need (50 a call per kind) and the reads made.
+  pipe_utilisation_writes_only=<the same bound over the writes alone / drain_s>   (the bound over
+      the calls made grows with the reads Odoo makes: past 60 calls each 60 more add a minute)
   longest_idle_s=<longest gap between two Xero calls while work was left>
   cron_worker_killed=<timeouts / limits logged for the cron worker>   (target 0)
   cron_worker_peak_rss_mb=<peak RSS of the cron worker while draining>
