@@ -85,6 +85,16 @@ def psql(db, sql):
                           capture_output=True, text=True).stdout
 
 
+# Databases the benches make are named <name><RUN_SUFFIX>: bench/run.sh sets BENCH_RUN_SUFFIX from
+# BENCH_DB, so two people benching on one PostgreSQL server (each with their own BENCH_DB) never
+# drop each other's pipe_run / soak_* / memory_run_* databases.
+RUN_SUFFIX = os.environ.get("BENCH_RUN_SUFFIX", "")
+
+
+def run_db(name):
+    return f"{name}{RUN_SUFFIX}"
+
+
 def copy_db(src, dst):
     subprocess.run(["dropdb", "--if-exists", "--force", dst], check=True)
     subprocess.run(["createdb", "-T", src, dst], check=True)
@@ -197,12 +207,12 @@ logfile = {self.logfile}
                 self.proc.wait(timeout=30)
 
 
-def shell(args, db, env_extra, script_name="_soak_setup.py"):
+def shell(args, db, env_extra, script_name="_soak_setup.py", timeout=900):
     env = dict(os.environ, PYTHONPATH=f"{REPO_ROOT}:{ODOO_PATH}", **env_extra)
     with open(os.path.join(REPO_ROOT, "bench", script_name)) as script:
         out = subprocess.run([args.python, f"{ODOO_PATH}/odoo-bin", "shell", "-d", db, "--no-http", "--log-level=warn",
                               f"--addons-path={ODOO_PATH}/addons,{ODOO_PATH}/odoo/addons,{REPO_ROOT}"],
-                             stdin=script, capture_output=True, text=True, env=env, timeout=900)
+                             stdin=script, capture_output=True, text=True, env=env, timeout=timeout)
     for line in out.stdout.splitlines():
         if line.startswith("SOAK "):
             return json.loads(line[5:])
@@ -568,7 +578,7 @@ def pending_count(db):
 
 
 def run_scenario(name, args, base_db, ids):
-    db = f"soak_{name}"
+    db = run_db(f"soak_{name}")
     workdir = os.path.join(REPO_ROOT, "var", "soak", name)
     os.makedirs(workdir, exist_ok=True)
     for f in os.listdir(workdir):
@@ -690,7 +700,7 @@ def main():
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--python", default=sys.executable)
     args = ap.parse_args()
-    base_db = "soak_base"
+    base_db = run_db("soak_base")
     t0 = time.time()
     log(f"fault_soak: base database {base_db} from {args.template}")
     copy_db(args.template, base_db)

@@ -48,7 +48,7 @@ import time
 
 import requests
 
-from fault_soak import REPO_ROOT, OdooServer, Rpc, emu_ctl, log, query, shell, fresh_run
+from fault_soak import REPO_ROOT, OdooServer, Rpc, emu_ctl, log, query, shell, fresh_run, run_db
 
 sys.path.insert(0, REPO_ROOT)
 from xero_emulator import EmulatorServer  # noqa: E402
@@ -159,7 +159,7 @@ def main():
     ap.add_argument("--cron-minutes", type=int, default=1, help="sync cron interval in phase 2 (production: 10)")
     ap.add_argument("--cron-limit", type=int, default=120, help="limit_time_real_cron of the server (s)")
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--db", default="inbound_run", help="the bench's copy of the template (dropped at the end)")
+    ap.add_argument("--db", default=run_db("inbound_run"), help="the bench's copy of the template (dropped at the end)")
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--python", default=sys.executable)
     args = ap.parse_args()

@@ -30,7 +30,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from fault_soak import REPO_ROOT, OdooServer, Rpc, emu_ctl, log, query, shell, fresh_run
+from fault_soak import REPO_ROOT, OdooServer, Rpc, emu_ctl, log, query, shell, fresh_run, run_db
 
 sys.path.insert(0, REPO_ROOT)
 from xero_emulator import EmulatorServer  # noqa: E402
@@ -115,7 +115,7 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     args = ap.parse_args()
     rnd = random.Random(args.seed)
-    db = "latency_run"
+    db = run_db("latency_run")
     workdir = fresh_run("latency", args.template, db)
     emulator_srv = EmulatorServer(host="127.0.0.1", port=0, time_scale=1.0).start()
     base, emulator = emulator_srv.base_url, emulator_srv.app

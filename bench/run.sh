@@ -12,6 +12,9 @@ which="${1:-all}"
 shift || true
 tpl="${BENCH_TPL:-cx_bench_tpl}"
 db=${BENCH_DB:-cx_bench}
+# the benches' own databases (pipe_run, soak_*, memory_run_*, ...) take a suffix from BENCH_DB
+# when it is set, so runs with different BENCH_DB on one PostgreSQL never drop each other's
+[ -n "${BENCH_DB:-}" ] && export BENCH_RUN_SUFFIX="${BENCH_RUN_SUFFIX:-_$BENCH_DB}"
 var="$REPO_ROOT/var"; mkdir -p "$var"
 conf="$var/odoo-bench-$db.conf"
 cat > "$conf" <<CONF

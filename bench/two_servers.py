@@ -22,7 +22,7 @@ import sys
 import time
 
 from _env import environment, registry_for
-from fault_soak import REPO_ROOT, OdooServer, emu_ctl, log, query, fresh_run
+from fault_soak import REPO_ROOT, OdooServer, emu_ctl, log, query, fresh_run, run_db
 from multi_org import make_org
 
 
@@ -70,7 +70,7 @@ def main():
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--python", default=sys.executable)
     args = ap.parse_args()
-    db = "two_servers_run"
+    db = run_db("two_servers_run")
     workdir = fresh_run("two_servers", args.template, db)
     from xero_emulator import EmulatorServer, seed
     emulator_srv = EmulatorServer(host="127.0.0.1", port=0).start()

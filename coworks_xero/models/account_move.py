@@ -173,6 +173,8 @@ class AccountMove(models.Model):
     def _coworks_xero_prefetch(self, conn):
         """What the document snapshots of a batch read, read once for all of them."""
         self.commercial_partner_id._coworks_xero_prefetch(conn)
+        # The links under this connection for the whole batch (one search), not one a document
+        self.mapped("xero_id")
         self.mapped("invoice_line_ids.tax_ids")
         self.mapped("invoice_line_ids.product_id.product_tmpl_id")
 

@@ -6,6 +6,7 @@ import logging
 from odoo import fields, models
 
 from ..services import provider as prov
+from .send_thread import current_bridge
 
 _logger = logging.getLogger(__name__)
 
@@ -48,7 +49,34 @@ class OdooTokenStore:
             with self.registry.cursor() as cr:
                 yield cr
 
+    # Called from a batch's send thread (models/send_thread.py), each of these runs on the cron
+    # worker's own thread instead: a send thread never opens a cursor.
     def load(self):
+        bridge = current_bridge()
+        return bridge.call(self._load) if bridge else self._load()
+
+    def save(self, tokens):
+        bridge = current_bridge()
+        return bridge.call(self._save, tokens) if bridge else self._save(tokens)
+
+    @contextlib.contextmanager
+    def refresh_lock(self):
+        bridge = current_bridge()
+        if not bridge:
+            with self._refresh_lock():
+                yield
+            return
+        held = self._refresh_lock()
+        bridge.call(held.__enter__)
+        try:
+            yield
+        except BaseException as exc:
+            if not bridge.call(held.__exit__, type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            bridge.call(held.__exit__, None, None, None)
+
+    def _load(self):
         from ..services.xero.oauth import TokenSet
         with self._cursor() as cr:
             cr.execute("""SELECT access_token, refresh_token, token_expires_at, scopes
@@ -62,7 +90,7 @@ class OdooTokenStore:
         expires = row[2].replace(tzinfo=datetime.timezone.utc).timestamp() if row[2] else 0.0
         return TokenSet(access_token=row[0] or "", refresh_token=row[1], expires_at=expires, scope=row[3] or "")
 
-    def save(self, tokens):
+    def _save(self, tokens):
         expires = datetime.datetime.fromtimestamp(tokens.expires_at, datetime.timezone.utc).replace(tzinfo=None)
         with self._cursor() as cr:
             cr.execute("""UPDATE coworks_sync_connection
@@ -74,7 +102,7 @@ class OdooTokenStore:
                 cr.commit()
 
     @contextlib.contextmanager
-    def refresh_lock(self):
+    def _refresh_lock(self):
         with self.registry.cursor() as cr:
             cr.execute("SELECT id FROM coworks_sync_connection WHERE id = %s FOR NO KEY UPDATE",
                        [self.connection_id])

@@ -25,8 +25,9 @@ from odoo.tools import groupby
 
 from ..services import provider as prov
 from ..services.documents import Result
+from . import send_thread
 from .sync_job import KIND_PRIORITY
-from .xero_mapping import MappingError
+from .xero_mapping import MappingError, batch_memo
 
 _logger = logging.getLogger(__name__)
 
@@ -388,7 +389,15 @@ class CoworksSyncJob(models.Model):
         ``providers``: {connection id: provider} kept by the caller across rounds, so that what
         a provider learnt (Xero's contact directory) is not fetched again for every batch.
         ``commit(n)``: commits after each batch (``ir.cron._commit_progress``) and returns the
-        time left; when none is left, this method returns False."""
+        time left; when none is left, this method returns False.
+
+        Batches of one group (connection, kind, operation) overlap: while batch k's request is
+        out (a thread, network only: see ``_BatchSend``), batch k+1 is prepared; batch k's
+        answers are kept and applied once it is back, then batch k+1 leaves. One request per
+        connection is out at a time, as before, and each job's steps keep their order (its send
+        recorded and committed before its request leaves, its answer kept before it is
+        applied). A group waits for its last answer before the next group is prepared:
+        contacts before the invoices that need their IDs, removals before new money."""
         providers = {} if providers is None else providers
         self.invalidate_recordset()
         jobs = self.filtered_domain(self._ready_domain())  # fresh: the claim came after the search
@@ -397,25 +406,83 @@ class CoworksSyncJob(models.Model):
         # document's amount due at that moment.
         order = lambda j: (j.connection_id.id, j.priority, j.operation != "cancel", j.kind != "allocation",  # noqa: E731
                            j.kind, j.id)
+        out_box = []  # the batch whose request is out, if any
+        try:
+            return self._process_groups(jobs.sorted(order), providers, commit, out_box)
+        except BaseException:
+            # Something broke on this thread while a request was out: its answers are still
+            # kept and applied (the send thread waits on this one for any database access).
+            out = out_box[0] if out_box else None
+            if out is not None and not out.finished:
+                try:
+                    self.env.cr.rollback()
+                    out.finish()
+                except Exception:  # noqa: BLE001 - the jobs stay maybe_sent: looked up next time
+                    _logger.exception("Xero sync: could not keep the answers of a batch in flight")
+            raise
+
+    def _process_groups(self, jobs, providers, commit, out_box):
         for (conn, kind, operation), group in groupby(
-                jobs.sorted(order), key=lambda j: (j.connection_id, j.kind, j.operation)):
+                jobs, key=lambda j: (j.connection_id, j.kind, j.operation)):
             group = self.browse().union(*group)
+            out = None  # the batch whose request is out
             for start in range(0, len(group), BATCH_SIZE):
                 batch = group[start:start + BATCH_SIZE]
-                connection_failed = batch._process_batch(conn, kind, operation, providers)
-                time_left = commit(len(batch)) if commit else True
-                if not time_left:
-                    return False
-                if connection_failed:
+                ready = batch._prepare_batch(conn, kind, operation, providers)
+                if out is not None:
+                    connection_failed = out.finish()
+                    time_left = commit(len(out.jobs)) if commit else True
+                    if connection_failed:
+                        if ready is not None and not ready.failed_to_start:
+                            ready.withdraw()  # never left: as if it had not been prepared
+                        out = None
+                        break
+                    if not time_left:
+                        # The run's time is up (Odoo gives a cron callback 10 s a run): the batch
+                        # already prepared still goes, a few seconds more, rather than being
+                        # prepared again by the next run.
+                        if ready is not None and not ready.failed_to_start:
+                            out_box[:] = [ready.start()]
+                            ready.finish()
+                            commit(len(ready.jobs))
+                        return False
+                out = None
+                if ready is None:
+                    time_left = commit(len(batch)) if commit else True
+                    if not time_left:
+                        return False
+                    continue
+                if ready.failed_to_start:
+                    time_left = commit(len(batch)) if commit else True
+                    if not time_left:
+                        return False
                     break
+                out = ready.start()
+                out_box[:] = [out]
+            if out is not None:
+                connection_failed = out.finish()
+                if commit and not commit(len(out.jobs)):
+                    return False
         return True
 
     def _process_batch(self, conn, kind, operation, providers=None):
-        """One batch, in short transactions of its own; True when the whole connection failed.
+        """One batch from start to end (``_process`` overlaps them); True when the whole
+        connection failed."""
+        ready = self._prepare_batch(conn, kind, operation, providers)
+        if ready is None:
+            return False
+        if ready.failed_to_start:
+            return True
+        return ready.start().finish()
+
+    def _prepare_batch(self, conn, kind, operation, providers=None):
+        """The first steps of a batch, in short transactions of its own: a ``_BatchSend``
+        ready to leave, or None when nothing is to be sent.
 
         1. prepare: build each document (a failure fails that job alone) and record the send
            (``maybe_sent``, ``inflight_since``, the revision sent), committed before the request
            leaves, so that whatever happens next, the next attempt looks the document up first;
+        then (``_BatchSend``):
         2. send: one request per group, its Idempotency-Key derived from the members, their
            recorded answers and contents (a request whose answer was lost is repeated as it was);
         3. keep Xero's answers on the jobs, committed;
@@ -423,53 +490,47 @@ class CoworksSyncJob(models.Model):
            retries this step alone, and if it keeps colliding the stored answers are applied by
            the next run, never sent again."""
         providers = {} if providers is None else providers
+        t0 = time.monotonic()
         answered = self.filtered("answer")
         if answered:  # Xero answered an earlier run that could not record it: apply, don't send
             stored = {job.id: job._stored_answer() for job in answered}
             self._in_own_transaction(answered._apply_answers, stored)
         jobs = self - answered
         if not jobs:
-            return False
+            return None
         # Mark the jobs as being prepared, committed before their documents are read: a user who
         # re-queues one from now on rewrites its row (see ``_upsert_jobs``), so recording an
         # outcome from a snapshot that predates the user's change (say "nothing to send: it is a
         # draft" while it was just posted again) is a serialization failure, and the preparation
         # runs again on a fresh snapshot instead of closing the job on stale facts.
         self._in_own_transaction(jobs._mark_preparing)
+        # what a send record replaces, should the request never leave (``_withdraw_send``)
+        before = {job.id: {"maybe_sent": job.maybe_sent, "send_count": job.send_count,
+                           "sent_revision": job.sent_revision, "last_attempt_at": job.last_attempt_at}
+                  for job in jobs}
         prepared = self._in_own_transaction(jobs._prepare_send, conn, kind, operation, give_up=None)
         if prepared is None:  # kept colliding: leave the jobs to the next run, ready at once
             self._in_own_transaction(jobs._mark_preparing, False)
-            return False
+            return None
         if not prepared:
-            return False
+            return None
         sent = self.browse([job.id for job, _item in prepared])
-        items = [item for _job, item in prepared]
-        started = time.monotonic()
-        try:
-            provider = providers.get(conn.id)
-            if provider is None:
-                provider = providers[conn.id] = conn._get_provider()
-            results = provider.run(items)
-        except prov.ProviderError as exc:
-            providers.pop(conn.id, None)  # start afresh (new tokens, new directory)
-            self._in_own_transaction(sent._handle_connection_failure, conn, exc)
-            return True
-        except Exception as exc:  # noqa: BLE001 - one batch's bug must not stop the run
-            _logger.exception("Xero sync: sending %s %s failed inside Odoo", kind, operation)
-            message = _("Sending failed inside Odoo (%(err)s). Xero may have received it: the next attempt "
-                        "looks it up before sending again.", err=f"{type(exc).__name__}: {exc}")
-            results = [Result(ref=item.key, ok=False, error_kind=prov.RETRYABLE, message=message) for item in items]
-        elapsed_ms = int((time.monotonic() - started) * 1000 / max(len(items), 1))
-        by_key = {r.ref: r for r in results}
-        answers = {}
-        for job in sent:
-            answers[job.id] = by_key.get(job.idempotency_key) or Result(
-                ref=job.idempotency_key, ok=False, error_kind=prov.INTERNAL,
-                message=_("The provider returned no result for this document."))
-        if self._in_own_transaction(sent._store_answers, answers, elapsed_ms, give_up=False) is False:
-            _logger.warning("Xero sync: could not keep Xero's answers for %s jobs; they will be looked up", len(sent))
-        self._in_own_transaction(sent._apply_answers, answers, getattr(provider, "daily_remaining", None))
-        return False
+        ready = _BatchSend(sent, conn, kind, operation, [item for _job, item in prepared], providers)
+        ready.before = before
+        ready.prepare_s = time.monotonic() - t0
+        return ready
+
+    def _withdraw_send(self, before):
+        """The recorded send of these prepared jobs never left (the batch before failed for the
+        whole connection, or the run's time was up): back to what they were before it."""
+        for job in self:
+            vals = before[job.id]  # as the ORM read them: False for NULL
+            self.env.cr.execute("""
+                UPDATE coworks_sync_job SET maybe_sent = %s, send_count = %s, inflight_since = NULL,
+                       sent_revision = %s, last_attempt_at = %s WHERE id = %s""",
+                                [bool(vals["maybe_sent"]), vals["send_count"] or 0, vals["sent_revision"] or 0,
+                                 vals["last_attempt_at"] or None, job.id])
+        self.invalidate_model(["maybe_sent", "send_count", "inflight_since", "sent_revision", "last_attempt_at"])
 
     def _mark_preparing(self, on=True):
         self.env.cr.execute("UPDATE coworks_sync_job SET inflight_since = %s WHERE id = ANY(%s)",
@@ -496,6 +557,10 @@ class CoworksSyncJob(models.Model):
     def _prepare_send(self, conn, kind, operation):
         """[(job, WorkItem)] for the jobs that have something to send; the others get their
         outcome (mapping missing, waiting, nothing to do, or a readable internal error)."""
+        with batch_memo():
+            return self._prepare_send_memoised(conn, kind, operation)
+
+    def _prepare_send_memoised(self, conn, kind, operation):
         self._prefetch_records(conn)
         prepared = []
         for job in self:
@@ -573,6 +638,8 @@ class CoworksSyncJob(models.Model):
 
     def _apply_answers(self, answers, daily_remaining=None):
         self.invalidate_recordset()  # revisions may have moved while the request was out
+        if self:
+            self._prefetch_records(self[:1].connection_id)
         for job in self:
             result = answers[job.id]
             if result.ok:
@@ -878,6 +945,97 @@ class CoworksSyncJob(models.Model):
             limit = fields.Datetime.now() - datetime.timedelta(days=days)
             self.sudo().search([("company_id", "=", company.id), ("state", "in", ("done", "skipped")),
                                 ("date_done", "<", limit)]).unlink()
+
+
+class _BatchSend:
+    """A prepared batch (its send recorded and committed): ``start`` sends it (on a thread when
+    the provider allows, see models/send_thread.py: the worker prepares the next batch
+    meanwhile), ``finish`` waits for Xero's answers, keeps them (committed) and applies them,
+    on the worker's thread. ``finish`` returns True when the whole connection failed."""
+
+    def __init__(self, jobs, conn, kind, operation, items, providers):
+        self.jobs, self.conn, self.kind, self.operation = jobs, conn, kind, operation
+        self.items, self.providers = items, providers
+        self.provider = self.thread = self.bridge = None
+        self.results = self.error = None
+        self.failed_to_start = self.finished = False
+        self.before = {}
+        self.prepare_s = self.send_s = self.wait_s = self.finish_s = 0.0
+        try:
+            self.provider = providers.get(conn.id)
+            if self.provider is None:
+                self.provider = providers[conn.id] = conn._get_provider()
+        except prov.ProviderError as exc:
+            self._connection_failed(exc)
+
+    def _connection_failed(self, exc):
+        self.providers.pop(self.conn.id, None)  # start afresh (new tokens, new directory)
+        self.jobs._in_own_transaction(self.jobs._handle_connection_failure, self.conn, exc)
+        self.failed_to_start = True
+
+    def _run(self):
+        started = time.monotonic()
+        try:
+            return self.provider.run(self.items)
+        finally:
+            self.send_s = time.monotonic() - started
+
+    def start(self):
+        if getattr(self.provider, "send_in_thread", False):
+            self.provider.before_send_thread()
+            self.bridge = send_thread.Bridge()
+            self.thread = send_thread.Send(self.bridge, self._run)
+            self.thread.start()
+        else:
+            try:
+                self.results = self._run()
+            except Exception as exc:  # noqa: BLE001 - handled in finish, on this thread
+                self.error = exc
+        return self
+
+    def withdraw(self):
+        """Never sent: the jobs' send records are undone (nothing left Odoo)."""
+        self.jobs._in_own_transaction(self.jobs._withdraw_send, self.before)
+
+    def finish(self):
+        self.finished = True
+        jobs, kind, operation = self.jobs, self.kind, self.operation
+        t0 = time.monotonic()
+        if self.thread is not None:
+            try:
+                self.results = self.bridge.wait(self.thread)
+            except Exception as exc:  # noqa: BLE001 - handled below
+                self.error = exc
+            self.wait_s = time.monotonic() - t0
+        results, exc = self.results, self.error
+        if isinstance(exc, prov.ProviderError):
+            self.providers.pop(self.conn.id, None)  # start afresh (new tokens, new directory)
+            jobs._in_own_transaction(jobs._handle_connection_failure, self.conn, exc)
+            return True
+        if exc is not None:  # one batch's bug must not stop the run
+            _logger.error("Xero sync: sending %s %s failed inside Odoo", kind, operation, exc_info=exc)
+            message = _("Sending failed inside Odoo (%(err)s). Xero may have received it: the next attempt "
+                        "looks it up before sending again.", err=f"{type(exc).__name__}: {exc}")
+            results = [Result(ref=item.key, ok=False, error_kind=prov.RETRYABLE, message=message)
+                       for item in self.items]
+        elapsed_ms = int(self.send_s * 1000 / max(len(self.items), 1))
+        by_key = {r.ref: r for r in results}
+        answers = {}
+        for job in jobs:
+            answers[job.id] = by_key.get(job.idempotency_key) or Result(
+                ref=job.idempotency_key, ok=False, error_kind=prov.INTERNAL,
+                message=_("The provider returned no result for this document."))
+        t1 = time.monotonic()
+        if jobs._in_own_transaction(jobs._store_answers, answers, elapsed_ms, give_up=False) is False:
+            _logger.warning("Xero sync: could not keep Xero's answers for %s jobs; they will be looked up", len(jobs))
+        t2 = time.monotonic()
+        jobs._in_own_transaction(jobs._apply_answers, answers, getattr(self.provider, "daily_remaining", None))
+        t3 = time.monotonic()
+        # One line a batch (INFO): where a batch's time goes (bench/pipe.py sums them).
+        _logger.info("Xero sync: batch %s %s of %d: prepare %.3f s, send %.3f s (waited %.3f s after "
+                     "preparing the next), store %.3f s, apply %.3f s", kind, operation, len(jobs),
+                     self.prepare_s, self.send_s, self.wait_s, t2 - t1, t3 - t2)
+        return False
 
 
 class DependencyPending(Exception):

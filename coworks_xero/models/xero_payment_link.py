@@ -346,6 +346,13 @@ class XeroPaymentLink(models.Model):
 
     # ------------------------------------------------------------------ sync engine hooks
 
+    def _coworks_xero_prefetch(self, conn):
+        """What the money snapshots of a batch read, read once for all of them: their
+        documents' links under this connection (one search, not one a payment)."""
+        moves = self.move_id | self.credit_note_id
+        moves.mapped("xero_id")
+        moves.commercial_partner_id._coworks_xero_prefetch(conn)
+
     def _coworks_xero_snapshot(self, job, conn):
         """The link as a documents.Payment / documents.Allocation.
 

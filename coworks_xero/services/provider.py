@@ -91,6 +91,15 @@ class ProviderError(Exception):
 class SyncProvider:
     """Base class; a provider implements ``run`` and ``fetch_reference_data``."""
 
+    # ``run`` may be called on a thread of its own while the host prepares the next batch (it
+    # then reads nothing from the host but the token store, which the host makes safe for it):
+    # a provider says so, and keeps a single ``run`` at a time per provider object.
+    send_in_thread = False
+
+    def before_send_thread(self):
+        """Called on the host's thread before ``run`` goes to a thread: load what a send needs
+        (tokens), so that the thread seldom has to ask the host for it."""
+
     def run(self, items: list[WorkItem]) -> list[Result]:  # pragma: no cover - interface
         raise NotImplementedError
 

@@ -75,6 +75,14 @@ class XeroProvider(prov.SyncProvider):
         self._saved_contacts = {}
         self._saved_contacts_by_ref = {}
 
+    send_in_thread = True  # run() reads nothing but the client's token store (see the base class)
+
+    def before_send_thread(self):
+        try:
+            self.client._valid_tokens()  # loaded, and refreshed if about to expire, here
+        except Exception:  # noqa: BLE001 - the send itself meets it again and reports it
+            pass
+
     @property
     def daily_remaining(self):
         limiter = getattr(self.client, "limiter", None)
