@@ -9,7 +9,9 @@ import logging
 from odoo import http
 from odoo.http import request
 
+from ..models.sync_connection_qbo import PARAM_QBO_WEBHOOK_VERIFIER, QBO_WEBHOOK_PATH
 from ..models.xero_inbound import PARAM_WEBHOOK_KEY, WEBHOOK_PATH
+from ..services.qbo import inbound as qin
 from ..services.xero import inbound as xin
 
 _logger = logging.getLogger(__name__)
@@ -34,4 +36,22 @@ class CoworksXeroWebhookController(http.Controller):
         if events:  # Intent-to-Receive sends none
             if env["coworks.sync.inbound.event"]._store(events):
                 env["coworks.sync.job"]._trigger_worker()
+        return http.Response(status=200)
+
+    @http.route(QBO_WEBHOOK_PATH, type="http", auth="public", methods=["POST"], csrf=False, save_session=False)
+    def qbo_webhook(self, **_kw):
+        """Intuit's data-change notifications: the same verify, store, trigger, answer; the pull (Change
+        Data Capture) finds what a lost delivery named."""
+        raw = request.httprequest.get_data(cache=False)
+        env = request.env(su=True)
+        verifier = env["ir.config_parameter"].get_param(PARAM_QBO_WEBHOOK_VERIFIER)
+        if not qin.verify_signature(verifier, raw, request.httprequest.headers.get(qin.SIGNATURE_HEADER)):
+            return http.Response(status=401)
+        try:
+            events = qin.parse_webhook(raw)
+        except qin.WebhookError as exc:
+            _logger.warning("QuickBooks webhook: a signed delivery could not be read (%s)", exc)
+            return http.Response(status=400)
+        if env["coworks.sync.inbound.event"]._store(events, provider="qbo"):
+            env["coworks.sync.job"]._trigger_worker()
         return http.Response(status=200)

@@ -1,5 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools.urls import urljoin
+
+from .sync_connection_qbo import QBO_WEBHOOK_PATH
 
 
 class ResConfigSettings(models.TransientModel):
@@ -59,6 +62,14 @@ class ResConfigSettings(models.TransientModel):
     coworks_qbo_client_secret = fields.Char(
         "QuickBooks client secret", config_parameter="coworks_xero.qbo_client_secret",
         groups="base.group_system")
+    coworks_qbo_webhook_verifier = fields.Char(
+        "QuickBooks webhook verifier token", config_parameter="coworks_xero.qbo_webhook_verifier",
+        groups="base.group_system",
+        help="developer.intuit.com > your app > Webhooks: the verifier token. Without it no QuickBooks "
+             "webhook is accepted, and changes come back by the pull (Change Data Capture) alone.")
+    coworks_qbo_webhook_url = fields.Char(
+        "QuickBooks webhook URL", compute="_compute_coworks_xero_redirect_uri",
+        help="Register this URL as the webhook endpoint of your app at developer.intuit.com.")
     coworks_qbo_redirect_uri = fields.Char(
         "QuickBooks redirect URI", compute="_compute_coworks_xero_redirect_uri",
         help="Register this URL as a redirect URI of your app at developer.intuit.com (Keys & credentials).")
@@ -111,6 +122,8 @@ class ResConfigSettings(models.TransientModel):
         for settings in self:
             settings.coworks_xero_redirect_uri = uri
             settings.coworks_qbo_redirect_uri = qbo_uri
+            settings.coworks_qbo_webhook_url = urljoin(
+                self.env["ir.config_parameter"].sudo().get_param("web.base.url") or "", QBO_WEBHOOK_PATH)
 
     def _coworks_xero_connection(self, create=False):
         self.ensure_one()

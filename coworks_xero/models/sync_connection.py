@@ -179,6 +179,16 @@ class CoworksSyncConnection(models.Model):
             raise UserError(_("No implementation for provider %s.", self.provider))
         return method()
 
+    def _coworks_inbound_reader(self):
+        """What reads the changes made on the remote side (services/<provider>/inbound.py), or
+        None when the provider has none."""
+        self.ensure_one()
+        method = getattr(self, f"_get_inbound_reader_{self.provider}", None)
+        return method() if method else None
+
+    def _coworks_reads_changes(self):
+        return hasattr(self, f"_get_inbound_reader_{self.provider}")
+
     def action_open_jobs(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("coworks_xero.action_sync_job")

@@ -38,6 +38,8 @@ def _not_connected():
     return prov.ProviderError(prov.REAUTH, "Not connected to QuickBooks: reconnect from Settings.",
                               code="token_revoked")
 
+PARAM_QBO_WEBHOOK_VERIFIER = "coworks_xero.qbo_webhook_verifier"
+QBO_WEBHOOK_PATH = "/coworks_xero/qbo/webhook"
 
 class CoworksSyncConnection(models.Model):
     _inherit = "coworks.sync.connection"
@@ -75,6 +77,10 @@ class CoworksSyncConnection(models.Model):
         # One call budget per QuickBooks API and process (each test class's emulator has its own).
         limiter = qbo_limiter(name=config.api_base, max_wait=CALL_MAX_WAIT)
         return QboClient(config, self.tenant_id or "", self._qbo_token_store(), limiter=limiter)
+
+    def _get_inbound_reader_qbo(self):
+        from ..services.qbo.inbound import QboInbound
+        return QboInbound(self._qbo_client())
 
     def _get_provider_qbo(self):
         from ..services.qbo.provider import QboProvider

@@ -144,6 +144,10 @@ class CoworksSyncConnection(models.Model):
         return XeroClient(config, self.tenant_id, OdooTokenStore(self.env, self.id),
                           limiter=RateLimiter.shared(name=config.accounting_url), max_wait=CALL_MAX_WAIT)
 
+    def _get_inbound_reader_xero(self):
+        from ..services.xero.inbound import XeroInbound
+        return XeroInbound(self._xero_client())
+
     def _get_provider_xero(self):
         from ..services.xero.provider import XeroProvider
         return XeroProvider(self._xero_client(), reference=self._xero_reference_data() or None)

@@ -37,6 +37,8 @@ PULL_INTERVAL_WITH_WEBHOOKS = datetime.timedelta(hours=1)
 PARAM_PULL_MINUTES = "coworks_xero.inbound_pull_minutes"
 PARAM_PULL_MINUTES_WITH_WEBHOOKS = "coworks_xero.inbound_pull_minutes_with_webhooks"
 EVENTS_PER_RUN = 500
+# What the inbound sync acts on, whichever provider sent it (QuickBooks also names payments).
+HANDLED_CATEGORIES = xin.HANDLED_CATEGORIES | {"PAYMENT"}
 EVENT_RETENTION_DAYS = 30
 
 VOID_RULES = [
@@ -83,21 +85,22 @@ class CoworksSyncInboundEvent(models.Model):
     _event_key_uniq = models.Constraint("UNIQUE(connection_id, event_key)", "Each Xero event is stored once.")
 
     @api.model
-    def _store(self, events):
+    def _store(self, events, provider="xero"):
         """Store verified webhook events (idempotent: a redelivery inserts nothing); returns how
         many are new. One SQL statement, no ORM work: the webhook answers within Xero's 5 s."""
         if not events:
             return 0
         self.env.cr.execute("""SELECT id, company_id, lower(tenant_id) FROM coworks_sync_connection
-                                WHERE active AND tenant_id IS NOT NULL AND lower(tenant_id) = ANY(%s)""",
-                            [list({e.tenant_id for e in events})])
+                                WHERE active AND provider = %s AND tenant_id IS NOT NULL
+                                  AND lower(tenant_id) = ANY(%s)""",
+                            [provider, list({e.tenant_id.lower() for e in events})])
         conns = {}
         for conn_id, company_id, tenant in self.env.cr.fetchall():
             conns.setdefault(tenant, []).append((conn_id, company_id))
         rows = []
         now = fields.Datetime.now()
         for ev in events:
-            for conn_id, company_id in conns.get(ev.tenant_id, ()):
+            for conn_id, company_id in conns.get(ev.tenant_id.lower(), ()):
                 rows += [conn_id, company_id, ev.key, ev.tenant_id, ev.category, ev.event_type,
                          ev.resource_id, ev.event_date, now]
         if not rows:
@@ -170,7 +173,7 @@ class CoworksSyncInboundChange(models.Model):
         Job = self.env["coworks.sync.job"].sudo()
         conns = Job._sync_connections_by_company(self.env["res.company"].sudo().search([]))
         for conn in conns.values():
-            if conn.state != "connected" or conn.provider != "xero" or not conn.tenant_id:
+            if conn.state != "connected" or not conn.tenant_id or not conn._coworks_reads_changes():
                 continue
             try:
                 conn._coworks_xero_inbound_sync()
@@ -507,10 +510,14 @@ class CoworksSyncConnection(models.Model):
         pull_due = not self.inbound_pulled_at or now - self.inbound_pulled_at >= self._coworks_xero_pull_interval()
         if not events and not pull_due:
             return
-        reader = xin.XeroInbound(self._xero_client())
+        reader = self._coworks_inbound_reader()
         invoice_ids = [rid for _id, cat, rid in events if cat == "INVOICE"]
         credit_ids = [rid for _id, cat, rid in events if cat == "CREDITNOTE"]
-        documents = reader.documents(invoice_ids, credit_ids) if (invoice_ids or credit_ids) else []
+        # QuickBooks names a payment, not the invoices it changed: its reader reads those.
+        by_payment = {"payment_ids": pay_ids} if (pay_ids := [rid for _id, cat, rid in events
+                                                              if cat == "PAYMENT"]) else {}
+        documents = reader.documents(invoice_ids, credit_ids, **by_payment) if (
+            invoice_ids or credit_ids or by_payment) else []
         payments = []
         merged = reader.contacts_merged([rid for _id, cat, rid in events if cat == "CONTACT"])
         changes = None
@@ -559,7 +566,7 @@ class CoworksSyncConnection(models.Model):
         queued = self._coworks_xero_take_documents(documents, payments, credits)
         self._coworks_xero_follow_merges(merged or {})
         if events:
-            ignored = [eid for eid, cat, _rid in events if cat not in xin.HANDLED_CATEGORIES]
+            ignored = [eid for eid, cat, _rid in events if cat not in HANDLED_CATEGORIES]
             self.env.cr.execute(
                 "UPDATE coworks_sync_inbound_event SET state = CASE WHEN id = ANY(%s) THEN 'ignored' "
                 "ELSE 'done' END WHERE id = ANY(%s) AND state = 'new'", [ignored, [e[0] for e in events]])

@@ -233,6 +233,33 @@ class TestQboSync(CoworksQboEmulatorCase):
         drift = self.env["coworks.sync.drift"].sudo().search([("connection_id", "=", self.connection.id)])
         self.assertEqual(drift.move_id, changed)
 
+    def test_payment_made_in_quickbooks_comes_back_once_without_echo(self):
+        """A person records a part payment in QuickBooks: the pull (Change Data Capture) registers it on
+        the journal mapped to that bank account, reconciled, and nothing goes back; a second pull adds
+        nothing."""
+        import datetime
+        move = self._invoice()
+        self.run_worker()
+        self._synced(move)
+        [qbo] = self.qbo_docs("Invoice", DocNumber=move.name)
+        client = self.connection._qbo_client()
+        paid = client.create("Payment", {
+            "CustomerRef": qbo["CustomerRef"], "TotalAmt": "100.00", "TxnDate": fields.Date.today().isoformat(),
+            "DepositToAccountRef": {"value": "35"}, "PaymentRefNum": "CHQ 4711",
+            "Line": [{"Amount": "100.00", "LinkedTxn": [{"TxnId": qbo["Id"], "TxnType": "Invoice"}]}]})
+        before = len(self.qbo_requests("POST", "/payment"))
+        for minutes in (61, 122):  # the pull when due, then again
+            self.run_worker_at(fields.Datetime.now() + datetime.timedelta(minutes=minutes))
+            self.env.invalidate_all()
+            self.assertEqual(move.payment_state, "partial")
+            self.assertAlmostEqual(move.amount_residual, move.amount_total - 100.0)
+        [change] = self.env["coworks.sync.inbound.change"].sudo().search([("move_id", "=", move.id)])
+        self.assertRecordValues(change, [{"kind": "payment", "state": "applied", "remote_id": paid["Id"]}])
+        self.assertEqual(change.payment_id.amount, 100.0)
+        self.assertIn("CHQ 4711", change.payment_id.memo or "")
+        self.assertEqual(len(self.qbo_requests("POST", "/payment")), before, "a payment from QuickBooks is not sent back")
+        self.assertEqual(len(self.qbo_state()["Payment"]), 1)
+
     def test_refresh_rotates_the_refresh_token_and_stores_it(self):
         conn = self.connection.sudo()
         before = conn.refresh_token
@@ -294,6 +321,30 @@ class TestQboConnect(CoworksQboHttpCase):
         again = self.oauth_callback(callback)
         self.assertEqual(again.status_code, 400)
         self.assertIn("already used", again.text)
+
+    def test_webhook_is_verified_stored_once_and_read(self):
+        """Intuit's signed notification: 401 without the verifier token or with a bad signature; a good
+        one is stored once per event (redeliveries add nothing) for this realm's connection."""
+        import json
+        from qbo_emulator.webhooks import sign
+        from ..models.sync_connection_qbo import QBO_WEBHOOK_PATH
+        conn = self.env["coworks.sync.connection"].sudo().create({
+            "company_id": self.company_2.id, "provider": "qbo", "tenant_id": "9341000000001", "state": "connected"})
+        body = json.dumps({"eventNotifications": [{"realmId": "9341000000001", "dataChangeEvent": {"entities": [
+            {"name": "Payment", "id": "77", "operation": "Create", "lastUpdated": "2026-12-03T08:41:44-0800"}]}}]})
+
+        def post(signature):
+            return self.url_open(QBO_WEBHOOK_PATH, data=body, headers={
+                "intuit-signature": signature, "Content-Type": "application/json"}).status_code
+
+        Event = self.env["coworks.sync.inbound.event"].sudo()
+        self.assertEqual(post(sign("verifier-1", body.encode())), 401, "no verifier token set: nothing accepted")
+        self.env["ir.config_parameter"].sudo().set_param("coworks_xero.qbo_webhook_verifier", "verifier-1")
+        self.assertEqual(post(sign("another", body.encode())), 401)
+        self.assertEqual(post(sign("verifier-1", body.encode())), 200)
+        self.assertEqual(post(sign("verifier-1", body.encode())), 200)  # a redelivery
+        events = Event.search([("connection_id", "=", conn.id)])
+        self.assertRecordValues(events, [{"category": "PAYMENT", "resource_id": "77", "state": "new"}])
 
     def test_forged_state_and_non_admin_are_refused(self):
         _url, params = self.oauth_start(self.company_2)
