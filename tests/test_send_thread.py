@@ -1,15 +1,9 @@
-"""models/send_thread.py (plain Python, loaded from its file: the package imports Odoo)."""
-import importlib.util
-import os
+"""services/send_thread.py: the bridge that keeps a batch's database calls on the worker's thread."""
 import threading
 
 import pytest
 
-_PATH = os.path.join(os.path.dirname(__file__), "..", "coworks_xero", "models", "send_thread.py")
-_spec = importlib.util.spec_from_file_location("send_thread", _PATH)
-send_thread = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(send_thread)
-
+from coworks_xero.services import send_thread
 
 def test_database_calls_of_a_send_run_on_the_owning_thread():
     bridge = send_thread.Bridge()

@@ -6,7 +6,7 @@ import logging
 from odoo import fields, models
 
 from ..services import provider as prov
-from .send_thread import current_bridge
+from ..services.send_thread import current_bridge
 
 _logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class OdooTokenStore:
             with self.registry.cursor() as cr:
                 yield cr
 
-    # Called from a batch's send thread (models/send_thread.py), each of these runs on the cron
+    # Called from a batch's send thread (services/send_thread.py), each of these runs on the cron
     # worker's own thread instead: a send thread never opens a cursor.
     def load(self):
         bridge = current_bridge()

@@ -25,7 +25,7 @@ from odoo.tools import groupby
 
 from ..services import provider as prov
 from ..services.documents import Result
-from . import send_thread
+from ..services import send_thread
 from .sync_job import KIND_PRIORITY
 from .xero_mapping import MappingError, batch_memo
 
@@ -949,7 +949,7 @@ class CoworksSyncJob(models.Model):
 
 class _BatchSend:
     """A prepared batch (its send recorded and committed): ``start`` sends it (on a thread when
-    the provider allows, see models/send_thread.py: the worker prepares the next batch
+    the provider allows, see services/send_thread.py: the worker prepares the next batch
     meanwhile), ``finish`` waits for Xero's answers, keeps them (committed) and applies them,
     on the worker's thread. ``finish`` returns True when the whole connection failed."""
 
