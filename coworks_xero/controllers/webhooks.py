@@ -17,41 +17,35 @@ from ..services.xero import inbound as xin
 _logger = logging.getLogger(__name__)
 
 
+def _receive(secret_param, inbound, provider, label):
+    """Verify the raw body's signature with the secret in ``secret_param``, store its events once
+    (idempotent per event), wake the worker, answer: ``inbound`` is the provider's services module
+    (verify_signature, parse_webhook, SIGNATURE_HEADER, WebhookError)."""
+    raw = request.httprequest.get_data(cache=False)
+    env = request.env(su=True)
+    # No secret set: nothing can be verified, so nothing is accepted.
+    secret = env["ir.config_parameter"].get_param(secret_param)
+    if not inbound.verify_signature(secret, raw, request.httprequest.headers.get(inbound.SIGNATURE_HEADER)):
+        return http.Response(status=401)
+    try:
+        events = inbound.parse_webhook(raw)
+    except inbound.WebhookError as exc:
+        _logger.warning("%s webhook: a signed delivery could not be read (%s)", label, exc)
+        return http.Response(status=400)
+    if events and env["coworks.sync.inbound.event"]._store(events, provider=provider):
+        env["coworks.sync.job"]._trigger_worker()
+    return http.Response(status=200)
+
+
 class CoworksXeroWebhookController(http.Controller):
 
     @http.route(WEBHOOK_PATH, type="http", auth="public", methods=["POST"], csrf=False, save_session=False)
     def xero_webhook(self, **_kw):
-        raw = request.httprequest.get_data(cache=False)
-        env = request.env(su=True)
-        key = env["ir.config_parameter"].get_param(PARAM_WEBHOOK_KEY)
-        # No key set: nothing can be verified, so nothing is accepted (Xero's Intent-to-Receive
-        # fails until an administrator pastes the key).
-        if not xin.verify_signature(key, raw, request.httprequest.headers.get(xin.SIGNATURE_HEADER)):
-            return http.Response(status=401)
-        try:
-            events = xin.parse_webhook(raw)
-        except xin.WebhookError as exc:
-            _logger.warning("Xero webhook: a signed delivery could not be read (%s)", exc)
-            return http.Response(status=400)
-        if events:  # Intent-to-Receive sends none
-            if env["coworks.sync.inbound.event"]._store(events):
-                env["coworks.sync.job"]._trigger_worker()
-        return http.Response(status=200)
+        # Xero's Intent-to-Receive sends no events and fails until an administrator pastes the key.
+        return _receive(PARAM_WEBHOOK_KEY, xin, "xero", "Xero")
 
     @http.route(QBO_WEBHOOK_PATH, type="http", auth="public", methods=["POST"], csrf=False, save_session=False)
     def qbo_webhook(self, **_kw):
-        """Intuit's data-change notifications: the same verify, store, trigger, answer; the pull (Change
-        Data Capture) finds what a lost delivery named."""
-        raw = request.httprequest.get_data(cache=False)
-        env = request.env(su=True)
-        verifier = env["ir.config_parameter"].get_param(PARAM_QBO_WEBHOOK_VERIFIER)
-        if not qin.verify_signature(verifier, raw, request.httprequest.headers.get(qin.SIGNATURE_HEADER)):
-            return http.Response(status=401)
-        try:
-            events = qin.parse_webhook(raw)
-        except qin.WebhookError as exc:
-            _logger.warning("QuickBooks webhook: a signed delivery could not be read (%s)", exc)
-            return http.Response(status=400)
-        if env["coworks.sync.inbound.event"]._store(events, provider="qbo"):
-            env["coworks.sync.job"]._trigger_worker()
-        return http.Response(status=200)
+        """Intuit's data-change notifications; the pull (Change Data Capture) finds what a lost
+        delivery named."""
+        return _receive(PARAM_QBO_WEBHOOK_VERIFIER, qin, "qbo", "QuickBooks")

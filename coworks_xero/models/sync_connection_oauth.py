@@ -45,6 +45,15 @@ class CoworksSyncConnection(models.Model):
 
     # ------------------------------------------------------------------ helpers
 
+    def _write_disconnected(self, remote, problems, **extra):
+        """Forget the tokens (out of band, like every write after a remote call); what the remote
+        side answered to the revocation, if anything went wrong, stays on the health line."""
+        self._write_out_of_band(dict({
+            "state": "disconnected", "access_token": False, "refresh_token": False, "token_expires_at": False,
+            "last_error": (_("Disconnected, but %(remote)s answered: %(problems)s", remote=remote,
+                             problems="; ".join(problems)) if problems else False),
+        }, **extra))
+
     def _check_oauth_admin(self):
         if not self.env.user._is_system():
             raise AccessError(_("Only an administrator (Settings rights) can connect Odoo to Xero."))
@@ -319,15 +328,7 @@ class CoworksSyncConnection(models.Model):
                         except XeroError as exc:
                             if exc.kind != prov.REAUTH:
                                 problems.append(exc.message)
-            conn._write_out_of_band({
-                "state": "disconnected",
-                "access_token": False,
-                "refresh_token": False,
-                "token_expires_at": False,
-                "remote_connection_id": False,
-                "last_error": (_("Disconnected, but Xero answered: %s", "; ".join(problems))
-                               if problems else False),
-            })
+            conn._write_disconnected("Xero", problems, remote_connection_id=False)
             conn.message_post(body=_("Disconnected from Xero by %s. Queued syncs wait for a reconnect.",
                                      self.env.user.name))
             _logger.info("Connection %s disconnected from Xero", conn.id)

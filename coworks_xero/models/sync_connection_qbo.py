@@ -188,14 +188,7 @@ class CoworksSyncConnection(models.Model):
                 except prov.ProviderError as exc:
                     if exc.kind != prov.REAUTH:  # a grant already dead is what we wanted
                         problems.append(exc.message)
-            conn._write_out_of_band({
-                "state": "disconnected",
-                "access_token": False,
-                "refresh_token": False,
-                "token_expires_at": False,
-                "last_error": (_("Disconnected, but QuickBooks answered: %s", "; ".join(problems))
-                               if problems else False),
-            })
+            conn._write_disconnected("QuickBooks", problems)
             conn.message_post(body=_("Disconnected from QuickBooks Online by %s. Queued syncs wait for a "
                                      "reconnect.", self.env.user.name))
             _logger.info("Connection %s disconnected from QuickBooks", conn.id)
