@@ -1,4 +1,5 @@
 import datetime
+import re
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -11,6 +12,10 @@ CONNECTION_STATES = [
     ("needs_reconnect", "Needs reconnect"),
     ("disconnected", "Disconnected"),
 ]
+
+
+# "Xero" as a word, not as a step of a menu path ("Configuration > Xero > Tax mappings").
+_XERO_WORD = re.compile(r"(?<!> )\bXero\b(?! >)")
 
 
 class CoworksSyncConnection(models.Model):
@@ -185,6 +190,16 @@ class CoworksSyncConnection(models.Model):
         self.ensure_one()
         method = getattr(self, f"_get_inbound_reader_{self.provider}", None)
         return method() if method else None
+
+    def _coworks_words(self, text):
+        """``text``, an engine message written with Xero's name, in this connection's provider's words.
+
+        The engine's messages (waiting for a document, a mapping to fix, customer credit, ...) are
+        the same for every provider and are written once, naming Xero; for another provider its name
+        stands instead. Menu paths keep the word: the menu is called Xero whatever the provider."""
+        if not text or len(self) != 1 or self.provider == "xero":
+            return text
+        return _XERO_WORD.sub(self._provider_label(), text)
 
     def _coworks_credit_grant_missing(self):
         """Why this connection may not record customer credit (a grant it lacks), for a person;

@@ -701,13 +701,16 @@ class CoworksSyncJob(models.Model):
         if changed:
             vals["log_note"] = "\n".join(filter(None, [vals.get("log_note"), _(
                 "Changed in Odoo while it was being sent: sent again with the latest version.")]))
+        if vals.get("log_note"):
+            vals["log_note"] = self.connection_id._coworks_words(vals["log_note"])
         vals.update(self._attempt_vals(vals))  # the attempts history (sync_job.py)
         self.write(vals)
         record = self._get_record()
         if record and result is not None:
             record._coworks_xero_apply_result(self, result)
             if was_error and hasattr(record, "_message_log"):
-                record._message_log(body=_("Synced to Xero again after the earlier failure was fixed."))
+                record._message_log(body=self.connection_id._coworks_words(
+                    _("Synced to Xero again after the earlier failure was fixed.")))
 
     def _record_skipped(self, reason):
         """Deliberately not sent (a draft or cancelled document, a record gone before it left):
@@ -715,7 +718,8 @@ class CoworksSyncJob(models.Model):
         change of the record queues a new job."""
         self.ensure_one()
         now = fields.Datetime.now()
-        vals = {"state": "skipped", "date_done": now, "last_attempt_at": now, "log_note": reason,
+        vals = {"state": "skipped", "date_done": now, "last_attempt_at": now,
+                "log_note": self.connection_id._coworks_words(reason),
                 "error_kind": False, "error_code": False, "error_message": False, "next_attempt_at": False,
                 "answer": False, "inflight_since": False, "person_notified": False}
         vals.update(self._attempt_vals(vals))  # the attempts history (sync_job.py)
@@ -728,7 +732,7 @@ class CoworksSyncJob(models.Model):
         if not code and result is not None:
             code = (result.details or {}).get("error_code")
         vals = {"attempt_count": attempts, "last_attempt_at": now, "error_kind": kind, "answer": False,
-                "inflight_since": False, "error_message": message or _("Unknown error."),
+                "inflight_since": False, "error_message": self.connection_id._coworks_words(message) or _("Unknown error."),
                 "error_code": code or prov.DEFAULT_CODES.get(kind, kind)}
         if result is not None:
             vals.update(self._bodies(result))
@@ -741,7 +745,7 @@ class CoworksSyncJob(models.Model):
             vals.update(state="pending", next_attempt_at=now + datetime.timedelta(seconds=delay))
         else:
             if kind == prov.RETRYABLE:
-                vals["error_message"] = _("Gave up after %(n)s attempts: %(msg)s", n=attempts, msg=message)
+                vals["error_message"] = _("Gave up after %(n)s attempts: %(msg)s", n=attempts, msg=vals["error_message"])
             vals.update(state="error", next_attempt_at=False)
         already_error = self.state == "error"
         vals.update(self._attempt_vals(vals))  # the attempts history (sync_job.py)
@@ -749,7 +753,8 @@ class CoworksSyncJob(models.Model):
         if not retry and not already_error:
             record = self._get_record()
             if record and hasattr(record, "_message_log"):
-                record._message_log(body=_("Xero sync needs attention: %s", vals["error_message"]))
+                record._message_log(body=self.connection_id._coworks_words(
+                    _("Xero sync needs attention: %s", vals["error_message"])))
                 self.person_notified = True
 
     def _handle_connection_failure(self, conn, exc):

@@ -209,3 +209,28 @@ class TestQboCustomerCredit(CoworksQboEmulatorCase):
         self.run_worker()
         self.assertEqual(job.state, "done")
         self.assertTrue(self._qbo_payment(credit.xero_id)["PrivateNote"].startswith("Voided"))
+
+    def test_engine_messages_name_quickbooks_and_keep_the_menu_path(self):
+        # Money from a journal with no mapping: the engine's own message, worded for this provider.
+        cash = self.env["account.journal"].create({"name": "Front desk cash", "type": "cash", "code": "FDC"})
+        payment = self.env["account.payment"].create({
+            "payment_type": "inbound", "partner_type": "customer", "partner_id": self.customer.id,
+            "amount": 40.0, "journal_id": cash.id, "date": fields.Date.today()})
+        payment.action_post()
+        self.run_worker()
+        self._run_deferred_work()
+        [credit] = self._credit_links(payment, "overpayment")
+        [job] = self._link_jobs(credit)
+        self.assertEqual(job.state, "error")
+        self.assertIn("“Front desk cash” has no QuickBooks Online bank account", job.error_message)
+        self.assertIn("Invoicing > Configuration > Xero > Payment journals", job.error_message,
+                      "the menu is called Xero whatever the provider")
+        self.assertNotIn("Xero bank", job.error_message)
+        # Mapped, then Retry: sent.
+        self.env["coworks.xero.journal.mapping"].create({
+            "connection_id": self.connection.id, "journal_id": cash.id,
+            "bank_account_id": self.qref("coworks.xero.account", code="35").id})
+        job.action_retry()
+        self.run_worker()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(cents(self._qbo_payment(credit.xero_id)["UnappliedAmt"]), cents(40))
