@@ -28,6 +28,7 @@ once, with mappings managers edit in ordinary forms and a sync log they can act 
         "views/account_move_views.xml",
         "views/account_payment_views.xml",
         "views/res_config_settings_views.xml",
+        "views/res_config_settings_qbo_views.xml",
         "views/xero_inbound_views.xml",
         "views/menus.xml",
         "views/oauth_templates.xml",

@@ -7,8 +7,9 @@
 #   4. posts a month of billing, lets the sync cron push it, prints a summary
 #   5. leaves Odoo running; Ctrl-C stops everything it started.
 # Running it again starts over (new database, new sandbox).
-# PROVIDER=qbo: the same against the local QuickBooks Online (qbo_emulator, company "Coworks Demo US"),
-# with Odoo's main demo company (USD).
+# PROVIDER=<code>: the same against another provider's sandbox: scripts/demo_<code>.sh, that provider's
+# own file, replaces the steps below that differ (demo_start_sandbox, demo_create_database,
+# demo_connect, demo_sandbox_state).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 bash "$REPO_ROOT/scripts/setup.sh"
@@ -22,7 +23,9 @@ EMU_PORT="${COWORKS_EMULATOR_PORT:-8070}"
 ODOO_URL="http://127.0.0.1:$PORT"
 EMU_URL="http://127.0.0.1:$EMU_PORT"
 PROVIDER="${PROVIDER:-xero}"
-case "$PROVIDER" in xero|qbo) ;; *) echo "demo: PROVIDER is xero or qbo, not $PROVIDER"; exit 1;; esac
+if [ "$PROVIDER" != xero ] && [ ! -f "$REPO_ROOT/scripts/demo_$PROVIDER.sh" ]; then
+  echo "demo: PROVIDER is xero or a provider with its own scripts/demo_<provider>.sh, not $PROVIDER"; exit 1
+fi
 var="$REPO_ROOT/var"; mkdir -p "$var"
 conf="$var/odoo-demo.conf"
 cat > "$conf" <<CONF
@@ -59,38 +62,14 @@ for port in "$PORT" "$EMU_PORT"; do
   fi
 done
 
-if [ "$PROVIDER" = qbo ]; then
-  echo "demo: starting the QuickBooks Online sandbox (qbo_emulator) on $EMU_URL"
-  "$PY" -m qbo_emulator --port "$EMU_PORT" > "$var/emulator-demo.log" 2>&1 &
-else
+# The Xero steps; a provider's own scripts/demo_<provider>.sh (sourced below) redefines them.
+demo_start_sandbox() {
   echo "demo: starting the Xero sandbox (emulator) on $EMU_URL"
   "$PY" -m xero_emulator --port "$EMU_PORT" > "$var/emulator-demo.log" 2>&1 &
-fi
-pids+=($!)
-
-echo "demo: creating database $DB with coworks_xero and its demo data (about a minute)"
-dropdb --if-exists --force "$DB"
+}
 # The demo company is Odoo's Australian demo company (l10n_au: AUD, Australia's chart and GST), the
 # sandbox organisation's currency and country: Odoo's demo data keeps the main company in USD.
-if [ "$PROVIDER" = qbo ]; then
-"$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$DB" -i coworks_xero --with-demo --stop-after-init
-"$PY" "$ODOO_PATH/odoo-bin" shell -c "$conf" -d "$DB" --no-http > "$var/demo-shell.log" 2>&1 <<PYTHON
-company = env.ref("base.main_company")
-company.name = "Coworks Demo (US)"
-for campus in ("coworks_xero.demo_campus_downtown", "coworks_xero.demo_campus_harbour"):
-    env.ref(campus).company_id = company
-params = env["ir.config_parameter"].sudo()
-params.set_param("web.base.url", "$ODOO_URL")
-params.set_param("web.base.url.freeze", "True")
-params.set_param("coworks_xero.qbo_sandbox_url", "$EMU_URL")
-params.set_param("coworks_xero.qbo_client_id", "coworks-qbo-demo-client")
-params.set_param("coworks_xero.qbo_client_secret", "coworks-qbo-demo-secret")
-company.coworks_sync_provider = "qbo"
-company.coworks_xero_sync_enabled = True
-print("demo company:", company.name, company.currency_id.name)
-env.cr.commit()
-PYTHON
-else
+demo_create_database() {
 "$PY" "$ODOO_PATH/odoo-bin" -c "$conf" -d "$DB" -i coworks_xero,l10n_au --with-demo --stop-after-init
 "$PY" "$ODOO_PATH/odoo-bin" shell -c "$conf" -d "$DB" --no-http > "$var/demo-shell.log" 2>&1 <<PYTHON
 company = env.ref("base.demo_company_au")
@@ -110,7 +89,24 @@ env.company.coworks_xero_sync_enabled = True
 print("demo company:", env.company.name, env.company.currency_id.name)
 env.cr.commit()
 PYTHON
+}
+demo_connect() {
+  echo "demo: connecting to the sandbox through Xero's OAuth flow (consent, organisation choice, callback)"
+  "$PY" "$REPO_ROOT/scripts/demo_connect.py" --odoo "$ODOO_URL" --db "$DB" --organisation "Coworks Demo AU"
+}
+demo_sandbox_state() {
+  echo "      Sandbox state: $EMU_URL/__emulator__/state?tenant=b7d2f4a0-6c1e-4f3a-9a2e-0c5d1a7e2a01"
+}
+if [ "$PROVIDER" != xero ]; then
+  source "$REPO_ROOT/scripts/demo_$PROVIDER.sh"
 fi
+
+demo_start_sandbox
+pids+=($!)
+
+echo "demo: creating database $DB with coworks_xero and its demo data (about a minute)"
+dropdb --if-exists --force "$DB"
+demo_create_database
 
 echo "demo: starting Odoo on $ODOO_URL (log: var/odoo-demo.log)"
 "$PY" "$ODOO_PATH/odoo-bin" -c "$conf" &
@@ -119,16 +115,10 @@ for _ in $(seq 1 60); do
   curl -fs "$ODOO_URL/web/health" >/dev/null 2>&1 && break; sleep 1
 done
 
-if [ "$PROVIDER" = qbo ]; then
-  echo "demo: connecting to the sandbox through Intuit's OAuth flow (company choice, callback with realmId)"
-  "$PY" "$REPO_ROOT/scripts/demo_connect.py" --odoo "$ODOO_URL" --db "$DB" --provider qbo --organisation "Coworks Demo US"
-else
-  echo "demo: connecting to the sandbox through Xero's OAuth flow (consent, organisation choice, callback)"
-  "$PY" "$REPO_ROOT/scripts/demo_connect.py" --odoo "$ODOO_URL" --db "$DB" --organisation "Coworks Demo AU"
-fi
+demo_connect
 
 echo "demo: posting a month of coworking billing"
-billing="$("$PY" "$ODOO_PATH/odoo-bin" shell -c "$conf" -d "$DB" --no-http --log-level=warn \
+billing="$(COWORKS_REPO_ROOT="$REPO_ROOT" "$PY" "$ODOO_PATH/odoo-bin" shell -c "$conf" -d "$DB" --no-http --log-level=warn \
   < "$REPO_ROOT/scripts/demo_billing.py" 2>>"$var/demo-shell.log")"
 if ! grep '^demo billing' <<<"$billing"; then
   echo "demo: posting the billing FAILED; var/demo-shell.log says:"; tail -15 "$var/demo-shell.log"; exit 1
@@ -161,11 +151,7 @@ echo
 echo "demo: Odoo is running at $ODOO_URL  (login admin / admin)"
 echo "      Sync log:  Invoicing > Configuration > Xero > Sync log    ($ODOO_URL/odoo/action-coworks_xero.action_sync_job)"
 echo "      Settings:  Settings > Invoicing > Accounting Integrations > Xero"
-if [ "$PROVIDER" = qbo ]; then
-  echo "      Sandbox state: $EMU_URL/__emulator__/state?realm=9341455200000001"
-else
-  echo "      Sandbox state: $EMU_URL/__emulator__/state?tenant=b7d2f4a0-6c1e-4f3a-9a2e-0c5d1a7e2a01"
-fi
+demo_sandbox_state
 if [ -n "${COWORKS_DEMO_NO_WAIT:-}" ]; then exit 0; fi  # checks and CI: stop after the summary
 echo "      Ctrl-C stops Odoo and the sandbox."
 wait "${pids[1]}"

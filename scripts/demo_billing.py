@@ -2,6 +2,7 @@
 # sandbox organisation as a manager would in the mapping forms, then posts a month of coworking
 # billing. Nothing here talks to Xero: the sync cron of the running Odoo server pushes it all.
 import datetime
+import os
 import random
 import time
 
@@ -28,39 +29,10 @@ def ensure(model, key, vals):
 
 
 # ---------------------------------------------------------------- mappings (the manager's forms)
-QBO = conn.provider == "qbo"
-bank_journal = env["account.journal"].search([("company_id", "=", company.id), ("type", "=", "bank")], limit=1)  # noqa: F821
-if QBO:
-    # QuickBooks Online (the emulator's "Coworks Demo US", qbo_emulator/seed.py): every line goes
-    # through an Item (ids as QuickBooks gives them), campuses are Classes, and the company's sales
-    # taxes go to the NYC combined sales tax code with Odoo's amounts (Odoo's demo rates are not NYC's).
-    for kind, item in [("plan", "2"), ("day_pass", "4"), ("external_booking", "5"), ("one_off", "6"),
-                       ("booking_overage", "7"), ("transaction_fee", "8"), ("custom_fee", "9")]:
-        ensure("coworks.xero.product.mapping", {"item_kind": kind}, {"xero_item_id": xref("coworks.xero.item", code=item).id})
-    office = env.ref("coworks_xero.demo_product_plan_office")  # noqa: F821
-    ensure("coworks.xero.product.mapping", {"product_tmpl_id": office.id},
-           {"xero_item_id": xref("coworks.xero.item", code="3").id})
-    for campus, option in [("coworks_xero.demo_campus_downtown", "Downtown"), ("coworks_xero.demo_campus_harbour", "Harbour")]:
-        ensure("coworks.xero.campus.mapping", {"campus_id": env.ref(campus).id},  # noqa: F821
-               {"tracking_option_id": xref("coworks.xero.tracking.option", name=option).id})
-    nyc = xref("coworks.xero.tax.rate", tax_type="2")
-    for tax in env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale"),  # noqa: F821
-                                          ("amount_type", "=", "percent")]):
-        ensure("coworks.xero.tax.mapping", {"tax_id": tax.id}, {
-            "tax_rate_id": nyc.id, "send_odoo_tax_amounts": True,
-            "note": f"Odoo's demo {tax.name} tax: its amounts are sent as they are."})
-    gst = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale"),  # noqa: F821
-                                     ("amount_type", "=", "percent"), ("amount", ">", 0)], limit=1)
-    # Odoo's own demo invoices sell furniture (products of no item kind): a product mapping each,
-    # to QuickBooks' generic "Services" item, as a manager would from the sync log.
-    services = xref("coworks.xero.item", code="1")
-    for tmpl in env["account.move.line"].search([  # noqa: F821
-            ("company_id", "=", company.id), ("move_id.move_type", "in", ("out_invoice", "out_refund")),
-            ("product_id", "!=", False), ("product_id.coworks_item_kind", "=", False)]).product_id.product_tmpl_id:
-        ensure("coworks.xero.product.mapping", {"product_tmpl_id": tmpl.id}, {"xero_item_id": services.id})
-    ensure("coworks.xero.journal.mapping", {"journal_id": bank_journal.id},
-           {"bank_account_id": xref("coworks.xero.account", code="35").id})
-else:
+def map_the_organisation():
+    """The manager's mapping forms, for the Xero sandbox's "Coworks Demo AU": Xero items for the
+    plans and passes, an account (with a tracking option) for the fees, the campuses' tracking
+    options, GST, and the bank account. :return: (the sales tax the billing uses, the bank journal)"""
     for kind, code in [("plan", "PLAN-HOTDESK"), ("day_pass", "DAYPASS"), ("external_booking", "EXT-BOOKING"),
                        ("one_off", "ONEOFF"), ("booking_overage", "OVERAGE")]:
         ensure("coworks.xero.product.mapping", {"item_kind": kind}, {"xero_item_id": xref("coworks.xero.item", code=code).id})
@@ -100,6 +72,26 @@ else:
     bank_journal = env["account.journal"].search([("company_id", "=", company.id), ("type", "=", "bank")], limit=1)  # noqa: F821
     ensure("coworks.xero.journal.mapping", {"journal_id": bank_journal.id},
            {"bank_account_id": xref("coworks.xero.account", code="090").id})
+    return gst, bank_journal
+
+
+def set_default_accounts():
+    vals = {"default_account_id": xref("coworks.xero.account", code="200").id}
+    if "writeoff_account_id" in conn._fields and not conn.writeoff_account_id:
+        vals["writeoff_account_id"] = xref("coworks.xero.account", code="091").id
+    conn.write(vals)
+
+
+# Whether the billing includes an invoice in EUR (enabled in Xero's sandbox organisation).
+FOREIGN_CURRENCY = True
+
+# Another provider's own demo file (scripts/demo_billing_<provider>.py) redefines the steps above
+# that differ for its sandbox; the billing below is the same for every provider.
+if conn.provider != "xero":
+    _own = os.path.join(os.environ.get("COWORKS_REPO_ROOT", "."), "scripts", f"demo_billing_{conn.provider}.py")
+    with open(_own) as _f:
+        exec(compile(_f.read(), _own, "exec"), globals())
+gst, bank_journal = map_the_organisation()
 env.cr.commit()  # noqa: F821 - the mappings are kept whatever follows
 
 
@@ -118,15 +110,6 @@ def retrying(step):
             env.invalidate_all()  # noqa: F821
             time.sleep(0.2 * (attempt + 1))
     raise RuntimeError(f"{step.__name__} kept colliding with the sync worker")
-
-
-def set_default_accounts():
-    if QBO:
-        return  # every QuickBooks line names an Item: no default account
-    vals = {"default_account_id": xref("coworks.xero.account", code="200").id}
-    if "writeoff_account_id" in conn._fields and not conn.writeoff_account_id:
-        vals["writeoff_account_id"] = xref("coworks.xero.account", code="091").id
-    conn.write(vals)
 
 
 def retry_what_waited_for_a_mapping():
@@ -184,15 +167,15 @@ def post_a_month():
         "ref": "Bookings week 3", "invoice_line_ids": [line("meeting_room", qty=6), line("overage", qty=3)]}, {
         "move_type": "out_invoice", "partner_id": members[2].id, "invoice_date": month_start + datetime.timedelta(days=22),
         "invoice_line_ids": [line("one_off")]}])
-    # A foreign-currency invoice (EUR is enabled in the sandbox organisation; not in the QuickBooks
-    # company, whose multicurrency is off).
+    # A foreign-currency invoice (EUR is enabled in the sandbox organisation) where the provider's
+    # sandbox has the currency (FOREIGN_CURRENCY), else the same invoice in the company's currency.
     eur = env.ref("base.EUR")  # noqa: F821
     eur.active = True
     if not eur.rate_ids.filtered(lambda r: r.company_id == company):
         env["res.currency.rate"].create({"currency_id": eur.id, "company_id": company.id,  # noqa: F821
                                          "name": month_start, "rate": 0.92})
     invoices |= env["account.move"].create({  # noqa: F821
-        "move_type": "out_invoice", "partner_id": members[0].id, "currency_id": eur.id if not QBO else company.currency_id.id,
+        "move_type": "out_invoice", "partner_id": members[0].id, "currency_id": eur.id if FOREIGN_CURRENCY else company.currency_id.id,
         "invoice_date": month_start + datetime.timedelta(days=5), "invoice_line_ids": [line("plan_office", price=1100.0)]})
     invoices.action_post()
 

@@ -4,8 +4,10 @@ Logs into Odoo as the demo admin, starts the flow from Odoo's start route (PKCE 
 consents on the sandbox's authorize page ticking every demo organisation (as a person with access to
 several would), comes back through Odoo's callback and, on the organisation choice page, picks the
 one asked for. Exits non-zero with the page's text when any step is refused.
+``--provider <code>``: another provider's flow, in its own ``scripts/demo_connect_<code>.py`` (``connect``).
 """
 import argparse
+import importlib
 import sys
 import urllib.parse
 
@@ -30,7 +32,7 @@ def main():
     ap.add_argument("--login", default="admin")
     ap.add_argument("--password", default="admin")
     ap.add_argument("--organisation", required=True, help="name of the Xero organisation to sync with")
-    ap.add_argument("--provider", default="xero", choices=("xero", "qbo"))
+    ap.add_argument("--provider", default="xero", help="xero, or a provider with its own demo_connect_<provider>.py")
     args = ap.parse_args()
 
     odoo = requests.Session()
@@ -43,8 +45,8 @@ def main():
     company_id = odoo.post(f"{args.odoo}/web/session/get_session_info", json={}, timeout=30).json()[
         "result"]["user_companies"]["current_company"]
 
-    if args.provider == "qbo":
-        return connect_qbo(args, odoo, company_id)
+    if args.provider != "xero":
+        return importlib.import_module(f"demo_connect_{args.provider}").connect(args, odoo, company_id)
     start = odoo.get(f"{args.odoo}/coworks_xero/oauth/start", params={"company_id": company_id},
                      allow_redirects=False, timeout=30)
     if start.status_code not in (302, 303):
@@ -78,33 +80,6 @@ def main():
         if chosen.status_code != 200:
             fail("choosing the organisation", chosen)
     print(f"demo: connected to {args.organisation!r} through OAuth ({len(tenants)} organisations consented)")
-
-
-def connect_qbo(args, odoo, company_id):
-    """QuickBooks Online: Intuit's page offers the companies (realms); the person picks one, the
-    callback carries its realmId."""
-    start = odoo.get(f"{args.odoo}/coworks_xero/qbo/oauth/start", params={"company_id": company_id},
-                     allow_redirects=False, timeout=30)
-    if start.status_code not in (302, 303):
-        fail("starting the QuickBooks OAuth flow", start)
-    authorize_url = start.headers["Location"]
-    page = requests.get(authorize_url, timeout=30)
-    if page.status_code != 200:
-        fail("Intuit's consent page", page)
-    form, hidden = form_of(page)
-    offered = {" ".join(label.text_content().split()): label.xpath(".//input[@name='realm']")[0].get("value")
-               for label in form.xpath(".//label[.//input[@name='realm']]")}
-    realm = next((r for name, r in offered.items() if name.startswith(args.organisation + " (")), None)
-    if not realm:
-        sys.exit(f"demo_connect: company {args.organisation!r} not offered: {sorted(offered)}")
-    consent = requests.post(authorize_url.split("?")[0], data=hidden + [("realm", realm), ("action", "allow")],
-                            allow_redirects=False, timeout=30)
-    if consent.status_code != 302:
-        fail("consent", consent)
-    back = odoo.get(consent.headers["Location"], timeout=60)
-    if back.status_code != 200 or "/coworks_xero/qbo/oauth/callback" in back.url:
-        fail("Odoo's callback", back)
-    print(f"demo: connected to the QuickBooks company {args.organisation!r} (realm {realm}) through OAuth")
 
 
 if __name__ == "__main__":

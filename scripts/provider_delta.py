@@ -68,14 +68,14 @@ def provider_commits(repo, provider, base=None):
 
 
 def delta(repo, provider, base=None):
-    """{path: [added, deleted, class]} over the provider's commits, own files left out."""
+    """{path: [added, deleted, class]} over the provider's commits, own files (and this tooling) left out."""
     files = {}
     for commit in provider_commits(repo, provider, base):
         numstat = _git(repo, "diff-tree", "--no-commit-id", "-r", "--root", "--numstat", commit)
         for line in numstat.splitlines():
             added, deleted, path = line.split("\t", 2)
             kind = classify(path, provider)
-            if kind == "own":
+            if kind == "own" or path in TOOLING:
                 continue
             row = files.setdefault(path, [0, 0, kind])
             # binary files show "-": counted as one changed line each way

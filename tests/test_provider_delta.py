@@ -43,6 +43,22 @@ def test_counts_only_what_the_provider_commits_changed_outside_its_own_files(tmp
         "requirements.txt": [1]}
 
 
+def test_the_measurement_itself_is_left_out_of_both_counts(tmp_path):
+    """A provider commit that also edits scripts/provider_delta.py or its test: those lines are
+    neither engine lines changed for the provider nor lines naming it."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    _commit(tmp_path, {"coworks_xero/models/common.py": "A = 1\n"}, "engine before the provider")
+    _commit(tmp_path, {"coworks_xero/services/qbo/client.py": "x\n",
+                       "coworks_xero/models/common.py": "A = 1\nB = 2\n",
+                       "scripts/provider_delta.py": "OWN = ['qbo']\nMENTIONS = 'qbo|intuit'\n",
+                       "tests/test_provider_delta.py": "assert 'qbo'\n"}, "qbo, and its measurement")
+
+    assert provider_delta.delta(str(tmp_path), "qbo") == {"coworks_xero/models/common.py": [1, 0, "engine"]}
+    assert provider_delta.mentions(str(tmp_path), "qbo") == {}
+    for tool in provider_delta.TOOLING:
+        assert provider_delta.classify(tool, "qbo") == "engine"  # left out by name, not by class
+
+
 def test_classes():
     c = provider_delta.classify
     assert c("coworks_xero/views/qbo_settings.xml", "qbo") == "own"

@@ -1,4 +1,5 @@
-"""Xero webhooks: verify, store, trigger, answer (the pattern of account_peppol's webhook).
+"""Xero webhooks, and the receiver every provider's webhook route shares: verify, store, trigger,
+answer (the pattern of account_peppol's webhook).
 
 No Xero call and no other work here: Xero wants an answer within 5 seconds, with no body and no
 cookie, and retries a failed delivery, so storing is idempotent per event
@@ -9,9 +10,7 @@ import logging
 from odoo import http
 from odoo.http import request
 
-from ..models.sync_connection_qbo import PARAM_QBO_WEBHOOK_VERIFIER, QBO_WEBHOOK_PATH
 from ..models.xero_inbound import PARAM_WEBHOOK_KEY, WEBHOOK_PATH
-from ..services.qbo import inbound as qin
 from ..services.xero import inbound as xin
 
 _logger = logging.getLogger(__name__)
@@ -43,9 +42,3 @@ class CoworksXeroWebhookController(http.Controller):
     def xero_webhook(self, **_kw):
         # Xero's Intent-to-Receive sends no events and fails until an administrator pastes the key.
         return _receive(PARAM_WEBHOOK_KEY, xin, "xero", "Xero")
-
-    @http.route(QBO_WEBHOOK_PATH, type="http", auth="public", methods=["POST"], csrf=False, save_session=False)
-    def qbo_webhook(self, **_kw):
-        """Intuit's data-change notifications; the pull (Change Data Capture) finds what a lost
-        delivery named."""
-        return _receive(PARAM_QBO_WEBHOOK_VERIFIER, qin, "qbo", "QuickBooks")

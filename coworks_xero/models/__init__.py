@@ -1,6 +1,7 @@
 from . import common
 from . import coworks_campus
 from . import res_company
+from . import res_company_qbo
 from . import sync_connection
 from . import sync_connection_ops
 from . import sync_connection_xero
@@ -16,6 +17,7 @@ from . import account_move
 from . import account_payment
 from . import xero_payment_link
 from . import res_config_settings
+from . import res_config_settings_qbo
 from . import sync_connection_oauth
 from . import sync_connection_qbo
 from . import account_move_payments

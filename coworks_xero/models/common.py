@@ -13,7 +13,10 @@ ITEM_KINDS = [
 ITEM_KINDS_AS_ITEMS = {"plan", "day_pass", "external_booking", "one_off", "booking_overage"}
 ITEM_KINDS_AS_ACCOUNTS = {"transaction_fee", "custom_fee"}
 
-PROVIDERS = [("xero", "Xero"), ("qbo", "QuickBooks Online")]
+# The providers the engine ships with; a second provider's own model file adds its code to
+# ``coworks.sync.connection.provider`` and ``res.company.coworks_sync_provider`` (``selection_add``),
+# the way a payment module adds its ``payment.provider.code``.
+PROVIDERS = [("xero", "Xero")]
 
 # In the order an entry goes through them (the form's status bar shows them so).
 SYNC_STATES = [

@@ -15,7 +15,7 @@ class ResCompany(models.Model):
         help="Successful sync log entries older than this are removed; failures are kept.")
     coworks_sync_provider = fields.Selection(
         PROVIDERS, "Accounting provider", default="xero",
-        help="Where this company's invoices, customers and payments are synced: Xero or QuickBooks Online.")
+        help="Where this company's invoices, customers and payments are synced.")
     coworks_xero_connection_ids = fields.One2many("coworks.sync.connection", "company_id")
 
     def write(self, vals):

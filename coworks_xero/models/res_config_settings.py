@@ -1,8 +1,5 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools.urls import urljoin
-
-from .sync_connection_qbo import QBO_WEBHOOK_PATH
 
 
 class ResConfigSettings(models.TransientModel):
@@ -55,24 +52,8 @@ class ResConfigSettings(models.TransientModel):
     coworks_xero_redirect_uri = fields.Char(
         "Redirect URI", compute="_compute_coworks_xero_redirect_uri",
         help="Register this URL as the redirect URI of your app at developer.xero.com.")
-    # Which provider this company syncs with, and the QuickBooks Online app (system administrators only).
+    # Which provider this company syncs with (a provider's own settings file adds its app's fields).
     coworks_sync_provider = fields.Selection(related="company_id.coworks_sync_provider", readonly=False)
-    coworks_qbo_client_id = fields.Char(
-        "QuickBooks client ID", config_parameter="coworks_xero.qbo_client_id", groups="base.group_system")
-    coworks_qbo_client_secret = fields.Char(
-        "QuickBooks client secret", config_parameter="coworks_xero.qbo_client_secret",
-        groups="base.group_system")
-    coworks_qbo_webhook_verifier = fields.Char(
-        "QuickBooks webhook verifier token", config_parameter="coworks_xero.qbo_webhook_verifier",
-        groups="base.group_system",
-        help="developer.intuit.com > your app > Webhooks: the verifier token. Without it no QuickBooks "
-             "webhook is accepted, and changes come back by the pull (Change Data Capture) alone.")
-    coworks_qbo_webhook_url = fields.Char(
-        "QuickBooks webhook URL", compute="_compute_coworks_xero_redirect_uri",
-        help="Register this URL as the webhook endpoint of your app at developer.intuit.com.")
-    coworks_qbo_redirect_uri = fields.Char(
-        "QuickBooks redirect URI", compute="_compute_coworks_xero_redirect_uri",
-        help="Register this URL as a redirect URI of your app at developer.intuit.com (Keys & credentials).")
 
     def _compute_coworks_xero_connection_id(self):
         for settings in self:
@@ -118,12 +99,8 @@ class ResConfigSettings(models.TransientModel):
 
     def _compute_coworks_xero_redirect_uri(self):
         uri = self.env["coworks.sync.connection"]._xero_redirect_uri()
-        qbo_uri = self.env["coworks.sync.connection"]._qbo_redirect_uri()
         for settings in self:
             settings.coworks_xero_redirect_uri = uri
-            settings.coworks_qbo_redirect_uri = qbo_uri
-            settings.coworks_qbo_webhook_url = urljoin(
-                self.env["ir.config_parameter"].sudo().get_param("web.base.url") or "", QBO_WEBHOOK_PATH)
 
     def _coworks_xero_connection(self, create=False):
         self.ensure_one()
@@ -145,8 +122,7 @@ class ResConfigSettings(models.TransientModel):
     def set_values(self):
         # Pasted credentials often carry a space or a line break: never part of Xero's values.
         for settings in self:
-            for fname in ("coworks_xero_client_id", "coworks_xero_client_secret",
-                          "coworks_qbo_client_id", "coworks_qbo_client_secret"):
+            for fname in ("coworks_xero_client_id", "coworks_xero_client_secret"):
                 value = settings[fname] if fname in settings._fields else False
                 if value and value != value.strip():
                     settings[fname] = value.strip()
@@ -158,13 +134,6 @@ class ResConfigSettings(models.TransientModel):
         A client ID Xero would refuse is refused here, before the admin leaves Odoo."""
         self.ensure_one()
         conn_model = self.env["coworks.sync.connection"]
-        if self.coworks_sync_provider == "qbo":
-            if self.env.user._is_system():
-                if not self.coworks_qbo_client_id or not self.coworks_qbo_client_secret:
-                    raise UserError(_("Enter the QuickBooks app's client ID and client secret first "
-                                      "(developer.intuit.com > your app > Keys & credentials)."))
-                self.set_values()
-            return self._coworks_xero_connection(create=True).action_qbo_connect()
         if self.env.user._is_system():
             if not self.coworks_xero_client_id or not self.coworks_xero_client_secret:
                 raise UserError(_("Enter the Xero app's client ID and client secret first (developer.xero.com > "

@@ -22,8 +22,8 @@ class CoworksSyncConnection(models.Model):
     """One company's link to one accounting organisation (a Xero tenant).
 
     Provider-neutral on purpose: ``provider`` picks the services/ package that talks to the
-    remote side, the way ``payment.provider.code`` does; a QuickBooks module would add a
-    selection value and its own services, and reuse jobs, mappings and screens.
+    remote side, the way ``payment.provider.code`` does; a second provider adds a
+    selection value (``selection_add``) and its own services, and reuse jobs, mappings and screens.
     """
 
     _name = "coworks.sync.connection"
@@ -115,7 +115,7 @@ class CoworksSyncConnection(models.Model):
 
     @api.depends("tenant_name", "provider", "company_id.name")
     def _compute_name(self):
-        labels = dict(PROVIDERS)
+        labels = dict(self._fields["provider"].selection)
         for conn in self:
             conn.name = conn.tenant_name or _("%(provider)s (%(company)s)",
                                               provider=labels.get(conn.provider, conn.provider),
@@ -172,9 +172,9 @@ class CoworksSyncConnection(models.Model):
         return self.state == "connected" and bool(self.tenant_id)
 
     def _provider_label(self):
-        """The provider's name for a person ("Xero", "QuickBooks Online")."""
+        """The provider's name for a person (its label in ``provider``'s selection, e.g. "Xero")."""
         self.ensure_one()
-        return dict(PROVIDERS).get(self.provider, self.provider or "")
+        return dict(self._fields["provider"].selection).get(self.provider, self.provider or "")
 
     def _get_provider(self):
         """The services/ object that talks to the remote side (extension point per provider)."""

@@ -229,8 +229,6 @@ class CoworksSyncConnection(models.Model):
         """Start (or restart) the OAuth flow in the browser."""
         self.ensure_one()
         self._check_oauth_admin()
-        if self.provider == "qbo":
-            return self.action_qbo_connect()
         params = self.env["ir.config_parameter"].sudo()
         if not params.get_param("coworks_xero.client_id") or not params.get_param("coworks_xero.client_secret"):
             raise UserError(_("Enter the Xero app's client ID and client secret in Settings first."))
@@ -285,7 +283,7 @@ class CoworksSyncConnection(models.Model):
                 raise UserError(_("%(provider)s refused the refresh: %(msg)s",
                                   provider=conn._provider_label(), msg=exc.message)) from None
             except Exception as exc:
-                # QuickBooks' per-request Fault (services/qbo/client.QboFault): readable as it is
+                # a provider's per-request fault (one with ``sentence()``): readable as it is
                 if not hasattr(exc, "sentence"):
                     raise
                 conn._note_call_failure(exc.sentence())
@@ -304,10 +302,7 @@ class CoworksSyncConnection(models.Model):
         from ..services.xero.client import XeroClient
         from .sync_connection_xero import OdooTokenStore
         self._check_oauth_admin()
-        qbo = self.filtered(lambda c: c.provider == "qbo")
-        if qbo:
-            qbo.action_qbo_disconnect()
-        for conn in self - qbo:
+        for conn in self:
             problems = []
             has_tokens = bool(conn.sudo().refresh_token)
             if has_tokens:

@@ -11,7 +11,7 @@ import datetime
 import logging
 import secrets
 
-from odoo import _, api, models
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools.urls import urljoin
 
@@ -43,6 +43,11 @@ QBO_WEBHOOK_PATH = "/coworks_xero/qbo/webhook"
 
 class CoworksSyncConnection(models.Model):
     _inherit = "coworks.sync.connection"
+
+    # The provider code, added here as a payment module adds its ``payment.provider.code``; the
+    # engine reaches this file through ``_get_provider_qbo``/``_get_inbound_reader_qbo`` and the
+    # overrides below, each of which hands any other provider's connection back to ``super()``.
+    provider = fields.Selection(selection_add=[("qbo", "QuickBooks Online")], ondelete={"qbo": "cascade"})
 
     # ------------------------------------------------------------------ client
 
@@ -87,14 +92,31 @@ class CoworksSyncConnection(models.Model):
         return QboProvider(self._qbo_client(), reference=self._xero_reference_data() or None)
 
     def _remote_url(self, kind, remote_id):
-        """The link that opens a document of this connection where it lives (Xero or QuickBooks)."""
+        """The link that opens a document of a QuickBooks connection in QuickBooks."""
         self.ensure_one()
-        if self.provider == "qbo":
-            from ..services.qbo.links import deep_link
-            sandbox = self.env["ir.config_parameter"].sudo().get_param(PARAM_QBO_ENVIRONMENT) == "sandbox"
-            return deep_link(kind, remote_id, sandbox=sandbox)
-        from ..services.xero.rules import deep_link
-        return deep_link(kind, self.short_code, remote_id)
+        if self.provider != "qbo":
+            return super()._remote_url(kind, remote_id)
+        from ..services.qbo.links import deep_link
+        sandbox = self.env["ir.config_parameter"].sudo().get_param(PARAM_QBO_ENVIRONMENT) == "sandbox"
+        return deep_link(kind, remote_id, sandbox=sandbox)
+
+    def _campus_tracking_category_domain(self):
+        """QuickBooks has one "tracking category": its Classes (services/qbo/provider.py)."""
+        if self.provider != "qbo":
+            return super()._campus_tracking_category_domain()
+        return [("xero_id", "=", "class")]
+
+    def _fees_need_account(self):
+        """QuickBooks books every line through an Item, fees included."""
+        return self.provider != "qbo" and super()._fees_need_account()
+
+    def _coworks_xero_no_tax_type(self):
+        """QuickBooks: services/qbo/payloads.py marks an untaxed line NON (US sales tax) or asks for
+        a mapped VAT code (elsewhere): no tax type is chosen here."""
+        self.ensure_one()
+        if self.provider != "qbo":
+            return super()._coworks_xero_no_tax_type()
+        return ""
 
     # ------------------------------------------------------------------ OAuth
 
@@ -166,6 +188,22 @@ class CoworksSyncConnection(models.Model):
         name = info.get("CompanyName") or info.get("LegalName") or realm_id
         self._write_out_of_band({"base_currency_code": currency or False})
         return {"tenantId": realm_id, "tenantName": name}
+
+    def action_xero_connect(self):
+        """The connection form's Connect button: a QuickBooks connection goes to Intuit."""
+        self.ensure_one()
+        if self.provider != "qbo":
+            return super().action_xero_connect()
+        self._check_oauth_admin()
+        return self.action_qbo_connect()
+
+    def action_xero_disconnect(self):
+        """The shared Disconnect: QuickBooks connections revoke at Intuit, the others go on to ``super()``."""
+        qbo = self.filtered(lambda c: c.provider == "qbo")
+        if qbo:
+            qbo.action_qbo_disconnect()
+        rest = self - qbo
+        return super(CoworksSyncConnection, rest).action_xero_disconnect() if rest else True
 
     def action_qbo_connect(self):
         self.ensure_one()

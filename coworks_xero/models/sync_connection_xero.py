@@ -31,7 +31,7 @@ class OdooTokenStore:
     Reads and writes happen in their own short transactions so that a refresh is committed before
     the new tokens are used (Xero rotates refresh tokens: losing one loses the connection), and
     ``refresh_lock`` holds a row lock on the connection so two workers never refresh at once.
-    Provider-neutral (Intuit rotates refresh tokens too): ``not_connected`` builds the error the
+    Provider-neutral (other providers rotate refresh tokens too): ``not_connected`` builds the error the
     provider's client expects when the row holds no refresh token (default: Xero's).
     """
 
@@ -187,6 +187,18 @@ class CoworksSyncConnection(models.Model):
             "Currencies": [{"Code": c.code} for c in env["coworks.xero.currency"].search(dom)],
         }
 
+    def _campus_tracking_category_domain(self):
+        """Which of the connection's tracking categories campuses map to, found on the first
+        refresh: Xero's is the one named "Campus". A provider with another notion overrides this."""
+        return [("name", "=ilike", "campus")]
+
+    def _remote_url(self, kind, remote_id):
+        """The link that opens a document of this connection where it lives (Xero's deep link; a
+        provider's own model overrides this for its connections)."""
+        self.ensure_one()
+        from ..services.xero.rules import deep_link
+        return deep_link(kind, self.short_code, remote_id)
+
     def _store_reference_data(self, data):
         """Upsert the cache from Xero's answers; rows Xero no longer returns are marked DELETED
         (mappings keep pointing at them and say so)."""
@@ -221,7 +233,7 @@ class CoworksSyncConnection(models.Model):
             "sales_account_code": (i.get("SalesDetails") or {}).get("AccountCode"),
             "sales_tax_type": (i.get("SalesDetails") or {}).get("TaxType"),
             "sales_unit_price": float((i.get("SalesDetails") or {}).get("UnitPrice") or 0),
-            "status": i.get("Status") or "ACTIVE"})  # Xero's items have none; QuickBooks' may be inactive
+            "status": i.get("Status") or "ACTIVE"})  # Xero's items have none; another provider's may be inactive
         sync("coworks.xero.tax.rate", data.get("TaxRates") or [], "tax_type", lambda t: {
             "tax_type": t.get("TaxType"), "name": t.get("Name"),
             "rate": float(t.get("EffectiveRate") or t.get("DisplayTaxRate") or 0),
@@ -250,8 +262,7 @@ class CoworksSyncConnection(models.Model):
             vals["rounding_account_id"] = Account.search(
                 [("connection_id", "=", self.id), ("system_account", "=", "ROUNDING")], limit=1).id or False
         if not self.campus_tracking_category_id:
-            # QuickBooks has one "tracking category": its Classes (services/qbo/provider.py)
-            which = [("xero_id", "=", "class")] if self.provider == "qbo" else [("name", "=ilike", "campus")]
+            which = self._campus_tracking_category_domain()
             vals["campus_tracking_category_id"] = env["coworks.xero.tracking.category"].search(
                 [("connection_id", "=", self.id)] + which, limit=1).id or False
         self.sudo().write(vals)

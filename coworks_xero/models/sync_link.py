@@ -5,7 +5,7 @@ row ties it to the connection, and a connection is bound to one organisation for
 OAuth callback refuses another tenant; a company starts over with a new connection). So
 connecting a company to another organisation never sends the old one's IDs, and reconnecting
 to the same one finds them again (``_adopt_links_of_tenant``). Provider-neutral on purpose: a
-QuickBooks connection keeps its Ids here the same way.
+second provider's connection keeps its IDs here the same way.
 
 Host models read their links through ``coworks.sync.linked.mixin`` (the ``xero_*`` fields
 shown on documents are computed from it) and write them through ``_coworks_link_write``, one

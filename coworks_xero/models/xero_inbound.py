@@ -37,7 +37,7 @@ PULL_INTERVAL_WITH_WEBHOOKS = datetime.timedelta(hours=1)
 PARAM_PULL_MINUTES = "coworks_xero.inbound_pull_minutes"
 PARAM_PULL_MINUTES_WITH_WEBHOOKS = "coworks_xero.inbound_pull_minutes_with_webhooks"
 EVENTS_PER_RUN = 500
-# What the inbound sync acts on, whichever provider sent it (QuickBooks also names payments).
+# What the inbound sync acts on, whichever provider sent it (a provider's reader may also name payments).
 HANDLED_CATEGORIES = xin.HANDLED_CATEGORIES | {"PAYMENT"}
 EVENT_RETENTION_DAYS = 30
 
@@ -513,7 +513,7 @@ class CoworksSyncConnection(models.Model):
         reader = self._coworks_inbound_reader()
         invoice_ids = [rid for _id, cat, rid in events if cat == "INVOICE"]
         credit_ids = [rid for _id, cat, rid in events if cat == "CREDITNOTE"]
-        # QuickBooks names a payment, not the invoices it changed: its reader reads those.
+        # A provider that names a payment, not the invoices it changed: its reader reads those.
         by_payment = {"payment_ids": pay_ids} if (pay_ids := [rid for _id, cat, rid in events
                                                               if cat == "PAYMENT"]) else {}
         documents = reader.documents(invoice_ids, credit_ids, **by_payment) if (

@@ -176,8 +176,7 @@ class XeroProductMapping(models.Model):
                     raise ValidationError(_("%(what)s cannot be mapped to this account: %(why)s",
                                             what=rec.display_name or _("This item"), why=refusal))
             kind = rec.item_kind or rec.product_tmpl_id.coworks_item_kind
-            # (QuickBooks books every line through an Item, fees included)
-            if kind in ITEM_KINDS_AS_ACCOUNTS and not rec.xero_account_id and rec.connection_id.provider != "qbo":
+            if kind in ITEM_KINDS_AS_ACCOUNTS and not rec.xero_account_id and rec.connection_id._fees_need_account():
                 raise ValidationError(_(
                     "Fees (%(kind)s) are booked to a Xero account: choose one.",
                     kind=dict(ITEM_KINDS)[kind]))
@@ -456,15 +455,16 @@ class CoworksSyncConnection(models.Model):
         return {"item_code": "", "account_code": self.default_account_id.code,
                 "tracking": [], "source": "default", "label": _("the connection's default sales account")}
 
+    def _fees_need_account(self):
+        """Whether a fee item kind (``ITEM_KINDS_AS_ACCOUNTS``) must be mapped to an account: Xero
+        books fees to an account; a provider that books every line through an item overrides this."""
+        return True
+
     def _coworks_xero_no_tax_type(self):
         """The TaxType of lines without an Odoo tax (rules.no_tax_type: the organisation's
         zero-rate revenue tax, "NONE" in AU/NZ/UK orgs), so Xero does not apply the account's
         default tax."""
         self.ensure_one()
-        if self.provider == "qbo":
-            # QuickBooks: services/qbo/payloads.py marks an untaxed line NON (US sales tax) or asks
-            # for a mapped VAT code (elsewhere)
-            return ""
         rates = self.env["coworks.xero.tax.rate"].sudo().with_context(active_test=False).search(
             [("connection_id", "=", self.id)])
         return rules.no_tax_type([r._xero_dict() for r in rates])

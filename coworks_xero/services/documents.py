@@ -1,7 +1,7 @@
 """Provider-neutral snapshots of the host's documents.
 
 The Odoo models turn their records into these plain dataclasses; a provider
-(Xero today, QuickBooks later) turns them into its own wire payloads. Nothing
+(Xero, or any provider on the same engine) turns them into its own wire payloads. Nothing
 here knows about Odoo or about Xero, so both sides stay unit-testable.
 
 Amounts are ``decimal.Decimal`` in the document's currency, already rounded the

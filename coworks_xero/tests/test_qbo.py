@@ -437,3 +437,14 @@ class TestQboConnect(CoworksQboHttpCase):
         self.assertIn('name="coworks_sync_provider"', arch)
         self.assertIn("Connect to QuickBooks", arch)
         self.assertIn("Connect to Xero", arch)
+        # The QuickBooks block is its own view's (res_config_settings_qbo_views.xml), placed before the
+        # Xero app's block, and each shows for its provider only.
+        from lxml import etree
+        tree = etree.fromstring(arch)
+        [qbo_block] = tree.xpath("//div[contains(@class, 'o_coworks_qbo_app')]")
+        [xero_block] = tree.xpath("//div[@name='coworks_xero_app']")
+        self.assertIs(qbo_block.getnext(), xero_block)
+        self.assertEqual(qbo_block.get("invisible"), "coworks_sync_provider != 'qbo'")
+        self.assertEqual(xero_block.get("invisible"), "coworks_sync_provider and coworks_sync_provider != 'xero'")
+        self.assertTrue(qbo_block.xpath(".//field[@name='coworks_qbo_client_id']"))
+        self.assertFalse(xero_block.xpath(".//field[starts-with(@name, 'coworks_qbo_')]"))

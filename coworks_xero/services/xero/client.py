@@ -318,7 +318,7 @@ _FALSE = "false"
 WHERE_MAX_QUERY = 1800
 
 
-def _qbool(value):
+def _query_bool(value):
     return _TRUE if value else _FALSE
 
 
@@ -669,7 +669,7 @@ class XeroClient:
         page = 1
         while True:
             data = self._get("find_contacts_by_email", "get_contacts", search_term=email,
-                             include_archived=_qbool(include_archived), page=page, what="Contact")
+                             include_archived=_query_bool(include_archived), page=page, what="Contact")
             contacts = data.get("Contacts") or []
             found.extend(c for c in contacts if str(c.get("EmailAddress") or "").strip().lower() == email.lower())
             if len(contacts) < 100 or page >= 10:
@@ -678,7 +678,7 @@ class XeroClient:
         return found
 
     def find_contacts(self, where=None, search_term=None, include_archived=True, page=None):
-        params = {"include_archived": _qbool(include_archived)}
+        params = {"include_archived": _query_bool(include_archived)}
         if where:
             params["where"] = where
         if search_term:
@@ -956,7 +956,7 @@ class XeroClient:
 
     def get_tracking_categories(self, include_archived=False):
         """Tracking categories, each with its ``Options``."""
-        return self._get("get_tracking_categories", "get_tracking_categories", include_archived=_qbool(include_archived),
+        return self._get("get_tracking_categories", "get_tracking_categories", include_archived=_query_bool(include_archived),
                          what="Tracking categories").get("TrackingCategories") or []
 
     def get_organisation(self):
