@@ -823,7 +823,7 @@ class CoworksSyncJob(models.Model):
                 WITH sent AS (
                     SELECT j.res_id, max(j.id) AS last_id FROM coworks_sync_job j
                      WHERE j.connection_id = %s AND j.res_model = 'account.move' AND j.operation = 'upsert'
-                       AND j.maybe_sent GROUP BY j.res_id)
+                       AND j.kind IN ('invoice', 'credit_note') AND j.maybe_sent GROUP BY j.res_id)
                 SELECT m.id FROM account_move m LEFT JOIN sent ON sent.res_id = m.id
                   LEFT JOIN coworks_sync_link l ON l.connection_id = %s AND l.res_model = 'account.move'
                                                AND l.res_id = m.id

@@ -899,7 +899,7 @@ class XeroClient:
                         include_online=_qbool(include_online), idempotency_key=idempotency_key, **kw)
 
         try:
-            _headers, data = self._request("upload_attachment", fn, kind="attachment", sent=[sent],
+            _headers, data = self._request("upload_attachment", fn, kind="attachment", sent=sent,
                                            what="%s %s" % (what, document_id))
         except XeroError as err:
             if err.kind == VALIDATION:
