@@ -71,11 +71,14 @@ class AccountMove(models.Model):
 
     def _coworks_xero_pdf_attached(self, job, result):
         """The attachment's outcome is the job's (the sync log keeps the AttachmentID): the
-        document's own link, status and number stay as its own job left them."""
+        document's own link, status, number and badge stay as its own job left them, and the
+        chatter speaks only when a person is needed (the engine's "needs attention")."""
         self.ensure_one()
-        if result.ok and result.remote_id and not (result.details or {}).get("notes"):
-            self.sudo()._message_log(body=_("Odoo's PDF (%(file)s) attached to the document in Xero.",
-                                            file=result.remote_number or ""))
+
+    def action_open_xero_jobs(self):
+        """The document's sync log shows its PDF's entries too."""
+        self.ensure_one()
+        return self.env["coworks.sync.job"]._action_open_for(self, ["invoice", "credit_note", "attachment"])
 
     # ------------------------------------------------------------------ the snapshot
 

@@ -90,6 +90,10 @@ class TestPdfAttachment(CoworksXeroEmulatorCase):
         # The document's own link is untouched by its PDF's job.
         self.assertEqual(invoice.xero_number, invoice.name)
         self.assertEqual(invoice.xero_sync_state, "done")
+        # The document's sync log lists its PDF's entry; its badge is the document's own.
+        self.assertIn(job, self.env["coworks.sync.job"].search(invoice.action_open_xero_jobs()["domain"]))
+        self.assertNotIn(job, self.env["coworks.sync.job"].search(
+            self.env["coworks.sync.job"]._document_jobs_domain(invoice, ("invoice",))))
         # The bytes Xero serves are Odoo's.
         self.assertEqual(self._content(invoice, att["FileName"]), content)
 
