@@ -103,6 +103,23 @@ class TestPdfAttachment(CoworksXeroEmulatorCase):
         self.assertEqual(self._uploads(), 1)
         self.assertEqual(len(self._pdf_jobs(invoice)), 1)
 
+    def test_many_documents_one_upload_each_in_small_batches(self):
+        """A run with more documents than one attachment batch (10): each PDF one PUT, no list
+        read (nothing may be there yet), the documents themselves in one batch call."""
+        invoices = self.env["account.move"].union(*[self._invoice(price=100.0 + n) for n in range(12)])
+        for invoice in invoices:
+            self._with_pdf(invoice)
+        self.emu("DELETE", "requests")
+        self.run_worker()
+        counts = self.xero_requests()["counts"]
+        self.assertEqual(counts.get(INVOICE_ROUTE), 12)
+        self.assertNotIn("GET /Invoices/{InvoiceID}/Attachments", counts)
+        self.assertEqual(counts.get("PUT /Invoices"), 1)
+        for invoice in invoices:
+            self.assertEqual(len(self._attachments(invoice)), 1, invoice.name)
+        self.assertEqual(set(self.env["coworks.sync.job"].search([("kind", "=", "attachment")]).mapped("state")),
+                         {"done"})
+
     def _content(self, move, file_name):
         import urllib.request
         from ..models.sync_connection_xero import OdooTokenStore
