@@ -66,3 +66,12 @@ def test_unknown_document_raises_not_found(env, xero):
         xero.upload_attachment("invoice", "00000000-0000-0000-0000-000000000000", "a.pdf", PDF,
                                idempotency_key="a-" + _uid())
     assert exc.value.kind == "not_found"
+
+
+def test_file_name_with_spaces_and_signs_reaches_xero_as_it_is(env, xero):
+    cid = new_contact_id(xero)
+    [doc] = xero.create_invoices([invoice(cid)], idempotency_key="i-" + _uid())
+    name = "Invoice INV_2026 #7 (é).pdf"
+    result = xero.upload_attachment("invoice", doc.remote_id, name, PDF, idempotency_key="a-" + _uid())
+    assert result.ok, result.message
+    assert [a["FileName"] for a in xero.get_attachments("invoice", doc.remote_id)] == [name]
