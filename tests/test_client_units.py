@@ -29,7 +29,8 @@ def test_services_never_import_odoo():
 
 def test_scopes_in_one_place():
     assert const.SCOPE == ("openid profile email offline_access accounting.contacts accounting.settings "
-                           "accounting.invoices accounting.payments accounting.banktransactions")
+                           "accounting.invoices accounting.payments accounting.banktransactions "
+                           "accounting.attachments")
     root = pathlib.Path(REPO) / "coworks_xero" / "services" / "xero"
     for path in root.glob("*.py"):
         if path.name != "const.py":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import re
 import uuid
 from decimal import Decimal
@@ -19,6 +20,10 @@ ZERO = Decimal("0")
 EDIT_LOCKED = "This document cannot be edited as it has a payment or credit note allocated to it."
 EXCEEDS = "Payment amount exceeds the amount outstanding on this document"
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Xero's attachment rules (developer.xero.com, Attachments): at most 10 files on one document,
+# each at most 25 MB.
+ATTACHMENT_MAX_BYTES = 25 * 1024 * 1024
+ATTACHMENTS_PER_DOCUMENT = 10
 
 CONTACT_READONLY = {
     "ContactID", "IsCustomer", "IsSupplier", "UpdatedDateUTC", "Balances", "HasValidationErrors",
@@ -109,6 +114,8 @@ class Org:
         self.numbers: dict[str, str] = {}  # "INV:<casefolded number>" -> id
         self.counters = {"INV": 0, "CN": 0}
         self.idempotency: dict[str, tuple] = {}
+        # document id (InvoiceID / CreditNoteID) -> its attachments, in upload order
+        self.attachments: dict[str, list] = {}
 
     # -- helpers ------------------------------------------------------------------------------
     def now(self) -> dt.datetime:
@@ -711,7 +718,7 @@ class Org:
             "UpdatedDateUTC": ms_date(doc["_updated"]),
             "CurrencyCode": doc["CurrencyCode"],
             "CurrencyRate": doc["CurrencyRate"],
-            "HasAttachments": False,
+            "HasAttachments": bool(self.attachments.get(doc[cfg["id"]])),
             "HasErrors": False,
             "IsDiscounted": bool(doc.get("TotalDiscount")),
             "SentToContact": doc.get("SentToContact", False),
@@ -1493,6 +1500,55 @@ class Org:
             txn.event("CONTACT", dst["ContactID"], "UPDATE")
         return {"from": src["ContactID"], "into": dst["ContactID"]}
 
+    # -- attachments ---------------------------------------------------------------------------
+    def document(self, kind, doc_id):
+        store = self.invoices if kind == "INV" else self.credit_notes
+        return store.get((doc_id or "").lower())
+
+    def save_attachment(self, kind, doc_id, file_name, content, mime_type, include_online, txn, replace=False):
+        """Attach ``content`` to the document as ``file_name``. PUT (``replace=False``) adds a file
+        even when one of that name is there (Xero does not document what it does then: the
+        emulator takes the stricter reading, so a second upload is a second file); POST
+        (``replace=True``) replaces the file of that name, or adds it. Raises ElementError."""
+        doc_id = (doc_id or "").lower()
+        name = (file_name or "").strip()
+        problems = []
+        if not name:
+            problems.append("A file name is required: it is the last part of the URL "
+                            "(.../Attachments/{FileName}).")
+        if not content:
+            problems.append("The attachment is empty: the file's bytes are the request body.")
+        elif len(content) > ATTACHMENT_MAX_BYTES:
+            problems.append(f"The file is {len(content)} bytes: Xero accepts attachments of up to 25 MB "
+                            f"({ATTACHMENT_MAX_BYTES} bytes).")
+        current = list(self.attachments.get(doc_id, []))
+        existing = next((i for i, a in enumerate(current) if a["FileName"] == name), None) if replace else None
+        if existing is None and len(current) >= ATTACHMENTS_PER_DOCUMENT:
+            problems.append(f"This document already has {len(current)} attachments: Xero allows at most "
+                            f"{ATTACHMENTS_PER_DOCUMENT} on one document.")
+        if problems:
+            raise ElementError(problems)
+        attachment = {"AttachmentID": current[existing]["AttachmentID"] if existing is not None else new_id(),
+                      "FileName": name, "MimeType": mime_type or "application/octet-stream",
+                      "ContentLength": len(content), "IncludeOnline": bool(include_online),
+                      "_content": bytes(content)}
+        if existing is not None:
+            current[existing] = attachment
+        else:
+            current.append(attachment)
+        txn.set(self.attachments, doc_id, current)
+        return attachment
+
+    def attachments_of(self, doc_id):
+        return list(self.attachments.get((doc_id or "").lower(), []))
+
+    @staticmethod
+    def render_attachment(kind, doc_id, attachment, base=""):
+        collection = "Invoices" if kind == "INV" else "CreditNotes"
+        out = {k: v for k, v in attachment.items() if not k.startswith("_")}
+        out["Url"] = f"{base}/api.xro/2.0/{collection}/{doc_id}/Attachments/{attachment['FileName']}"
+        return out
+
     def dump(self):
         return {
             "tenant_id": self.tenant_id,
@@ -1505,6 +1561,12 @@ class Org:
             "BankTransactions": [self.render_bank_transaction(b) for b in self.bank_transactions.values()],
             "Overpayments": [self.render_credit("OVP", o) for o in self.overpayments.values()],
             "Prepayments": [self.render_credit("PRE", o) for o in self.prepayments.values()],
+            # per document: what was attached, with the sha256 of the bytes (the bytes themselves
+            # are served by GET .../Attachments/{FileName})
+            "Attachments": {doc_id: [dict(self.render_attachment(
+                "INV" if doc_id in self.invoices else "CN", doc_id, a),
+                sha256=hashlib.sha256(a["_content"]).hexdigest()) for a in atts]
+                for doc_id, atts in self.attachments.items() if atts},
             "Items": [self.render_item(i) for i in self.items.values()],
             "Accounts": [self.render_account(a) for a in self.accounts.values()],
             "TaxRates": list(self.tax_rates.values()),

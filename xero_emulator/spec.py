@@ -234,7 +234,8 @@ _TYPE_CHECKS = {
 
 
 class Operation:
-    __slots__ = ("path", "method", "operation_id", "params", "body_schema", "scopes", "regex", "template")
+    __slots__ = ("path", "method", "operation_id", "params", "body_schema", "body_binary", "body_required",
+                 "scopes", "regex", "template")
 
     def __init__(self, path, method, op, spec):
         self.path = path
@@ -246,8 +247,13 @@ class Operation:
             if "$ref" in p:
                 p = spec.resolve(p["$ref"])
             self.params.append(p)
-        body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+        request_body = op.get("requestBody", {})
+        content = request_body.get("content", {})
+        body = content.get("application/json", {}).get("schema")
         self.body_schema = body
+        # Attachments: the spec declares the body as raw bytes (application/octet-stream)
+        self.body_binary = body is None and "application/octet-stream" in content
+        self.body_required = bool(request_body.get("required"))
         scopes = []
         for sec in op.get("security", []):
             scopes.extend(sec.get("OAuth2", []))

@@ -25,3 +25,4 @@ from . import account_partial_reconcile
 from . import xero_inbound
 from . import sync_drift
 from . import sync_note
+from . import account_move_pdf

@@ -148,7 +148,7 @@ class CoworksSyncConnection(models.Model):
         self.env.cr.execute("""
             SELECT j.res_id FROM coworks_sync_job j
              WHERE j.connection_id = %s AND j.res_model = 'account.move' AND j.res_id = ANY(%s)
-               AND j.state IN ('pending', 'error')
+               AND j.state IN ('pending', 'error') AND j.kind != 'attachment'  -- its PDF: not the document
             UNION
             SELECT unnest(ARRAY[l.move_id, l.credit_note_id]) FROM coworks_xero_payment_link l
               JOIN coworks_sync_job j ON j.res_model = 'coworks.xero.payment.link' AND j.res_id = l.id

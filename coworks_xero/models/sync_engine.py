@@ -32,6 +32,9 @@ from .xero_mapping import MappingError, batch_memo
 _logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 50  # Xero takes up to 50 documents per call comfortably
+# Kinds sent one call per record (a file a call): smaller batches, so that a batch the connection's
+# budget cuts short (its answers are then looked up again) is a short one.
+BATCH_SIZE_BY_KIND = {"attachment": 10}
 CLAIM_SIZE = 200  # jobs claimed per round of the cron loop
 CONCURRENCY_RETRIES = 5  # a step whose writes collide with a user's is run again (never the send)
 CLAIM_LOCK_SPACE = 0x58e0  # advisory-lock namespace of claimed jobs (first key; the job id is the second)
@@ -426,8 +429,9 @@ class CoworksSyncJob(models.Model):
                 jobs, key=lambda j: (j.connection_id, j.kind, j.operation)):
             group = self.browse().union(*group)
             out = None  # the batch whose request is out
-            for start in range(0, len(group), BATCH_SIZE):
-                batch = group[start:start + BATCH_SIZE]
+            size = BATCH_SIZE_BY_KIND.get(kind, BATCH_SIZE)
+            for start in range(0, len(group), size):
+                batch = group[start:start + size]
                 ready = batch._prepare_batch(conn, kind, operation, providers)
                 if out is not None:
                     connection_failed = out.finish()
@@ -828,7 +832,7 @@ class CoworksSyncJob(models.Model):
                 WITH sent AS (
                     SELECT j.res_id, max(j.id) AS last_id FROM coworks_sync_job j
                      WHERE j.connection_id = %s AND j.res_model = 'account.move' AND j.operation = 'upsert'
-                       AND j.maybe_sent GROUP BY j.res_id)
+                       AND j.kind IN ('invoice', 'credit_note') AND j.maybe_sent GROUP BY j.res_id)
                 SELECT m.id FROM account_move m LEFT JOIN sent ON sent.res_id = m.id
                   LEFT JOIN coworks_sync_link l ON l.connection_id = %s AND l.res_model = 'account.move'
                                                AND l.res_id = m.id

@@ -216,6 +216,24 @@ class CreditAllocation:
     others_on_invoice: Decimal = Decimal("0")
 
 
+@dataclasses.dataclass
+class Attachment:
+    """A file of the host (its PDF of a document) to attach to the provider's copy of that
+    document, where the customer sees it with the document online."""
+
+    ref: str  # e.g. "account.move,12"
+    document_kind: str  # KIND_INVOICE | KIND_CREDIT_NOTE
+    document_remote_id: str  # the provider's InvoiceID / CreditNoteID it goes on
+    file_name: str
+    content: bytes
+    document_label: str = ""  # named for a person, e.g. "invoice INV/2026/00012"
+    mime_type: str = "application/pdf"
+    include_online: bool = True
+    # An upload of this file to that document may have happened before (an earlier job for the
+    # same document): the provider lists what the document has before it uploads.
+    check_existing: bool = False
+
+
 def edited_on_both_sides(remote_updated_at: datetime.datetime | None, host_synced_at: datetime.datetime | None,
                          differs: bool) -> bool:
     """The provider's copy was changed after the host last sent it, and it differs from what the

@@ -22,3 +22,4 @@ from . import test_failure_modes
 from . import test_credit_refunds
 from . import test_qbo
 from . import test_qbo_credit
+from . import test_pdf_attachment

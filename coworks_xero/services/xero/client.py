@@ -867,6 +867,55 @@ class XeroClient:
                           "element": element, "error_code": element_code("allocation", element,
                                                                          element_messages(element))})
 
+    # ========================================================= attachments
+
+    _ATTACHMENT_CALLS = {
+        # kind: (list, upload by file name, what)
+        "invoice": ("get_invoice_attachments", "create_invoice_attachment_by_file_name", "Invoice"),
+        "credit_note": ("get_credit_note_attachments", "create_credit_note_attachment_by_file_name", "Credit note"),
+    }
+
+    def get_attachments(self, kind, document_id):
+        """GET /Invoices|CreditNotes/{id}/Attachments -> the document's attachments (dicts:
+        AttachmentID, FileName, MimeType, ContentLength, IncludeOnline, Url)."""
+        list_method, _upload, what = self._ATTACHMENT_CALLS[kind]
+        data = self._get("get_attachments", list_method, document_id, what="%s %s" % (what, document_id))
+        return data.get("Attachments") or []
+
+    def upload_attachment(self, kind, document_id, file_name, content, idempotency_key, include_online=True,
+                          ref="", label=""):
+        """PUT /Invoices|CreditNotes/{id}/Attachments/{FileName} with the file's raw bytes
+        (application/octet-stream, as the spec declares), ``IncludeOnline`` so the customer sees it
+        on the online invoice -> Result (remote_id = AttachmentID). Xero's refusal of the file (too
+        large, too many) is a failed Result; anything else raises XeroError."""
+        _check_key(idempotency_key)
+        _list, upload_method, what = self._ATTACHMENT_CALLS[kind]
+        call = getattr(self.accounting, upload_method)
+        sent = {"FileName": file_name, "Document": label or "%s %s" % (what.lower(), document_id),
+                "ContentLength": len(content or b"")}
+
+        def fn(**kw):
+            return call(self.tenant_id, document_id, file_name, bytes(content or b""),
+                        include_online=_qbool(include_online), idempotency_key=idempotency_key, **kw)
+
+        try:
+            _headers, data = self._request("upload_attachment", fn, kind="attachment", sent=sent,
+                                           what="%s %s" % (what, document_id))
+        except XeroError as err:
+            if err.kind == VALIDATION:
+                return Result(ref=ref, ok=False, error_kind=VALIDATION, message=err.message,
+                              details={"status": err.status, "error_code": err.code,
+                                       "element": (err.details.get("elements") or [{}])[0]})
+            raise
+        returned = (data or {}).get("Attachments") or []
+        got = returned[0] if returned else {}
+        if not got.get("AttachmentID"):
+            return Result(ref=ref, ok=False, error_kind=RETRYABLE,
+                          message="Xero accepted the attachment without returning its ID.",
+                          details={"error_code": NO_ID_RETURNED, "element": got})
+        return Result(ref=ref, ok=True, remote_id=str(got["AttachmentID"]), remote_number=got.get("FileName") or "",
+                      details={"element": got})
+
     def get_credit_notes(self, ids=(), numbers=()):
         """Credit notes by CreditNoteID and/or CreditNoteNumber (where filter, chunks of 50)."""
         out = []

@@ -29,9 +29,13 @@ SCOPES = (
     "accounting.payments",
     # customer credit (overpayments) is created as a bank transaction (PUT /BankTransactions)
     "accounting.banktransactions",
+    # the Odoo PDF attached to invoices and credit notes (an option, off by default)
+    "accounting.attachments",
 )
 # What creating an overpayment needs (a connection authorised before it was asked for lacks it).
 BANK_TRANSACTION_SCOPES = ("accounting.banktransactions", "accounting.transactions")
+# What attaching the Odoo PDF needs (a connection authorised before it was asked for lacks it).
+ATTACHMENT_SCOPES = ("accounting.attachments",)
 SCOPE = " ".join(SCOPES)
 
 # Rate limits (https://developer.xero.com/faq/limits).

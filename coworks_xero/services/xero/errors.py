@@ -184,6 +184,10 @@ def element_label(kind, element=None, sent=None, index=None):
     if kind == "contact":
         name = get("Name")
         return "Contact %s" % name if name else "Contact%s" % position
+    if kind == "attachment":
+        name, document = get("FileName"), get("Document")
+        label = "The PDF %s" % name if name else "The attachment%s" % position
+        return "%s of %s" % (label, document) if document else label
     if kind == "invoice":
         ref = _pick(get("InvoiceNumber"), get("InvoiceID"))
         return "Invoice %s" % ref if ref else "Invoice%s" % position
@@ -458,6 +462,14 @@ NOT_FOUND_CODE = "not_found"
 CONFLICT_CODE = "conflict"
 VALIDATION_CODE = "validation"
 MAPPING_MISSING = "mapping_missing"
+# The Odoo PDF attached to the Xero document (its own job, kind "attachment")
+ATTACHMENT_TOO_LARGE = "attachment_too_large"
+ATTACHMENT_LIMIT = "attachment_limit"
+ATTACHMENTS_SCOPE_MISSING = "attachments_scope_missing"
+PDF_RENDERER_MISSING = "pdf_renderer_missing"
+# Xero's limits on attachments (developer.xero.com, Attachments): the emulator enforces the same.
+ATTACHMENT_MAX_BYTES = 25 * 1024 * 1024
+ATTACHMENTS_PER_DOCUMENT = 10
 
 DEFAULT_CODE_BY_KIND = {
     RETRYABLE: SERVER_ERROR,
@@ -470,6 +482,8 @@ DEFAULT_CODE_BY_KIND = {
 # (code, pattern, kinds it applies to or None for any) - first match wins, so the specific
 # phrases come before the general ones. See point 5 above: message text is the last resort.
 _MESSAGE_CODES = [
+    (ATTACHMENT_TOO_LARGE, r"attachments of up to \d+ ?MB|file size|too large", None),
+    (ATTACHMENT_LIMIT, r"allows at most \d+ on one document|maximum (number )?of \d+ attachments", None),
     (CONTACT_NAME_TAKEN, r"contact name .* is already assigned to another contact", None),
     (CONTACT_NUMBER_TAKEN, r"contact number .* is already assigned to another contact", None),
     (CONTACT_MERGED, r"has been merged into another contact", None),
@@ -547,6 +561,13 @@ ADVICE = {
                       "by hand, then Retry",
     DISCOUNT_NOT_ALLOWED: "remove the discount from the credit note line in Odoo, then Retry",
     ORGANISATION_LIMIT: "the Xero organisation's plan refuses more documents: upgrade the plan in Xero, then Retry",
+    ATTACHMENT_TOO_LARGE: "the document's PDF is larger than Xero accepts: shorten it (fewer lines, a lighter "
+                          "report layout or logo), then Retry; the document itself is in Xero",
+    ATTACHMENT_LIMIT: "the document already has as many attachments as Xero allows: remove one in Xero, then "
+                      "Retry; the document itself is in Xero",
+    ATTACHMENTS_SCOPE_MISSING: "this connection was authorised without access to attachments: Reconnect to Xero "
+                               "(Invoicing > Configuration > Xero > Connections > Reconnect) to grant it, then "
+                               "Retry; the document itself is in Xero",
 }
 
 
