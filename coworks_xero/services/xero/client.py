@@ -896,7 +896,7 @@ class XeroClient:
 
         def fn(**kw):
             return call(self.tenant_id, document_id, file_name, bytes(content or b""),
-                        include_online=_qbool(include_online), idempotency_key=idempotency_key, **kw)
+                        include_online=_query_bool(include_online), idempotency_key=idempotency_key, **kw)
 
         try:
             _headers, data = self._request("upload_attachment", fn, kind="attachment", sent=sent,
