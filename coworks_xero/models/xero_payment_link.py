@@ -10,18 +10,22 @@ whose record is the link:
   ARCREDITPAYMENT);
 - invoice ↔ credit note → a Xero credit note Allocation (``allocation``).
 
-Customer credit (a payment larger than what it reconciles, or reconciled with nothing: a deposit) is
-money Xero cannot take as a Payment (``/Payments`` refuses more than is outstanding): it becomes an
-Xero *Overpayment* (``overpayment``: a RECEIVE-OVERPAYMENT bank transaction from the payment
+Customer credit (a payment larger than what it reconciles, or reconciled with nothing: a deposit;
+or money received on a bank statement line and matched with the customer's receivable for more
+than the invoices it settles, or with the receivable alone) is money Xero cannot take as a Payment
+(``/Payments`` refuses more than is outstanding): it becomes a Xero *Overpayment*
+(``overpayment``: a RECEIVE-OVERPAYMENT bank transaction from the payment's or statement line's
 journal's bank account), and each later reconciliation of that credit with an invoice an
-allocation of it (``overpayment_allocation``), never a second payment. See ``_coworks_xero_sync_credit``.
+allocation of it (``overpayment_allocation``), never a second payment. The credit's *owner* is
+``credit_payment_id`` or ``credit_statement_line_id`` (exactly one is set); both models offer the
+same ``_coworks_xero_credit_*`` methods. See ``_coworks_xero_sync_credit``.
 
 Customer credit paid back (an outbound customer payment, or money paid out on a bank statement
-line, reconciled with the inbound payment whose credit it is) is a Xero refund Payment out of that
+line, reconciled with the receipt whose credit it is) is a Xero refund Payment out of that
 overpayment (``overpayment_refund``: ``Overpayment: {OverpaymentID}``, AROVERPAYMENTPAYMENT); the
 credit written off by a journal entry is the same refund from the connection's write-off account.
-Credit Xero does not hold as an overpayment (left by a bank statement line or a journal entry, not
-by a payment) cannot be refunded there: its refund link is a job that says so.
+Credit Xero does not hold as an overpayment (left by a journal entry, not by money received)
+cannot be refunded there: its refund link is a job that says so.
 
 So a payment that settles three invoices is three Xero payments (Xero pays one document per
 Payment), and undoing one reconciliation undoes exactly its Xero counterpart. The link outlives
@@ -102,8 +106,9 @@ class XeroPaymentLink(models.Model):
     reference = fields.Char()
     date = fields.Date()
     xero_id = fields.Char("Xero PaymentID / AllocationID", index="btree_not_null", readonly=True)
-    # Customer credit (kinds overpayment / overpayment_allocation): the payment whose credit it is
-    # (not ``payment_id``: that payment's Xero payments stay what ``xero_payment_link_ids`` lists).
+    # Customer credit (kinds overpayment / overpayment_allocation / overpayment_refund): the payment
+    # whose credit it is (not ``payment_id``: that payment's Xero payments stay what
+    # ``xero_payment_link_ids`` lists)...
     credit_payment_id = fields.Many2one("account.payment", "Payment (credit)", index="btree_not_null",
                                         ondelete="set null")
     # ...or the bank statement line whose credit it is (money received on the statement and matched
@@ -506,7 +511,8 @@ class XeroPaymentLink(models.Model):
 
     @api.model
     def _coworks_xero_sync_credit(self, payments, unapplied=False):
-        """Keep each payment's customer credit in Xero as Odoo has it.
+        """Keep each payment's customer credit in Xero as Odoo has it (``payments``: customer
+        payments, or bank statement lines: what is said of a payment holds for a line).
 
         Odoo's truth is the payment's receivable residual (what it paid and applies to nothing).
         Xero's, as this integration made it, is the credit of the payment's live overpayment
