@@ -76,14 +76,6 @@ class AccountBankStatementLine(models.Model):
 
     # ------------------------------------------------------------------ sync triggers
 
-    @api.model_create_multi
-    def create(self, vals_list):
-        """A line created straight onto the receivable (``counterpart_account_id``): a deposit."""
-        lines = super().create(vals_list)
-        if not self.env.context.get("coworks_xero_no_credit_sync"):
-            self.env["coworks.xero.payment.link"]._coworks_xero_sync_credit(lines)
-        return lines
-
     def action_undo_reconciliation(self):
         """Back to the suspense account: what the line left as credit is no longer there (its
         overpayment is voided, after its allocations and refunds are removed)."""
@@ -93,12 +85,17 @@ class AccountBankStatementLine(models.Model):
 
     def unlink(self):
         """A deleted line takes its money out of Xero: its payments and its credit."""
-        Link = self.env["coworks.xero.payment.link"].sudo()
-        links = Link.search(["|", ("credit_statement_line_id", "in", self.ids),
-                             ("money_move_id", "in", self.move_id.ids),
-                             ("state", "in", ("pending", "synced"))]) if self.ids else Link
-        links._coworks_xero_undo()
+        self._coworks_xero_money_links()._coworks_xero_undo()
         return super(AccountBankStatementLine, self.with_context(coworks_xero_no_credit_sync=True)).unlink()
+
+    def _coworks_xero_money_links(self):
+        """The live links of what these lines' money is in Xero: payments, refunds and refunds of
+        credit paid from them, and their own credit (overpayments, allocations, refunds of it)."""
+        Link = self.env["coworks.xero.payment.link"].sudo()
+        if not self.ids:
+            return Link
+        return Link.search(["|", ("credit_statement_line_id", "in", self.ids),
+                            ("money_move_id", "in", self.move_id.ids), ("state", "in", ("pending", "synced"))])
 
     def _coworks_xero_check_credit(self):
         """The line's journal items changed (a counterpart moved onto or off the receivable): its
@@ -110,6 +107,43 @@ class AccountBankStatementLine(models.Model):
                               or not s._coworks_xero_credit_lines())
         gone.sudo().xero_credit_link_ids.filtered(lambda l: l.kind == "overpayment")._coworks_xero_undo()
         self.env["coworks.xero.payment.link"]._coworks_xero_sync_credit(lines - gone)
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    def _post(self, soft=True):
+        """A statement line's entry posted (when the line is created, or again after a reset):
+        its matchings are Xero payments again, what it leaves unapplied an overpayment."""
+        posted = super()._post(soft)
+        st_lines = posted.statement_line_id
+        if st_lines and not self.env.context.get("coworks_xero_no_credit_sync"):
+            lines = st_lines.move_id.line_ids
+            partials = lines.matched_debit_ids | lines.matched_credit_ids
+            Link = self.env["coworks.xero.payment.link"]
+            if partials:
+                live = Link.sudo().search([("partial_id", "in", partials.ids),
+                                           ("state", "in", ("pending", "synced"))]).partial_id
+                Link._coworks_xero_track(partials - live)
+            Link._coworks_xero_sync_credit(st_lines)
+        return posted
+
+    def button_draft(self):
+        """Odoo keeps a statement line's entry matched when it is reset to draft; Xero has no draft
+        money: its payments and credit are removed (and sent again when it is posted again)."""
+        return super(AccountMove, self._coworks_xero_undo_statement_money()).button_draft()
+
+    def button_cancel(self):
+        return super(AccountMove, self._coworks_xero_undo_statement_money()).button_cancel()
+
+    def _coworks_xero_undo_statement_money(self):
+        """Remove from Xero the money of the statement lines among these entries; the recordset to
+        go on with (what Odoo un-matches meanwhile then leaves no credit to send)."""
+        st_lines = self.statement_line_id
+        if not st_lines:
+            return self
+        st_lines._coworks_xero_money_links()._coworks_xero_undo()
+        return self.with_context(coworks_xero_no_credit_sync=True)
 
 
 class AccountMoveLine(models.Model):

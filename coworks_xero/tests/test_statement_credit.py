@@ -100,6 +100,41 @@ class TestStatementCredit(CoworksXeroEmulatorCase):
         self.assertFalse([r for r in self.xero_requests()["requests"]
                           if r["method"] in ("PUT", "POST") and r["route"] != "POST /connect/token"])
 
+    def test_statement_line_settling_exactly_is_one_payment_and_no_overpayment(self):
+        invoice = self._invoice()
+        st_line = self._statement_line(invoice.amount_total, "Exact transfer", match=invoice)
+        self.assertAlmostEqual(st_line._coworks_xero_credit_left(), 0.0)
+        self.run_worker()
+        self.assertEqual(self.xero_overpayments(), [])
+        self.assertEqual(self.xero_state()["BankTransactions"], [])
+        [xp] = self.xero_payments()
+        self.assertEqual((float(xp["Amount"]), xp["Account"]["Code"]), (invoice.amount_total, "092"))
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "PAID")
+        # (matched the community way, the line was a deposit for a moment: that credit, applied
+        # before it was sent, is nothing to send, and no job is left for a person)
+        self.assertFalse(self.link_jobs(st_line.xero_credit_link_ids).filtered(
+            lambda j: j.state not in ("done", "skipped")))
+
+    def test_statement_entry_reset_to_draft_removes_its_money_and_posting_again_sends_it_again(self):
+        invoice = self._invoice()
+        st_line = self._statement_line(round(invoice.amount_total + 12.5, 2), "Reset me", match=invoice)
+        self.run_worker()
+        [first] = self.xero_overpayments()
+        st_line.move_id.button_draft()
+        self.run_worker()
+        self.assertEqual(self.xero_payments(), [])
+        self.assertEqual(self.xero_overpayments()[0]["Status"], "VOIDED")
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "AUTHORISED")
+
+        st_line.move_id.action_post()
+        self.run_worker()
+        [xp] = self.xero_payments()
+        self.assertEqual(float(xp["Amount"]), invoice.amount_total)
+        [live] = self.xero_overpayments("AUTHORISED")
+        self.assertNotEqual(live["OverpaymentID"], first["OverpaymentID"])
+        self.assertEqual(float(live["Total"]), 12.5)
+        self.assertEqual(self.xero_invoice(invoice.name)["Status"], "PAID")
+
     # ---------------------------------------------------------------- a deposit and its use
 
     def test_deposit_on_a_statement_line_then_applied_allocated_unallocated_and_voided(self):
