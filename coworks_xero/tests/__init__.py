@@ -20,4 +20,5 @@ from . import test_drift_report
 from . import test_inbound_delivery
 from . import test_failure_modes
 from . import test_credit_refunds
+from . import test_statement_credit
 from . import test_qbo
