@@ -228,6 +228,33 @@ class TestStatementCredit(CoworksXeroEmulatorCase):
         refund = self.credit_links(deposit, "overpayment_refund")
         self.assertEqual((refund.state, refund.credit_link_id), ("synced", self.credit_links(deposit)))
 
+    def test_credit_paid_back_by_an_outbound_payment_is_a_refund_out_of_the_overpayment(self):
+        deposit = self._statement_line(200.0, "Deposit to refund")
+        self.run_worker()
+        [ovp] = self.xero_overpayments()
+        out = self.env["account.payment"].create({
+            "payment_type": "outbound", "partner_type": "customer", "partner_id": self.partner_a.id,
+            "amount": 80.0, "journal_id": self.bank_journal.id, "date": fields.Date.today()})
+        out.action_post()
+        (self._receivable(deposit.move_id) + self._receivable(out.move_id)).reconcile()
+        self.run_worker()
+        [xr] = [p for p in self.xero_payments() if p.get("Overpayment")]
+        self.assertEqual((xr["Overpayment"]["OverpaymentID"], float(xr["Amount"]), xr["Reference"]),
+                         (ovp["OverpaymentID"], 80.0, out.name))
+        [ovp] = self.xero_overpayments()
+        self.assertEqual((ovp["Status"], float(ovp["RemainingCredit"])), ("AUTHORISED", 120.0))
+        refund = self.credit_links(deposit, "overpayment_refund")
+        self.assertEqual((refund.state, refund.payment_id), ("synced", out))
+        self.assertEqual(out.xero_sync_state, "done")
+
+        # Cancelled: the refund is deleted in Xero and the credit is whole again.
+        out.action_cancel()
+        self.run_worker()
+        self.assertFalse([p for p in self.xero_payments() if p.get("Overpayment")])
+        [ovp] = self.xero_overpayments()
+        self.assertEqual(float(ovp["RemainingCredit"]), 200.0)
+        self.assertEqual(len(self.xero_overpayments()), 1)
+
     # ---------------------------------------------------------------- what needs a person
 
     def test_unmapped_statement_journal_is_a_clear_error_and_retry_after_mapping_sends(self):
