@@ -15,6 +15,7 @@ from . import product_template
 from . import res_partner
 from . import account_move
 from . import account_payment
+from . import account_bank_statement_line
 from . import xero_payment_link
 from . import res_config_settings
 from . import res_config_settings_qbo

@@ -88,6 +88,24 @@ class AccountPayment(models.Model):
         return (self.payment_type == "inbound" and self.partner_type == "customer" and bool(self.partner_id)
                 and self.move_id.state == "posted")
 
+    def _coworks_xero_credit_currency(self):
+        self.ensure_one()
+        return self.currency_id
+
+    def _coworks_xero_credit_partner(self):
+        self.ensure_one()
+        return self.partner_id.commercial_partner_id
+
+    def _coworks_xero_credit_reference(self):
+        self.ensure_one()
+        return self.name or ""
+
+    def _coworks_xero_credit_owner_vals(self):
+        return {"credit_payment_id": self.id}
+
+    def _coworks_xero_credit_key(self):
+        return f"{self._name},{self.id}:credit"
+
     def _coworks_xero_credit_lines(self):
         return self.move_id.line_ids.filtered(
             lambda l: l.account_id.account_type == "asset_receivable" and l.partner_id)

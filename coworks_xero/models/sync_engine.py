@@ -868,12 +868,15 @@ class CoworksSyncJob(models.Model):
             # Customer credit (money received that settles nothing, or less than it paid) that Xero
             # does not hold as overpayments yet: posted, or un-applied, while sync was off. Before
             # the reconciliations below, so a refund or an application of that credit finds it.
-            payments = self._catch_up_credit(conn, limit)
-            pages[conn.id, "credit"] = len(payments)
-            if payments:
-                links = self.env["coworks.xero.payment.link"].with_context(
-                    coworks_xero_no_trigger=True)._coworks_xero_sync_credit(payments)
-                queued += len(links)
+            # (a customer payment's, or a bank statement line's matched with the receivable)
+            for what, owner_model in (("credit", "account.payment"),
+                                      ("statement_credit", "account.bank.statement.line")):
+                owners = self._catch_up_credit(conn, limit, owner_model)
+                pages[conn.id, what] = len(owners)
+                if owners:
+                    links = self.env["coworks.xero.payment.link"].with_context(
+                        coworks_xero_no_trigger=True)._coworks_xero_sync_credit(owners)
+                    queued += len(links)
             # Reconciliations of customer documents that no link mirrors yet (a link is made when
             # the reconciliation is, while sync is on), and of customer credit with money paid back.
             self.env.cr.execute("""
@@ -903,46 +906,61 @@ class CoworksSyncJob(models.Model):
                 queued += len(links)
         return queued, pages
 
+    # Owners of customer credit, as the catch-up reads them: their table, the currency their
+    # credit is counted in (see ``_coworks_xero_credit_left``), what makes them eligible, and the
+    # link field that names them.
+    _CREDIT_OWNERS = {
+        "account.payment": (
+            "account_payment o", "o.currency_id",
+            "o.payment_type = 'inbound' AND o.partner_type = 'customer' AND o.partner_id IS NOT NULL",
+            "credit_payment_id"),
+        "account.bank.statement.line": (
+            "account_bank_statement_line o", "COALESCE(o.foreign_currency_id, o.currency_id)",
+            "o.amount > 0", "credit_statement_line_id"),
+    }
+
     @api.model
-    def _catch_up_credit(self, conn, limit):
-        """Posted customer receipts whose credit on the receivable (what they paid and apply to
-        nothing, in the payment's currency as ``account.payment._coworks_xero_credit_left``
-        reads it) is more than what their live overpayment links hold in Xero (their amount less
-        their live allocations and refunds). A payment whose overpayment is still to be sent is
-        left to it (it takes what is left when sent), and so is one a manager stopped."""
+    def _catch_up_credit(self, conn, limit, owner_model="account.payment"):
+        """Posted customer receipts (``account.payment``), or money received on bank statement
+        lines (``account.bank.statement.line``), whose credit on the receivable (what they paid
+        and apply to nothing, in their currency as ``_coworks_xero_credit_left`` reads it) is
+        more than what their live overpayment links hold in Xero (their amount less their live
+        allocations and refunds). One whose overpayment is still to be sent is left to it (it
+        takes what is left when sent), and so is one a manager stopped."""
+        table, currency, eligible, field = self._CREDIT_OWNERS[owner_model]
         self.env.flush_all()
-        self.env.cr.execute("""
+        self.env.cr.execute(f"""
             WITH credit AS (
-                SELECT pay.id AS payment_id,
-                       CASE WHEN bool_or(l.currency_id != pay.currency_id) THEN -SUM(l.amount_residual)
+                SELECT o.id AS owner_id,
+                       CASE WHEN bool_or(l.currency_id != {currency}) THEN -SUM(l.amount_residual)
                             ELSE -SUM(l.amount_residual_currency) END AS left_amount
-                  FROM account_payment pay
-                  JOIN account_move m ON m.id = pay.move_id
+                  FROM {table}
+                  JOIN account_move m ON m.id = o.move_id
                   JOIN account_move_line l ON l.move_id = m.id
                   JOIN account_account a ON a.id = l.account_id
-                 WHERE m.company_id = %(company)s AND m.state = 'posted' AND pay.payment_type = 'inbound'
-                   AND pay.partner_type = 'customer' AND pay.partner_id IS NOT NULL
+                 WHERE m.company_id = %(company)s AND m.state = 'posted' AND {eligible}
                    AND a.account_type = 'asset_receivable' AND l.partner_id IS NOT NULL AND NOT l.reconciled
-                 GROUP BY pay.id
+                 GROUP BY o.id
                 HAVING SUM(l.amount_residual) < 0
             ), held AS (
-                SELECT o.credit_payment_id AS payment_id,
+                SELECT o.{field} AS owner_id,
                        SUM(o.amount - COALESCE((SELECT SUM(x.amount) FROM coworks_xero_payment_link x
                                                  WHERE x.credit_link_id = o.id
                                                    AND x.kind IN ('overpayment_allocation', 'overpayment_refund')
                                                    AND x.state IN ('pending', 'synced')), 0)) AS amount
                   FROM coworks_xero_payment_link o
                  WHERE o.connection_id = %(conn)s AND o.kind = 'overpayment' AND o.state IN ('pending', 'synced')
-                 GROUP BY o.credit_payment_id
+                   AND o.{field} IS NOT NULL
+                 GROUP BY o.{field}
             )
-            SELECT c.payment_id FROM credit c LEFT JOIN held h ON h.payment_id = c.payment_id
+            SELECT c.owner_id FROM credit c LEFT JOIN held h ON h.owner_id = c.owner_id
              WHERE c.left_amount - COALESCE(h.amount, 0) > 0.005
                AND NOT EXISTS (SELECT 1 FROM coworks_xero_payment_link o
-                                WHERE o.connection_id = %(conn)s AND o.credit_payment_id = c.payment_id
+                                WHERE o.connection_id = %(conn)s AND o.{field} = c.owner_id
                                   AND o.kind = 'overpayment' AND o.state = 'pending' AND o.xero_id IS NULL)
-             ORDER BY c.payment_id LIMIT %(limit)s
+             ORDER BY c.owner_id LIMIT %(limit)s
         """, {"company": conn.company_id.id, "conn": conn.id, "limit": limit})
-        return self.env["account.payment"].browse([r[0] for r in self.env.cr.fetchall()])
+        return self.env[owner_model].browse([r[0] for r in self.env.cr.fetchall()])
 
     @api.autovacuum
     def _gc_done_jobs(self):

@@ -384,7 +384,7 @@ class CoworksSyncInboundChange(models.Model):
             raise _Skip(_("Xero allocation %s is no longer matched in Odoo either: nothing to do.", self.remote_id),
                         sent=True)
         invoice = link.move_id
-        source = link.credit_note_id or link.credit_payment_id
+        source = link.credit_note_id or link.credit_payment_id or link.credit_statement_line_id
         what = _("%(src)s (%(amount)s %(cur)s) was removed from %(doc)s in Xero",
                  src=source.name or link.display_name, amount=link.amount, cur=link.currency_id.name,
                  doc=invoice.name)
@@ -414,7 +414,7 @@ class CoworksSyncInboundChange(models.Model):
         self.state = "applied"
         body = _("%(what)s: un-matched in Odoo too (%(left)s %(cur)s is due on %(doc)s again).", what=what,
                  left=invoice.amount_residual, cur=invoice.currency_id.name, doc=invoice.name)
-        for doc in (*(invoice | link.credit_note_id), *link.credit_payment_id):
+        for doc in (*(invoice | link.credit_note_id), *link.credit_payment_id, *link.credit_statement_line_id.move_id):
             doc._message_log(body=body)
         raise _Skip(body, sent=True)
 

@@ -10,18 +10,22 @@ whose record is the link:
   ARCREDITPAYMENT);
 - invoice ↔ credit note → a Xero credit note Allocation (``allocation``).
 
-Customer credit (a payment larger than what it reconciles, or reconciled with nothing: a deposit) is
-money Xero cannot take as a Payment (``/Payments`` refuses more than is outstanding): it becomes an
-Xero *Overpayment* (``overpayment``: a RECEIVE-OVERPAYMENT bank transaction from the payment
+Customer credit (a payment larger than what it reconciles, or reconciled with nothing: a deposit;
+or money received on a bank statement line and matched with the customer's receivable for more
+than the invoices it settles, or with the receivable alone) is money Xero cannot take as a Payment
+(``/Payments`` refuses more than is outstanding): it becomes a Xero *Overpayment*
+(``overpayment``: a RECEIVE-OVERPAYMENT bank transaction from the payment's or statement line's
 journal's bank account), and each later reconciliation of that credit with an invoice an
-allocation of it (``overpayment_allocation``), never a second payment. See ``_coworks_xero_sync_credit``.
+allocation of it (``overpayment_allocation``), never a second payment. The credit's *owner* is
+``credit_payment_id`` or ``credit_statement_line_id`` (exactly one is set); both models offer the
+same ``_coworks_xero_credit_*`` methods. See ``_coworks_xero_sync_credit``.
 
 Customer credit paid back (an outbound customer payment, or money paid out on a bank statement
-line, reconciled with the inbound payment whose credit it is) is a Xero refund Payment out of that
+line, reconciled with the receipt whose credit it is) is a Xero refund Payment out of that
 overpayment (``overpayment_refund``: ``Overpayment: {OverpaymentID}``, AROVERPAYMENTPAYMENT); the
 credit written off by a journal entry is the same refund from the connection's write-off account.
-Credit Xero does not hold as an overpayment (left by a bank statement line or a journal entry, not
-by a payment) cannot be refunded there: its refund link is a job that says so.
+Credit Xero does not hold as an overpayment (left by a journal entry, not by money received)
+cannot be refunded there: its refund link is a job that says so.
 
 So a payment that settles three invoices is three Xero payments (Xero pays one document per
 Payment), and undoing one reconciliation undoes exactly its Xero counterpart. The link outlives
@@ -102,10 +106,15 @@ class XeroPaymentLink(models.Model):
     reference = fields.Char()
     date = fields.Date()
     xero_id = fields.Char("Xero PaymentID / AllocationID", index="btree_not_null", readonly=True)
-    # Customer credit (kinds overpayment / overpayment_allocation): the payment whose credit it is
-    # (not ``payment_id``: that payment's Xero payments stay what ``xero_payment_link_ids`` lists).
+    # Customer credit (kinds overpayment / overpayment_allocation / overpayment_refund): the payment
+    # whose credit it is (not ``payment_id``: that payment's Xero payments stay what
+    # ``xero_payment_link_ids`` lists)...
     credit_payment_id = fields.Many2one("account.payment", "Payment (credit)", index="btree_not_null",
                                         ondelete="set null")
+    # ...or the bank statement line whose credit it is (money received on the statement and matched
+    # with the customer's receivable beyond its invoices): exactly one of the two is set.
+    credit_statement_line_id = fields.Many2one("account.bank.statement.line", "Statement line (credit)",
+                                               index="btree_not_null", ondelete="set null")
     partner_id = fields.Many2one("res.partner", "Customer", index="btree_not_null", ondelete="set null",
                                  help="Overpayment: the customer whose credit it is.")
     credit_link_id = fields.Many2one("coworks.xero.payment.link", "Overpayment", index="btree_not_null",
@@ -117,7 +126,8 @@ class XeroPaymentLink(models.Model):
                               ("to_delete", "To delete"), ("deleted", "Deleted")],
                              default="pending", required=True)
 
-    @api.depends("kind", "role", "move_id", "credit_note_id", "payment_id", "reference")
+    @api.depends("kind", "role", "move_id", "credit_note_id", "payment_id", "reference", "credit_payment_id",
+                 "credit_statement_line_id")
     def _compute_display_name(self):
         kinds = dict(LINK_KINDS)
         for link in self:
@@ -129,7 +139,7 @@ class XeroPaymentLink(models.Model):
             elif link.kind == "overpayment_allocation":
                 link.display_name = f"{what} {link.credit_link_id.reference or ''} → {link.move_id.name or ''}"
             elif link.kind == "overpayment_refund":
-                link.display_name = f"{what} {link.reference or ''} ← {link.credit_payment_id.name or ''}"
+                link.display_name = f"{what} {link.reference or ''} ← {link._coworks_xero_credit_owner().name or ''}"
             else:
                 link.display_name = f"{what} {link.reference or ''} → {link.move_id.name or ''}"
 
@@ -268,12 +278,12 @@ class XeroPaymentLink(models.Model):
                       role="cash" if _is_money(out_move) else "writeoff",
                       reference=(money.name or out_move.name or "")
                       if _is_money(out_move) else _("Journal entry %s", out_move.name))
-        pay = credit_move.origin_payment_id
+        pay = _credit_owner_of(credit_move)
         if not pay or not pay._coworks_xero_credit_eligible():
             # Credit Xero does not hold as an overpayment: the job says why (see the snapshot).
             return [dict(common, amount=amount, partner_id=credit_line.partner_id.commercial_partner_id.id)]
-        common.update(credit_payment_id=pay.id, partner_id=pay.partner_id.commercial_partner_id.id)
-        credits = self.sudo().search([("credit_payment_id", "=", pay.id), ("kind", "=", "overpayment"),
+        common.update(pay._coworks_xero_credit_owner_vals(), partner_id=pay._coworks_xero_credit_partner().id)
+        credits = self.sudo().search(_owner_domain(pay) + [("kind", "=", "overpayment"),
                                       ("connection_id", "=", conn.id), ("state", "in", ACTIVE_STATES)], order="id")
         fixed = credits.filtered(lambda l: l._coworks_xero_credit_fixed())
         tally = {} if tally is None else tally
@@ -296,16 +306,20 @@ class XeroPaymentLink(models.Model):
 
     @api.model
     def _coworks_xero_credit_vals(self, pay, conn, amount):
+        """An overpayment link for the credit of ``pay`` (its owner: an ``account.payment`` or an
+        ``account.bank.statement.line``, which offer the same ``_coworks_xero_credit_*`` methods)."""
         return {
             "company_id": pay.company_id.id, "connection_id": conn.id, "kind": "overpayment",
-            "credit_payment_id": pay.id, "money_move_id": pay.move_id.id, "journal_id": pay.journal_id.id,
-            "partner_id": pay.partner_id.commercial_partner_id.id, "currency_id": pay.currency_id.id,
+            **pay._coworks_xero_credit_owner_vals(), "money_move_id": pay.move_id.id,
+            "journal_id": pay.journal_id.id, "partner_id": pay._coworks_xero_credit_partner().id,
+            "currency_id": pay._coworks_xero_credit_currency().id,
             "currency_rate": pay._coworks_xero_credit_rate(), "date": pay.date, "amount": amount,
-            "reference": pay.name or "", "partial_key": f"account.payment,{pay.id}:credit"}
+            "reference": pay._coworks_xero_credit_reference(), "partial_key": pay._coworks_xero_credit_key()}
 
     @api.model
     def _coworks_xero_new_credit(self, pay, conn, amount):
-        """A new overpayment link for ``pay``'s credit, queued with its customer when not in Xero."""
+        """A new overpayment link for ``pay``'s credit (a payment's or a statement line's), queued
+        with its customer when not in Xero."""
         link = self.sudo().create(self._coworks_xero_credit_vals(pay, conn, amount))
         link._coworks_xero_enqueue_credit()
         return link
@@ -497,7 +511,8 @@ class XeroPaymentLink(models.Model):
 
     @api.model
     def _coworks_xero_sync_credit(self, payments, unapplied=False):
-        """Keep each payment's customer credit in Xero as Odoo has it.
+        """Keep each payment's customer credit in Xero as Odoo has it (``payments``: customer
+        payments, or bank statement lines: what is said of a payment holds for a line).
 
         Odoo's truth is the payment's receivable residual (what it paid and applies to nothing).
         Xero's, as this integration made it, is the credit of the payment's live overpayment
@@ -525,13 +540,13 @@ class XeroPaymentLink(models.Model):
             conn = conns.get(pay.company_id)
             if not conn:
                 continue
-            live = self.sudo().search([("credit_payment_id", "=", pay.id), ("kind", "=", "overpayment"),
+            live = self.sudo().search(_owner_domain(pay) + [("kind", "=", "overpayment"),
                                        ("connection_id", "=", conn.id), ("state", "in", ACTIVE_STATES)])
             if any(not link._coworks_xero_credit_fixed() for link in live):
                 continue
             if unapplied and not pay._coworks_xero_credit_fits_bank(conn):
                 continue
-            currency = pay.currency_id
+            currency = pay._coworks_xero_credit_currency()
             gap = currency.round(pay._coworks_xero_credit_left()
                                  - sum(link._coworks_xero_credit_remaining() for link in live))
             if currency.compare_amounts(gap, 0) <= 0:
@@ -541,6 +556,11 @@ class XeroPaymentLink(models.Model):
         if links:
             links._coworks_xero_enqueue_credit()
         return links
+
+    def _coworks_xero_credit_owner(self):
+        """The payment or bank statement line whose customer credit this link is part of."""
+        self.ensure_one()
+        return self.credit_payment_id or self.credit_statement_line_id
 
     def _coworks_xero_credit_fixed(self):
         """Is this overpayment's amount decided (in Xero, or sent and maybe there)?"""
@@ -566,10 +586,10 @@ class XeroPaymentLink(models.Model):
         payment's credit already in Xero (overpayment allocations), and the rest, to be paid as
         a Xero payment (None when nothing is)."""
         amount = partial.debit_amount_currency
-        payment = money_line.move_id.origin_payment_id
+        payment = _credit_owner_of(money_line.move_id)
         if not payment or not payment._coworks_xero_credit_eligible():
             return [], amount
-        credits = self.sudo().search([("credit_payment_id", "=", payment.id), ("kind", "=", "overpayment"),
+        credits = self.sudo().search(_owner_domain(payment) + [("kind", "=", "overpayment"),
                                       ("connection_id", "=", conn.id), ("state", "in", ACTIVE_STATES)], order="id")
         credits = credits.filtered(lambda l: l._coworks_xero_credit_fixed())
         if not credits:
@@ -577,10 +597,10 @@ class XeroPaymentLink(models.Model):
         invoice = doc_line.move_id
         currency = doc_line.currency_id
         tally = {} if tally is None else tally
-        common = dict(base, kind="overpayment_allocation", credit_payment_id=payment.id,
+        common = dict(base, kind="overpayment_allocation", **payment._coworks_xero_credit_owner_vals(),
                       money_move_id=payment.move_id.id, journal_id=payment.journal_id.id, move_id=invoice.id,
                       currency_id=currency.id,
-                      date=max(invoice.date, payment.date), reference=payment.name or "")
+                      date=max(invoice.date, payment.date), reference=payment._coworks_xero_credit_reference())
         out = []
         left = amount
         for credit in credits:
@@ -602,7 +622,7 @@ class XeroPaymentLink(models.Model):
 
     def _coworks_xero_overpayment_snapshot(self, job, conn):
         from ..services import documents as d
-        pay = self.credit_payment_id
+        pay = self._coworks_xero_credit_owner()
         partner = self.partner_id.with_company(conn.company_id)
         if job.operation == "cancel":
             removing = self.sudo().search([("credit_link_id", "=", self.id), ("state", "=", "to_delete")])
@@ -621,22 +641,24 @@ class XeroPaymentLink(models.Model):
                 # Decided now: what the payment still leaves as credit, less what is already in Xero.
                 if not pay or not pay._coworks_xero_credit_eligible():
                     self.state = "deleted"
-                    raise _Skip(_("The payment is no longer posted: no credit to send."))
-                others = self.sudo().search([("credit_payment_id", "=", pay.id), ("kind", "=", "overpayment"),
+                    raise _Skip(_("The money received is no longer posted: no credit to send."))
+                others = self.sudo().search(_owner_domain(pay) + [("kind", "=", "overpayment"),
                                              ("id", "!=", self.id), ("connection_id", "=", conn.id),
                                              ("state", "in", ACTIVE_STATES)])
                 others = others.filtered(lambda l: l._coworks_xero_credit_fixed())
                 # ...plus what Odoo already paid back out of it (its refunds, sent after it).
                 refunded = sum(self.sudo().search([("credit_link_id", "=", self.id), ("kind", "=", "overpayment_refund"),
                                                    ("state", "in", ACTIVE_STATES)]).mapped("amount"))
-                amount = pay.currency_id.round(pay._coworks_xero_credit_left() + refunded
-                                               - sum(l._coworks_xero_credit_remaining() for l in others))
-                if pay.currency_id.compare_amounts(amount, 0) <= 0:
+                currency = pay._coworks_xero_credit_currency()
+                amount = currency.round(pay._coworks_xero_credit_left() + refunded
+                                        - sum(l._coworks_xero_credit_remaining() for l in others))
+                if currency.compare_amounts(amount, 0) <= 0:
                     self.state = "deleted"
                     raise _Skip(_("Nothing of %s is left as credit: Odoo applied it all before it was sent, "
-                                  "so it went to Xero as payments.", pay.name))
-                self.write({"amount": amount, "currency_id": pay.currency_id.id, "date": pay.date,
-                            "currency_rate": pay._coworks_xero_credit_rate(), "reference": pay.name or ""})
+                                  "so it went to Xero as payments.", pay._coworks_xero_credit_reference()))
+                self.write({"amount": amount, "currency_id": currency.id, "date": pay.date,
+                            "currency_rate": pay._coworks_xero_credit_rate(),
+                            "reference": pay._coworks_xero_credit_reference()})
         journal = self.journal_id
         code = conn._resolve_bank_account(journal)
         foreign = self.currency_id != self.company_id.currency_id
@@ -644,7 +666,8 @@ class XeroPaymentLink(models.Model):
             ref=f"{self._name},{self.id}", contact_remote_id=partner.xero_contact_id or "",
             amount=_dec(self.amount, self.currency_id.decimal_places), date=self.date, bank_account_code=code,
             currency_code=self.currency_id.name, reference=(self.reference or "")[:255],
-            description=_("Customer credit: payment %s", self.reference or ""),
+            description=(_("Customer credit: bank statement line %s", self.reference or "")
+                         if self.credit_statement_line_id else _("Customer credit: payment %s", self.reference or "")),
             currency_rate=_dec(self.currency_rate, 6) if foreign and self.currency_rate else None,
             remote_id=self.xero_id or "", transaction_remote_id=self.xero_transaction_id or "",
             account_source=_("journal “%s”", journal.name),
@@ -687,10 +710,10 @@ class XeroPaymentLink(models.Model):
                 raise MappingError(_(
                     "Odoo pays %(amount)s %(cur)s back to %(partner)s (%(what)s) out of credit that %(source)s left "
                     "on the customer's receivable. Xero pays a customer's credit back only out of an overpayment, "
-                    "and that credit is not one in Xero (only a customer payment's unapplied money is sent as an "
-                    "overpayment): nothing was sent. Record the money received as a customer payment in Odoo "
-                    "(reconciled with the bank statement line), or record the refund in Xero by hand; this entry "
-                    "can then be cancelled.", amount=amount, cur=self.currency_id.name,
+                    "and that credit is not one in Xero (only money received and left unapplied, by a customer "
+                    "payment or a bank statement line, is sent as an overpayment): nothing was sent. Record the "
+                    "money received as a customer payment or a bank statement line in Odoo, or record the refund "
+                    "in Xero by hand; this entry can then be cancelled.", amount=amount, cur=self.currency_id.name,
                     partner=self.partner_id.display_name or "", what=self.reference or "",
                     source=source.display_name or _("a journal entry")), code=NOT_REPRESENTABLE)
             if not credit.xero_id:
@@ -747,13 +770,24 @@ class XeroPaymentLink(models.Model):
     def _message_log(self, **kwargs):
         """Failures that need a person are logged on the Odoo payment and on the document."""
         for link in self:
-            for target in (link.payment_id, link.credit_payment_id, link.move_id):
+            for target in (link.payment_id, link.credit_payment_id, link.credit_statement_line_id.move_id,
+                           link.move_id):
                 if target:
                     target.sudo()._message_log(**kwargs)
 
 
 def _is_money(move):
     return bool(move.origin_payment_id or move.statement_line_id)
+
+
+def _credit_owner_of(move):
+    """Whose customer credit a receivable line of ``move`` is: its payment, or its bank statement
+    line (an empty recordset when neither: a journal entry's credit is no overpayment)."""
+    return move.origin_payment_id or move.statement_line_id
+
+
+def _owner_domain(owner):
+    return [(field, "=", value) for field, value in owner._coworks_xero_credit_owner_vals().items()]
 
 
 class CoworksSyncConnection(models.Model):

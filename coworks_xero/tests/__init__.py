@@ -20,6 +20,7 @@ from . import test_drift_report
 from . import test_inbound_delivery
 from . import test_failure_modes
 from . import test_credit_refunds
+from . import test_statement_credit
 from . import test_qbo
 from . import test_qbo_credit
 from . import test_pdf_attachment
