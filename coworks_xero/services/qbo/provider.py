@@ -411,18 +411,22 @@ class QboProvider(base.SyncProvider):
             try:
                 link = self.client.create("Payment", body, self._rid(item, "refund-link"))
             except QboFault as fault:
-                # Half a refund would show money out and the credit still open: the expense goes again.
-                result = self._fault(item, fault)
-                try:
-                    self.client.delete("Purchase", expense["Id"], expense["SyncToken"], self._rid(item, "undo"))
-                    kept = "nothing was recorded"
-                except QboFault:
-                    kept = f"its expense {expense['Id']} is still in QuickBooks and Retry links it"
-                result.message = (f"QuickBooks refused to apply the refund to credit memo {memo.get('DocNumber', '')} "
-                                  f"({result.message}); {kept}.")
-                return result
+                return self._undo_half_refund(item, fault, expense,
+                                              f"apply the refund to credit memo {memo.get('DocNumber', '')}")
         return Result(ref=item.key, ok=True, remote_id=expense["Id"], remote_status="AUTHORISED",
                       details={"payment_id": link["Id"]})
+
+    def _undo_half_refund(self, item, fault, expense, what):
+        """QuickBooks refused to link the refund's expense: half a refund would show the money out and
+        the credit still open, so the expense goes again (or the Result says it is still there)."""
+        result = self._fault(item, fault)
+        try:
+            self.client.delete("Purchase", expense["Id"], expense["SyncToken"], self._rid(item, "undo"))
+            kept = "nothing was recorded"
+        except QboFault:
+            kept = f"its expense {expense['Id']} is still in QuickBooks and Retry links it"
+        result.message = f"QuickBooks refused to {what} ({result.message}); {kept}."
+        return result
 
     def _receivable_account(self):
         if getattr(self, "_ar_account", None) is None:
@@ -614,16 +618,8 @@ class QboProvider(base.SyncProvider):
         try:
             self._set_credit_line(item, credit["Id"], "Expense", expense["Id"], pay.amount, "refund-link")
         except QboFault as fault:
-            # Half a refund would show the money out and the credit still open: the expense goes again.
-            result = self._fault(item, fault)
-            try:
-                self.client.delete("Purchase", expense["Id"], expense["SyncToken"], self._rid(item, "undo"))
-                kept = "nothing was recorded"
-            except QboFault:
-                kept = f"its expense {expense['Id']} is still in QuickBooks and Retry links it"
-            result.message = (f"QuickBooks refused to pay the refund out of the customer's credit (payment "
-                              f"{credit.get('PaymentRefNum') or credit['Id']}: {result.message}); {kept}.")
-            return result
+            return self._undo_half_refund(item, fault, expense, "pay the refund out of the customer's credit "
+                                                                f"(payment {credit.get('PaymentRefNum') or credit['Id']})")
         return Result(ref=item.key, ok=True, remote_id=expense["Id"], remote_status="AUTHORISED",
                       details={"payment_id": credit["Id"]})
 
