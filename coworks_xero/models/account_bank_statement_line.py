@@ -8,6 +8,7 @@ class AccountBankStatementLine(models.Model):
     ``coworks.xero.payment.link``). The methods below are those ``account.payment`` offers the
     link model as the *owner* of customer credit."""
 
+    _name = "account.bank.statement.line"
     _inherit = ["account.bank.statement.line", "coworks.xero.credit.owner"]
 
     xero_credit_link_ids = fields.One2many(

@@ -10,6 +10,7 @@ PAYMENT_KINDS = MONEY_KINDS + CREDIT_KINDS
 
 
 class AccountPayment(models.Model):
+    _name = "account.payment"
     _inherit = ["account.payment", "coworks.xero.credit.owner"]
 
     xero_payment_link_ids = fields.One2many(
