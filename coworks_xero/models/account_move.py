@@ -87,11 +87,23 @@ class AccountMove(models.Model):
         return posted
 
     def button_cancel(self):
-        # Also a draft whose earlier send may have reached Xero without Odoo learning its ID.
-        maybe_sent = set(self.env["coworks.sync.job"].sudo().search([
-            ("res_model", "=", self._name), ("res_id", "in", self.ids), ("operation", "=", "upsert"),
-            ("maybe_sent", "=", True)]).mapped("res_id")) if self.ids else set()
-        to_void = self.filtered(lambda m: m.state == "posted" or m.xero_id or m.id in maybe_sent)
+        to_void = self.filtered(lambda m: m.state == "posted")
+        # Also a draft that reached Xero, or whose earlier send may have reached it without Odoo
+        # learning its ID: one read, and none when the company does not sync.
+        drafts = (self - to_void).filtered(lambda m: m._coworks_xero_kind())
+        conns = self.env["coworks.sync.job"].sudo()._sync_connections_by_company(drafts.company_id) if drafts else {}
+        pairs = tuple((m.id, conns[m.company_id].id) for m in drafts if m.company_id in conns)
+        if pairs:
+            self.env["coworks.sync.job"].flush_model(["res_model", "res_id", "operation", "maybe_sent"])
+            self.env["coworks.sync.link"].flush_model(["connection_id", "res_model", "res_id", "remote_id"])
+            self.env.cr.execute("""
+                SELECT res_id FROM coworks_sync_job
+                 WHERE res_model = 'account.move' AND res_id = ANY(%s) AND operation = 'upsert' AND maybe_sent
+                UNION
+                SELECT res_id FROM coworks_sync_link
+                 WHERE res_model = 'account.move' AND (res_id, connection_id) IN %s AND COALESCE(remote_id, '') != ''
+            """, [[p[0] for p in pairs], pairs])
+            to_void |= self.browse(r[0] for r in self.env.cr.fetchall())
         res = super().button_cancel()
         cancelled = to_void.filtered(lambda m: m.state == "cancel")
         cancelled._coworks_xero_enqueue("cancel")
@@ -154,19 +166,25 @@ class AccountMove(models.Model):
         return self.xero_last_sync or None
 
     def _coworks_xero_enqueue(self, operation):
+        """Queue these documents (and, for an upsert, their customers not in Xero yet: the worker
+        sends contacts first) in one statement of the user's transaction."""
         moves = self.filtered(lambda m: m._coworks_xero_kind())
         if not moves:
             return
         Job = self.env["coworks.sync.job"].sudo()
+        if not Job._sync_connections_by_company(moves.company_id):
+            return  # sync off (or no connection): nothing to read, nothing to queue
+        kinds = {kind: moves.filtered(lambda m, k=kind: m._coworks_xero_kind() == k)
+                 for kind in ("invoice", "credit_note")}
+        parts = [(recs, kind, operation, None, False) for kind, recs in kinds.items() if recs]
         if operation == "upsert":
-            # The customer first (the worker sends contacts before documents).
-            for company, company_moves in groupby(moves, key=lambda m: m.company_id):
-                partners = self.env["res.partner"].union(*(m.commercial_partner_id for m in company_moves))
-                missing = partners.filtered(lambda p: not p.with_company(company).xero_contact_id)
-                Job.with_context(coworks_xero_no_trigger=True)._enqueue(
-                    missing, "contact", company_getter=lambda p, c=company: c)
-        for kind in ("invoice", "credit_note"):
-            Job._enqueue(moves.filtered(lambda m: m._coworks_xero_kind() == kind), kind, operation)
+            companies_of = {}
+            for move in moves:
+                companies_of.setdefault(move.commercial_partner_id, self.env["res.company"])
+                companies_of[move.commercial_partner_id] |= move.company_id
+            partners = self.env["res.partner"].union(*companies_of)
+            parts.append((partners, "contact", "upsert", lambda p: companies_of[p], True))
+        Job._enqueue_parts(parts)
 
     # ------------------------------------------------------------------ snapshots
 
