@@ -8,10 +8,14 @@ active connection per transaction, one upsert per hook (the customer queued with
 in the same statement), the money's link itself, and Odoo's ``ir.cron._trigger`` at commit (it
 reads the cron, then writes the trigger row). A hook that searches again, or queues kind by
 kind, goes over them."""
-from odoo import fields
-from odoo.tests import tagged
+import uuid
 
-from .common import CoworksXeroCommon
+from odoo import SUPERUSER_ID, api, fields
+from odoo.orm.registry import Registry
+from odoo.tests import tagged
+from odoo.tests.common import get_db_name
+
+from .common import CoworksXeroCommon, RealTransactionsCase
 
 # Statements Odoo's _trigger() runs once per transaction at commit: the cron's read and the row.
 TRIGGER = 2
@@ -148,3 +152,55 @@ class TestEnqueueCost(CoworksXeroCommon):
         self.assertFalse(Trigger.search([("cron_id", "=", cron.id)]), "written at commit, not by each hook")
         self.env.cr.flush()
         self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), 1)
+
+
+@tagged("post_install", "-at_install")
+class TestEnqueueCollision(RealTransactionsCase):
+    """Real transactions: the user's upsert meets an open job the worker rewrote after the user's
+    snapshot (REPEATABLE READ: a serialization failure). The savepoint sent with the upsert is
+    rolled back, the request appended instead, and the user's transaction goes on and commits."""
+
+    def test_a_collision_appends_the_request_and_the_users_transaction_commits(self):
+        registry = Registry(get_db_name())
+        name = f"Collision Co {uuid.uuid4().hex[:8]}"
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = env["res.company"].create({"name": name, "coworks_xero_sync_enabled": True})
+            conn = env["coworks.sync.connection"].create({"company_id": company.id, "state": "connected",
+                                                          "tenant_id": f"t-{name}"})
+            partner = env["res.partner"].create({"name": name})
+            env["coworks.sync.job"]._enqueue(partner, "contact", company_getter=lambda p: company, trigger=False)
+            company_id, conn_id, partner_id = company.id, conn.id, partner.id
+        self.addCleanup(self._cleanup, registry, company_id, conn_id, partner_id)
+
+        with registry.cursor() as user_cr:
+            user_env = api.Environment(user_cr, SUPERUSER_ID, {})
+            user_cr.execute("SELECT count(*) FROM coworks_sync_job")  # the user's snapshot starts
+            with registry.cursor() as worker_cr:  # the worker tries the job, and commits
+                worker_cr.execute("UPDATE coworks_sync_job SET attempt_count = 1 WHERE connection_id = %s", [conn_id])
+            partner = user_env["res.partner"].browse(partner_id)
+            queued = user_env["coworks.sync.job"]._enqueue(
+                partner, "contact", company_getter=lambda p: user_env["res.company"].browse(company_id))
+            self.assertEqual(queued, 1)
+            partner.write({"comment": "still usable"})  # the transaction was not aborted
+            user_env.flush_all()
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            cr.execute("SELECT count(*) FROM coworks_sync_request WHERE connection_id = %s AND res_id = %s",
+                       [conn_id, partner_id])
+            self.assertEqual(cr.fetchone()[0], 1, "the request was appended")
+            self.assertIn("still usable", str(env["res.partner"].browse(partner_id).comment))
+            env["coworks.sync.job"]._fold_requests()
+            job = env["coworks.sync.job"].search([("connection_id", "=", conn_id)])
+            self.assertEqual(len(job), 1)
+            self.assertEqual((job.state, job.attempt_count, job.revision), ("pending", 0, 1))
+
+    @staticmethod
+    def _cleanup(registry, company_id, conn_id, partner_id):
+        with registry.cursor() as cr:
+            cr.execute("DELETE FROM coworks_sync_request WHERE connection_id = %s", [conn_id])
+            cr.execute("DELETE FROM coworks_sync_job WHERE connection_id = %s", [conn_id])
+            cr.execute("DELETE FROM coworks_sync_connection WHERE id = %s", [conn_id])
+            cr.execute("UPDATE res_partner SET active = false WHERE id = %s", [partner_id])
+            cr.execute("UPDATE res_company SET coworks_xero_sync_enabled = false, active = false WHERE id = %s",
+                       [company_id])
