@@ -1,5 +1,4 @@
 from odoo import _, api, fields, models
-from odoo.tools import groupby
 
 from .sync_engine import DependencyPending, _Skip
 from .xero_mapping import MappingError

@@ -37,7 +37,6 @@ ledgers agree; a credit note would instead adjust sales tax, which Odoo did not.
 account is set the write-off part waits as "Mapping to fix" and names the setting to fill.
 """
 from decimal import ROUND_HALF_UP, Decimal
-from itertools import groupby
 
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
