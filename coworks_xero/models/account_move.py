@@ -87,21 +87,24 @@ class AccountMove(models.Model):
 
     def button_cancel(self):
         to_void = self.filtered(lambda m: m.state == "posted")
-        # Also a draft that reached Xero, or whose earlier send may have reached it without Odoo
-        # learning its ID: one read, and none when the company does not sync.
-        drafts = (self - to_void).filtered(lambda m: m._coworks_xero_kind())
-        conns = self.env["coworks.sync.job"].sudo()._sync_connections_by_company(drafts.company_id) if drafts else {}
-        pairs = tuple((m.id, conns[m.company_id].id) for m in drafts if m.company_id in conns)
-        if pairs:
+        # Also a draft that reached Xero (linked under its company's active connection), or whose
+        # earlier send may have reached it without Odoo learning its ID: one read, none when its
+        # company does not sync.
+        drafts = (self - to_void).filtered(lambda m: m._coworks_xero_kind() and m.company_id.coworks_xero_sync_enabled)
+        if drafts:
             self.env["coworks.sync.job"].flush_model(["res_model", "res_id", "operation", "maybe_sent"])
             self.env["coworks.sync.link"].flush_model(["connection_id", "res_model", "res_id", "remote_id"])
+            self.env["coworks.sync.connection"].flush_model(["company_id", "active"])
             self.env.cr.execute("""
                 SELECT res_id FROM coworks_sync_job
                  WHERE res_model = 'account.move' AND res_id = ANY(%s) AND operation = 'upsert' AND maybe_sent
                 UNION
-                SELECT res_id FROM coworks_sync_link
-                 WHERE res_model = 'account.move' AND (res_id, connection_id) IN %s AND COALESCE(remote_id, '') != ''
-            """, [[p[0] for p in pairs], pairs])
+                SELECT l.res_id FROM coworks_sync_link l
+                  JOIN account_move m ON m.id = l.res_id
+                  JOIN LATERAL (SELECT id FROM coworks_sync_connection
+                                 WHERE company_id = m.company_id AND active ORDER BY id LIMIT 1) c ON c.id = l.connection_id
+                 WHERE l.res_model = 'account.move' AND l.res_id = ANY(%s) AND COALESCE(l.remote_id, '') != ''
+            """, [drafts.ids, drafts.ids])
             to_void |= self.browse(r[0] for r in self.env.cr.fetchall())
         res = super().button_cancel()
         cancelled = to_void.filtered(lambda m: m.state == "cancel")
