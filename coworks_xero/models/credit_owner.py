@@ -12,6 +12,15 @@ class CoworksXeroCreditOwner(models.AbstractModel):
     def _coworks_xero_credit_key(self):
         return f"{self._name},{self.id}:credit"
 
+    def _coworks_xero_credits(self, conn):
+        """This owner's live overpayment links under ``conn``, oldest first. Read through the
+        one2many (one read for every use in a transaction; links created meanwhile are added to
+        it by the ORM), not searched again by each hook."""
+        self.ensure_one()
+        return self.sudo().xero_credit_link_ids.filtered(
+            lambda l: l.kind == "overpayment" and l.connection_id == conn and l.state in ("pending", "synced")
+        ).sorted("id")
+
     def _coworks_xero_credit_lines(self):
         return self.move_id.line_ids.filtered(
             lambda l: l.account_id.account_type == "asset_receivable" and l.partner_id)
