@@ -375,11 +375,85 @@ def test_refund_larger_than_the_credit_left_says_so_and_retry_links_it(us):
     assert len(us.client.query("SELECT * FROM Purchase WHERE DocNumber = 'RFND/0002'")) == 1
 
 
-def test_refund_of_unapplied_credit_is_refused_readably(us):
-    pay = _pay("1", "10")
-    pay.document_kind = documents.KIND_OVERPAYMENT
-    r = one(us, base.KIND_PAYMENT, pay)
-    assert not r.ok and r.error_kind == base.VALIDATION and r.details["error_code"] == "unsupported"
+def _credit(contact_id, amount, ref="PAY/0009", currency="USD"):
+    return documents.Overpayment(ref=f"coworks.xero.payment.link,{ref}", contact_remote_id=contact_id,
+                                 amount=D(amount), date=DAY, bank_account_code="35", currency_code=currency,
+                                 reference=ref, description=f"Customer credit: payment {ref}")
+
+
+def _lines(prov, payment_id):
+    row = prov.client.read("Payment", payment_id)
+    return sorted((lt["TxnType"], lt["TxnId"], D(str(ln["Amount"]))) for ln in row.get("Line") or []
+                  for lt in ln["LinkedTxn"]), D(str(row["UnappliedAmt"]))
+
+
+def test_customer_credit_applied_repeatedly_paid_back_and_unapplied(us):
+    cust = created_customer(us)
+    credit = one(us, base.KIND_OVERPAYMENT, _credit(cust.remote_id, "500"))
+    assert credit.ok, credit.message
+    assert _lines(us, credit.remote_id) == ([], D("500"))
+    inv = one(us, base.KIND_INVOICE, invoice(cust, [line("100", tax="NON")], "100", number="INV-C"))
+    alloc = documents.CreditAllocation(ref="coworks.xero.payment.link,A1", credit_remote_id=credit.remote_id,
+                                       invoice_remote_id=inv.remote_id, amount=D("60"), date=DAY)
+    for _send in range(2):  # sent again after a lost answer: applied once
+        r = one(us, base.KIND_OVERPAYMENT_ALLOCATION, alloc)
+        assert r.ok and r.remote_id == f"{credit.remote_id}/{inv.remote_id}", r.message
+    assert _lines(us, credit.remote_id) == ([("Invoice", inv.remote_id, D("60"))], D("440"))
+    # a second allocation of the same credit to the same invoice adds to the first
+    more = dataclasses.replace(alloc, ref="coworks.xero.payment.link,A2", amount=D("40"), others_on_invoice=D("60"))
+    assert one(us, base.KIND_OVERPAYMENT_ALLOCATION, more).ok
+    assert D(str(us.client.read("Invoice", inv.remote_id)["Balance"])) == D("0")
+    refund = dataclasses.replace(_pay(credit.remote_id, "150", ref="PAY/0010"),
+                                 document_kind=documents.KIND_OVERPAYMENT)
+    r = one(us, base.KIND_OVERPAYMENT_REFUND, refund)
+    assert r.ok, r.message
+    expense = us.client.read("Purchase", r.remote_id)
+    assert D(str(expense["TotalAmt"])) == D("150") and expense["AccountRef"]["value"] == "35"
+    assert _lines(us, credit.remote_id) == (sorted([("Invoice", inv.remote_id, D("100")),
+                                                    ("Expense", r.remote_id, D("150"))]), D("250"))
+    # the first allocation removed (the second stays), twice: removed once
+    gone = dataclasses.replace(alloc, remote_id=f"{credit.remote_id}/{inv.remote_id}", others_on_invoice=D("40"))
+    for _send in range(2):
+        assert one(us, base.KIND_OVERPAYMENT_ALLOCATION, gone, op=base.OP_CANCEL).ok
+    assert D(str(us.client.read("Invoice", inv.remote_id)["Balance"])) == D("60")
+    # the credit cannot be voided while it is applied; the refund undone, then it can
+    void = dataclasses.replace(_credit(cust.remote_id, "500"), remote_id=credit.remote_id)
+    refused = one(us, base.KIND_OVERPAYMENT, void, op=base.OP_CANCEL)
+    assert not refused.ok and refused.error_kind == base.CONFLICT and inv.remote_id in refused.message
+    assert one(us, base.KIND_OVERPAYMENT_REFUND, dataclasses.replace(refund, remote_id=r.remote_id),
+               op=base.OP_CANCEL).ok
+    assert one(us, base.KIND_OVERPAYMENT_ALLOCATION, dataclasses.replace(more, remote_id=gone.remote_id,
+                                                                         others_on_invoice=D("0")),
+               op=base.OP_CANCEL).ok
+    voided = one(us, base.KIND_OVERPAYMENT, void, op=base.OP_CANCEL)
+    assert voided.ok and voided.remote_status == "VOIDED"
+    assert D(str(us.client.read("Invoice", inv.remote_id)["Balance"])) == D("100")
+
+
+def test_customer_credit_sent_again_after_a_lost_answer_is_found(us, qbo_emulator):
+    cust = created_customer(us)
+    fault(qbo_emulator, kind="drop_after_write", route="POST /payment", count=1)
+    first = one(us, base.KIND_OVERPAYMENT, _credit(cust.remote_id, "75"))  # asked again, same requestid
+    assert first.ok and len(writes(qbo_emulator, "/payment")) == 2
+    again = one(us, base.KIND_OVERPAYMENT, _credit(cust.remote_id, "75"), maybe_sent=True)
+    assert again.ok and again.details.get("found") and again.remote_id == first.remote_id, again
+    assert len(us.client.query("SELECT * FROM Payment")) == 1
+    # another credit of the same number and amount (another host credit owns the first): a new one
+    other = one(us, base.KIND_OVERPAYMENT, dataclasses.replace(_credit(cust.remote_id, "75"), ref="link,other",
+                                                               known_remote_ids=(first.remote_id,)), maybe_sent=True)
+    assert other.ok and other.remote_id != first.remote_id
+
+
+def test_customer_credit_in_another_currency_or_unmapped_is_refused_readably(us):
+    cust = created_customer(us)
+    r = one(us, base.KIND_OVERPAYMENT, _credit(cust.remote_id, "10", currency="EUR"))
+    assert not r.ok and r.details["error_code"] == "currency_mismatch" and "USD" in r.message
+    r = one(us, base.KIND_OVERPAYMENT, dataclasses.replace(_credit(cust.remote_id, "10"), bank_account_code="",
+                                                           account_source="journal 'Cash'"))
+    assert not r.ok and r.error_kind == base.MAPPING and "journal 'Cash'" in r.message
+    refund = dataclasses.replace(_pay("999", "10"), document_kind=documents.KIND_OVERPAYMENT)
+    r = one(us, base.KIND_OVERPAYMENT_REFUND, refund)
+    assert not r.ok and r.details["error_code"] == "credit_gone"
 
 
 # ------------------------------------------------------------------------------ reference data

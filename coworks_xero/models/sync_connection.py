@@ -186,6 +186,13 @@ class CoworksSyncConnection(models.Model):
         method = getattr(self, f"_get_inbound_reader_{self.provider}", None)
         return method() if method else None
 
+    def _coworks_credit_grant_missing(self):
+        """Why this connection may not record customer credit (a grant it lacks), for a person;
+        "" when it may (extension point per provider: ``_credit_grant_missing_<provider>``)."""
+        self.ensure_one()
+        method = getattr(self, f"_credit_grant_missing_{self.provider}", None)
+        return method() if method else ""
+
     def _coworks_reads_changes(self):
         return hasattr(self, f"_get_inbound_reader_{self.provider}")
 

@@ -3,7 +3,7 @@ import contextlib
 import datetime
 import logging
 
-from odoo import fields, models
+from odoo import _, fields, models
 
 from ..services import provider as prov
 from ..services.send_thread import current_bridge
@@ -151,6 +151,17 @@ class CoworksSyncConnection(models.Model):
     def _get_provider_xero(self):
         from ..services.xero.provider import XeroProvider
         return XeroProvider(self._xero_client(), reference=self._xero_reference_data() or None)
+
+    def _credit_grant_missing_xero(self):
+        # Xero records customer credit as a bank transaction (an overpayment): a scope that
+        # connections authorised before it was asked for lack.
+        from ..services.xero import const
+        granted = set((self.scopes or "").split())
+        if granted and not granted & set(const.BANK_TRANSACTION_SCOPES):
+            return _("Xero records it as a bank transaction (an overpayment), and this connection was authorised "
+                     "before that was asked for. Reconnect to Xero (Invoicing > Configuration > Xero > Connections "
+                     "> Reconnect) to grant it, then Retry.")
+        return ""
 
     # ------------------------------------------------------------------ reference data
 

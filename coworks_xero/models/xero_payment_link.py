@@ -42,7 +42,7 @@ from itertools import groupby
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from ..services.xero import const, rules
+from ..services.xero import rules
 from .sync_engine import DependencyPending, _Skip
 from .sync_job import KIND_PRIORITY
 from .xero_mapping import MappingError
@@ -612,13 +612,9 @@ class XeroPaymentLink(models.Model):
                 raise DependencyPending(_("Waiting for the allocations of %s to be removed from Xero first.",
                                           self.display_name))
         else:
-            granted = set((conn.scopes or "").split())
-            if granted and not granted & set(const.BANK_TRANSACTION_SCOPES):
-                raise MappingError(_(
-                    "%(what)s is customer credit, which Xero records as a bank transaction (an overpayment): "
-                    "this connection was authorised before that was asked for. Reconnect to Xero (Invoicing > "
-                    "Configuration > Xero > Connections > Reconnect) to grant it, then Retry.",
-                    what=self.display_name))
+            missing_grant = conn._coworks_credit_grant_missing()
+            if missing_grant:
+                raise MappingError(_("%(what)s is customer credit: %(why)s", what=self.display_name, why=missing_grant))
             if not partner.xero_contact_id:
                 raise DependencyPending(_("Waiting for the customer %s to reach Xero.", partner.display_name))
             if not job.maybe_sent:
@@ -669,11 +665,16 @@ class XeroPaymentLink(models.Model):
                     "show: un-reconcile them in Odoo and register the payment in %(c2)s (or apply the credit to an "
                     "invoice in %(c1)s); this entry can then be cancelled.", pay=credit.reference,
                     c1=credit.currency_id.name, inv=invoice.name, c2=invoice.currency_id.name))
+        # Live in the provider: synced, or un-applied in Odoo with its removal still to send.
+        others = self.sudo().search([("credit_link_id", "=", credit.id), ("move_id", "=", invoice.id),
+                                     ("kind", "=", self.kind), ("id", "!=", self.id), ("xero_id", "!=", False),
+                                     ("state", "in", ("synced", "to_delete"))])
         return d.CreditAllocation(
             ref=f"{self._name},{self.id}", credit_remote_id=credit.xero_id or "",
             invoice_remote_id=invoice.xero_id or "", amount=_dec(self.amount, self.currency_id.decimal_places),
             date=self.date, remote_id=self.xero_id or "",
-            known_remote_ids=tuple(self._coworks_xero_sibling_ids("credit_link_id", credit)))
+            known_remote_ids=tuple(self._coworks_xero_sibling_ids("credit_link_id", credit)),
+            others_on_invoice=sum((_dec(o.amount, o.currency_id.decimal_places) for o in others), Decimal(0)))
 
     def _coworks_xero_credit_refund_snapshot(self, job, conn):
         """A refund of customer credit as a documents.Payment out of the overpayment it is paid from."""

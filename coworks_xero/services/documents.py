@@ -210,6 +210,10 @@ class CreditAllocation:
     remote_id: str = ""  # AllocationID once known
     # AllocationIDs on the same overpayment that other host allocations already own.
     known_remote_ids: tuple = ()
+    # What the host's other live allocations of the same credit apply to the same invoice: a
+    # provider that keeps one amount per credit and invoice sets it to this plus (or, to remove
+    # this one, without) ``amount``, so a repeated send changes nothing.
+    others_on_invoice: Decimal = Decimal("0")
 
 
 def edited_on_both_sides(remote_updated_at: datetime.datetime | None, host_synced_at: datetime.datetime | None,

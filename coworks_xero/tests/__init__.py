@@ -21,3 +21,4 @@ from . import test_inbound_delivery
 from . import test_failure_modes
 from . import test_credit_refunds
 from . import test_qbo
+from . import test_qbo_credit

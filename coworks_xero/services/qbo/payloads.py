@@ -193,14 +193,17 @@ def document_body(doc: documents.Document, customer_id, company: CompanySetup) -
 def payment_body(customer_id, amount, date, links, bank_account_id="", reference="", total=None) -> dict:
     """``links``: [(TxnType 'Invoice'|'CreditMemo', TxnId, amount)]. ``total`` defaults to ``amount``."""
     body = {"CustomerRef": ref(customer_id), "TotalAmt": money(amount if total is None else total),
-            "TxnDate": date.isoformat(),
-            "Line": [{"Amount": money(a), "LinkedTxn": [{"TxnId": str(tid), "TxnType": ttype}]}
-                     for ttype, tid, a in links]}
+            "TxnDate": date.isoformat(), "Line": payment_lines(links)}
     if bank_account_id:
         body["DepositToAccountRef"] = ref(bank_account_id)
     if reference:
         body["PaymentRefNum"] = reference[:21]
     return body
+
+
+def payment_lines(links) -> list:
+    """A Payment's lines: ``links`` [(TxnType, TxnId, amount)], one line each."""
+    return [{"Amount": money(a), "LinkedTxn": [{"TxnId": str(tid), "TxnType": ttype}]} for ttype, tid, a in links]
 
 
 def refund_expense_body(customer_id, amount, date, bank_account_id, receivable_account_id, reference="",

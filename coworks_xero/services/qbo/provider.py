@@ -104,12 +104,14 @@ class QboProvider(base.SyncProvider):
         }
 
     def _home_currency(self):
-        # CompanyInfo carries no currency: the company's home currency is in Preferences
-        try:
-            prefs = self.client.query("SELECT * FROM Preferences")
-            return prefs[0]["CurrencyPrefs"]["HomeCurrency"]["value"]
-        except (KeyError, IndexError, QboFault):
-            return ""
+        # CompanyInfo carries no currency: the company's home currency is in Preferences (read once)
+        if getattr(self, "_home", None) is None:
+            try:
+                prefs = self.client.query("SELECT * FROM Preferences")
+                self._home = prefs[0]["CurrencyPrefs"]["HomeCurrency"]["value"]
+            except (KeyError, IndexError, QboFault):
+                self._home = ""
+        return self._home
 
     # ------------------------------------------------------------------ run
     def run(self, items):
@@ -144,7 +146,8 @@ class QboProvider(base.SyncProvider):
             base.KIND_CONTACT: self._contact,
             base.KIND_INVOICE: self._document, base.KIND_CREDIT_NOTE: self._document,
             base.KIND_PAYMENT: self._payment, base.KIND_ALLOCATION: self._allocation,
-            base.KIND_REFUND: self._refund,
+            base.KIND_REFUND: self._refund, base.KIND_OVERPAYMENT: self._overpayment,
+            base.KIND_OVERPAYMENT_ALLOCATION: self._credit_allocation, base.KIND_OVERPAYMENT_REFUND: self._credit_refund,
         }.get(item.kind)
         if handler is None:
             return Result(ref=item.key, ok=False, error_kind=base.VALIDATION,
@@ -326,11 +329,8 @@ class QboProvider(base.SyncProvider):
         the customer (remote id), linked to the credit memo by a Payment of 0, so the credit is used
         up and the money leaves the bank once (payloads.refund_expense_body)."""
         pay: documents.Payment = item.obj
-        if pay.document_kind != documents.KIND_CREDIT_NOTE:
-            return Result(ref=item.key, ok=False, error_kind=base.VALIDATION,
-                          message="Refunds of a customer's unapplied payment are not synced to QuickBooks yet: "
-                                  "record the refund in QuickBooks by hand (an expense to Accounts Receivable, "
-                                  "linked to the payment in Receive Payment).", details={"error_code": "unsupported"})
+        if pay.document_kind == documents.KIND_OVERPAYMENT:
+            return self._credit_refund(item)
         if item.operation == base.OP_CANCEL:
             return self._cancel_refund(item, pay.remote_id)
         missing = self._not_ready(item, "credit note")
@@ -401,6 +401,173 @@ class QboProvider(base.SyncProvider):
         self.client.delete("Purchase", expense["Id"], expense["SyncToken"], self._rid(item, "delete"))
         return Result(ref=item.key, ok=True, remote_id=expense["Id"], remote_status="DELETED")
 
+    # ------------------------------------------------------------------ customer credit
+    # QuickBooks keeps a customer's credit on the Payment itself: money received that applies to
+    # nothing is a Payment without lines (its UnappliedAmt), and applying it later, or paying it back,
+    # adds a line to that same Payment (an invoice, or the expense that paid the money back). So
+    # the Odoo overpayment is that Payment, an allocation of it is its line for the invoice
+    # ("{PaymentId}/{InvoiceId}", the id QuickBooks' own reads give a line when a payment has
+    # several) and a refund of it is the expense its line links.
+
+    def _overpayment(self, item):
+        o: documents.Overpayment = item.obj
+        if item.operation == base.OP_CANCEL:
+            return self._overpayment_void(item)
+        if not o.bank_account_code:
+            return Result(ref=item.key, ok=False, error_kind=base.MAPPING,
+                          message=f"No QuickBooks bank account: map {o.account_source or 'the journal'} "
+                                  "to a QuickBooks Bank account.", details={"error_code": "mapping_missing"})
+        if not o.contact_remote_id:
+            return Result(ref=item.key, ok=False, error_kind=base.NOT_FOUND,
+                          message="The customer is not in QuickBooks yet.", details={"error_code": base.CODE_WAITING})
+        home = self._home_currency()
+        if home and o.currency_code and o.currency_code != home:
+            return Result(ref=item.key, ok=False, error_kind=base.VALIDATION,
+                          message=f"This customer credit is in {o.currency_code}; the QuickBooks company keeps its "
+                                  f"books in {home} and takes money in {home} only. Register the payment in {home}, "
+                                  "then Retry (or cancel this entry).", details={"error_code": "currency_mismatch"})
+        if item.may_exist:
+            row = self._find_credit(o)
+            if row is not None:
+                return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="AUTHORISED",
+                              details={"found": True})
+        body = payloads.payment_body(o.contact_remote_id, o.amount, o.date, [], o.bank_account_code, o.reference)
+        if o.description:
+            body["PrivateNote"] = o.description[:4000]
+        row = self.client.create("Payment", body, self._rid(item, "create"))
+        return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="AUTHORISED",
+                      details={"unapplied": str(row.get("UnappliedAmt", 0))})
+
+    def _find_credit(self, o):
+        """A Payment of this customer sent for this credit before (its answer lost): same number,
+        amount and no invoice it pays, not owned by another credit."""
+        if not o.reference:
+            return None
+        query = (f"SELECT * FROM Payment WHERE CustomerRef = '{_q(o.contact_remote_id)}' "
+                 f"AND PaymentRefNum = '{_q(o.reference[:21])}'")
+        for row in self.client.query(query):
+            if (row["Id"] not in o.known_remote_ids and not (row.get("PrivateNote") or "").startswith("Voided")
+                    and money(Decimal(str(row.get("TotalAmt", 0)))) == money(o.amount)):
+                return row
+        return None
+
+    def _overpayment_void(self, item):
+        o: documents.Overpayment = item.obj
+        if not o.remote_id:
+            return Result(ref=item.key, ok=True, details={"notes": ["never in QuickBooks: nothing to void"]})
+        row = self._read_or_none("Payment", o.remote_id)
+        if row is None or (row.get("PrivateNote") or "").startswith("Voided"):
+            return Result(ref=item.key, ok=True, remote_id=o.remote_id, remote_status="VOIDED",
+                          details={"notes": ["already voided in QuickBooks" if row else "not in QuickBooks any more"]})
+        applied = [f"{t} {i} ({a})" for t, i, a in _payment_links(row)]
+        if applied:
+            # Odoo removes its own allocations and refunds first (their removals are sent before):
+            # what is left was applied in QuickBooks by hand.
+            return Result(ref=item.key, ok=False, error_kind=base.CONFLICT,
+                          message=f"QuickBooks cannot void payment {o.reference or o.remote_id} while it is applied "
+                                  f"to {', '.join(applied)}: Odoo no longer applies this credit there. Remove those "
+                                  "lines from the payment in QuickBooks (open it in Receive Payment and untick them), "
+                                  "then Retry.", details={"error_code": "credit_applied"})
+        self.client.void("Payment", row["Id"], row["SyncToken"], self._rid(item, "void"))
+        return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="VOIDED")
+
+    def _read_or_none(self, entity, remote_id):
+        try:
+            return self.client.read(entity, remote_id)
+        except QboFault as fault:
+            if fault.kind == base.NOT_FOUND:
+                return None
+            raise
+
+    def _set_credit_line(self, item, payment_id, txn_type, txn_id, amount, action):
+        """Make the customer credit's Payment apply ``amount`` (0: nothing) to ``txn_type`` ``txn_id``,
+        keeping its other lines. Setting, not adding: a send repeated after a lost answer changes
+        nothing. QuickBooks refuses a write on a stale SyncToken: read again and set again."""
+        for attempt in range(3):
+            row = self._read_or_none("Payment", payment_id)
+            if row is None or (row.get("PrivateNote") or "").startswith("Voided"):
+                return None
+            others = [(t, i, a) for t, i, a in _payment_links(row) if (t, i) != (txn_type, str(txn_id))]
+            current = sum((a for t, i, a in _payment_links(row) if (t, i) == (txn_type, str(txn_id))), Decimal(0))
+            if money(current) == money(amount):
+                return row
+            lines = others + ([(txn_type, str(txn_id), amount)] if amount > 0 else [])
+            body = {"Id": row["Id"], "SyncToken": row["SyncToken"],
+                    "Line": payloads.payment_lines(lines)}
+            try:
+                return self.client.update("Payment", body, self._rid(item, f"{action}-{attempt}"))
+            except QboFault as fault:
+                if fault.code != "5010" or attempt == 2:
+                    raise
+        return None
+
+    def _credit_allocation(self, item):
+        a: documents.CreditAllocation = item.obj
+        remote_id = f"{a.credit_remote_id}/{a.invoice_remote_id}"
+        held = a.others_on_invoice or Decimal(0)
+        if item.operation == base.OP_CANCEL:
+            if not a.remote_id:
+                return Result(ref=item.key, ok=True, details={"notes": ["never in QuickBooks: nothing to remove"]})
+            row = self._set_credit_line(item, a.credit_remote_id, "Invoice", a.invoice_remote_id, held, "unapply")
+            return Result(ref=item.key, ok=True, remote_id=a.remote_id, remote_status="DELETED",
+                          details={} if row else {"notes": ["the credit is not in QuickBooks any more"]})
+        if not (a.credit_remote_id and a.invoice_remote_id):
+            return Result(ref=item.key, ok=False, error_kind=base.NOT_FOUND,
+                          message="The customer credit or the invoice is not in QuickBooks yet.",
+                          details={"error_code": base.CODE_WAITING})
+        row = self._set_credit_line(item, a.credit_remote_id, "Invoice", a.invoice_remote_id, held + a.amount, "apply")
+        if row is None:
+            return Result(ref=item.key, ok=False, error_kind=base.NOT_FOUND,
+                          message=f"The customer credit (QuickBooks payment {a.credit_remote_id}) is no longer in "
+                                  "QuickBooks (deleted or voided there): nothing to apply it from. Re-send the "
+                                  "payment's credit from Odoo (Retry on the payment) or cancel this entry.",
+                          details={"error_code": "credit_gone"})
+        return Result(ref=item.key, ok=True, remote_id=remote_id, remote_status="AUTHORISED")
+
+    def _credit_refund(self, item):
+        """Customer credit paid back: an expense from the bank to Accounts Receivable for the customer
+        (as a credit memo's refund is), which the credit's Payment then applies to."""
+        pay: documents.Payment = item.obj
+        if item.operation == base.OP_CANCEL:
+            if not pay.remote_id:
+                return Result(ref=item.key, ok=True, details={"notes": ["never in QuickBooks: nothing to remove"]})
+            self._set_credit_line(item, pay.document_remote_id, "Expense", pay.remote_id, Decimal(0), "unlink")
+            expense = self._read_or_none("Purchase", pay.remote_id)
+            if expense is not None:
+                self.client.delete("Purchase", expense["Id"], expense["SyncToken"], self._rid(item, "delete"))
+            return Result(ref=item.key, ok=True, remote_id=pay.remote_id, remote_status="DELETED")
+        missing = self._not_ready(item, "customer credit")
+        if missing:
+            return missing
+        credit = self._read_or_none("Payment", pay.document_remote_id)
+        if credit is None or (credit.get("PrivateNote") or "").startswith("Voided"):
+            return Result(ref=item.key, ok=False, error_kind=base.NOT_FOUND,
+                          message=f"The customer credit (QuickBooks payment {pay.document_remote_id}) is no longer "
+                                  "in QuickBooks: nothing to pay back out of. Cancel this entry, or send the credit "
+                                  "again from Odoo and Retry.", details={"error_code": "credit_gone"})
+        customer_id = credit["CustomerRef"]["value"]
+        expense = self._find_refund(pay, customer_id) if item.may_exist else None
+        if expense is None:
+            body = payloads.refund_expense_body(
+                customer_id, pay.amount, pay.date, pay.bank_account_code, self._receivable_account(), pay.reference,
+                memo=f"Customer credit paid back (payment {credit.get('PaymentRefNum') or credit['Id']})")
+            expense = self.client.create("Purchase", body, self._rid(item, "refund"))
+        try:
+            self._set_credit_line(item, credit["Id"], "Expense", expense["Id"], pay.amount, "refund-link")
+        except QboFault as fault:
+            # Half a refund would show the money out and the credit still open: the expense goes again.
+            result = self._fault(item, fault)
+            try:
+                self.client.delete("Purchase", expense["Id"], expense["SyncToken"], self._rid(item, "undo"))
+                kept = "nothing was recorded"
+            except QboFault:
+                kept = f"its expense {expense['Id']} is still in QuickBooks and Retry links it"
+            result.message = (f"QuickBooks refused to pay the refund out of the customer's credit (payment "
+                              f"{credit.get('PaymentRefNum') or credit['Id']}: {result.message}); {kept}.")
+            return result
+        return Result(ref=item.key, ok=True, remote_id=expense["Id"], remote_status="AUTHORISED",
+                      details={"payment_id": credit["Id"]})
+
     # ------------------------------------------------------------------ drift
     def remote_documents(self, kind, remote_ids):
         entity = ENTITY[kind]
@@ -421,6 +588,12 @@ class QboProvider(base.SyncProvider):
                 currency_code=(row.get("CurrencyRef") or {}).get("value", ""),
                 date=dt.date.fromisoformat(row["TxnDate"]) if row.get("TxnDate") else None)
         return out
+
+
+def _payment_links(row):
+    """[(TxnType, TxnId, amount)] a Payment applies."""
+    return [(lt.get("TxnType"), str(lt.get("TxnId")), Decimal(str(line.get("Amount", 0))))
+            for line in row.get("Line") or [] for lt in line.get("LinkedTxn") or []]
 
 
 def _mapping_source(obj, refused, detail):
