@@ -16,7 +16,7 @@ from .. import documents, provider as base
 from ..documents import Result
 from ..xero.inbound import RemoteDocument
 from . import payloads
-from .client import QboFault, request_id
+from .client import THROTTLE_WAIT, QboFault, request_id
 from .payloads import PayloadError, money
 
 ENTITY = {base.KIND_INVOICE: "Invoice", base.KIND_CREDIT_NOTE: "CreditMemo"}
@@ -116,9 +116,22 @@ class QboProvider(base.SyncProvider):
     # ------------------------------------------------------------------ run
     def run(self, items):
         results = []
-        for item in items:
+        for n, item in enumerate(items):
             try:
                 results.append(self._one(item))
+            except base.ProviderError as exc:
+                if not results:
+                    raise  # nothing written yet: the whole connection failed (the engine waits, reconnects)
+                # QuickBooks takes a batch one call at a time: what the earlier items wrote is kept.
+                # Raising would lose their answers, and a rate limit or a re-authorisation costs no
+                # attempt, so they would be sent again under the same requestids with bodies that
+                # moved on (a SyncToken, an update instead of a create): Intuit's 600 Duplicate
+                # Request ID, the job in error. The rest are retried, looked up first.
+                retry_after = exc.retry_after or (THROTTLE_WAIT if exc.rate_limited else None)
+                results.extend(Result(ref=rest.key, ok=False, error_kind=base.RETRYABLE, message=exc.message,
+                                      details={"error_code": exc.code, "retry_after": retry_after})
+                               for rest in items[n:])
+                return results
             except QboFault as fault:
                 results.append(self._fault(item, fault))
             except PayloadError as exc:
