@@ -309,6 +309,10 @@ def run_scenario(name, args, base_db):
             disruptor.stop_flag.set()
             notes.append(f"disruptions: {disruptor.done}")
         # ---------------------------------------------------------------- faults off, drain
+        hits = collections.Counter()
+        for f in emu_ctl(base, "GET", "faults")["faults"]:
+            hits[f["kind"] + (f" {f['status']}" if f.get("status") else "")] += f["hits"]
+        notes.append(f"faults injected: {dict(hits)}")
         emu_ctl(base, "DELETE", "faults")
         answers = collections.Counter(r["status"] for r in emulator.requests())
         notes.append(f"quickbooks answers during faults by status: {dict(sorted(answers.items()))}")
