@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (they print measured figures; nothing here is a test).
-#   bash bench/run.sh [post|backfill|writeback|pipe|inbound|multi_org|latency|memory|two_servers|soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
+#   bash bench/run.sh [post|backfill|writeback|pipe|inbound|multi_org|latency|memory|two_servers|soak|qbo_soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
 # A template database cx_bench_tpl (coworks_xero installed with demo data, like scripts/test.sh
 # does) is created once; every bench runs on a fresh copy of it, cx_bench, since benches commit.
 # BENCH_TPL names another template (e.g. to keep out of someone else's runs on the same server).
-# The fault soak (bench/fault_soak.py) copies the template to soak_* databases of its own.
+# The fault soaks (bench/fault_soak.py for Xero, bench/qbo_soak.py for QuickBooks Online) copy the
+# template to soak_* / qsoak_* databases of their own.
 set -uo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$REPO_ROOT"
@@ -87,5 +88,10 @@ if [ "$which" = soak ] || [ "$which" = all ]; then
   echo "== bench/fault_soak.py =="
   if [ "$which" = soak ]; then "$PY" bench/fault_soak.py --template "$tpl" "$@" || status=1
   else "$PY" bench/fault_soak.py --template "$tpl" || status=1; fi
+fi
+if [ "$which" = qbo_soak ] || [ "$which" = all ]; then
+  echo "== bench/qbo_soak.py =="
+  if [ "$which" = qbo_soak ]; then "$PY" bench/qbo_soak.py --template "$tpl" "$@" || status=1
+  else "$PY" bench/qbo_soak.py --template "$tpl" || status=1; fi
 fi
 exit $status

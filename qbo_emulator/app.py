@@ -482,8 +482,11 @@ class Emulator:
         return {"ok": True, "realms": list(self.companies)}
 
     def ctl_get_requests(self, data, req):
+        """?tail=N: only the last N requests (a poller asking "is Odoo calling right now?")."""
+        tail = int(req.query.get("tail") or 0)
         with self.lock:
-            return {"requests": list(self.log), "counts": dict(self.counts)}
+            log = list(self.log)[-tail:] if tail > 0 else list(self.log)
+            return {"requests": log, "counts": dict(self.counts)}
 
     def ctl_delete_requests(self, data, req):
         with self.lock:

@@ -429,3 +429,12 @@ def test_signed_webhooks(qbo, receiver):
     qbo.control("POST", "webhook", {"url": url, "verifier_token": "wrong", "retry_delays": [0.05]})
     qbo.customer("Another")
     assert _wait(lambda: qbo.control("GET", "webhook").json()["failed"] == 1)
+
+
+def test_requests_tail_answers_only_the_last_calls(qbo):
+    qbo.customer("Tail One")
+    qbo.customer("Tail Two")
+    everything = qbo.control("GET", "requests").json()["requests"]
+    last = qbo.control("GET", "requests", params={"tail": 1}).json()["requests"]
+    assert len(everything) >= 2 and len(last) == 1
+    assert last == everything[-1:] and last[0]["route"] == "POST /customer" and last[0]["ts"] <= time.time()

@@ -173,6 +173,25 @@ def test_lost_answer_is_retried_with_the_same_requestid_and_creates_once(us, qbo
     assert len(us.client.query("SELECT * FROM Invoice WHERE DocNumber = 'INV/2026/0001'")) == 1
 
 
+def test_a_429_mid_batch_keeps_what_the_earlier_items_wrote(us, qbo, qbo_emulator):
+    """QuickBooks takes a batch one call at a time: a throttled call after the first item was written
+    must not lose its answer (the engine resends a rate-limited batch under the same attempt, so the
+    first item's update would go again with the same requestid and a newer SyncToken: 600)."""
+    existing = qbo.customer("Blue Door (old name)", PrimaryEmailAddr={"Address": "hi@bluedoor.test"})
+    other = qbo.customer("Harbour Labs", PrimaryEmailAddr={"Address": "team@harbour.test"})
+    items = [WorkItem(key="c-first", kind=base.KIND_CONTACT, operation=base.OP_UPSERT, obj=customer()),
+             WorkItem(key="c-second", kind=base.KIND_CONTACT, operation=base.OP_UPSERT,
+                      obj=customer("Harbour Labs", "team@harbour.test", remote_id=other["Id"]))]
+    fault(qbo_emulator, kind="status", status=429, route="GET /customer", count=1)  # the second's read
+    first, second = us.run(items)
+    assert first.ok and first.remote_id == existing["Id"] and not first.details["created"]
+    assert not second.ok and second.error_kind == base.RETRYABLE and second.details["retry_after"] == 60
+    assert len(writes(qbo_emulator, "/customer")) == 3  # two made here, one update: not sent again
+    client, _store = _connect(qbo_emulator)  # a later run (the realm's 60 s block is this client's)
+    [again] = QboProvider(client).run([dataclasses.replace(items[1], attempt=1)])
+    assert again.ok and again.remote_id == other["Id"], again.message
+
+
 # ------------------------------------------------------------------------------ customers
 
 def test_customer_found_by_email_or_created_with_a_unique_name(us, qbo):

@@ -16,7 +16,7 @@ from .. import documents, provider as base
 from ..documents import Result
 from ..xero.inbound import RemoteDocument
 from . import payloads
-from .client import BATCH_MAX, QboFault, request_id
+from .client import BATCH_MAX, THROTTLE_WAIT, QboFault, request_id
 from .payloads import PayloadError, money
 
 ENTITY = {base.KIND_INVOICE: "Invoice", base.KIND_CREDIT_NOTE: "CreditMemo"}
@@ -117,17 +117,33 @@ class QboProvider(base.SyncProvider):
     def run(self, items):
         done = self._create_documents_in_batches(items)
         results = []
-        for item in items:
+        for n, item in enumerate(items):
             if item.key in done:
                 results.append(done[item.key])
                 continue
             try:
                 results.append(self._one(item))
+            except base.ProviderError as exc:
+                if not results:
+                    raise  # nothing written yet: the whole connection failed (the engine waits, reconnects)
+                # QuickBooks takes a batch one call at a time: what the earlier items wrote is kept.
+                # Raising would lose their answers, and a rate limit or a re-authorisation costs no
+                # attempt, so they would be sent again under the same requestids with bodies that
+                # moved on (a SyncToken, an update instead of a create): Intuit's 600 Duplicate
+                # Request ID, the job in error. The rest are retried, looked up first.
+                results.extend(done.get(rest.key) or self._retry_later(rest, exc) for rest in items[n:])
+                return results
             except QboFault as fault:
                 results.append(self._fault(item, fault))
             except PayloadError as exc:
                 results.append(self._payload_error(item, exc))
         return results
+
+    @staticmethod
+    def _retry_later(item, exc):
+        retry_after = exc.retry_after or (THROTTLE_WAIT if exc.rate_limited else None)
+        return Result(ref=item.key, ok=False, error_kind=base.RETRYABLE, message=exc.message,
+                      details={"error_code": exc.code, "retry_after": retry_after})
 
     @staticmethod
     def _payload_error(item, exc):
@@ -168,6 +184,12 @@ class QboProvider(base.SyncProvider):
                 except QboFault as fault:
                     for item, _b in requests_:
                         out[item.key] = self._fault(item, fault)
+                    continue
+                except base.ProviderError as exc:
+                    if not any(r.ok for r in out.values()):
+                        raise  # nothing written yet (see run)
+                    for item, _b in requests_:  # an earlier chunk was written: keep its answers
+                        out[item.key] = self._retry_later(item, exc)
                     continue
                 for item, b in requests_:
                     answer = answers.get(b["bId"])
