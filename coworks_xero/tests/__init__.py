@@ -23,4 +23,5 @@ from . import test_credit_refunds
 from . import test_statement_credit
 from . import test_qbo
 from . import test_qbo_credit
+from . import test_qbo_currency
 from . import test_pdf_attachment
