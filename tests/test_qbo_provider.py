@@ -742,3 +742,27 @@ def test_foreign_credit_memo_allocation_and_customer_credit(us, qbo_emulator):
     assert crow["CustomerRef"]["value"] == memo["CustomerRef"]["value"] != cust.remote_id
     again = one(us, base.KIND_OVERPAYMENT, credit, maybe_sent=True)
     assert again.ok and again.remote_id == c.remote_id  # found on the currency customer
+
+
+def test_foreign_documents_of_one_run_share_one_currency_customer(us, qbo_emulator):
+    cust = created_customer(us)
+    _multicurrency(qbo_emulator)
+    prov = QboProvider(us.client)
+    docs = [_eur(invoice(cust, [line("10", tax="NON")], "10", number=f"INV-R{n}")) for n in range(3)]
+    results = prov.run([WorkItem(key=f"job-{d.number}", kind=base.KIND_INVOICE, operation=base.OP_UPSERT, obj=d)
+                        for d in docs])
+    assert all(r.ok for r in results), [r.message for r in results]
+    customers = prov.client.query("SELECT * FROM Customer")
+    assert sorted(c["DisplayName"] for c in customers) == ["Blue Door Studio", "Blue Door Studio (EUR)"]
+    assert len(writes(qbo_emulator, "/customer")) == 2  # the home customer, then its EUR copy once
+    # another customer already holds the name "<name> (EUR)": ours is told apart by the home id
+    other = created_customer(us, name="Harbour Loft", email="h@loft.test")
+    us.client.create("Customer", {"DisplayName": "Harbour Loft (EUR)"})
+    r = one(QboProvider(us.client), base.KIND_INVOICE,
+            _eur(invoice(other, [line("10", tax="NON")], "10", number="INV-H1")))
+    assert r.ok, r.message
+    row = us.client.read("Customer", us.client.read("Invoice", r.remote_id)["CustomerRef"]["value"])
+    assert row["DisplayName"] == f"Harbour Loft #{other.remote_id} (EUR)" and row["CurrencyRef"]["value"] == "EUR"
+    again = one(QboProvider(us.client), base.KIND_INVOICE,
+                _eur(invoice(other, [line("10", tax="NON")], "10", number="INV-H2")))
+    assert us.client.read("Invoice", again.remote_id)["CustomerRef"]["value"] == row["Id"]

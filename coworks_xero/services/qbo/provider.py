@@ -153,8 +153,7 @@ class QboProvider(base.SyncProvider):
                 self._currency_customers[key] = self._currency_customer(item, home, foreign)
         return self._currency_customers[key]
 
-    def _currency_customer(self, item, home, currency):
-        name = payloads.currency_customer_name(home["DisplayName"], currency)
+    def _find_currency_customer(self, item, home, currency, name):
         rows = self.client.query(f"SELECT * FROM Customer WHERE DisplayName = '{_q(name)}' AND Active IN (true, false)")
         for row in rows:
             if (payloads.home_customer_of(row) == str(home["Id"])
@@ -163,11 +162,28 @@ class QboProvider(base.SyncProvider):
                     row = self.client.update("Customer", {"Id": row["Id"], "SyncToken": row["SyncToken"],
                                                           "Active": True, "DisplayName": name},
                                              self._rid(item, f"customer-{currency}-active"))
-                return row["Id"]
+                return row["Id"], rows
+        return None, rows
+
+    def _currency_customer(self, item, home, currency):
+        name = payloads.currency_customer_name(home["DisplayName"], currency)
+        found, rows = self._find_currency_customer(item, home, currency, name)
+        if found:
+            return found
         if rows:  # the name is another customer's: ours carries the home customer's id too
             name = payloads.currency_customer_name(f"{home['DisplayName']} #{home['Id']}", currency)
-        row = self.client.create("Customer", payloads.currency_customer_body(home, currency, name),
-                                 self._rid(item, f"customer-{currency}"))
+            found, _rows = self._find_currency_customer(item, home, currency, name)
+            if found:
+                return found
+        try:
+            row = self.client.create("Customer", payloads.currency_customer_body(home, currency, name),
+                                     self._rid(item, f"customer-{currency}"))
+        except QboFault as fault:
+            # another worker made it between the query and the create (QBO: the name is taken)
+            found = fault.code == "6240" and self._find_currency_customer(item, home, currency, name)[0]
+            if not found:
+                raise
+            return found
         return row["Id"]
 
     # ------------------------------------------------------------------ run
