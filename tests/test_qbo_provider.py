@@ -766,3 +766,23 @@ def test_foreign_documents_of_one_run_share_one_currency_customer(us, qbo_emulat
     again = one(QboProvider(us.client), base.KIND_INVOICE,
                 _eur(invoice(other, [line("10", tax="NON")], "10", number="INV-H2")))
     assert us.client.read("Invoice", again.remote_id)["CustomerRef"]["value"] == row["Id"]
+
+
+def test_foreign_credit_memo_refund_in_its_currency(us, qbo_emulator):
+    cust = created_customer(us)
+    _multicurrency(qbo_emulator)
+    cm = one(us, base.KIND_CREDIT_NOTE, _eur(invoice(cust, [line("80", tax="NON")], "80", number="RINV/E1",
+                                                     kind=documents.KIND_CREDIT_NOTE)))
+    assert cm.ok, cm.message
+    pay = dataclasses.replace(_pay(cm.remote_id, "50", ref="RFND/E1"), document_kind=documents.KIND_CREDIT_NOTE,
+                              currency_rate=D("0.8"))
+    r = one(us, base.KIND_PAYMENT, pay)
+    assert r.ok, r.message
+    expense = us.client.read("Purchase", r.remote_id)
+    assert expense["CurrencyRef"]["value"] == "EUR" and D(str(expense["ExchangeRate"])) == D("1.25")
+    assert D(str(expense["HomeTotalAmt"])) == D("62.50")
+    memo = us.client.read("CreditMemo", cm.remote_id)
+    assert expense["EntityRef"]["value"] == memo["CustomerRef"]["value"] != cust.remote_id
+    assert D(str(memo["RemainingCredit"])) == D("30")
+    link = us.client.read("Payment", r.details["payment_id"])
+    assert link["CurrencyRef"]["value"] == "EUR"
