@@ -522,6 +522,21 @@ class Emulator:
                 added.append({"realmId": realm, "name": self.companies[realm].name})
         return {"realms": added}
 
+    def ctl_post_multicurrency(self, data, req):
+        """Turn multicurrency on for a realm: {realm, enabled: true}. QuickBooks cannot turn it off once on,
+        so ``enabled: false`` on a company that has it is refused (400)."""
+        realm = data.get("realm") or seed.REALM_US
+        if realm not in self.companies:
+            raise ValueError(f"unknown realm {realm}")
+        with self.company_locks[realm]:
+            company = self.companies[realm]
+            if data.get("enabled", True) is False:
+                if company.multicurrency:
+                    raise ValueError("multicurrency cannot be turned off once on (as in QuickBooks)")
+            else:
+                company.enable_multicurrency()
+            return {"realmId": realm, "MultiCurrencyEnabled": company.multicurrency}
+
     def ctl_post_apps(self, data, req):
         app = self.identity.register_app(data["client_id"], data["client_secret"], data.get("redirect_uris") or [])
         return {"client_id": app["client_id"], "redirect_uris": app["redirect_uris"]}

@@ -121,6 +121,7 @@ class Company:
         self.currency_name = spec["CurrencyName"]
         self.name = name or spec["CompanyName"]
         self.us = self.country == "US"
+        self.multicurrency = bool(spec.get("MultiCurrency"))
         self.objects = {e: {} for e in NAME_LISTS + TXNS}
         # Transactions share one Id sequence (an invoice and a credit memo never have the same Id, as in
         # QuickBooks); each name list has its own.
@@ -195,10 +196,79 @@ class Company:
                                         "CustomerTerminology": "Customers"},
                 "SalesFormsPrefs": {"AllowDiscount": True, "CustomTxnNumbers": True, "AllowDeposit": False,
                                     "AllowShipping": False, "ETransactionEnabledStatus": "NotApplicable"},
-                "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": ref(self.currency)},
+                "CurrencyPrefs": {"MultiCurrencyEnabled": self.multicurrency, "HomeCurrency": ref(self.currency)},
                 "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": not self.us},
                 "OtherPrefs": {"NameValue": [{"Name": "SalesFormsPrefs.WarnDuplicateDocNum", "Value": "true"}]},
                 "MetaData": {"CreateTime": self.clock.stamp(0), "LastUpdatedTime": self.clock.stamp(0)}}
+
+    # ---------------------------------------------------------------------------------- multicurrency
+    def enable_multicurrency(self):
+        """Settings > Account and settings > Advanced > Currency > Multicurrency: on. QuickBooks never
+        turns it off again (the home currency is fixed from then on)."""
+        self.multicurrency = True
+
+    def _rate_of(self, currency):
+        """QuickBooks' own rate for ``currency``: home units per one unit of it."""
+        return (seed.USD_PER_UNIT[currency] / seed.USD_PER_UNIT[self.currency]).quantize(Decimal("0.0000001"))
+
+    def _currency_ref(self, currency, element="CurrencyRef"):
+        if currency == self.currency:
+            return ref(self.currency, self.currency_name)
+        if not self.multicurrency:
+            raise business(f"Multicurrency is off: {currency} is not the company's home currency {self.currency}.",
+                           element)
+        if currency not in seed.CURRENCY_NAMES:
+            raise invalid_field(f"Property Name:{element} specified value is invalid : {currency}", element)
+        return ref(currency, seed.CURRENCY_NAMES[currency])
+
+    def _txn_currency(self, obj, customer):
+        """CurrencyRef and ExchangeRate of a transaction for ``customer`` (None: no customer).
+
+        Multicurrency off: the home currency only, no ExchangeRate (today's rule). On: the transaction
+        is in its customer's currency (CurrencyRef may be left out: it is the customer's; another one is
+        refused); ExchangeRate is the number of home units per one unit of that currency, defaulted to
+        QuickBooks' own rate of the day when left out (as Intuit does), and 1 for the home currency.
+        Returns the rate."""
+        given = _ref_value(obj, "CurrencyRef")
+        if not self.multicurrency:
+            if given and given != self.currency:
+                raise business(f"Multicurrency is off: {given} is not the company's home currency {self.currency}.",
+                               "CurrencyRef")
+            obj["CurrencyRef"] = ref(self.currency, self.currency_name)
+            obj.pop("ExchangeRate", None)
+            return Decimal("1")
+        own = (customer or {}).get("CurrencyRef", {}).get("value") or self.currency
+        currency = given or own
+        if customer is not None and currency != own:
+            raise business(f"The currency of the transaction ({currency}) must be the currency of the customer "
+                           f"{customer['DisplayName']} ({own}): QuickBooks keeps one currency per customer.",
+                           "CurrencyRef")
+        obj["CurrencyRef"] = self._currency_ref(currency)
+        if currency == self.currency:
+            rate = Decimal("1")
+        else:
+            rate = _dec(obj.get("ExchangeRate"), "ExchangeRate")
+            if rate is None:
+                rate = self._rate_of(currency)
+            if rate <= 0:
+                raise business("The exchange rate must be more than zero.", "ExchangeRate")
+        obj["ExchangeRate"] = rate
+        return rate
+
+    def _deposit_currency(self, obj, account, element):
+        """An account money goes to or comes from is in the transaction's currency or the home one."""
+        mine = (account.get("CurrencyRef") or {}).get("value") or self.currency
+        currency = obj["CurrencyRef"]["value"]
+        if mine not in (currency, self.currency):
+            raise business(f"The account {account['Name']} is in {mine}: choose an account in {currency} or in "
+                           f"the home currency {self.currency}.", element)
+
+    def _has_transactions(self, cid):
+        for entity in TXNS:
+            for obj in self.objects[entity].values():
+                if (obj.get("CustomerRef") or obj.get("EntityRef") or {}).get("value") == cid:
+                    return True
+        return False
 
     # ---------------------------------------------------------------------------------- read
     def get(self, entity, oid):
@@ -412,6 +482,9 @@ class Company:
             applied = self._applied_to(current["Id"], entity)
             key = "Balance" if entity == "Invoice" else "RemainingCredit"
             obj[key] = money(obj["TotalAmt"] - applied)
+            if "HomeBalance" in obj:
+                obj["Balance" if entity == "Invoice" else "RemainingCredit"] = obj[key]
+                obj["HomeBalance"] = money(obj["Balance"] * obj.get("ExchangeRate", 1))
             obj["LinkedTxn"] = copy.deepcopy(current.get("LinkedTxn") or [])
 
     def _lookup(self, entity, element, value, kind_label, active=True):
@@ -461,14 +534,17 @@ class Company:
                 raise invalid_field("Property Name:PrimaryEmailAddr.Address specified value is invalid : "
                                     f"Email Address does not conform to the syntax rules of RFC 822: {address}",
                                     "PrimaryEmailAddr.Address")
-        currency = _ref_value(obj, "CurrencyRef")
-        if currency and currency != self.currency:
-            raise business(f"Multicurrency is off: {currency} is not the company's home currency {self.currency}.",
-                           "CurrencyRef")
+        # The customer's currency is set when it is created (the home currency unless multicurrency is
+        # on and another is given) and stays: once it has transactions another one is refused.
+        had = (current or {}).get("CurrencyRef", {}).get("value")
+        currency = _ref_value(obj, "CurrencyRef") or had or self.currency
+        if had and currency != had and self._has_transactions(current["Id"]):
+            raise business(f"You can't change the currency of {current['DisplayName']} ({had}): it has "
+                           "transactions.", "CurrencyRef")
         obj.setdefault("PrintOnCheckName", obj["DisplayName"])
         obj["FullyQualifiedName"] = obj["DisplayName"]
         obj["Active"] = active
-        obj["CurrencyRef"] = ref(self.currency, self.currency_name)
+        obj["CurrencyRef"] = self._currency_ref(currency)
         obj.setdefault("PreferredDeliveryMethod", "Print")
         if self.us:
             obj.setdefault("Taxable", True)
@@ -547,18 +623,14 @@ class Company:
     def _build_sales(self, entity, body, current):
         obj = {k: copy.deepcopy(v) for k, v in body.items() if k in WRITABLE[entity]}
         cid = _ref_value(obj, "CustomerRef")
+        customer = None
         if not cid:
             if entity != "RefundReceipt":
                 raise required("CustomerRef")
         else:
             customer = self._lookup("Customer", "CustomerRef", cid, "Customers")
             obj["CustomerRef"] = ref(cid, customer["DisplayName"])
-        currency = _ref_value(obj, "CurrencyRef")
-        if currency and currency != self.currency:
-            raise business(f"Multicurrency is off: {currency} is not the company's home currency {self.currency}.",
-                           "CurrencyRef")
-        obj["CurrencyRef"] = ref(self.currency, self.currency_name)
-        obj.pop("ExchangeRate", None)
+        rate = self._txn_currency(obj, customer)
         today = self.clock.today()
         txn_date = _date(obj["TxnDate"], "TxnDate") if obj.get("TxnDate") else today
         obj["TxnDate"] = txn_date.isoformat()
@@ -582,6 +654,7 @@ class Company:
             if account["AccountType"] not in ("Bank", "Other Current Asset", "Credit Card"):
                 raise business("Refund from must be a bank, credit card or other current asset account.",
                                "DepositToAccountRef")
+            self._deposit_currency(obj, account, "DepositToAccountRef")
             obj["DepositToAccountRef"] = ref(acc, account["Name"])
         self._lines_and_totals(entity, obj)
         if entity == "Invoice":
@@ -594,7 +667,10 @@ class Company:
             obj["Balance"] = obj["TotalAmt"]
         else:
             obj["Balance"] = Decimal("0")
-        obj["HomeTotalAmt"] = obj["TotalAmt"]
+        # amounts are in the transaction's currency; HomeTotalAmt is the total in the home currency
+        obj["HomeTotalAmt"] = money(obj["TotalAmt"] * rate)
+        if self.multicurrency and "Balance" in obj:
+            obj["HomeBalance"] = money(obj["Balance"] * rate)
         return obj
 
     def _doc_number(self, entity, obj, current):
@@ -858,10 +934,8 @@ class Company:
                            f"by specification. Min:0 Max:{MAX_DOC_NUMBER} supplied:{len(str(obj['DocNumber']))}",
                            "DocNumber")
         obj["TxnDate"] = (_date(obj["TxnDate"], "TxnDate") if obj.get("TxnDate") else self.clock.today()).isoformat()
-        currency = _ref_value(obj, "CurrencyRef")
-        if currency and currency != self.currency:
-            raise business(f"Multicurrency is off: {currency} is not the company's home currency.", "CurrencyRef")
-        obj["CurrencyRef"] = ref(self.currency, self.currency_name)
+        rate = self._txn_currency(obj, customer)
+        self._deposit_currency(obj, account, "AccountRef")
         lines = obj.get("Line")
         if not isinstance(lines, list) or not lines:
             raise required("Line")
@@ -892,6 +966,8 @@ class Company:
                         "AccountBasedExpenseLineDetail": {"AccountRef": ref(line_acc, line_account["Name"])}})
         obj["Line"] = out
         obj["TotalAmt"] = money(total)
+        if self.multicurrency:
+            obj["HomeTotalAmt"] = money(total * rate)
         # what of it a Payment may still link (the charge to the customer)
         obj["Balance"] = money(receivable - (self._applied_to(current["Id"], "Purchase") if current else 0))
         if obj["Balance"] < 0:
@@ -912,14 +988,14 @@ class Company:
             raise business("The payment amount can't be negative.", "TotalAmt")
         obj["TotalAmt"] = money(total)
         obj["TxnDate"] = (_date(obj["TxnDate"], "TxnDate") if obj.get("TxnDate") else self.clock.today()).isoformat()
-        currency = _ref_value(obj, "CurrencyRef")
-        if currency and currency != self.currency:
-            raise business(f"Multicurrency is off: {currency} is not the company's home currency.", "CurrencyRef")
-        obj["CurrencyRef"] = ref(self.currency, self.currency_name)
+        rate = self._txn_currency(obj, customer)
         acc = _ref_value(obj, "DepositToAccountRef") or "5"
         account = self._lookup("Account", "DepositToAccountRef", acc, "Account")
         if account["AccountType"] not in ("Bank", "Other Current Asset"):
             raise business("Deposit to must be a bank or other current asset account.", "DepositToAccountRef")
+        self._deposit_currency(obj, account, "DepositToAccountRef")
+        if self.multicurrency:
+            obj["HomeTotalAmt"] = money(obj["TotalAmt"] * rate)
         obj["DepositToAccountRef"] = ref(acc, account["Name"])
         if obj.get("PaymentRefNum") is not None and len(str(obj["PaymentRefNum"])) > 21:
             raise QBOError(2050, "Invalid String/Number", "String length is either shorter or longer than supported "
@@ -996,6 +1072,8 @@ class Company:
                 doc[key] = money(doc[key] - sign * line["Amount"])
                 if lt["TxnType"] == "CreditMemo":
                     doc["Balance"] = doc["RemainingCredit"]
+                if "HomeBalance" in doc:
+                    doc["HomeBalance"] = money(doc["Balance"] * doc.get("ExchangeRate", 1))
                 links = [x for x in doc.get("LinkedTxn") or [] if x.get("TxnId") != payment["Id"]]
                 if sign > 0:
                     links.append({"TxnId": payment["Id"], "TxnType": "Payment"})

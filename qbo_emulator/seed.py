@@ -63,12 +63,24 @@ UK_TAX_RATES = [("1", "20.0% S", Decimal("20"), "1"), ("2", "5.0% R", Decimal("5
 UK_TAX_CODES = [("2", "20.0% S", ["1"]), ("3", "5.0% R", ["2"]), ("4", "0.0% Z", ["3"]), ("5", "Exempt", ["4"]),
                 ("6", "No VAT", [])]
 
+# "MultiCurrency": the company's CurrencyPrefs.MultiCurrencyEnabled when the realm is seeded (off, as a
+# new QuickBooks company is; POST /__emulator__/multicurrency turns it on, and once on it stays on).
 COMPANIES = {
     REALM_US: {"CompanyName": "Coworks Demo US", "Country": "US", "Currency": "USD",
-               "CurrencyName": "United States Dollar", "rates": US_TAX_RATES, "codes": US_TAX_CODES},
+               "CurrencyName": "United States Dollar", "rates": US_TAX_RATES, "codes": US_TAX_CODES,
+               "MultiCurrency": False},
     REALM_UK: {"CompanyName": "Coworks Demo UK", "Country": "GB", "Currency": "GBP",
-               "CurrencyName": "British Pound Sterling", "rates": UK_TAX_RATES, "codes": UK_TAX_CODES},
+               "CurrencyName": "British Pound Sterling", "rates": UK_TAX_RATES, "codes": UK_TAX_CODES,
+               "MultiCurrency": False},
 }
+
+# The currencies a multicurrency company can use, and QuickBooks' own exchange rate of each (one unit
+# of the currency in US dollars) that a transaction without ExchangeRate is given. A home currency other
+# than USD divides by its own rate.
+CURRENCY_NAMES = {"USD": "United States Dollar", "GBP": "British Pound Sterling", "EUR": "Euro",
+                  "CAD": "Canadian Dollar", "AUD": "Australian Dollar", "CHF": "Swiss Franc"}
+USD_PER_UNIT = {"USD": Decimal("1"), "GBP": Decimal("1.25"), "EUR": Decimal("1.08"), "CAD": Decimal("0.74"),
+                "AUD": Decimal("0.66"), "CHF": Decimal("1.12")}
 
 
 def extra_realm(n):

@@ -438,3 +438,102 @@ def test_requests_tail_answers_only_the_last_calls(qbo):
     last = qbo.control("GET", "requests", params={"tail": 1}).json()["requests"]
     assert len(everything) >= 2 and len(last) == 1
     assert last == everything[-1:] and last[0]["route"] == "POST /customer" and last[0]["ts"] <= time.time()
+
+
+# ------------------------------------------------------------------------------ multicurrency
+
+def _detail(resp):
+    return " ".join(e.get("Detail", "") for e in resp.json()["Fault"]["Error"])
+
+
+def _prefs(qbo):
+    return qbo.query("SELECT * FROM Preferences")["Preferences"][0]["CurrencyPrefs"]
+
+
+def test_multicurrency_off_refuses_a_foreign_customer_and_invoice(qbo):
+    assert _prefs(qbo)["MultiCurrencyEnabled"] is False and _prefs(qbo)["HomeCurrency"]["value"] == "USD"
+    r = qbo.post("customer", json={"DisplayName": "Euro Co", "CurrencyRef": {"value": "EUR"}})
+    assert codes(r) == ["6000"] and "Multicurrency is off" in _detail(r)
+    c = qbo.customer()
+    r = qbo.post("invoice", json={"CustomerRef": {"value": c["Id"]}, "CurrencyRef": {"value": "EUR"},
+                                  "Line": [_line(10, tax="NON")]})
+    assert codes(r) == ["6000"]
+    inv = qbo.invoice(c["Id"], lines=[_line(10, tax="NON")], ExchangeRate=2)
+    assert "ExchangeRate" not in inv and inv["HomeTotalAmt"] == inv["TotalAmt"] == 10
+
+
+def test_multicurrency_switch_stays_on(qbo):
+    r = qbo.control("POST", "multicurrency", json={"realm": qbo.realm, "enabled": True})
+    assert r.status_code == 200 and r.json()["MultiCurrencyEnabled"] is True
+    assert _prefs(qbo)["MultiCurrencyEnabled"] is True
+    assert qbo.control("POST", "multicurrency", json={"realm": qbo.realm, "enabled": False}).status_code == 400
+    assert _prefs(qbo)["MultiCurrencyEnabled"] is True
+    assert _prefs(QBOHTTP(qbo.srv, seed.REALM_UK))["MultiCurrencyEnabled"] is False  # per realm
+
+
+def test_multicurrency_customer_currency_is_fixed_and_transactions_follow_it(qbo):
+    qbo.control("POST", "multicurrency", json={"realm": qbo.realm})
+    eur = qbo.customer("Euro Co", CurrencyRef={"value": "EUR"})
+    usd = qbo.customer("Home Co")
+    assert eur["CurrencyRef"]["value"] == "EUR" and usd["CurrencyRef"]["value"] == "USD"
+    # an invoice is in its customer's currency: another one is refused, none given is the customer's
+    r = qbo.post("invoice", json={"CustomerRef": {"value": eur["Id"]}, "CurrencyRef": {"value": "USD"},
+                                  "Line": [_line(10, tax="NON")]})
+    assert codes(r) == ["6000"] and "currency of the customer" in _detail(r)
+    r = qbo.post("invoice", json={"CustomerRef": {"value": usd["Id"]}, "CurrencyRef": {"value": "EUR"},
+                                  "Line": [_line(10, tax="NON")]})
+    assert codes(r) == ["6000"]
+    inv = qbo.invoice(eur["Id"], lines=[_line(100, tax="NON"), _line(33.33, tax="NON")], ExchangeRate="1.0815")
+    assert inv["CurrencyRef"]["value"] == "EUR" and Decimal(str(inv["ExchangeRate"])) == Decimal("1.0815")
+    assert Decimal(str(inv["TotalAmt"])) == Decimal("133.33")  # amounts in the transaction's currency
+    assert Decimal(str(inv["HomeTotalAmt"])) == Decimal("144.20")  # 133.33 x 1.0815 = 144.196...
+    # ExchangeRate left out: QuickBooks' own rate of the day (seed: 1.08 USD per EUR)
+    dflt = qbo.invoice(eur["Id"], lines=[_line(50, tax="NON")])
+    assert Decimal(str(dflt["ExchangeRate"])) == Decimal("1.08") and Decimal(str(dflt["HomeTotalAmt"])) == 54
+    assert qbo.post("invoice", json={"CustomerRef": {"value": eur["Id"]}, "ExchangeRate": 0,
+                                     "Line": [_line(10, tax="NON")]}).status_code == 400
+    home = qbo.invoice(usd["Id"], lines=[_line(10, tax="NON")], ExchangeRate=3)
+    assert Decimal(str(home["ExchangeRate"])) == 1 and Decimal(str(home["HomeTotalAmt"])) == 10
+    # the customer's currency cannot change once it has transactions
+    r = qbo.post("customer", json={"Id": eur["Id"], "SyncToken": eur["SyncToken"], "DisplayName": "Euro Co",
+                                   "CurrencyRef": {"value": "USD"}})
+    assert codes(r) == ["6000"] and "currency" in _detail(r)
+    # a full update that leaves CurrencyRef out keeps it
+    kept = qbo.create("Customer", {"Id": eur["Id"], "SyncToken": eur["SyncToken"], "DisplayName": "Euro Co SARL"})
+    assert kept["CurrencyRef"]["value"] == "EUR"
+    # a credit memo too
+    cm = qbo.create("CreditMemo", {"CustomerRef": {"value": eur["Id"]}, "ExchangeRate": 1.1,
+                                   "Line": [_line(20, tax="NON")]})
+    assert cm["CurrencyRef"]["value"] == "EUR" and Decimal(str(cm["HomeTotalAmt"])) == 22
+    r = qbo.post("creditmemo", json={"CustomerRef": {"value": eur["Id"]}, "CurrencyRef": {"value": "GBP"},
+                                     "Line": [_line(20, tax="NON")]})
+    assert codes(r) == ["6000"]
+
+
+def test_multicurrency_payment_in_the_customer_currency(qbo):
+    qbo.control("POST", "multicurrency", json={"realm": qbo.realm})
+    eur = qbo.customer("Euro Co", CurrencyRef={"value": "EUR"})
+    inv = qbo.invoice(eur["Id"], lines=[_line(100, tax="NON")], ExchangeRate="1.1")
+    link = [{"Amount": 100, "LinkedTxn": [{"TxnId": inv["Id"], "TxnType": "Invoice"}]}]
+    r = qbo.post("payment", json={"CustomerRef": {"value": eur["Id"]}, "TotalAmt": 100, "CurrencyRef": {"value": "USD"},
+                                  "DepositToAccountRef": {"value": "35"}, "Line": link})
+    assert codes(r) == ["6000"]
+    pay = qbo.create("Payment", {"CustomerRef": {"value": eur["Id"]}, "TotalAmt": 100, "ExchangeRate": "1.12",
+                                 "DepositToAccountRef": {"value": "35"}, "Line": link})
+    assert pay["CurrencyRef"]["value"] == "EUR" and Decimal(str(pay["ExchangeRate"])) == Decimal("1.12")
+    assert Decimal(str(pay["HomeTotalAmt"])) == 112  # the deposit account (USD, the home currency) is allowed
+    got = qbo.get(f"invoice/{inv['Id']}").json()["Invoice"]
+    assert got["Balance"] == 0 and got["HomeBalance"] == 0
+
+
+def test_multicurrency_deposit_account_in_another_currency_is_refused(qbo_emulator):
+    qbo = QBOHTTP(qbo_emulator)
+    qbo.control("POST", "multicurrency", json={"realm": qbo.realm})
+    company = qbo_emulator.app.companies[qbo.realm]
+    company.objects["Account"]["35"]["CurrencyRef"] = {"value": "GBP", "name": "British Pound Sterling"}
+    eur = qbo.customer("Euro Co", CurrencyRef={"value": "EUR"})
+    inv = qbo.invoice(eur["Id"], lines=[_line(10, tax="NON")])
+    r = qbo.post("payment", json={"CustomerRef": {"value": eur["Id"]}, "TotalAmt": 10,
+                                  "DepositToAccountRef": {"value": "35"},
+                                  "Line": [{"Amount": 10, "LinkedTxn": [{"TxnId": inv["Id"], "TxnType": "Invoice"}]}]})
+    assert codes(r) == ["6000"] and "GBP" in _detail(r)

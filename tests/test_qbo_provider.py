@@ -261,6 +261,7 @@ def test_uk_invoice_vat_codes_per_line(uk):
              if li.get("DetailType") == "SalesItemLineDetail"]
     assert codes == ["2", "3", "4"] and D(str(row["TotalAmt"])) == D("172.00")
     missing = invoice(cust, [line("100", tax="")], "120", number="INV/2026/0002")
+    missing.currency_code = "GBP"  # (a USD document would be refused first: multicurrency is off)
     r2 = one(uk, base.KIND_INVOICE, missing)
     assert not r2.ok and r2.error_kind == base.MAPPING and "VAT code" in r2.message
 
@@ -466,7 +467,7 @@ def test_customer_credit_sent_again_after_a_lost_answer_is_found(us, qbo_emulato
 def test_customer_credit_in_another_currency_or_unmapped_is_refused_readably(us):
     cust = created_customer(us)
     r = one(us, base.KIND_OVERPAYMENT, _credit(cust.remote_id, "10", currency="EUR"))
-    assert not r.ok and r.details["error_code"] == "currency_mismatch" and "USD" in r.message
+    assert not r.ok and r.details["error_code"] == "multicurrency_off" and "USD" in r.message
     r = one(us, base.KIND_OVERPAYMENT, dataclasses.replace(_credit(cust.remote_id, "10"), bank_account_code="",
                                                            account_source="journal 'Cash'"))
     assert not r.ok and r.error_kind == base.MAPPING and "journal 'Cash'" in r.message
@@ -670,3 +671,137 @@ def test_first_sends_of_several_invoices_go_in_one_batch_call_each_with_its_own_
                              attempt=1) for d in docs[:3]])
     assert [r.remote_id for r in again] == [r.remote_id for r in ok]
     assert len(us.client.query("SELECT * FROM Invoice")) == 3
+
+
+# ------------------------------------------------------------------------------ foreign currency
+
+def _multicurrency(srv, realm=seed.REALM_US):
+    r = requests.post(srv.base_url + "/__emulator__/multicurrency", json={"realm": realm})
+    assert r.status_code == 200, r.text
+
+
+def _eur(doc, rate="0.925"):
+    doc.currency_code, doc.currency_rate = "EUR", D(rate)  # Odoo: EUR per one USD
+    return doc
+
+
+def test_foreign_invoice_needs_multicurrency_read_once(us, qbo_emulator):
+    cust = created_customer(us)
+    docs = [_eur(invoice(cust, [line("100", tax="NON")], "100", number=f"INV-E{n}")) for n in (1, 2)]
+    results = us.run([WorkItem(key=f"job-{d.number}", kind=base.KIND_INVOICE, operation=base.OP_UPSERT, obj=d)
+                      for d in docs])
+    for r in results:
+        assert not r.ok and r.error_kind == base.VALIDATION and r.details["error_code"] == "multicurrency_off"
+        assert "Settings > Account and settings > Advanced > Currency" in r.message and "EUR" in r.message
+    log = requests.get(qbo_emulator.base_url + "/__emulator__/requests").json()["requests"]
+    assert sum("Preferences" in (q.get("query") or "") for q in log) == 1  # once per provider
+    assert us.client.query("SELECT * FROM Invoice") == []
+    # a credit in EUR likewise
+    r = one(us, base.KIND_OVERPAYMENT, _credit(cust.remote_id, "10", currency="EUR"))
+    assert not r.ok and r.details["error_code"] == "multicurrency_off"
+
+
+def test_foreign_invoice_payment_and_drift_on_the_currency_customer(us, qbo_emulator):
+    cust = created_customer(us)
+    _multicurrency(qbo_emulator)
+    prov = QboProvider(us.client)  # a new run reads the switch again
+    doc = _eur(invoice(cust, [line("99.99", tax="NON"), line("0.02", tax="NON", item="4")], "100.01"))
+    r = one(prov, base.KIND_INVOICE, doc)
+    assert r.ok, r.message
+    row = prov.client.read("Invoice", r.remote_id)
+    assert row["CurrencyRef"]["value"] == "EUR" and D(str(row["TotalAmt"])) == D("100.01")
+    assert D(str(row["ExchangeRate"])) == D("1.081081")  # 1 / 0.925: USD per one EUR
+    assert D(str(row["HomeTotalAmt"])) == D("108.12")
+    eur_cust = prov.client.read("Customer", row["CustomerRef"]["value"])
+    assert eur_cust["Id"] != cust.remote_id and eur_cust["DisplayName"] == "Blue Door Studio (EUR)"
+    assert eur_cust["CurrencyRef"]["value"] == "EUR" and eur_cust["PrimaryEmailAddr"]["Address"] == "hi@bluedoor.test"
+    # a second document uses the same currency customer: found by a query in a new provider, cached in one
+    doc2 = _eur(invoice(cust, [line("50", tax="NON")], "50", number="INV/2026/0002"))
+    other = QboProvider(us.client)
+    r2 = one(other, base.KIND_INVOICE, doc2)
+    assert r2.ok and other.client.read("Invoice", r2.remote_id)["CustomerRef"]["value"] == eur_cust["Id"]
+    assert len(other.client.query("SELECT * FROM Customer")) == 2
+    # a home-currency document stays on the customer itself
+    r3 = one(other, base.KIND_INVOICE, invoice(cust, [line("10", tax="NON")], "10", number="INV/2026/0003"))
+    assert other.client.read("Invoice", r3.remote_id)["CustomerRef"]["value"] == cust.remote_id
+    # the payment: in EUR, Odoo's rate inverted, the invoice paid
+    pay = dataclasses.replace(_pay(r.remote_id, "100.01"), currency_rate=D("0.9"))
+    p = one(other, base.KIND_PAYMENT, pay)
+    assert p.ok, p.message
+    prow = other.client.read("Payment", p.remote_id)
+    assert prow["CurrencyRef"]["value"] == "EUR" and D(str(prow["ExchangeRate"])) == D("1.111111")
+    assert D(str(other.client.read("Invoice", r.remote_id)["Balance"])) == 0
+    # drift and inbound name the Odoo customer's own QuickBooks id
+    remote = other.remote_documents(base.KIND_INVOICE, [r.remote_id])[r.remote_id.lower()]
+    assert remote.contact_id == cust.remote_id and remote.currency_code == "EUR" and remote.total == D("100.01")
+    from coworks_xero.services.qbo.inbound import QboInbound
+    [seen] = QboInbound(us.client).documents(invoice_ids=[r.remote_id])
+    assert seen.contact_id == cust.remote_id and seen.amount_due == 0
+
+
+def test_foreign_credit_memo_allocation_and_customer_credit(us, qbo_emulator):
+    cust = created_customer(us)
+    _multicurrency(qbo_emulator)
+    inv = one(us, base.KIND_INVOICE, _eur(invoice(cust, [line("100", tax="NON")], "100", number="INV-C1")))
+    cm = one(us, base.KIND_CREDIT_NOTE, _eur(invoice(cust, [line("30", tax="NON")], "30", number="CN-1",
+                                                     kind=documents.KIND_CREDIT_NOTE)))
+    assert inv.ok and cm.ok, (inv.message, cm.message)
+    memo = us.client.read("CreditMemo", cm.remote_id)
+    assert memo["CurrencyRef"]["value"] == "EUR" and D(str(memo["HomeTotalAmt"])) == D("32.43")
+    alloc = documents.Allocation(ref="alloc,1", credit_note_remote_id=cm.remote_id, invoice_remote_id=inv.remote_id,
+                                 amount=D("30"), date=DAY)
+    a = one(us, base.KIND_ALLOCATION, alloc)
+    assert a.ok, a.message
+    assert D(str(us.client.read("Invoice", inv.remote_id)["Balance"])) == D("70")
+    credit = dataclasses.replace(_credit(cust.remote_id, "15", currency="EUR"), currency_rate=D("0.925"))
+    c = one(us, base.KIND_OVERPAYMENT, credit)
+    assert c.ok, c.message
+    crow = us.client.read("Payment", c.remote_id)
+    assert crow["CurrencyRef"]["value"] == "EUR" and D(str(crow["UnappliedAmt"])) == 15
+    assert crow["CustomerRef"]["value"] == memo["CustomerRef"]["value"] != cust.remote_id
+    again = one(us, base.KIND_OVERPAYMENT, credit, maybe_sent=True)
+    assert again.ok and again.remote_id == c.remote_id  # found on the currency customer
+
+
+def test_foreign_documents_of_one_run_share_one_currency_customer(us, qbo_emulator):
+    cust = created_customer(us)
+    _multicurrency(qbo_emulator)
+    prov = QboProvider(us.client)
+    docs = [_eur(invoice(cust, [line("10", tax="NON")], "10", number=f"INV-R{n}")) for n in range(3)]
+    results = prov.run([WorkItem(key=f"job-{d.number}", kind=base.KIND_INVOICE, operation=base.OP_UPSERT, obj=d)
+                        for d in docs])
+    assert all(r.ok for r in results), [r.message for r in results]
+    customers = prov.client.query("SELECT * FROM Customer")
+    assert sorted(c["DisplayName"] for c in customers) == ["Blue Door Studio", "Blue Door Studio (EUR)"]
+    assert len(writes(qbo_emulator, "/customer")) == 2  # the home customer, then its EUR copy once
+    # another customer already holds the name "<name> (EUR)": ours is told apart by the home id
+    other = created_customer(us, name="Harbour Loft", email="h@loft.test")
+    us.client.create("Customer", {"DisplayName": "Harbour Loft (EUR)"})
+    r = one(QboProvider(us.client), base.KIND_INVOICE,
+            _eur(invoice(other, [line("10", tax="NON")], "10", number="INV-H1")))
+    assert r.ok, r.message
+    row = us.client.read("Customer", us.client.read("Invoice", r.remote_id)["CustomerRef"]["value"])
+    assert row["DisplayName"] == f"Harbour Loft #{other.remote_id} (EUR)" and row["CurrencyRef"]["value"] == "EUR"
+    again = one(QboProvider(us.client), base.KIND_INVOICE,
+                _eur(invoice(other, [line("10", tax="NON")], "10", number="INV-H2")))
+    assert us.client.read("Invoice", again.remote_id)["CustomerRef"]["value"] == row["Id"]
+
+
+def test_foreign_credit_memo_refund_in_its_currency(us, qbo_emulator):
+    cust = created_customer(us)
+    _multicurrency(qbo_emulator)
+    cm = one(us, base.KIND_CREDIT_NOTE, _eur(invoice(cust, [line("80", tax="NON")], "80", number="RINV/E1",
+                                                     kind=documents.KIND_CREDIT_NOTE)))
+    assert cm.ok, cm.message
+    pay = dataclasses.replace(_pay(cm.remote_id, "50", ref="RFND/E1"), document_kind=documents.KIND_CREDIT_NOTE,
+                              currency_rate=D("0.8"))
+    r = one(us, base.KIND_PAYMENT, pay)
+    assert r.ok, r.message
+    expense = us.client.read("Purchase", r.remote_id)
+    assert expense["CurrencyRef"]["value"] == "EUR" and D(str(expense["ExchangeRate"])) == D("1.25")
+    assert D(str(expense["HomeTotalAmt"])) == D("62.50")
+    memo = us.client.read("CreditMemo", cm.remote_id)
+    assert expense["EntityRef"]["value"] == memo["CustomerRef"]["value"] != cust.remote_id
+    assert D(str(memo["RemainingCredit"])) == D("30")
+    link = us.client.read("Payment", r.details["payment_id"])
+    assert link["CurrencyRef"]["value"] == "EUR"

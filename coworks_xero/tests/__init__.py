@@ -23,5 +23,6 @@ from . import test_credit_refunds
 from . import test_statement_credit
 from . import test_qbo
 from . import test_qbo_credit
+from . import test_qbo_currency
 from . import test_pdf_attachment
 from . import test_enqueue_cost

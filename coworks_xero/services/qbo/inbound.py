@@ -25,6 +25,7 @@ from decimal import Decimal
 
 from .. import documents as d
 from ..xero import inbound as xin
+from . import payloads as qbo_payloads
 from ..xero.inbound import Changes, RemoteAllocation, RemoteDocument, RemotePayment, WebhookError, WebhookEvent
 
 SIGNATURE_HEADER = "intuit-signature"
@@ -139,6 +140,26 @@ def remote_document(row: dict, kind: str, payments=()) -> RemoteDocument:
         currency_code=(row.get("CurrencyRef") or {}).get("value") or "", date=_date(row.get("TxnDate")))
 
 
+def home_customer_ids(client, rows) -> dict:
+    """{currency customer id: the Odoo customer's own QuickBooks id} for the transactions ``rows`` made
+    on a customer's copy in another currency (services/qbo/payloads.py HOME_MARK in its Notes). Only
+    customers named "… (<the row's currency>)" are read, in one query a hundred."""
+    ids = set()
+    for row in rows:
+        cref, cur = row.get("CustomerRef") or {}, (row.get("CurrencyRef") or {}).get("value") or ""
+        if cur and str(cref.get("name") or "").endswith(f"({cur})"):
+            ids.add(str(cref.get("value")))
+    out = {}
+    ids = sorted(ids)
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = ", ".join("'%s'" % i.replace("'", "") for i in ids[start:start + _ID_CHUNK])
+        for cust in client.query(f"SELECT * FROM Customer WHERE Id IN ({chunk}) AND Active IN (true, false)"):
+            home = qbo_payloads.home_customer_of(cust)
+            if home:
+                out[str(cust["Id"])] = home
+    return out
+
+
 def remote_payments(row: dict, accounts=None) -> list[RemotePayment]:
     """The money of one Payment, one RemotePayment per invoice it pays (none for a credit applied)."""
     meta = row.get("MetaData") or {}
@@ -203,8 +224,12 @@ class QboInbound:
     def _read(self, invoices, memos, payments=()):
         """RemoteDocuments of these rows, each with the payments linking it."""
         linking = self._linking(invoices + memos, payments)
-        return ([remote_document(r, d.KIND_INVOICE, linking) for r in invoices]
+        docs = ([remote_document(r, d.KIND_INVOICE, linking) for r in invoices]
                 + [remote_document(r, d.KIND_CREDIT_NOTE, linking) for r in memos])
+        home_of = home_customer_ids(self.client, invoices + memos)
+        # a document on a customer's copy in its currency is that customer's
+        return [dataclasses.replace(doc, contact_id=home_of[doc.contact_id]) if doc.contact_id in home_of else doc
+                for doc in docs]
 
     def documents(self, invoice_ids=(), credit_note_ids=(), payment_ids=()) -> list:
         """The current state of these documents, and of those the payments ``payment_ids`` link."""

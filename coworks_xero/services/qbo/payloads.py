@@ -9,6 +9,7 @@ code's base and would not reproduce Odoo's per-line figures to the cent.
 from __future__ import annotations
 
 import dataclasses
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 from .. import documents
@@ -73,6 +74,54 @@ def unique_display_name(name, taken_names, customer: documents.Customer):
     if norm(name) not in {norm(t) for t in taken_names}:
         return name
     return f"{name} ({customer.contact_number or customer.ref})"
+
+
+# ---------------------------------------------------------------------------- currencies
+# QuickBooks keeps one currency per customer, fixed when the customer is made. A document in another
+# currency than its customer's goes to a second QuickBooks customer, "<name> (<CUR>)", whose Notes name
+# the Odoo customer's own QuickBooks customer (HOME_MARK), so reads map it back.
+HOME_MARK = "coworks:home-customer="
+_HOME_RE = re.compile(re.escape(HOME_MARK) + r"(\w+)")
+EXCHANGE_RATE_DP = Decimal("0.000001")
+
+
+def currency_customer_name(display_name, currency):
+    return f"{display_name} ({currency})"[:500]
+
+
+def home_customer_of(row) -> str:
+    """The QuickBooks id of the customer a currency customer stands for ('' for another customer)."""
+    found = _HOME_RE.search(str((row or {}).get("Notes") or ""))
+    return found.group(1) if found else ""
+
+
+def currency_customer_body(home: dict, currency, display_name) -> dict:
+    """A copy of the QuickBooks customer ``home`` (its details, not its name) in ``currency``."""
+    body = {k: home[k] for k in ("PrimaryEmailAddr", "PrimaryPhone", "Mobile", "BillAddr", "ShipAddr",
+                                 "CompanyName", "GivenName", "FamilyName") if home.get(k)}
+    body.update(DisplayName=display_name, CurrencyRef=ref(currency),
+                Notes=f"Invoices in {currency} of customer {home.get('DisplayName', '')} "
+                      f"({HOME_MARK}{home['Id']}): QuickBooks keeps one currency per customer.")
+    return body
+
+
+def exchange_rate(currency_rate) -> Decimal | None:
+    """Odoo's rate (units of the document's currency per one home unit) as QuickBooks' ExchangeRate
+    (home units per one unit of the document's currency)."""
+    if currency_rate is None or Decimal(currency_rate) <= 0:
+        return None
+    return (Decimal(1) / Decimal(currency_rate)).quantize(EXCHANGE_RATE_DP, rounding=ROUND_HALF_UP)
+
+
+def with_currency(body, currency="", currency_rate=None, rate=None) -> dict:
+    """``body`` in ``currency`` (none: the customer's, which is the home one): CurrencyRef and the
+    ExchangeRate from Odoo's ``currency_rate`` (or QuickBooks' own ``rate`` as it is)."""
+    if currency:
+        body["CurrencyRef"] = ref(currency)
+        rate = exchange_rate(currency_rate) if currency_rate is not None else rate
+        if rate is not None:
+            body["ExchangeRate"] = rate
+    return body
 
 
 # ---------------------------------------------------------------------------- invoice / credit memo

@@ -15,11 +15,14 @@ from decimal import Decimal
 from .. import documents, provider as base
 from ..documents import Result
 from ..xero.inbound import RemoteDocument
-from . import payloads
+from . import inbound as qbo_inbound, payloads
 from .client import BATCH_MAX, THROTTLE_WAIT, QboFault, request_id
 from .payloads import PayloadError, money
 
 ENTITY = {base.KIND_INVOICE: "Invoice", base.KIND_CREDIT_NOTE: "CreditMemo"}
+MULTICURRENCY_OFF = ("This {what} is in {cur}, but the QuickBooks company keeps its books in {home} only: "
+                     "Multicurrency is off. Turn on Multicurrency in QuickBooks (Settings > Account and settings > "
+                     "Advanced > Currency), then Retry. (Once on, QuickBooks cannot turn it off again.)")
 
 
 def _q(value):
@@ -48,6 +51,8 @@ class QboProvider(base.SyncProvider):
                                     if cat.get("TrackingCategoryID") == "class"
                                     for o in cat.get("Options") or [] if o.get("Status", "ACTIVE") == "ACTIVE"}
         self._companyinfo = None
+        self._prefs = None
+        self._currency_customers = {}  # (Odoo customer's QuickBooks id, currency) -> customer id to use
 
     # ------------------------------------------------------------------ reference
     def company_setup(self) -> payloads.CompanySetup:
@@ -103,15 +108,83 @@ class QboProvider(base.SyncProvider):
             "Currencies": [{"Code": base_currency, "Description": base_currency}],
         }
 
-    def _home_currency(self):
-        # CompanyInfo carries no currency: the company's home currency is in Preferences (read once)
-        if getattr(self, "_home", None) is None:
+    def _currency_prefs(self):
+        # CompanyInfo carries no currency: the home currency and the multicurrency switch are in
+        # Preferences (read once per provider: a run's worth of documents)
+        if self._prefs is None:
             try:
-                prefs = self.client.query("SELECT * FROM Preferences")
-                self._home = prefs[0]["CurrencyPrefs"]["HomeCurrency"]["value"]
-            except (KeyError, IndexError, QboFault):
-                self._home = ""
-        return self._home
+                rows = self.client.query("SELECT * FROM Preferences")
+                self._prefs = (rows[0] if rows else {}).get("CurrencyPrefs") or {}
+            except QboFault:
+                self._prefs = {}
+        return self._prefs
+
+    def _home_currency(self):
+        return str((self._currency_prefs().get("HomeCurrency") or {}).get("value") or "").upper()
+
+    def _multicurrency(self):
+        return bool(self._currency_prefs().get("MultiCurrencyEnabled"))
+
+    def _foreign(self, currency):
+        """``currency`` when it is not the company's home currency (else '')."""
+        currency = (currency or "").strip().upper()
+        home = self._home_currency()
+        return currency if currency and home and currency != home else ""
+
+    def _customer_in(self, item, customer_id, currency, what="document"):
+        """The QuickBooks customer that takes the Odoo customer's (``customer_id``) transactions in
+        ``currency``: that customer itself in the home currency; in another currency (multicurrency on,
+        else a PayloadError saying to turn it on) the customer's copy in that currency, found or made
+        once per provider. Home customers are made in the home currency (customer_body sends no other
+        as the Odoo side gives none), so a home-currency document needs no read."""
+        foreign = self._foreign(currency)
+        if not foreign:
+            return customer_id
+        if not self._multicurrency():
+            raise PayloadError(base.VALIDATION, MULTICURRENCY_OFF.format(what=what, cur=foreign,
+                                                                         home=self._home_currency()),
+                               error_code="multicurrency_off", currency=foreign)
+        key = (str(customer_id), foreign)
+        if key not in self._currency_customers:
+            home = self.client.read("Customer", customer_id)
+            if (home.get("CurrencyRef") or {}).get("value") == foreign:
+                self._currency_customers[key] = home["Id"]
+            else:
+                self._currency_customers[key] = self._currency_customer(item, home, foreign)
+        return self._currency_customers[key]
+
+    def _find_currency_customer(self, item, home, currency, name):
+        rows = self.client.query(f"SELECT * FROM Customer WHERE DisplayName = '{_q(name)}' AND Active IN (true, false)")
+        for row in rows:
+            if (payloads.home_customer_of(row) == str(home["Id"])
+                    and (row.get("CurrencyRef") or {}).get("value") == currency):
+                if not row.get("Active", True):
+                    row = self.client.update("Customer", {"Id": row["Id"], "SyncToken": row["SyncToken"],
+                                                          "Active": True, "DisplayName": name},
+                                             self._rid(item, f"customer-{currency}-active"))
+                return row["Id"], rows
+        return None, rows
+
+    def _currency_customer(self, item, home, currency):
+        name = payloads.currency_customer_name(home["DisplayName"], currency)
+        found, rows = self._find_currency_customer(item, home, currency, name)
+        if found:
+            return found
+        if rows:  # the name is another customer's: ours carries the home customer's id too
+            name = payloads.currency_customer_name(f"{home['DisplayName']} #{home['Id']}", currency)
+            found, _rows = self._find_currency_customer(item, home, currency, name)
+            if found:
+                return found
+        try:
+            row = self.client.create("Customer", payloads.currency_customer_body(home, currency, name),
+                                     self._rid(item, f"customer-{currency}"))
+        except QboFault as fault:
+            # another worker made it between the query and the create (QBO: the name is taken)
+            found = fault.code == "6240" and self._find_currency_customer(item, home, currency, name)[0]
+            if not found:
+                raise
+            return found
+        return row["Id"]
 
     # ------------------------------------------------------------------ run
     def run(self, items):
@@ -148,8 +221,8 @@ class QboProvider(base.SyncProvider):
     @staticmethod
     def _payload_error(item, exc):
         return Result(ref=item.key, ok=False, error_kind=exc.kind, message=exc.message,
-                      details=dict(exc.details, error_code="mapping_missing" if exc.kind == base.MAPPING
-                                   else "validation"))
+                      details={"error_code": "mapping_missing" if exc.kind == base.MAPPING else "validation",
+                               **exc.details})
 
     def _create_documents_in_batches(self, items):
         """First sends of invoices and credit memos, up to BATCH_MAX a call (Intuit's batch
@@ -160,7 +233,7 @@ class QboProvider(base.SyncProvider):
         for item in items:
             doc = item.obj
             if (item.kind in ENTITY and item.operation == base.OP_UPSERT and not doc.remote_id
-                    and not item.may_exist and doc.customer.remote_id):
+                    and not item.may_exist and doc.customer.remote_id and not self._foreign(doc.currency_code)):
                 todo.setdefault(ENTITY[item.kind], []).append(item)
         out = {}
         for entity, group in todo.items():
@@ -315,7 +388,11 @@ class QboProvider(base.SyncProvider):
             return Result(ref=item.key, ok=False, error_kind=base.NOT_FOUND,
                           message=f"The customer {doc.customer.name} is not in QuickBooks yet.",
                           details={"error_code": base.CODE_WAITING})
-        body = payloads.document_body(doc, customer_id, self.company_setup())
+        foreign = self._foreign(doc.currency_code)
+        customer_id = self._customer_in(item, customer_id, foreign,
+                                        "invoice" if item.kind == base.KIND_INVOICE else "credit note")
+        body = payloads.with_currency(payloads.document_body(doc, customer_id, self.company_setup()),
+                                      foreign, doc.currency_rate)
         if row is None:
             row = self.client.create(entity, body, self._rid(item, "create"))
         else:
@@ -377,6 +454,8 @@ class QboProvider(base.SyncProvider):
         invoice = self.client.read("Invoice", pay.document_remote_id)
         body = payloads.payment_body(invoice["CustomerRef"]["value"], pay.amount, pay.date,
                                      [("Invoice", invoice["Id"], pay.amount)], pay.bank_account_code, pay.reference)
+        # a payment is in its invoice's currency (its customer's): the rate is Odoo's, else QuickBooks' own
+        payloads.with_currency(body, self._foreign(_currency(invoice)), pay.currency_rate)
         row = self.client.create("Payment", body, self._rid(item, "create"))
         return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="AUTHORISED",
                       details={"unapplied": str(row.get("UnappliedAmt", 0))})
@@ -402,6 +481,7 @@ class QboProvider(base.SyncProvider):
         body = payloads.payment_body(invoice["CustomerRef"]["value"], alloc.amount, alloc.date,
                                      [("Invoice", invoice["Id"], alloc.amount),
                                       ("CreditMemo", alloc.credit_note_remote_id, alloc.amount)], total=0)
+        payloads.with_currency(body, self._foreign(_currency(invoice)), rate=invoice.get("ExchangeRate"))
         row = self.client.create("Payment", body, self._rid(item, "create"))
         return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="AUTHORISED")
 
@@ -424,12 +504,14 @@ class QboProvider(base.SyncProvider):
             body = payloads.refund_expense_body(customer_id, pay.amount, pay.date, pay.bank_account_code,
                                                 self._receivable_account(), pay.reference,
                                                 memo=f"Refund of credit memo {memo.get('DocNumber', '')}")
+            payloads.with_currency(body, self._foreign(_currency(memo)), pay.currency_rate)
             expense = self.client.create("Purchase", body, self._rid(item, "refund"))
         link = self._refund_link(customer_id, expense["Id"]) if item.may_exist else None
         if link is None:
             body = payloads.payment_body(customer_id, pay.amount, pay.date,
                                          [("Expense", expense["Id"], pay.amount), ("CreditMemo", memo["Id"], pay.amount)],
                                          total=0)
+            payloads.with_currency(body, self._foreign(_currency(memo)), rate=memo.get("ExchangeRate"))
             try:
                 link = self.client.create("Payment", body, self._rid(item, "refund-link"))
             except QboFault as fault:
@@ -505,30 +587,27 @@ class QboProvider(base.SyncProvider):
         if not o.contact_remote_id:
             return Result(ref=item.key, ok=False, error_kind=base.NOT_FOUND,
                           message="The customer is not in QuickBooks yet.", details={"error_code": base.CODE_WAITING})
-        home = self._home_currency()
-        if home and o.currency_code and o.currency_code != home:
-            return Result(ref=item.key, ok=False, error_kind=base.VALIDATION,
-                          message=f"This customer credit is in {o.currency_code}; the QuickBooks company keeps its "
-                                  f"books in {home} and takes money in {home} only. Register the payment in {home}, "
-                                  "then Retry (or cancel this entry).", details={"error_code": "currency_mismatch"})
+        foreign = self._foreign(o.currency_code)
+        customer_id = self._customer_in(item, o.contact_remote_id, foreign, "customer credit")
         if item.may_exist:
-            row = self._find_credit(o)
+            row = self._find_credit(o, customer_id)
             if row is not None:
                 return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="AUTHORISED",
                               details={"found": True})
-        body = payloads.payment_body(o.contact_remote_id, o.amount, o.date, [], o.bank_account_code, o.reference)
+        body = payloads.payment_body(customer_id, o.amount, o.date, [], o.bank_account_code, o.reference)
+        payloads.with_currency(body, foreign, o.currency_rate)
         if o.description:
             body["PrivateNote"] = o.description[:4000]
         row = self.client.create("Payment", body, self._rid(item, "create"))
         return Result(ref=item.key, ok=True, remote_id=row["Id"], remote_status="AUTHORISED",
                       details={"unapplied": str(row.get("UnappliedAmt", 0))})
 
-    def _find_credit(self, o):
+    def _find_credit(self, o, customer_id):
         """A Payment of this customer sent for this credit before (its answer lost): same number,
         amount and no invoice it pays, not owned by another credit."""
         if not o.reference:
             return None
-        query = (f"SELECT * FROM Payment WHERE CustomerRef = '{_q(o.contact_remote_id)}' "
+        query = (f"SELECT * FROM Payment WHERE CustomerRef = '{_q(customer_id)}' "
                  f"AND PaymentRefNum = '{_q(o.reference[:21])}'")
         for row in self.client.query(query):
             if (row["Id"] not in o.known_remote_ids and not (row.get("PrivateNote") or "").startswith("Voided")
@@ -636,6 +715,7 @@ class QboProvider(base.SyncProvider):
             body = payloads.refund_expense_body(
                 customer_id, pay.amount, pay.date, pay.bank_account_code, self._receivable_account(), pay.reference,
                 memo=f"Customer credit paid back (payment {credit.get('PaymentRefNum') or credit['Id']})")
+            payloads.with_currency(body, self._foreign(_currency(credit)), pay.currency_rate)
             expense = self.client.create("Purchase", body, self._rid(item, "refund"))
         try:
             self._set_credit_line(item, credit["Id"], "Expense", expense["Id"], pay.amount, "refund-link")
@@ -654,6 +734,7 @@ class QboProvider(base.SyncProvider):
         for start in range(0, len(ids), 100):  # one query per hundred, not one read per document
             chunk = ", ".join(f"'{_q(i)}'" for i in ids[start:start + 100])
             rows.extend(self.client.query(f"SELECT * FROM {entity} WHERE Id IN ({chunk})"))
+        home_of = qbo_inbound.home_customer_ids(self.client, rows)
         for row in rows:
             total = Decimal(str(row.get("TotalAmt", 0)))
             due = Decimal(str(row.get("Balance" if entity == "Invoice" else "RemainingCredit", 0)))
@@ -661,10 +742,15 @@ class QboProvider(base.SyncProvider):
                 remote_id=row["Id"], kind=kind, number=row.get("DocNumber", ""), status=_status(entity, row),
                 total=total, amount_due=due,
                 updated_at=_parse_time((row.get("MetaData") or {}).get("LastUpdatedTime")),
-                contact_id=(row.get("CustomerRef") or {}).get("value", ""),
+                contact_id=home_of.get(str((row.get("CustomerRef") or {}).get("value", "")),
+                                       (row.get("CustomerRef") or {}).get("value", "")),
                 currency_code=(row.get("CurrencyRef") or {}).get("value", ""),
                 date=dt.date.fromisoformat(row["TxnDate"]) if row.get("TxnDate") else None)
         return out
+
+
+def _currency(row):
+    return str((row.get("CurrencyRef") or {}).get("value") or "")
 
 
 def _payment_links(row):
