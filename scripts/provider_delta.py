@@ -8,7 +8,7 @@ commits changed is listed with its added and deleted lines, in one of three clas
 - ``engine``: the addon's shared code (models, services, views, security, data, controllers not
   named after the provider) - the target is zero, each line justified in docs/architecture.md;
 - ``manifest``: dependency pins and packaging (requirements.txt, pyproject.toml, __manifest__.py,
-  model/view registration lists);
+  model/view registration lists, the benchmarks' runner bench/run.sh);
 - ``tests``: fixtures every test shares (tests/conftest.py, coworks_xero/tests/common*.py);
 - ``docs``: README, docs/.
 
@@ -38,8 +38,9 @@ OWN_PATHS = {
 MENTIONS = {"qbo": r"qbo|quickbooks|intuit"}
 # This measurement itself, left out of what it measures.
 TOOLING = ("scripts/provider_delta.py", "tests/test_provider_delta.py")
+# Lists that register files (an addon's, the benchmarks' runner): they name what they register.
 MANIFEST_PATHS = ["requirements.txt", "pyproject.toml", "coworks_xero/__manifest__.py", "*/__init__.py",
-                  "coworks_xero/security/ir.model.access.csv"]
+                  "coworks_xero/security/ir.model.access.csv", "bench/run.sh"]
 SHARED_TEST_PATHS = ["tests/conftest.py", "coworks_xero/tests/common*.py", "coworks_xero/tests/__init__.py"]
 DOCS_PATHS = ["README.md", "docs/*", "*/README.md"]
 
