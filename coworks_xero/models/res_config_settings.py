@@ -68,7 +68,9 @@ class ResConfigSettings(models.TransientModel):
                 settings.coworks_xero_alert = False
             elif conn.state == "needs_reconnect":
                 settings.coworks_xero_alert = "reconnect"
-            elif conn.last_error:
+            elif conn.last_error and not (conn.last_success_at and conn.last_error_at
+                                          and conn.last_success_at > conn.last_error_at):
+                # a call that succeeded since (a 429 storm over, Xero back) makes the failure history
                 settings.coworks_xero_alert = "error"
             elif conn.job_error_count:
                 settings.coworks_xero_alert = "failures"

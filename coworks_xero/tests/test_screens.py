@@ -1,5 +1,7 @@
 """Screens that tell the truth (issue 14): what documents, the sync log, the settings and the
 mapping forms say, against real jobs run by the real worker and the Xero emulator."""
+import datetime
+
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
@@ -181,7 +183,13 @@ class TestScreens(CoworksXeroEmulatorCase):
         self.run_worker()
         self.assertEqual(self.jobs_of(invoice).filtered(lambda j: j.kind == "invoice").state, "error")
         self.assertEqual(self._settings().coworks_xero_alert, "failures")
-        conn.sudo().last_error = "Xero's minute rate limit was reached"
+        conn._note_call_failure("Xero's minute rate limit was reached")
+        self.env.invalidate_all()
+        self.assertEqual(self._settings().coworks_xero_alert, "error")
+        # A call that succeeds afterwards: the failure is history, the failing entry shows again.
+        conn.sudo().write({"last_success_at": conn.last_error_at + datetime.timedelta(seconds=5)})
+        self.assertEqual(self._settings().coworks_xero_alert, "failures")
+        conn.sudo().write({"last_error_at": conn.last_success_at + datetime.timedelta(seconds=5)})
         self.assertEqual(self._settings().coworks_xero_alert, "error")
         conn.sudo().state = "needs_reconnect"
         self.assertEqual(self._settings().coworks_xero_alert, "reconnect")
