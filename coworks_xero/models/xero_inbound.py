@@ -15,6 +15,7 @@
 """
 import datetime
 import logging
+import time
 from decimal import Decimal
 
 from odoo import _, api, fields, models
@@ -38,6 +39,15 @@ PULL_INTERVAL_WITH_WEBHOOKS = datetime.timedelta(hours=1)
 PARAM_PULL_MINUTES = "coworks_xero.inbound_pull_minutes"
 PARAM_PULL_MINUTES_WITH_WEBHOOKS = "coworks_xero.inbound_pull_minutes_with_webhooks"
 EVENTS_PER_RUN = 500
+# Webhooks arriving faster than runs end make a run each (two reads: the documents, then the
+# payments whose bank account Odoo lacks). While this process has used BUSY_MINUTE_CALLS of the
+# organisation's 60 calls a minute, a run reads what webhooks named at most every
+# BUSY_READ_SPACING seconds (it waits the rest, then reads every event stored meanwhile in one
+# go), so webhook reads stay within ~2 x 60 / 2.5 = 48 calls a minute and the outbound sync keeps
+# its share; below it, the run reads at once.
+BUSY_MINUTE_CALLS = 40
+BUSY_READ_SPACING = 2.5
+_last_webhook_read = {}  # {(database, connection id): time.monotonic() of this process's last read}
 # What the inbound sync acts on, whichever provider sent it (a provider's reader may also name payments).
 HANDLED_CATEGORIES = xin.HANDLED_CATEGORIES | {"PAYMENT"}
 EVENT_RETENTION_DAYS = 30
@@ -622,6 +632,11 @@ class CoworksSyncConnection(models.Model):
         pull_due = not self.inbound_pulled_at or now - self.inbound_pulled_at >= self._coworks_xero_pull_interval()
         if not events and not pull_due:
             return
+        if events and self._coworks_xero_wait_for_budget():
+            cr.execute("""SELECT id, category, resource_id FROM coworks_sync_inbound_event
+                           WHERE connection_id = %s AND state = 'new' ORDER BY id LIMIT %s""",
+                       [self.id, EVENTS_PER_RUN])
+            events = cr.fetchall()
         reader = self._coworks_inbound_reader()
         invoice_ids = [rid for _id, cat, rid in events if cat == "INVOICE"]
         credit_ids = [rid for _id, cat, rid in events if cat == "CREDITNOTE"]
@@ -673,6 +688,26 @@ class CoworksSyncConnection(models.Model):
             self._write_out_of_band(vals)
         _logger.info("Xero sync: %s events read, %s documents and %s payments seen, %s changes queued",
                      len(events), len(documents), len(payments), queued)
+
+    def _coworks_xero_wait_for_budget(self):
+        """Coalesce webhook reads while Xero's minute budget runs short (see BUSY_MINUTE_CALLS):
+        wait until BUSY_READ_SPACING s have passed since this process's last read for this
+        connection. True when it waited (the caller reads the events again: more came)."""
+        key = (self.env.cr.dbname, self.id)
+        last = _last_webhook_read.get(key)
+        waited = False
+        if last is not None:
+            left = BUSY_READ_SPACING - (time.monotonic() - last)
+            if left > 0:
+                try:
+                    used = self._coworks_minute_calls_used()
+                except Exception:  # noqa: BLE001 - unknown budget: read at once
+                    used = None
+                if used is not None and used >= BUSY_MINUTE_CALLS:
+                    time.sleep(left)
+                    waited = True
+        _last_webhook_read[key] = time.monotonic()
+        return waited
 
     def _coworks_xero_store_reads(self, events, documents, payments, merged=None, credits=()):
         queued = self._coworks_xero_take_documents(documents, payments, credits)

@@ -4,6 +4,7 @@ API, as a person or another app would) reach Odoo through the catch-up pull, onc
 The webhook route itself (signatures, Intent-to-Receive, replays) is tested over real HTTP in
 test_inbound_webhooks.py."""
 import datetime
+import time
 import uuid
 from unittest.mock import patch
 
@@ -309,6 +310,31 @@ class TestInboundPaymentsTogether(InboundCase):
         self.assertEqual(self.change_jobs(self.changes(invoices[3])).error_kind, "conflict")
         self.assertEqual([inv.payment_state for inv in invoices[:3]], ["partial", "not_paid", "partial"])
         self.assertEqual(len(invoices[3]._get_reconciled_payments()), 1, "no second payment in Odoo")
+
+
+@tagged("post_install", "-at_install")
+class TestInboundReadBudget(InboundCase):
+
+    def test_webhook_reads_are_spaced_only_while_the_minute_budget_runs_short(self):
+        from ..models import xero_inbound
+        from ..services.xero.ratelimit import RateLimiter
+        limiter = RateLimiter.shared(name=self.connection._xero_client_config().accounting_url)
+        limiter.reset()
+        conn = self.connection
+        xero_inbound._last_webhook_read.pop((self.env.cr.dbname, conn.id), None)
+        self.assertFalse(conn._coworks_xero_wait_for_budget(), "the first read goes at once")
+        start = time.monotonic()
+        self.assertFalse(conn._coworks_xero_wait_for_budget(), "budget untouched: no wait")
+        self.assertLess(time.monotonic() - start, 0.5)
+        client = conn._xero_client()
+        for _i in range(xero_inbound.BUSY_MINUTE_CALLS):
+            client.get_contacts([str(uuid.uuid4())])
+        self.assertGreaterEqual(conn._coworks_minute_calls_used(), xero_inbound.BUSY_MINUTE_CALLS)
+        conn._coworks_xero_wait_for_budget()  # a read now (it waits, or not, by how long the calls took)
+        start = time.monotonic()
+        self.assertTrue(conn._coworks_xero_wait_for_budget(), "budget short: the next read waits")
+        self.assertGreaterEqual(time.monotonic() - start, xero_inbound.BUSY_READ_SPACING - 0.3)
+        limiter.reset()
 
 
 @tagged("post_install", "-at_install")
