@@ -43,6 +43,8 @@ if [ "$which" = post ] || [ "$which" = all ]; then
   fresh_db && "$PY" bench/post_overhead.py --db "$db" --conf "$conf" || status=1
   echo "== bench/operation_overhead.py =="
   fresh_db && "$PY" bench/operation_overhead.py --db "$db" --conf "$conf" || status=1
+  echo "== bench/hook_queries.py =="
+  fresh_db && "$PY" bench/hook_queries.py --db "$db" --conf "$conf" || status=1
 fi
 if [ "$which" = backfill ] || [ "$which" = all ]; then
   if [ "$which" = backfill ] && [ $# -gt 0 ]; then

@@ -628,3 +628,26 @@ def test_access_token_about_to_expire_is_refreshed_before_the_call(qbo_emulator)
     log = requests.get(qbo_emulator.base_url + "/__emulator__/requests").json()["requests"]
     assert [r["status"] for r in log if "/v3/" in r["path"]] == [200]  # no 401 first
     assert store.load().expires_at > 0 and store.load().refresh_token != tokens.refresh_token
+
+
+def test_first_sends_of_several_invoices_go_in_one_batch_call_each_with_its_own_result(us, qbo_emulator):
+    cust = created_customer(us)
+    docs = [invoice(cust, [line("100", tax="NON")], "100", number=f"INV-B{n}") for n in range(3)]
+    docs.append(invoice(cust, [line("50", item="4242", tax="NON")], "50", number="INV-BAD"))  # no such item
+    before_batch, before_one = len(writes(qbo_emulator, "/batch")), len(writes(qbo_emulator, "/invoice"))
+    results = us.run([WorkItem(key=f"job-{d.number}", kind=base.KIND_INVOICE, operation=base.OP_UPSERT, obj=d)
+                      for d in docs])
+    assert len(writes(qbo_emulator, "/batch")) == before_batch + 1
+    assert len(writes(qbo_emulator, "/invoice")) == before_one, "none sent one by one"
+    ok, bad = results[:3], results[3]
+    assert all(r.ok for r in ok), [r.message for r in ok]
+    assert len({r.remote_id for r in ok}) == 3
+    for r, d in zip(ok, docs):
+        row = us.client.read("Invoice", r.remote_id)
+        assert row["DocNumber"] == d.number and D(str(row["TotalAmt"])) == D("100")
+    assert not bad.ok and bad.details["error_code"].startswith("qbo_") and "4242" in bad.message
+    # the same documents again after a lost answer (maybe sent): looked up one by one, none twice
+    again = us.run([WorkItem(key=f"job-{d.number}", kind=base.KIND_INVOICE, operation=base.OP_UPSERT, obj=d,
+                             attempt=1) for d in docs[:3]])
+    assert [r.remote_id for r in again] == [r.remote_id for r in ok]
+    assert len(us.client.query("SELECT * FROM Invoice")) == 3

@@ -14,6 +14,7 @@ from . import sync_job_rights
 from . import product_template
 from . import res_partner
 from . import account_move
+from . import credit_owner
 from . import account_payment
 from . import account_bank_statement_line
 from . import xero_payment_link

@@ -8,7 +8,8 @@ class AccountBankStatementLine(models.Model):
     ``coworks.xero.payment.link``). The methods below are those ``account.payment`` offers the
     link model as the *owner* of customer credit."""
 
-    _inherit = "account.bank.statement.line"
+    _name = "account.bank.statement.line"
+    _inherit = ["account.bank.statement.line", "coworks.xero.credit.owner"]
 
     xero_credit_link_ids = fields.One2many(
         "coworks.xero.payment.link", "credit_statement_line_id", "Xero overpayments", readonly=True,
@@ -39,23 +40,6 @@ class AccountBankStatementLine(models.Model):
 
     def _coworks_xero_credit_owner_vals(self):
         return {"credit_statement_line_id": self.id}
-
-    def _coworks_xero_credit_key(self):
-        return f"{self._name},{self.id}:credit"
-
-    def _coworks_xero_credit_lines(self):
-        return self.move_id.line_ids.filtered(
-            lambda l: l.account_id.account_type == "asset_receivable" and l.partner_id)
-
-    def _coworks_xero_credit_left(self):
-        """The customer's credit this line leaves on the receivable, in its transaction's
-        currency: what it received that Odoo applies to nothing (yet)."""
-        self.ensure_one()
-        lines = self._coworks_xero_credit_lines()
-        currency = self._coworks_xero_credit_currency()
-        if any(line.currency_id != currency for line in lines):
-            return -sum(lines.mapped("amount_residual"))
-        return currency.round(-sum(lines.mapped("amount_residual_currency")))
 
     def _coworks_xero_credit_fits_bank(self, conn):
         self.ensure_one()

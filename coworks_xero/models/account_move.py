@@ -1,5 +1,4 @@
 from odoo import _, api, fields, models
-from odoo.tools import groupby
 
 from .sync_engine import DependencyPending, _Skip
 from .xero_mapping import MappingError
@@ -87,11 +86,26 @@ class AccountMove(models.Model):
         return posted
 
     def button_cancel(self):
-        # Also a draft whose earlier send may have reached Xero without Odoo learning its ID.
-        maybe_sent = set(self.env["coworks.sync.job"].sudo().search([
-            ("res_model", "=", self._name), ("res_id", "in", self.ids), ("operation", "=", "upsert"),
-            ("maybe_sent", "=", True)]).mapped("res_id")) if self.ids else set()
-        to_void = self.filtered(lambda m: m.state == "posted" or m.xero_id or m.id in maybe_sent)
+        to_void = self.filtered(lambda m: m.state == "posted")
+        # Also a draft that reached Xero (linked under its company's active connection), or whose
+        # earlier send may have reached it without Odoo learning its ID: one read, none when its
+        # company does not sync.
+        drafts = (self - to_void).filtered(lambda m: m._coworks_xero_kind() and m.company_id.coworks_xero_sync_enabled)
+        if drafts:
+            self.env["coworks.sync.job"].flush_model(["res_model", "res_id", "operation", "maybe_sent"])
+            self.env["coworks.sync.link"].flush_model(["connection_id", "res_model", "res_id", "remote_id"])
+            self.env["coworks.sync.connection"].flush_model(["company_id", "active"])
+            self.env.cr.execute("""
+                SELECT res_id FROM coworks_sync_job
+                 WHERE res_model = 'account.move' AND res_id = ANY(%s) AND operation = 'upsert' AND maybe_sent
+                UNION
+                SELECT l.res_id FROM coworks_sync_link l
+                  JOIN account_move m ON m.id = l.res_id
+                  JOIN LATERAL (SELECT id FROM coworks_sync_connection
+                                 WHERE company_id = m.company_id AND active ORDER BY id LIMIT 1) c ON c.id = l.connection_id
+                 WHERE l.res_model = 'account.move' AND l.res_id = ANY(%s) AND COALESCE(l.remote_id, '') != ''
+            """, [drafts.ids, drafts.ids])
+            to_void |= self.browse(r[0] for r in self.env.cr.fetchall())
         res = super().button_cancel()
         cancelled = to_void.filtered(lambda m: m.state == "cancel")
         cancelled._coworks_xero_enqueue("cancel")
@@ -154,19 +168,25 @@ class AccountMove(models.Model):
         return self.xero_last_sync or None
 
     def _coworks_xero_enqueue(self, operation):
+        """Queue these documents (and, for an upsert, their customers not in Xero yet: the worker
+        sends contacts first) in one statement of the user's transaction."""
         moves = self.filtered(lambda m: m._coworks_xero_kind())
         if not moves:
             return
         Job = self.env["coworks.sync.job"].sudo()
+        if not Job._sync_connections_by_company(moves.company_id):
+            return  # sync off (or no connection): nothing to read, nothing to queue
+        kinds = {kind: moves.filtered(lambda m, k=kind: m._coworks_xero_kind() == k)
+                 for kind in ("invoice", "credit_note")}
+        parts = [(recs, kind, operation, None, False) for kind, recs in kinds.items() if recs]
         if operation == "upsert":
-            # The customer first (the worker sends contacts before documents).
-            for company, company_moves in groupby(moves, key=lambda m: m.company_id):
-                partners = self.env["res.partner"].union(*(m.commercial_partner_id for m in company_moves))
-                missing = partners.filtered(lambda p: not p.with_company(company).xero_contact_id)
-                Job.with_context(coworks_xero_no_trigger=True)._enqueue(
-                    missing, "contact", company_getter=lambda p, c=company: c)
-        for kind in ("invoice", "credit_note"):
-            Job._enqueue(moves.filtered(lambda m: m._coworks_xero_kind() == kind), kind, operation)
+            companies_of = {}
+            for move in moves:
+                companies_of.setdefault(move.commercial_partner_id, self.env["res.company"])
+                companies_of[move.commercial_partner_id] |= move.company_id
+            partners = self.env["res.partner"].union(*companies_of)
+            parts.append((partners, "contact", "upsert", lambda p: companies_of[p], True))
+        Job._enqueue_parts(parts)
 
     # ------------------------------------------------------------------ snapshots
 

@@ -28,11 +28,18 @@ class AccountMove(models.Model):
     def _coworks_xero_changed_by_us_at(self):
         # Paying, applying or removing money changes the document in Xero too (its UpdatedDateUTC
         # moves): the latest of those, ours or registered from Xero, is not an edit made there.
+        # A link's write_date is its transaction's start, before Xero answered (and moved the
+        # document's UpdatedDateUTC): the time its job recorded Xero's answer is what counts.
         stamps = [super()._coworks_xero_changed_by_us_at()]
         conn = self._coworks_link_connections().get(self.id)
-        stamps += self.env["coworks.xero.payment.link"].sudo().search(
-            ["|", ("move_id", "=", self.id), ("credit_note_id", "=", self.id)]
-            + ([("connection_id", "=", conn.id)] if conn else []), order="write_date desc", limit=1).mapped("write_date")
+        Link = self.env["coworks.xero.payment.link"].sudo()
+        links = Link.search(["|", ("move_id", "=", self.id), ("credit_note_id", "=", self.id)]
+                            + ([("connection_id", "=", conn.id)] if conn else []))
+        stamps += links.sorted("write_date", reverse=True)[:1].mapped("write_date")
+        if links:
+            stamps += self.env["coworks.sync.job"].sudo().search(
+                [("res_model", "=", Link._name), ("res_id", "in", links.ids), ("state", "=", "done")],
+                order="date_done desc", limit=1).mapped("date_done")
         return max(filter(None, stamps), default=None)
 
     def _coworks_xero_apply_result(self, job, result):

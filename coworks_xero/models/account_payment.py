@@ -10,7 +10,8 @@ PAYMENT_KINDS = MONEY_KINDS + CREDIT_KINDS
 
 
 class AccountPayment(models.Model):
-    _inherit = "account.payment"
+    _name = "account.payment"
+    _inherit = ["account.payment", "coworks.xero.credit.owner"]
 
     xero_payment_link_ids = fields.One2many(
         "coworks.xero.payment.link", "payment_id", "Xero payments", readonly=True)
@@ -102,22 +103,6 @@ class AccountPayment(models.Model):
 
     def _coworks_xero_credit_owner_vals(self):
         return {"credit_payment_id": self.id}
-
-    def _coworks_xero_credit_key(self):
-        return f"{self._name},{self.id}:credit"
-
-    def _coworks_xero_credit_lines(self):
-        return self.move_id.line_ids.filtered(
-            lambda l: l.account_id.account_type == "asset_receivable" and l.partner_id)
-
-    def _coworks_xero_credit_left(self):
-        """The customer's credit this payment leaves on the receivable, in the payment's currency:
-        what it paid that Odoo applies to nothing (yet)."""
-        self.ensure_one()
-        lines = self._coworks_xero_credit_lines()
-        if any(line.currency_id != self.currency_id for line in lines):
-            return -sum(lines.mapped("amount_residual"))
-        return self.currency_id.round(-sum(lines.mapped("amount_residual_currency")))
 
     def _coworks_xero_credit_fits_bank(self, conn):
         """Can Xero hold this payment's credit on the journal's mapped bank account (its currency

@@ -1,7 +1,7 @@
 from odoo import _, api, fields, models
 
 from .common import DOCUMENT_SYNC_STATES
-from .sync_job import PAUSE_REASONS
+from .sync_job import KIND_PRIORITY, PAUSE_REASONS
 
 
 class ResPartner(models.Model):
@@ -73,28 +73,40 @@ class ResPartner(models.Model):
         return res
 
     def _coworks_xero_enqueue_known_contacts(self):
-        """Queue an update for commercial partners already pushed to Xero (in any company)."""
+        """Queue an update for commercial partners already pushed to Xero (in any company whose
+        sync is on): which ones, and under which connection, is one indexed read of the log and
+        the links (old log entries may have been cleaned up); the upsert is a second statement."""
         commercial = self.commercial_partner_id
         if not commercial:
             return
-        # The log, and the links (old log entries may have been cleaned up): one indexed read.
-        self.env["coworks.sync.link"].flush_model(["res_model", "res_id", "remote_id"])
+        Job = self.env["coworks.sync.job"].sudo()
+        Job.flush_model(["res_model", "res_id", "kind", "company_id"])
+        self.env["coworks.sync.link"].flush_model(["res_model", "res_id", "remote_id", "company_id", "connection_id"])
+        self.env["coworks.sync.connection"].flush_model(["company_id", "active"])
+        self.env["res.company"].flush_model(["coworks_xero_sync_enabled"])
         self.env.cr.execute("""
-            SELECT res_id, company_id FROM coworks_sync_job
-             WHERE res_model = 'res.partner' AND kind = 'contact' AND res_id = ANY(%s)
-            UNION
-            SELECT l.res_id, l.company_id FROM coworks_sync_link l
-              JOIN coworks_sync_connection c ON c.id = l.connection_id AND c.active
-             WHERE l.res_model = 'res.partner' AND l.res_id = ANY(%s) AND l.remote_id IS NOT NULL
+            WITH known AS (
+                SELECT res_id, company_id FROM coworks_sync_job
+                 WHERE res_model = 'res.partner' AND kind = 'contact' AND res_id = ANY(%s)
+                UNION
+                SELECT l.res_id, l.company_id FROM coworks_sync_link l
+                  JOIN coworks_sync_connection c ON c.id = l.connection_id AND c.active
+                 WHERE l.res_model = 'res.partner' AND l.res_id = ANY(%s) AND l.remote_id IS NOT NULL
+            )
+            SELECT k.res_id, k.company_id, conn.id
+              FROM known k
+              JOIN res_company co ON co.id = k.company_id AND co.coworks_xero_sync_enabled
+              CROSS JOIN LATERAL (SELECT id FROM coworks_sync_connection
+                                   WHERE company_id = k.company_id AND active ORDER BY id LIMIT 1) conn
         """, [commercial.ids, commercial.ids])
-        companies_by_partner = {}
-        for partner_id, company_id in self.env.cr.fetchall():
-            companies_by_partner.setdefault(partner_id, []).append(company_id)
-        if companies_by_partner:
-            partners = self.browse(list(companies_by_partner))
-            self.env["coworks.sync.job"].sudo()._enqueue(
-                partners, "contact",
-                company_getter=lambda p: self.env["res.company"].browse(companies_by_partner[p.id]))
+        found = self.env.cr.fetchall()
+        if not found:
+            return
+        names = {p.id: (p.display_name or "")[:250] for p in self.browse({r[0] for r in found})}
+        now = fields.Datetime.now()
+        Job._enqueue_rows([(company_id, conn_id, "res.partner", partner_id, names[partner_id], "contact", "upsert",
+                            KIND_PRIORITY["contact"], self.env.uid, now)
+                           for partner_id, company_id, conn_id in sorted(found)])
 
     def _coworks_xero_email(self):
         """The contact's email: the partner's own, else its first member's (Coworks' "team

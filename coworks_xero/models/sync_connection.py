@@ -111,6 +111,8 @@ class CoworksSyncConnection(models.Model):
                 raise AccessError(_(
                     "Only an administrator (Settings rights) can change a connection's %s: connect, "
                     "reconnect or disconnect from Settings.", ", ".join(labels)))
+        if {"active", "company_id"} & vals.keys():
+            self._forget_active_connections()
         return super().write(vals)
 
     @api.depends("tenant_name", "provider", "company_id.name")
@@ -148,19 +150,44 @@ class CoworksSyncConnection(models.Model):
         for conn in self:
             conn.daily_calls_known = bool(conn.daily_calls_known_at and conn.daily_calls_known_at >= since)
 
+    _ACTIVE_MEMO = "coworks_xero.active_connections"
+
     @api.model
     def _active_by_company(self, company_ids):
-        """{company id: its active connection (sudo)} for ``company_ids``: one indexed SQL read,
-        called in every posting transaction and for every batch of documents read."""
+        """{company id: its active connection (sudo)} for ``company_ids``.
+
+        Asked by every hook of a user's operation and for every batch of documents read: one
+        indexed SQL read per transaction for the companies not asked about yet, kept in the
+        cursor's per-transaction cache (``cr.cache``: cleared at commit and rollback). Within a
+        transaction the answer cannot change but by this transaction's own writes to
+        connections (a REPEATABLE READ snapshot), which drop the memo (``create``, ``write`` of
+        ``active``/``company_id``, ``unlink``)."""
         if not company_ids:
             return {}
         Conn = self.sudo()
-        Conn.flush_model(["company_id", "active"])
-        self.env.cr.execute("""
-            SELECT DISTINCT ON (company_id) company_id, id FROM coworks_sync_connection
-             WHERE company_id = ANY(%s) AND active ORDER BY company_id, id
-        """, [list(company_ids)])
-        return {cid: Conn.browse(conn_id) for cid, conn_id in self.env.cr.fetchall()}
+        memo = self.env.cr.cache.setdefault(self._ACTIVE_MEMO, {})
+        missing = [cid for cid in company_ids if cid not in memo]
+        if missing:
+            Conn.flush_model(["company_id", "active"])
+            self.env.cr.execute("""
+                SELECT DISTINCT ON (company_id) company_id, id FROM coworks_sync_connection
+                 WHERE company_id = ANY(%s) AND active ORDER BY company_id, id
+            """, [missing])
+            memo.update(dict.fromkeys(missing))
+            memo.update(self.env.cr.fetchall())
+        return {cid: Conn.browse(memo[cid]) for cid in company_ids if memo.get(cid)}
+
+    def _forget_active_connections(self):
+        self.env.cr.cache.pop(self._ACTIVE_MEMO, None)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self._forget_active_connections()
+        return super().create(vals_list)
+
+    def unlink(self):
+        self._forget_active_connections()
+        return super().unlink()
 
     @api.model
     def _for_company(self, company):

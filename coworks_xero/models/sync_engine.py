@@ -17,7 +17,6 @@ import json
 import logging
 import random
 import time
-import uuid
 
 from odoo import _, api, fields, models
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
@@ -70,37 +69,56 @@ class CoworksSyncJob(models.Model):
         return {companies.browse(cid): conn for cid, conn in by_id.items()}
 
     @api.model
-    def _enqueue(self, records, kind, operation="upsert", company_getter=None, trigger=True):
+    def _enqueue(self, records, kind, operation="upsert", company_getter=None, trigger=True, also=()):
         """Queue ``records`` for ``kind``/``operation``; returns how many rows were queued.
+
+        ``also``: more ``(records, kind, operation, company_getter, unless_linked)`` to queue in
+        the same statement, e.g. a document's customer with it (``unless_linked``: only a
+        record without a remote ID under that connection, decided in the statement itself).
 
         Coalesces with an open (pending or failed) job of the same record: that job goes back to
         pending with its attempts reset, so a fix made in Odoo is retried without a click.
         """
-        if not records:
+        return self._enqueue_parts([(records, kind, operation, company_getter, False)] + list(also), trigger=trigger)
+
+    @api.model
+    def _enqueue_parts(self, parts, trigger=True):
+        """``_enqueue`` of several ``(records, kind, operation, company_getter, unless_linked)``
+        at once: one statement for all (``company_getter`` None: the record's company)."""
+        parts = [p for p in parts if p[0]]
+        if not parts:
             return 0
-        company_getter = company_getter or (lambda rec: rec.company_id)
-        by_company = {}
-        for rec in records:
-            for company in company_getter(rec):  # a partner may be synced for several companies
-                by_company.setdefault(company, []).append(rec)
-        conns = self._sync_connections_by_company(
-            self.env["res.company"].browse(c.id for c in by_company if c))
-        rows = []
-        now = fields.Datetime.now()
-        priority = KIND_PRIORITY[kind]
-        for company, recs in by_company.items():
-            conn = conns.get(company)
-            if not conn:
-                continue
+        wanted = []  # (company, rec, kind, operation, unless_linked)
+        for recs, p_kind, p_operation, getter, unless_linked in parts:
+            getter = getter or (lambda rec: rec.company_id)
             for rec in recs:
+                for company in getter(rec):  # a partner may be synced for several companies
+                    if company:
+                        wanted.append((company, rec, p_kind, p_operation, unless_linked))
+        conns = self._sync_connections_by_company(self.env["res.company"].browse({w[0].id for w in wanted}))
+        if not conns:
+            return 0
+        now = fields.Datetime.now()
+        rows, seen = [], set()
+        for company, rec, p_kind, p_operation, unless_linked in wanted:
+            conn = conns.get(company)
+            if conn and (conn.id, rec._name, rec.id, p_kind, p_operation) not in seen:
+                seen.add((conn.id, rec._name, rec.id, p_kind, p_operation))
                 rows.append((company.id, conn.id, rec._name, rec.id, (rec.display_name or "")[:250],
-                             kind, operation, priority, self.env.uid, now))
+                             p_kind, p_operation, KIND_PRIORITY[p_kind], self.env.uid, now, unless_linked))
+        return self._enqueue_rows(rows, trigger=trigger)
+
+    @api.model
+    def _enqueue_rows(self, rows, trigger=True):
+        """Upsert ``rows`` (see ``_upsert_jobs``) in the user's transaction, and wake the worker
+        at commit. Returns ``len(rows)``."""
         if not rows:
             return 0
         self.flush_model()  # the upsert below must see this transaction's pending job writes
+        if any(len(row) > 10 and row[10] for row in rows):
+            self.env["coworks.sync.link"].flush_model(["connection_id", "res_model", "res_id", "remote_id"])
         try:
-            with self.env.cr.savepoint(flush=False):
-                self._upsert_jobs(rows)
+            self._upsert_jobs(rows, savepoint=True)
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             # The worker wrote one of these open jobs after this transaction began: updating it
             # would fail the user's posting or payment. A plain insert elsewhere cannot collide;
@@ -113,22 +131,37 @@ class CoworksSyncJob(models.Model):
         return len(rows)
 
     @api.model
-    def _upsert_jobs(self, rows):
+    def _upsert_jobs(self, rows, savepoint=False):
         """One statement for ``rows`` of (company, connection, model, id, name, kind, operation,
-        priority, uid, now). ON CONFLICT targets the partial unique index of open jobs, so two
-        transactions queuing the same record end with one job instead of a unique violation.
-        A job that was ever sent gets a new revision: if it is in flight right now, the worker
-        sees on its answer that the record changed meanwhile and sends it again."""
-        values_sql = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, 0, %s, %s, %s, %s)"] * len(rows))
+        priority, uid, now[, unless_linked]). ON CONFLICT targets the partial unique index of open
+        jobs, so two transactions queuing the same record end with one job instead of a unique
+        violation. A job that was ever sent gets a new revision: if it is in flight right now, the
+        worker sees on its answer that the record changed meanwhile and sends it again. A row
+        ``unless_linked`` is left out when its record has a remote ID under that connection.
+
+        ``savepoint``: the upsert runs in a savepoint, sent with it in one round trip (``SAVEPOINT;
+        INSERT; RELEASE``); on a failure the savepoint is rolled back and the error raised, the
+        transaction still usable."""
+        values_sql = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
         params = []
-        for company_id, conn_id, model, res_id, name, kind, operation, priority, uid, now in rows:
-            params.extend((company_id, conn_id, model, res_id, name, kind, operation, priority,
-                           uuid.uuid4().hex, uid, now, uid, now))
-        self.env.cr.execute(f"""
+        for row in rows:
+            company_id, conn_id, model, res_id, name, kind, operation, priority, uid, now = row[:10]
+            params.extend((company_id, conn_id, model, res_id, name, kind, operation, priority, uid, now,
+                           bool(row[10]) if len(row) > 10 else False))
+        upsert = f"""
             INSERT INTO coworks_sync_job
                 (company_id, connection_id, res_model, res_id, record_name, kind, operation, priority,
                  idempotency_key, state, attempt_count, revision, create_uid, create_date, write_uid, write_date)
-            VALUES {values_sql}
+            SELECT v.company_id::int4, v.connection_id::int4, v.res_model::varchar, v.res_id::int4,
+                   v.record_name::varchar, v.kind::varchar, v.operation::varchar, v.priority::int4,
+                   replace(gen_random_uuid()::text, '-', ''), 'pending', 0, 0,
+                   v.uid::int4, v.now::timestamp, v.uid::int4, v.now::timestamp
+              FROM (VALUES {values_sql}) AS v(company_id, connection_id, res_model, res_id, record_name, kind,
+                                              operation, priority, uid, now, unless_linked)
+             WHERE NOT (v.unless_linked::bool AND EXISTS (
+                        SELECT 1 FROM coworks_sync_link l
+                         WHERE l.connection_id = v.connection_id::int4 AND l.res_model = v.res_model::varchar
+                           AND l.res_id = v.res_id::int4 AND COALESCE(l.remote_id, '') != ''))
             ON CONFLICT (connection_id, res_model, res_id, kind, operation)
                 WHERE state IN ('pending', 'error')
             DO UPDATE SET state = 'pending', attempt_count = 0, next_attempt_at = NULL,
@@ -140,10 +173,33 @@ class CoworksSyncJob(models.Model):
                OR COALESCE(coworks_sync_job.send_count, 0) > 0
                OR coworks_sync_job.inflight_since IS NOT NULL  -- a worker is reading it right now
                OR coworks_sync_job.record_name IS DISTINCT FROM EXCLUDED.record_name
-        """, params)
+        """
+        if not savepoint:
+            self.env.cr.execute(upsert, params)
+            return
+        try:
+            self.env.cr.execute(f"SAVEPOINT coworks_sync_enqueue; {upsert}; RELEASE SAVEPOINT coworks_sync_enqueue",
+                                params, log_exceptions=False)
+        except Exception:
+            self.env.cr.execute("ROLLBACK TO SAVEPOINT coworks_sync_enqueue; RELEASE SAVEPOINT coworks_sync_enqueue")
+            raise
 
     @api.model
     def _append_requests(self, rows):
+        # A customer queued only if not linked yet: left out when it is (its request would make
+        # the worker update the contact for nothing).
+        linked = set()
+        checks = [(row[1], row[2], row[3]) for row in rows if len(row) > 10 and row[10]]
+        if checks:
+            self.env.cr.execute("""
+                SELECT connection_id, res_model, res_id FROM coworks_sync_link
+                 WHERE (connection_id, res_model, res_id) IN %s AND COALESCE(remote_id, '') != ''
+            """, [tuple(checks)])
+            linked = set(self.env.cr.fetchall())
+        rows = [row[:10] for row in rows
+                if not (len(row) > 10 and row[10] and (row[1], row[2], row[3]) in linked)]
+        if not rows:
+            return
         values_sql = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
         self.env.cr.execute(f"""
             INSERT INTO coworks_sync_request

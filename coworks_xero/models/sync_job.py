@@ -79,6 +79,20 @@ _notify_lock = threading.Lock()
 _notify_conn = {}  # {"pid": ..., "cnx": ...}: this process's connection to the "postgres" database
 
 
+class IrCron(models.Model):
+    _inherit = "ir.cron"
+
+    @api.model
+    def _notifydb(self):
+        """The wake-up of the sync's own triggers (``coworks.sync.job._trigger_worker``) goes
+        through one kept-open connection per process (``_notify_cron_workers``): Odoo's opens a
+        new connection to "postgres" each time, ~3 ms in every user's posting request."""
+        if self.env.context.get("coworks_xero_wake"):
+            _notify_cron_workers(self.env.cr.dbname)
+            return
+        super()._notifydb()
+
+
 def _notify_cron_workers(dbname):
     """What ``ir.cron._notifydb`` does (wake the cron workers, which LISTEN on the "postgres"
     database), on one kept-open autocommit connection per process instead of a new one per
@@ -357,35 +371,29 @@ class CoworksSyncJob(models.Model):
 
     @api.model
     def _trigger_worker(self, at=None):
-        """Wake the worker after commit, as ``ir.cron._trigger`` does (a trigger row, and a
-        NOTIFY to the cron workers once committed), at a fraction of its cost in the posting
-        request: one trigger row and one NOTIFY per transaction, the row written in SQL.
+        """Wake the worker once this transaction commits, through Odoo's own ``ir.cron._trigger``.
 
         A trigger left by an earlier transaction is not enough: the worker it wakes may run
-        before this transaction commits, and would not see its jobs."""
-        cron = self.env.ref("coworks_xero.ir_cron_sync", raise_if_not_found=False)
-        if not cron:
+        before this transaction commits, and would not see its jobs. So each transaction that
+        queues work writes one trigger row of its own, however many hooks asked: the first
+        call registers a pre-commit hook (``cr.precommit``, run by the commit, after the ORM's
+        last flush) that calls ``_trigger()`` on the sync cron; later calls find it registered.
+        A rolled-back transaction (or savepoint that registered it) drops the hook with its jobs.
+        ``ir.cron`` then sends the NOTIFY after the commit; for this cron it goes through the
+        kept-open connection of ``_notify_cron_workers`` (see ``ir.cron._notifydb`` below).
+        ``at``: a later wake-up, written now (``_trigger(at)``)."""
+        cron_id = self.env["ir.model.data"]._xmlid_to_res_id("coworks_xero.ir_cron_sync", raise_if_not_found=False)
+        if not cron_id:
             return
-        cron = cron.sudo()
-        if at is not None or not cron.active:
-            cron._trigger(at)  # later wake-ups (rare) and the inactive case keep Odoo's rules
+        cron = self.env["ir.cron"].sudo().browse(cron_id).with_context(coworks_xero_wake=True)
+        if at is not None:
+            cron._trigger(at)
             return
-        cr = self.env.cr
-        ours = cr.postcommit.data.get("coworks_xero.trigger_id")
-        if ours:  # this transaction already asked for a wake-up after its commit (if still there)
-            self.env["ir.cron.trigger"].flush_model()
-            cr.execute("SELECT 1 FROM ir_cron_trigger WHERE id = %s", [ours])
-            if cr.fetchone():
-                return
-        now = fields.Datetime.now()
-        cr.execute("""INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
-                      VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""", [cron.id, now, self.env.uid, self.env.uid, now, now])
-        cr.postcommit.data["coworks_xero.trigger_id"] = cr.fetchone()[0]
-        self.env["ir.cron.trigger"].invalidate_model()
-        if not cr.postcommit.data.get("coworks_xero.notify"):
-            cr.postcommit.data["coworks_xero.notify"] = True
-            dbname = cr.dbname
-            cr.postcommit.add(lambda: _notify_cron_workers(dbname))
+        precommit = self.env.cr.precommit
+        if precommit.data.get("coworks_xero.wake"):
+            return
+        precommit.data["coworks_xero.wake"] = True
+        precommit.add(cron._trigger)
 
     # ------------------------------------------------------------------ document badges
 

@@ -41,7 +41,6 @@ ledgers agree; a credit note would instead adjust sales tax, which Odoo did not.
 account is set the write-off part waits as "Mapping to fix" and names the setting to fill.
 """
 from decimal import ROUND_HALF_UP, Decimal
-from itertools import groupby
 
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
@@ -292,8 +291,7 @@ class XeroPaymentLink(models.Model):
             # Credit Xero does not hold as an overpayment: the job says why (see the snapshot).
             return [dict(common, amount=amount, partner_id=credit_line.partner_id.commercial_partner_id.id)]
         common.update(pay._coworks_xero_credit_owner_vals(), partner_id=pay._coworks_xero_credit_partner().id)
-        credits = self.sudo().search(_owner_domain(pay) + [("kind", "=", "overpayment"),
-                                      ("connection_id", "=", conn.id), ("state", "in", ACTIVE_STATES)], order="id")
+        credits = pay._coworks_xero_credits(conn)
         fixed = credits.filtered(lambda l: l._coworks_xero_credit_fixed())
         tally = {} if tally is None else tally
         out = []
@@ -334,14 +332,15 @@ class XeroPaymentLink(models.Model):
         return link
 
     def _coworks_xero_enqueue_credit(self):
-        """Queue these overpayment links, and their customers first where not in Xero yet."""
-        Job = self.env["coworks.sync.job"].sudo()
-        for company, company_links in groupby(self, key=lambda l: l.company_id):
-            partners = self.env["res.partner"].union(*(l.partner_id for l in company_links))
-            missing = partners.filtered(lambda p, c=company: not p.with_company(c).xero_contact_id)
-            Job.with_context(coworks_xero_no_trigger=True)._enqueue(
-                missing, "contact", company_getter=lambda p, c=company: c)
-        self._coworks_xero_enqueue("upsert")
+        """Queue these overpayment links, and their customers first where not in Xero yet (one
+        statement)."""
+        companies_of = {}
+        for link in self:
+            if link.partner_id:
+                companies_of.setdefault(link.partner_id, self.env["res.company"])
+                companies_of[link.partner_id] |= link.company_id
+        partners = self.env["res.partner"].union(*companies_of)
+        self._coworks_xero_enqueue("upsert", also=[(partners, "contact", "upsert", lambda p: companies_of[p], True)])
 
     def _coworks_xero_undo(self):
         """The reconciliation behind these links is gone (or its payment left the posted state):
@@ -356,16 +355,16 @@ class XeroPaymentLink(models.Model):
                 "state": "skipped", "log_note": _("Not sent: unreconciled in Odoo before it reached Xero.")})
         links._coworks_xero_enqueue("cancel")
 
-    def _coworks_xero_enqueue(self, operation, trigger=True):
+    def _coworks_xero_enqueue(self, operation, trigger=True, also=()):
+        """Queue these links' jobs (and ``also``, see ``coworks.sync.job._enqueue``) in one statement."""
         Job = self.env["coworks.sync.job"].sudo()
         if not trigger:
             Job = Job.with_context(coworks_xero_no_trigger=True)
-        for kind in ("allocation", "overpayment_allocation", "overpayment_refund", "payment", "refund",
-                     "overpayment"):
-            # allocations first: see _coworks_xero_snapshot
-            links = self.filtered(lambda l, k=kind: l.kind == k)
-            if links:
-                Job._enqueue(links, kind, operation)
+        parts = [(self.filtered(lambda l, k=kind: l.kind == k), kind, operation, None, False)
+                 for kind in ("allocation", "overpayment_allocation", "overpayment_refund", "payment", "refund",
+                              "overpayment")]
+        parts = [p for p in parts if p[0]] + list(also)
+        Job._enqueue_parts(parts, trigger=trigger)
 
     # ------------------------------------------------------------------ sync engine hooks
 
@@ -549,8 +548,7 @@ class XeroPaymentLink(models.Model):
             conn = conns.get(pay.company_id)
             if not conn:
                 continue
-            live = self.sudo().search(_owner_domain(pay) + [("kind", "=", "overpayment"),
-                                       ("connection_id", "=", conn.id), ("state", "in", ACTIVE_STATES)])
+            live = pay._coworks_xero_credits(conn)
             if any(not link._coworks_xero_credit_fixed() for link in live):
                 continue
             if unapplied and not pay._coworks_xero_credit_fits_bank(conn):
@@ -598,8 +596,7 @@ class XeroPaymentLink(models.Model):
         payment = _credit_owner_of(money_line.move_id)
         if not payment or not payment._coworks_xero_credit_eligible():
             return [], amount
-        credits = self.sudo().search(_owner_domain(payment) + [("kind", "=", "overpayment"),
-                                      ("connection_id", "=", conn.id), ("state", "in", ACTIVE_STATES)], order="id")
+        credits = payment._coworks_xero_credits(conn)
         credits = credits.filtered(lambda l: l._coworks_xero_credit_fixed())
         if not credits:
             return [], amount

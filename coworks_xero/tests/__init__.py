@@ -24,3 +24,4 @@ from . import test_statement_credit
 from . import test_qbo
 from . import test_qbo_credit
 from . import test_pdf_attachment
+from . import test_enqueue_cost

@@ -44,9 +44,11 @@ class TestCatchUpMoney(CoworksXeroEmulatorCase):
             invoices |= self._create_invoice_one_line(product_id=self.plan_product, price_unit=price,
                                                       tax_ids=self.tax_sale_a, partner_id=self.partner_a, post=True)
         cron = self.env.ref("coworks_xero.ir_cron_sync")
+        self.env.cr.flush()
         self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
 
         self.company.coworks_xero_sync_enabled = True
+        self.env.cr.flush()  # the wake-up is written at commit (its pre-commit hook)
         self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]),
                         "switching sync on must wake the worker, not wait for the scheduled run")
         with patch.object(sync_engine, "CATCH_UP_PAGE", 2):  # five invoices: three pages

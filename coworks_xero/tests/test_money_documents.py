@@ -191,6 +191,26 @@ class TestMoneyDocuments(CoworksXeroEmulatorCase):
                       "the accountant sees on the invoice why its Xero number changed")
         self.assertNoOpenJobs()
 
+    def test_a_slow_answer_to_odoos_payment_is_not_an_edit_made_in_xero(self):
+        """Xero moves an invoice's UpdatedDateUTC when a payment lands on it, and Odoo records the
+        payment after Xero's answer: a payment whose answer took a while is still Odoo's own change,
+        so an edit in Odoo afterwards is not "also edited in Xero"."""
+        invoice = self._invoice()
+        self.run_worker()
+        self._pay(invoice, amount=100.0)
+        self.emu("POST", "faults", {"route": "PUT /Payments", "kind": "latency", "seconds": 2.5, "count": 1})
+        self.run_worker()
+        self.assertEqual(len(self.live_payments(invoice)), 1)
+        invoice.button_draft()
+        invoice.invoice_line_ids[0].name = "Hot desk, November (corrected)"
+        invoice.action_post()
+        self.run_worker()
+        self.assertEqual(self.xero_invoice(invoice.xero_number or invoice.name)["LineItems"][0]["Description"],
+                         "Hot desk, November (corrected)")
+        self.assertFalse([m for m in invoice.message_ids if "also edited in Xero" in (m.body or "")])
+        self.assertNotIn("also edited in Xero", self.doc_job(invoice).log_note or "")
+        self.assertNoOpenJobs()
+
     def test_edit_changing_the_amount_unmatches_the_payment(self):
         """Changing an amount in draft makes Odoo drop the match with the payment; Xero ends
         with the edited invoice unpaid, then paid again once the user re-applies the payment."""

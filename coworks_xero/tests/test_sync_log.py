@@ -44,15 +44,21 @@ class TestSyncLog(CoworksXeroEmulatorCase):
         self.assertEqual(cron.code.strip(), "model._cron_process_jobs()")
         Trigger = self.env["ir.cron.trigger"].sudo()
         Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        self.env.cr.flush()  # (what the test's transaction had asked for at its commit so far)
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
         self._invoice()
         self.env.flush_all()
+        self.assertFalse(Trigger.search([("cron_id", "=", cron.id)]),
+                         "the wake-up is written when the transaction commits, not by each hook")
+        self.env.cr.flush()  # what a commit runs first: the pre-commit hooks
         triggers = Trigger.search([("cron_id", "=", cron.id)])
         self.assertEqual(len(triggers), 1)
         self.assertLessEqual(triggers.call_at, fields.Datetime.now())
-        # More documents before the worker ran: the waiting trigger covers them.
+        # More documents in the same transaction: its one trigger covers them.
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
         self._invoice()
         self._invoice(partner=self.partner_b)
-        self.env.flush_all()
+        self.env.cr.flush()
         self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), 1)
         self.assertEqual(len(self.env["coworks.sync.job"].search([("state", "=", "pending")])), 5)
 
@@ -284,10 +290,12 @@ class TestSyncLog(CoworksXeroEmulatorCase):
             [("connection_id", "=", self.connection.id), ("item_kind", "=", "day_pass")]).write(
             {"xero_account_id": False, "xero_item_id": self.xref("coworks.xero.item", code="DAYPASS").id})
         Trigger = self.env["ir.cron.trigger"].sudo()
+        self.env.cr.flush()
         Trigger.search([("cron_id", "=", self._cron().id)]).unlink()
         result = Job.browse(failed.ids).action_retry()  # the web client calls the button on the selection
         self.assertEqual(result["params"]["type"], "info")
         self.assertEqual(set(failed.mapped("state")), {"pending"})
+        self.env.cr.flush()  # the wake-up is written at commit
         self.assertEqual(Trigger.search_count([("cron_id", "=", self._cron().id)]), 1)
         self.run_worker()
         self.assertEqual(set(failed.mapped("state")), {"done"})
