@@ -235,6 +235,13 @@ class CoworksSyncConnection(models.Model):
         method = getattr(self, f"_credit_grant_missing_{self.provider}", None)
         return method() if method else ""
 
+    def _coworks_minute_calls_used(self):
+        """Calls made to the provider within the last minute, when its budget is a minute's
+        (extension point ``_coworks_minute_calls_used_<provider>``); None when unknown."""
+        self.ensure_one()
+        method = getattr(self, f"_coworks_minute_calls_used_{self.provider}", None)
+        return method() if method else None
+
     def _coworks_reads_changes(self):
         return hasattr(self, f"_get_inbound_reader_{self.provider}")
 

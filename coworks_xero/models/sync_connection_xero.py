@@ -144,6 +144,13 @@ class CoworksSyncConnection(models.Model):
         return XeroClient(config, self.tenant_id, OdooTokenStore(self.env, self.id),
                           limiter=RateLimiter.shared(name=config.accounting_url), max_wait=CALL_MAX_WAIT)
 
+    def _coworks_minute_calls_used_xero(self):
+        """Calls this process made to this organisation within the last minute (of Xero's 60)."""
+        from ..services.xero.ratelimit import RateLimiter
+        self.ensure_one()
+        config = self._xero_client_config()
+        return RateLimiter.shared(name=config.accounting_url).stats(self.tenant_id)["minute_used"]
+
     def _get_inbound_reader_xero(self):
         from ..services.xero.inbound import XeroInbound
         return XeroInbound(self._xero_client())

@@ -33,7 +33,11 @@ _logger = logging.getLogger(__name__)
 BATCH_SIZE = 50  # Xero takes up to 50 documents per call comfortably
 # Kinds sent one call per record (a file a call): smaller batches, so that a batch the connection's
 # budget cuts short (its answers are then looked up again) is a short one.
-BATCH_SIZE_BY_KIND = {"attachment": 10}
+# Changes from Xero are applied in Odoo (no call): a batch is one transaction of Odoo's accounting
+# (~0.2-1 s a payment, by load), so ten a batch commit every few seconds and let the cron's time
+# budget end a run between batches; fifty (up to a minute under load) once overran
+# limit_time_real_cron and the whole batch was done again (bench/inbound.py, pull phase).
+BATCH_SIZE_BY_KIND = {"attachment": 10, "inbound": 10}
 CLAIM_SIZE = 200  # jobs claimed per round of the cron loop
 CONCURRENCY_RETRIES = 5  # a step whose writes collide with a user's is run again (never the send)
 CLAIM_LOCK_SPACE = 0x58e0  # advisory-lock namespace of claimed jobs (first key; the job id is the second)

@@ -15,10 +15,12 @@
 """
 import datetime
 import logging
+import time
 from decimal import Decimal
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools.misc import clean_context
 
 from ..services import provider as prov
 from ..services.xero import inbound as xin
@@ -37,6 +39,15 @@ PULL_INTERVAL_WITH_WEBHOOKS = datetime.timedelta(hours=1)
 PARAM_PULL_MINUTES = "coworks_xero.inbound_pull_minutes"
 PARAM_PULL_MINUTES_WITH_WEBHOOKS = "coworks_xero.inbound_pull_minutes_with_webhooks"
 EVENTS_PER_RUN = 500
+# Webhooks arriving faster than runs end make a run each (two reads: the documents, then the
+# payments whose bank account Odoo lacks). While this process has used BUSY_MINUTE_CALLS of the
+# organisation's 60 calls a minute, a run reads what webhooks named at most every
+# BUSY_READ_SPACING seconds (it waits the rest, then reads every event stored meanwhile in one
+# go), so webhook reads stay within ~2 x 60 / 2.5 = 48 calls a minute and the outbound sync keeps
+# its share; below it, the run reads at once.
+BUSY_MINUTE_CALLS = 40
+BUSY_READ_SPACING = 2.5
+_last_webhook_read = {}  # {(database, connection id): time.monotonic() of this process's last read}
 # What the inbound sync acts on, whichever provider sent it (a provider's reader may also name payments).
 HANDLED_CATEGORIES = xin.HANDLED_CATEGORIES | {"PAYMENT"}
 EVENT_RETENTION_DAYS = 30
@@ -54,6 +65,13 @@ ALLOCATION_LINK_KINDS = {"allocation": "credit_note", "overpayment_allocation": 
 def _id_forms(remote_ids):
     """Xero GUIDs as stored: Xero answers in lower case, the upper form covers hand-typed ones."""
     return sorted({form for rid in remote_ids if rid for form in (rid.lower(), rid.upper())})
+
+
+def _open_payment_lines(move):
+    """The document's open receivable/payable lines: one is the payment wizard's "edit mode"
+    (the amount as given); several (installments) are the wizard's own business."""
+    return move.line_ids.filtered(
+        lambda l: l.account_id.account_type in ("asset_receivable", "liability_payable") and not l.reconciled)
 
 
 class InboundProblem(MappingError):
@@ -220,9 +238,102 @@ class CoworksSyncInboundChange(models.Model):
 
     # ------------------------------------------------------------------ payments
 
+    def _coworks_xero_prefetch(self, conn):
+        """The engine's batch hook (before the snapshots): the Xero payments of this batch that
+        can be registered as they are, are registered together (see ``_register_payments``);
+        each snapshot then only says so. Anything else, or anything failing here, is left to
+        the change's own ``_apply_payment``, which says what to fix."""
+        changes = self.filtered(lambda c: c.kind == "payment" and c.state == "pending" and not c.payment_id)
+        if len(changes) < 2:
+            return
+        ready = changes._payments_ready(conn)
+        if len(ready) < 2:
+            return
+        try:
+            with self.env.cr.savepoint():
+                registered = self._register_payments(ready)
+        except Exception:  # noqa: BLE001 - each change is then applied alone, and fails alone
+            _logger.info("Xero sync: registering %s Xero payments together failed; one by one", len(ready),
+                         exc_info=True)
+            self.env.invalidate_all()
+            return
+        memo = self.env.cr.cache.setdefault("coworks_xero.registered", {})
+        for change, payment, journal in registered:
+            memo[change.id] = (payment.id, journal.id)
+
+    def _payments_ready(self, conn):
+        """[(change, move, journal)] of these payment changes that nothing stops (what
+        ``_apply_payment`` checks before registering, read once for all: the links, the waiting
+        Odoo payments, the journal mappings); one change per document."""
+        Link = self.env["coworks.xero.payment.link"].sudo()
+        linked = conn._coworks_xero_linked_payment_ids({c.remote_id.lower() for c in self})
+        moves = self.move_id.sudo()
+        waiting = set(Link.search([("move_id", "in", moves.ids), ("state", "=", "pending"),
+                                   ("xero_id", "=", False)]).move_id.ids) if moves else set()
+        journals = {}
+        out, seen = [], set()
+        for change in self:
+            move = change.move_id.sudo()
+            if (not move or change.remote_id.lower() in linked or move.id in seen or move.id in waiting
+                    or move.state != "posted"
+                    or move.currency_id.compare_amounts(change.amount, move.amount_residual) > 0
+                    or len(_open_payment_lines(move)) != 1):
+                continue
+            key = ((change.remote_account_id or "").lower(), change.remote_account_label or "")
+            if key not in journals:
+                try:
+                    journals[key] = change._journal_for(conn)
+                except InboundProblem:
+                    journals[key] = None
+            if journals[key]:
+                seen.add(move.id)
+                out.append((change, move, journals[key]))
+        return out
+
+    def _register_payments(self, items):
+        """Register Xero payments [(change, move, journal)] in Odoo as the payment wizard does
+        (one wizard each: the same payment values, memo, date, journal, method and partner bank),
+        but created in one go, posted in one go, then each reconciled with its document; their
+        links are these Xero payments already (no echo, no job). Writes each change's payment;
+        returns [(change, payment, journal)]."""
+        to_process, wizards = [], []
+        for change, move, journal in items:
+            wizard = self.env["account.payment.register"].sudo().with_context(
+                active_model="account.move", active_ids=move.ids).create({
+                    "journal_id": journal.id, "amount": change.amount, "currency_id": move.currency_id.id,
+                    "payment_date": change.date or fields.Date.context_today(self),
+                    "communication": change.reference or _("Xero payment"),
+                    "payment_difference_handling": "open"})
+            [batch] = wizard.batches  # one open receivable line: the wizard's "edit mode"
+            values = {"create_vals": wizard._create_payment_vals_from_wizard(batch), "to_reconcile": batch["lines"],
+                      "batch": batch}
+            if wizard.writeoff_is_exchange_account and wizard.currency_id == wizard.company_currency_id:
+                residual = sum(batch["lines"].mapped("amount_residual_currency"))
+                values["rate"] = abs(residual / wizard.amount) if wizard.amount else 0.0
+            to_process.append(values)
+            wizards.append(wizard)
+        wizard = wizards[0].with_context(clean_context(wizards[0].env.context), coworks_xero_no_credit_sync=True)
+        payments = wizard._init_payments(to_process, edit_mode=True)
+        wizard._post_payments(to_process, edit_mode=True)
+        from_xero = tuple((pay.id, move.id, change.remote_id) for pay, (change, move, _j) in zip(payments, items))
+        for values in to_process:  # the reconciliation runs in the payments' environment
+            values["payment"] = values["payment"].with_context(coworks_xero_from_xero=from_xero)
+        wizard._reconcile_payments(to_process, edit_mode=True)
+        payments = payments.with_context(coworks_xero_no_credit_sync=False)
+        self.env["coworks.xero.payment.link"]._coworks_xero_sync_credit(payments)
+        out = []
+        for payment, (change, move, journal) in zip(payments, items):
+            change.write({"payment_id": payment.id, "state": "applied"})
+            out.append((change, payment, journal))
+        return out
+
     def _apply_payment(self, conn):
         move = self.move_id.sudo()
         Link = self.env["coworks.xero.payment.link"].sudo()
+        registered = self.env.cr.cache.get("coworks_xero.registered", {}).pop(self.id, None)
+        if registered and self.payment_id.id == registered[0]:
+            # registered with the others of its batch (``_coworks_xero_prefetch``)
+            self._payment_registered(self.payment_id, self.env["account.journal"].browse(registered[1]))
         if self.payment_id or Link.search_count([("connection_id", "=", conn.id),
                                                  ("xero_id", "in", _id_forms([self.remote_id]))]):
             self.state = "applied"
@@ -251,6 +362,13 @@ class CoworksSyncInboundChange(models.Model):
                 "double payment: remove one in Xero or in Odoo, then Retry (or cancel this entry).",
                 amount=self.amount, cur=self.currency_id.name, doc=move.name, date=self.date,
                 ref=self.reference or "", due=move.amount_residual))
+        if len(_open_payment_lines(move)) == 1:
+            [(_change, payment, _journal)] = self._register_payments([(self, move, journal)])
+        else:  # installments (several open lines): the wizard as a person uses it
+            payment = self._register_with_wizard(move, journal)
+        self._payment_registered(payment, journal)
+
+    def _register_with_wizard(self, move, journal):
         wizard = self.env["account.payment.register"].sudo().with_context(
             active_model="account.move", active_ids=move.ids).create({
                 "journal_id": journal.id, "amount": self.amount, "currency_id": move.currency_id.id,
@@ -260,6 +378,7 @@ class CoworksSyncInboundChange(models.Model):
         payment = wizard._create_payments()
         # No echo: the reconciliation just made has a link of its own, queued to be sent; it is
         # this Xero payment already.
+        Link = self.env["coworks.xero.payment.link"].sudo()
         links = Link.search([("payment_id", "=", payment.id), ("move_id", "=", move.id)])
         links.write({"xero_id": self.remote_id, "state": "synced"})
         note = _("Came from Xero (payment %s): not sent back.", self.remote_id)
@@ -268,11 +387,14 @@ class CoworksSyncInboundChange(models.Model):
             {"state": "done", "date_done": fields.Datetime.now(), "log_note": note, "error_kind": False,
              "error_message": False, "next_attempt_at": False})
         self.write({"payment_id": payment.id, "state": "applied"})
+        return payment
+
+    def _payment_registered(self, payment, journal):
         body = _("Payment of %(amount)s %(cur)s made in Xero on %(date)s (reference “%(ref)s”, %(account)s) "
                  "registered as %(payment)s on %(journal)s.", amount=self.amount, cur=self.currency_id.name,
                  date=self.date, ref=self.reference or "", account=self.remote_account_label or "",
                  payment=payment.name, journal=journal.name)
-        move._message_log(body=body)
+        self.move_id.sudo()._message_log(body=body)
         raise _Skip(body, sent=True)
 
     def _apply_payment_deleted(self, conn, job):
@@ -510,6 +632,11 @@ class CoworksSyncConnection(models.Model):
         pull_due = not self.inbound_pulled_at or now - self.inbound_pulled_at >= self._coworks_xero_pull_interval()
         if not events and not pull_due:
             return
+        if events and self._coworks_xero_wait_for_budget():
+            cr.execute("""SELECT id, category, resource_id FROM coworks_sync_inbound_event
+                           WHERE connection_id = %s AND state = 'new' ORDER BY id LIMIT %s""",
+                       [self.id, EVENTS_PER_RUN])
+            events = cr.fetchall()
         reader = self._coworks_inbound_reader()
         invoice_ids = [rid for _id, cat, rid in events if cat == "INVOICE"]
         credit_ids = [rid for _id, cat, rid in events if cat == "CREDITNOTE"]
@@ -561,6 +688,26 @@ class CoworksSyncConnection(models.Model):
             self._write_out_of_band(vals)
         _logger.info("Xero sync: %s events read, %s documents and %s payments seen, %s changes queued",
                      len(events), len(documents), len(payments), queued)
+
+    def _coworks_xero_wait_for_budget(self):
+        """Coalesce webhook reads while Xero's minute budget runs short (see BUSY_MINUTE_CALLS):
+        wait until BUSY_READ_SPACING s have passed since this process's last read for this
+        connection. True when it waited (the caller reads the events again: more came)."""
+        key = (self.env.cr.dbname, self.id)
+        last = _last_webhook_read.get(key)
+        waited = False
+        if last is not None:
+            left = BUSY_READ_SPACING - (time.monotonic() - last)
+            if left > 0:
+                try:
+                    used = self._coworks_minute_calls_used()
+                except Exception:  # noqa: BLE001 - unknown budget: read at once
+                    used = None
+                if used is not None and used >= BUSY_MINUTE_CALLS:
+                    time.sleep(left)
+                    waited = True
+        _last_webhook_read[key] = time.monotonic()
+        return waited
 
     def _coworks_xero_store_reads(self, events, documents, payments, merged=None, credits=()):
         queued = self._coworks_xero_take_documents(documents, payments, credits)

@@ -159,8 +159,17 @@ class XeroPaymentLink(models.Model):
             conn = conns.get(partial.company_id)
             if conn:
                 vals_list += self._coworks_xero_link_vals(partial, conn, tally=tally)
+        # Payments registered from Xero (``coworks_xero_from_xero``: ((payment id, document id,
+        # Xero PaymentID), ...)): their links are that Xero payment already, synced, with no job
+        # to send them (no echo), instead of a job queued and marked done at once.
+        from_xero = {(pay, move): xid for pay, move, xid in self.env.context.get("coworks_xero_from_xero") or ()}
+        if from_xero:
+            for vals in vals_list:
+                xid = from_xero.get((vals.get("payment_id"), vals.get("move_id")))
+                if xid and vals.get("kind") in ("payment", "refund"):
+                    vals.update(xero_id=xid, state="synced")
         links = self.sudo().create(vals_list)
-        links._coworks_xero_enqueue("upsert")
+        links.filtered(lambda l: l.state != "synced")._coworks_xero_enqueue("upsert")
         return links
 
     @api.model

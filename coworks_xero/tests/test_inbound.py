@@ -4,7 +4,9 @@ API, as a person or another app would) reach Odoo through the catch-up pull, onc
 The webhook route itself (signatures, Intent-to-Receive, replays) is tested over real HTTP in
 test_inbound_webhooks.py."""
 import datetime
+import time
 import uuid
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.tests import tagged
@@ -229,6 +231,110 @@ class TestInboundPayments(InboundCase):
         self.run_pull()
         self.assertFalse(self.changes(invoice), "Odoo's own payment read back from Xero is no change")
         self.assertEqual(len(invoice._get_reconciled_payments()), 1)
+
+
+@tagged("post_install", "-at_install")
+class TestInboundPaymentsTogether(InboundCase):
+
+    def test_several_xero_payments_of_one_run_are_registered_together(self):
+        """One run's Xero payments are created, posted and reconciled together (one batch),
+        each as the wizard registers it alone: its amount, journal, date, memo, reconciled with
+        its document, its link that Xero payment (no echo: no job, nothing sent)."""
+        card_journal = self.env["account.journal"].create({"name": "Card clearing", "type": "bank", "code": "CRD"})
+        self.env["coworks.xero.journal.mapping"].create({
+            "connection_id": self.connection.id, "journal_id": card_journal.id, "bank_account_id": self.acc_091.id})
+        invoices = [self._invoice(price) for price in (350.0, 120.0, 80.0)]
+        self.run_worker()
+        self.assertTrue(all(inv.xero_id for inv in invoices))
+        earlier = fields.Date.today() - datetime.timedelta(days=3)
+        paid = [(invoices[0], 100.0, "090", "Transfer A", None),
+                (invoices[1], invoices[1].amount_total, "091", "Card B", earlier),
+                (invoices[2], 30.0, "090", "Transfer C", None)]
+        xero_ids = [self.pay_in_xero(inv, amount, code=code, reference=ref, date=date)
+                    for inv, amount, code, ref, date in paid]
+        self.emu("DELETE", "requests")
+        Change = self.env.registry["coworks.sync.inbound.change"]
+        batches = []
+        register = Change._register_payments
+
+        def spy(changes, items):
+            batches.append([change.remote_id for change, _move, _journal in items])
+            return register(changes, items)
+        with patch.object(Change, "_register_payments", spy):
+            self.run_pull()
+
+        self.assertEqual(len(batches), 1, "the run's payments are registered in one batch")
+        self.assertEqual(sorted(batches[0]), sorted(x.lower() for x in xero_ids))
+        for (inv, amount, code, ref, date), xero_id in zip(paid, xero_ids):
+            change = self.changes(inv)
+            self.assertRecordValues(change, [{"kind": "payment", "state": "applied", "remote_id": xero_id.lower()}])
+            payment = change.payment_id
+            self.assertRecordValues(payment, [{
+                "journal_id": (card_journal if code == "091" else self.bank_journal).id, "amount": amount,
+                "date": date or fields.Date.today(),
+                "partner_id": inv.commercial_partner_id.id, "currency_id": inv.currency_id.id,
+                "payment_type": "inbound"}])
+            self.assertIn(ref, payment.memo or "")
+            self.assertEqual(payment.move_id.state, "posted")
+            self.assertEqual(payment.reconciled_invoice_ids, inv, "reconciled with its own document")
+            self.assertAlmostEqual(inv.amount_residual, inv.amount_total - amount)
+            self.assertEqual(inv.payment_state, "paid" if amount == inv.amount_total else "partial")
+            link = payment.xero_payment_link_ids
+            self.assertRecordValues(link, [{"xero_id": xero_id.lower(), "state": "synced", "move_id": inv.id,
+                                            "amount": amount}])
+            self.assertFalse(self.env["coworks.sync.job"].sudo().search_count(
+                [("res_model", "=", link._name), ("res_id", "in", link.ids)]), "no job: it is in Xero already")
+            job = self.change_jobs(change)
+            self.assertRecordValues(job, [{"state": "done"}])
+            self.assertIn(payment.name, job.log_note)
+            self.assertTrue(any(payment.name in (m.body or "") for m in inv.message_ids))
+        self.assertFalse(self.payment_writes(), "payments that came from Xero are not sent back")
+        self.run_worker()
+        self.assertFalse(self.payment_writes())
+        self.assertEqual(len([p for p in self.xero_state()["Payments"] if p["Status"] == "AUTHORISED"]), 3)
+
+    def test_a_change_that_cannot_be_registered_does_not_stop_the_others(self):
+        """In one run: an unmapped bank account and a payment beyond what Odoo has left are
+        reported on their own jobs; the others of the batch are registered."""
+        invoices = [self._invoice(price) for price in (200.0, 150.0, 90.0, 60.0)]
+        self.run_worker()
+        self._pay(invoices[3])  # paid in Odoo, not yet sent: the Xero payment would be a second one
+        self.pay_in_xero(invoices[0], 50.0)
+        self.pay_in_xero(invoices[1], 20.0, code="091")  # no journal mapped
+        self.pay_in_xero(invoices[2], 40.0)
+        self.pay_in_xero(invoices[3], invoices[3].amount_total, reference="Paid twice?")
+        self.run_pull()
+        states = [self.change_jobs(self.changes(inv)).state for inv in invoices]
+        self.assertEqual(states, ["done", "error", "done", "error"])
+        self.assertEqual(self.change_jobs(self.changes(invoices[1])).error_kind, "mapping")
+        self.assertEqual(self.change_jobs(self.changes(invoices[3])).error_kind, "conflict")
+        self.assertEqual([inv.payment_state for inv in invoices[:3]], ["partial", "not_paid", "partial"])
+        self.assertEqual(len(invoices[3]._get_reconciled_payments()), 1, "no second payment in Odoo")
+
+
+@tagged("post_install", "-at_install")
+class TestInboundReadBudget(InboundCase):
+
+    def test_webhook_reads_are_spaced_only_while_the_minute_budget_runs_short(self):
+        from ..models import xero_inbound
+        from ..services.xero.ratelimit import RateLimiter
+        limiter = RateLimiter.shared(name=self.connection._xero_client_config().accounting_url)
+        limiter.reset()
+        conn = self.connection
+        xero_inbound._last_webhook_read.pop((self.env.cr.dbname, conn.id), None)
+        self.assertFalse(conn._coworks_xero_wait_for_budget(), "the first read goes at once")
+        start = time.monotonic()
+        self.assertFalse(conn._coworks_xero_wait_for_budget(), "budget untouched: no wait")
+        self.assertLess(time.monotonic() - start, 0.5)
+        client = conn._xero_client()
+        for _i in range(xero_inbound.BUSY_MINUTE_CALLS):
+            client.get_contacts([str(uuid.uuid4())])
+        self.assertGreaterEqual(conn._coworks_minute_calls_used(), xero_inbound.BUSY_MINUTE_CALLS)
+        conn._coworks_xero_wait_for_budget()  # a read now (it waits, or not, by how long the calls took)
+        start = time.monotonic()
+        self.assertTrue(conn._coworks_xero_wait_for_budget(), "budget short: the next read waits")
+        self.assertGreaterEqual(time.monotonic() - start, xero_inbound.BUSY_READ_SPACING - 0.3)
+        limiter.reset()
 
 
 @tagged("post_install", "-at_install")
