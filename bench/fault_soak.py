@@ -626,16 +626,7 @@ def run_scenario(name, args, base_db, ids):
             status = reconnect_oauth(servers[0], db, ids["company_id"])
             state = query(db, "SELECT state FROM coworks_sync_connection WHERE active")[0][0]
             notes.append(f"reconnect through OAuth: callback {status}, connection {state}")
-        work_thread.join()
-        notes.append(f"workload {time.time() - t_work:.0f} s: {dict(work.counts)}")
-        if work.failures:
-            notes.append(f"user actions refused: {dict(work.failures)}")
-        if rpc.errors:
-            notes.append(f"xml-rpc retried: {dict(rpc.errors)}")
-        if disruptor:
-            disruptor.join(timeout=args.hits * (args.hit_interval + 15) + 60)
-            disruptor.stop_flag.set()
-            notes.append(f"disruptions: {disruptor.done}")
+        workload_done(work_thread, work, t_work, rpc, disruptor, args, notes)
         # ---------------------------------------------------------------- faults off, drain
         emu_ctl(base, "DELETE", "faults")
         faults_log = collections.Counter(r["status"] for r in list(emulator.log))
@@ -643,41 +634,10 @@ def run_scenario(name, args, base_db, ids):
         for s in servers:  # a server killed by a disruption is up again for the drain
             if s.proc.poll() is not None:
                 s.start()
-        t_off = time.time()
-        last_wake = 0
-        drain_s = None
-        while time.time() - t_off < args.drain_timeout:
-            if not pending_count(db):
-                drain_s = time.time() - t_off
-                break
-            if args.wake and time.time() - last_wake >= args.wake:
-                wake_cron(db)
-                last_wake = time.time()
-            time.sleep(1)
-        drain_txt = f"{drain_s:.1f}" if drain_s is not None else f">{args.drain_timeout:.0f}"
+        drain_s, drain_txt = drain(db, args)
         problems, stuck, info = compare(db, ids["company_id"], base)
         conn_state = query(db, "SELECT state, coalesce(last_error, '') FROM coworks_sync_connection WHERE active")
-        n_stuck = sum(r[4] for r in stuck)
-        print(f"scenario={name} duplicates={len(problems['duplicates'])} lost={len(problems['lost'])} "
-              f"mismatched={len(problems['mismatched'])} stuck={n_stuck} drain_s={drain_txt}", flush=True)
-        detail = args.verbose or any(problems.values()) or n_stuck
-        if detail:
-            for note in notes:
-                print(f"  - {note}")
-            print(f"  - {info}; connection: {conn_state}; total {time.time() - t_start:.0f} s; logs: {workdir}")
-        for key in ("lost", "duplicates", "mismatched"):
-            for line in problems[key][:args.detail]:
-                print(f"  {key}: {line}")
-            if len(problems[key]) > args.detail:
-                print(f"  {key}: ... {len(problems[key]) - args.detail} more")
-        for kind, state, ekind, msg, count, nxt in stuck[:args.detail]:
-            print(f"  stuck: {count} x {kind} {state} {ekind} next={nxt}: {msg[:200]}")
-        if detail:
-            errs = subprocess.run(f"grep -hE ' (ERROR|CRITICAL) ' {workdir}/odoo-*.log | cut -c1-260 | sort | uniq -c "
-                                  f"| sort -rn | head -5", shell=True, capture_output=True, text=True).stdout
-            for line in errs.splitlines():
-                print(f"  log: {line.strip()}")
-        sys.stdout.flush()
+        n_stuck = report(name, args, problems, stuck, info, notes, conn_state, drain_txt, workdir, t_start)
         return {"scenario": name, "problems": problems, "stuck": n_stuck, "drain_s": drain_s}
     finally:
         for s in servers:
@@ -687,8 +647,67 @@ def run_scenario(name, args, base_db, ids):
             subprocess.run(["dropdb", "--if-exists", "--force", db], check=False)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def workload_done(work_thread, work, t_work, rpc, disruptor, args, notes):
+    """Wait for the users' workload (and the disruptions) to end; note what they did."""
+    work_thread.join()
+    notes.append(f"workload {time.time() - t_work:.0f} s: {dict(work.counts)}")
+    if work.failures:
+        notes.append(f"user actions refused: {dict(work.failures)}")
+    if rpc.errors:
+        notes.append(f"xml-rpc retried: {dict(rpc.errors)}")
+    if disruptor:
+        disruptor.join(timeout=args.hits * (args.hit_interval + 15) + 60)
+        disruptor.stop_flag.set()
+        notes.append(f"disruptions: {disruptor.done}")
+
+
+def drain(db, args):
+    """(seconds from now until no job is pending or None, as text): the faults are off, the cron
+    is woken every --wake seconds as users' activity would."""
+    t_off = time.time()
+    last_wake = 0
+    while time.time() - t_off < args.drain_timeout:
+        if not pending_count(db):
+            drain_s = time.time() - t_off
+            return drain_s, f"{drain_s:.1f}"
+        if args.wake and time.time() - last_wake >= args.wake:
+            wake_cron(db)
+            last_wake = time.time()
+        time.sleep(1)
+    return None, f">{args.drain_timeout:.0f}"
+
+
+def report(name, args, problems, stuck, info, notes, conn_state, drain_txt, workdir, t_start, provider=""):
+    """The scenario's line (``scenario=… duplicates= lost= mismatched= stuck= drain_s=``) and, when
+    something is wrong or --verbose, what was seen; returns the number of stuck jobs."""
+    n_stuck = sum(r[4] for r in stuck)
+    tag = f" provider={provider}" if provider else ""
+    print(f"scenario={name}{tag} duplicates={len(problems['duplicates'])} lost={len(problems['lost'])} "
+          f"mismatched={len(problems['mismatched'])} stuck={n_stuck} drain_s={drain_txt}", flush=True)
+    detail = args.verbose or any(problems.values()) or n_stuck
+    if detail:
+        for note in notes:
+            print(f"  - {note}")
+        print(f"  - {info}; connection: {conn_state}; total {time.time() - t_start:.0f} s; logs: {workdir}")
+    for key in ("lost", "duplicates", "mismatched"):
+        for line in problems[key][:args.detail]:
+            print(f"  {key}: {line}")
+        if len(problems[key]) > args.detail:
+            print(f"  {key}: ... {len(problems[key]) - args.detail} more")
+    for kind, state, ekind, msg, count, nxt in stuck[:args.detail]:
+        print(f"  stuck: {count} x {kind} {state} {ekind} next={nxt}: {msg[:200]}")
+    if detail:
+        errs = subprocess.run(f"grep -hE ' (ERROR|CRITICAL) ' {workdir}/odoo-*.log | cut -c1-260 | sort | uniq -c "
+                              f"| sort -rn | head -5", shell=True, capture_output=True, text=True).stdout
+        for line in errs.splitlines():
+            print(f"  log: {line.strip()}")
+    sys.stdout.flush()
+    return n_stuck
+
+
+def arguments(description):
+    """The options every soak takes."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--template", default=os.environ.get("BENCH_TPL", "cx_bench_tpl"),
                     help="database with coworks_xero installed (bench/run.sh's template)")
     ap.add_argument("--scenario", action="append", choices=SCENARIOS, help="run only these (repeatable)")
@@ -703,22 +722,32 @@ def main():
     ap.add_argument("--verbose", action="store_true", help="details even when everything matched")
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--python", default=sys.executable)
-    args = ap.parse_args()
-    base_db = run_db("soak_base")
-    t0 = time.time()
-    log(f"fault_soak: base database {base_db} from {args.template}")
-    copy_db(args.template, base_db)
-    ids = shell(args, base_db, {"SOAK_STEP": "base", "SOAK_CUSTOMERS": str(args.customers)})
-    results = []
-    for name in args.scenario or SCENARIOS:
-        log(f"fault_soak: scenario {name} ({args.invoices} invoices)")
-        try:
-            results.append(run_scenario(name, args, base_db, ids))
-        except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others
-            print(f"scenario={name} FAILED: {exc!r}", flush=True)
-    subprocess.run(["dropdb", "--if-exists", "--force", base_db], check=False)
-    print(f"fault_soak: {len(results)} scenarios, {args.invoices} invoices each, {time.time() - t0:.0f} s", flush=True)
+    return ap
 
+
+def soak(args, label, base_name, run_one, setup_script="_soak_setup.py", provider=""):
+    """Every scenario asked for, each on a copy of one base database: ``run_one(name, args,
+    base_db, ids)``; one broken scenario never hides the others."""
+    base_db = run_db(base_name)
+    t0 = time.time()
+    log(f"{label}: base database {base_db} from {args.template}")
+    copy_db(args.template, base_db)
+    ids = shell(args, base_db, {"SOAK_STEP": "base", "SOAK_CUSTOMERS": str(args.customers)}, script_name=setup_script)
+    results = []
+    tag = f" provider={provider}" if provider else ""
+    for name in args.scenario or SCENARIOS:
+        log(f"{label}: scenario {name} ({args.invoices} invoices)")
+        try:
+            results.append(run_one(name, args, base_db, ids))
+        except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others
+            print(f"scenario={name}{tag} FAILED: {exc!r}", flush=True)
+    subprocess.run(["dropdb", "--if-exists", "--force", base_db], check=False)
+    print(f"{label}: {len(results)} scenarios, {args.invoices} invoices each, {time.time() - t0:.0f} s", flush=True)
+    return results
+
+
+def main():
+    soak(arguments(__doc__.split("\n")[0]).parse_args(), "fault_soak", "soak_base", run_scenario)
 
 if __name__ == "__main__":
     main()

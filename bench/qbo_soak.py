@@ -35,7 +35,6 @@ with Odoo document by document:
     bash bench/run.sh qbo_soak [--scenario 5xx] [--invoices 60]
     $PY bench/qbo_soak.py --template cx_bench_tpl [--scenario NAME ...] [--invoices 300]
 """
-import argparse
 import collections
 import json
 import os
@@ -50,8 +49,8 @@ import urllib.request
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
-from fault_soak import (SCENARIOS, Disruptor, OdooServer, Rpc, Workload, arm_faults, copy_db, emu_ctl,  # noqa: E402
-                        fresh_run, free_port, log, pending_count, query, run_db, shell, wake_cron)
+from fault_soak import (Disruptor, OdooServer, Rpc, Workload, arguments, arm_faults, drain, emu_ctl,  # noqa: E402
+                        fresh_run, free_port, log, query, report, run_db, shell, soak, workload_done)
 from qbo_emulator.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, REALM_US  # noqa: E402
 
 SETUP = "_qbo_soak_setup.py"
@@ -298,16 +297,7 @@ def run_scenario(name, args, base_db):
             time.sleep(10)  # the admin notices a bit later; users keep working meanwhile
             status = reconnect_oauth(servers[0], db, ids["company_id"], base)
             notes.append(f"reconnect through OAuth: callback {status}, connection {connection_state(db)[0][0]}")
-        work_thread.join()
-        notes.append(f"workload {time.time() - t_work:.0f} s: {dict(work.counts)}")
-        if work.failures:
-            notes.append(f"user actions refused: {dict(work.failures)}")
-        if rpc.errors:
-            notes.append(f"xml-rpc retried: {dict(rpc.errors)}")
-        if disruptor:
-            disruptor.join(timeout=args.hits * (args.hit_interval + 15) + 60)
-            disruptor.stop_flag.set()
-            notes.append(f"disruptions: {disruptor.done}")
+        workload_done(work_thread, work, t_work, rpc, disruptor, args, notes)
         # ---------------------------------------------------------------- faults off, drain
         hits = collections.Counter()
         for f in emu_ctl(base, "GET", "faults")["faults"]:
@@ -319,41 +309,10 @@ def run_scenario(name, args, base_db):
         for s in servers:  # a server killed by a disruption is up again for the drain
             if s.proc.poll() is not None:
                 s.start()
-        t_off = time.time()
-        last_wake = 0
-        drain_s = None
-        while time.time() - t_off < args.drain_timeout:
-            if not pending_count(db):
-                drain_s = time.time() - t_off
-                break
-            if args.wake and time.time() - last_wake >= args.wake:
-                wake_cron(db)
-                last_wake = time.time()
-            time.sleep(1)
-        drain_txt = f"{drain_s:.1f}" if drain_s is not None else f">{args.drain_timeout:.0f}"
+        drain_s, drain_txt = drain(db, args)
         problems, stuck, info = compare(db, ids["company_id"], base)
-        n_stuck = sum(r[4] for r in stuck)
-        print(f"scenario={name} provider=qbo duplicates={len(problems['duplicates'])} lost={len(problems['lost'])} "
-              f"mismatched={len(problems['mismatched'])} stuck={n_stuck} drain_s={drain_txt}", flush=True)
-        detail = args.verbose or any(problems.values()) or n_stuck
-        if detail:
-            for note in notes:
-                print(f"  - {note}")
-            print(f"  - {info}; connection: {connection_state(db)}; total {time.time() - t_start:.0f} s; "
-                  f"logs: {workdir}")
-        for key in ("lost", "duplicates", "mismatched"):
-            for line in problems[key][:args.detail]:
-                print(f"  {key}: {line}")
-            if len(problems[key]) > args.detail:
-                print(f"  {key}: ... {len(problems[key]) - args.detail} more")
-        for kind, state, ekind, msg, count, nxt in stuck[:args.detail]:
-            print(f"  stuck: {count} x {kind} {state} {ekind} next={nxt}: {msg[:200]}")
-        if detail:
-            errs = subprocess.run(f"grep -hE ' (ERROR|CRITICAL) ' {workdir}/odoo-*.log | cut -c1-260 | sort | uniq -c "
-                                  f"| sort -rn | head -5", shell=True, capture_output=True, text=True).stdout
-            for line in errs.splitlines():
-                print(f"  log: {line.strip()}")
-        sys.stdout.flush()
+        n_stuck = report(name, args, problems, stuck, info, notes, connection_state(db), drain_txt, workdir, t_start,
+                         provider="qbo")
         return {"scenario": name, "problems": problems, "stuck": n_stuck, "drain_s": drain_s}
     finally:
         for s in servers:
@@ -364,37 +323,8 @@ def run_scenario(name, args, base_db):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--template", default=os.environ.get("BENCH_TPL", "cx_bench_tpl"),
-                    help="database with coworks_xero installed (bench/run.sh's template)")
-    ap.add_argument("--scenario", action="append", choices=SCENARIOS, help="run only these (repeatable)")
-    ap.add_argument("--invoices", type=int, default=300)
-    ap.add_argument("--customers", type=int, default=40)
-    ap.add_argument("--drain-timeout", type=float, default=300)
-    ap.add_argument("--wake", type=float, default=20, help="wake the cron every N s during the drain (0: never)")
-    ap.add_argument("--hits", type=int, default=3, help="kills / terminations per disruptive scenario")
-    ap.add_argument("--hit-interval", type=float, default=8)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--detail", type=int, default=6, help="example lines per problem kind")
-    ap.add_argument("--verbose", action="store_true", help="details even when everything matched")
-    ap.add_argument("--keep-db", action="store_true")
-    ap.add_argument("--python", default=sys.executable)
-    args = ap.parse_args()
-    base_db = run_db("qsoak_base")
-    t0 = time.time()
-    log(f"qbo_soak: base database {base_db} from {args.template}")
-    copy_db(args.template, base_db)
-    shell(args, base_db, {"SOAK_STEP": "base", "SOAK_CUSTOMERS": str(args.customers)}, script_name=SETUP)
-    results = []
-    for name in args.scenario or SCENARIOS:
-        log(f"qbo_soak: scenario {name} ({args.invoices} invoices)")
-        try:
-            results.append(run_scenario(name, args, base_db))
-        except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others
-            print(f"scenario={name} provider=qbo FAILED: {exc!r}", flush=True)
-    subprocess.run(["dropdb", "--if-exists", "--force", base_db], check=False)
-    print(f"qbo_soak: {len(results)} scenarios, {args.invoices} invoices each, {time.time() - t0:.0f} s", flush=True)
-
+    soak(arguments(__doc__.split("\n")[0]).parse_args(), "qbo_soak", "qsoak_base",
+         lambda name, args, base_db, _ids: run_scenario(name, args, base_db), setup_script=SETUP, provider="qbo")
 
 if __name__ == "__main__":
     main()
