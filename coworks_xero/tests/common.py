@@ -281,3 +281,37 @@ class CoworksXeroEmulatorCase(CoworksXeroCommon):
 
     def jobs_of(self, record):
         return self.env["coworks.sync.job"].search([("res_model", "=", record._name), ("res_id", "=", record.id)])
+
+
+class CoworksXeroCreditCase(CoworksXeroEmulatorCase):
+    """Customer credit (overpayments, their allocations and refunds) against the emulator: the
+    mapped USD bank journal and the reads the credit tests share."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.bank_journal = cls.company_data["default_journal_bank"]
+        cls.use_usd_bank()
+
+    @staticmethod
+    def _receivable(record):
+        """The receivable lines of a move, or of a payment's move."""
+        move = record.move_id if record._name == "account.payment" else record
+        return move.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
+
+    def xero_overpayments(self, status=None):
+        return [o for o in self.xero_state()["Overpayments"] if status is None or o["Status"] == status]
+
+    def xero_payments(self, status="AUTHORISED"):
+        return [p for p in self.xero_state()["Payments"] if p["Status"] == status]
+
+    def xero_live_allocations(self):
+        return [a for a in self.xero_state()["Allocations"] if not a["IsDeleted"] and a.get("Overpayment")]
+
+    def credit_links(self, owner, kind="overpayment"):
+        """The links of the credit a payment or a bank statement line leaves."""
+        return owner.xero_credit_link_ids.filtered(lambda l: l.kind == kind)
+
+    def link_jobs(self, links):
+        return self.env["coworks.sync.job"].search(
+            [("res_model", "=", "coworks.xero.payment.link"), ("res_id", "in", links.ids)])

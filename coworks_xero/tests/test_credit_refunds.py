@@ -9,24 +9,13 @@ Xero emulator's state."""
 from odoo import fields
 from odoo.tests import tagged
 
-from .common import CoworksXeroEmulatorCase
+from .common import CoworksXeroCreditCase
 
 
 @tagged("post_install", "-at_install")
-class TestCreditRefunds(CoworksXeroEmulatorCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.bank_journal = cls.company_data["default_journal_bank"]
-        cls.use_usd_bank()
+class TestCreditRefunds(CoworksXeroCreditCase):
 
     # ---------------------------------------------------------------- helpers
-
-    @staticmethod
-    def _receivable(move):
-        move = move.move_id if move._name == "account.payment" else move
-        return move.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
 
     def _customer_payment(self, amount, payment_type="inbound", partner=None):
         payment = self.env["account.payment"].create({
@@ -45,19 +34,12 @@ class TestCreditRefunds(CoworksXeroEmulatorCase):
     def xero_refunds(self, status="AUTHORISED"):
         return [p for p in self.xero_state()["Payments"] if p.get("Overpayment") and p["Status"] == status]
 
-    def xero_overpayments(self):
-        return self.xero_state()["Overpayments"]
-
     def payment_puts(self):
         return [r for r in self.xero_requests()["requests"]
                 if r["method"] == "PUT" and r["path"].rstrip("/").endswith("/Payments")]
 
     def refund_links(self, payment):
         return payment.xero_payment_link_ids.filtered(lambda l: l.kind == "overpayment_refund")
-
-    def link_jobs(self, links):
-        return self.env["coworks.sync.job"].search(
-            [("res_model", "=", "coworks.xero.payment.link"), ("res_id", "in", links.ids)])
 
     # ---------------------------------------------------------------- refunds of an overpayment
 

@@ -10,24 +10,13 @@ import datetime
 from odoo import fields
 from odoo.tests import tagged
 
-from .common import CoworksXeroEmulatorCase
+from .common import CoworksXeroCreditCase
 
 
 @tagged("post_install", "-at_install")
-class TestOverpayments(CoworksXeroEmulatorCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.bank_journal = cls.company_data["default_journal_bank"]
-        cls.use_usd_bank()
+class TestOverpayments(CoworksXeroCreditCase):
 
     # ---------------------------------------------------------------- helpers
-
-    @staticmethod
-    def _receivable(move):
-        move = move.move_id if move._name == "account.payment" else move
-        return move.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
 
     def _deposit(self, amount, journal=None, partner=None, date=None):
         """A customer payment registered on its own (a deposit, money on account)."""
@@ -37,22 +26,6 @@ class TestOverpayments(CoworksXeroEmulatorCase):
             "date": date or fields.Date.today()})
         payment.action_post()
         return payment
-
-    def xero_overpayments(self, status=None):
-        return [o for o in self.xero_state()["Overpayments"] if status is None or o["Status"] == status]
-
-    def xero_live_allocations(self):
-        return [a for a in self.xero_state()["Allocations"] if not a["IsDeleted"] and a.get("Overpayment")]
-
-    def xero_payments(self):
-        return [p for p in self.xero_state()["Payments"] if p["Status"] == "AUTHORISED"]
-
-    def credit_links(self, payment, kind="overpayment"):
-        return payment.xero_credit_link_ids.filtered(lambda l: l.kind == kind)
-
-    def link_jobs(self, links):
-        return self.env["coworks.sync.job"].search(
-            [("res_model", "=", "coworks.xero.payment.link"), ("res_id", "in", links.ids)])
 
     # ---------------------------------------------------------------- overpaid invoice
 

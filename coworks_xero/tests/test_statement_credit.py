@@ -11,23 +11,13 @@ Every test runs the committing sync cron and reads the result from the Xero emul
 from odoo import fields
 from odoo.tests import tagged
 
-from .common import CoworksXeroEmulatorCase
+from .common import CoworksXeroCreditCase
 
 
 @tagged("post_install", "-at_install")
-class TestStatementCredit(CoworksXeroEmulatorCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.bank_journal = cls.company_data["default_journal_bank"]
-        cls.use_usd_bank()
+class TestStatementCredit(CoworksXeroCreditCase):
 
     # ---------------------------------------------------------------- helpers
-
-    @staticmethod
-    def _receivable(move):
-        return move.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
 
     def _statement_line(self, amount, ref, journal=None, partner=None, match=None):
         """Money on the bank statement, its counterpart moved onto the customer's receivable
@@ -41,22 +31,6 @@ class TestStatementCredit(CoworksXeroEmulatorCase):
         if match:
             (suspense + self._receivable(match)).reconcile()
         return st_line
-
-    def xero_overpayments(self, status=None):
-        return [o for o in self.xero_state()["Overpayments"] if status is None or o["Status"] == status]
-
-    def xero_payments(self, status="AUTHORISED"):
-        return [p for p in self.xero_state()["Payments"] if p["Status"] == status]
-
-    def xero_live_allocations(self):
-        return [a for a in self.xero_state()["Allocations"] if not a["IsDeleted"] and a.get("Overpayment")]
-
-    def credit_links(self, st_line, kind="overpayment"):
-        return st_line.xero_credit_link_ids.filtered(lambda l: l.kind == kind)
-
-    def link_jobs(self, links):
-        return self.env["coworks.sync.job"].search(
-            [("res_model", "=", "coworks.xero.payment.link"), ("res_id", "in", links.ids)])
 
     # ---------------------------------------------------------------- excess over an invoice
 
