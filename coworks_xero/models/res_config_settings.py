@@ -121,10 +121,14 @@ class ResConfigSettings(models.TransientModel):
         return {"type": "ir.actions.act_window", "res_model": "coworks.sync.connection",
                 "res_id": conn.id, "view_mode": "form", "target": "current"}
 
+    def _coworks_credential_fields(self):
+        """The app credentials typed or pasted here (a provider adds its own)."""
+        return ("coworks_xero_client_id", "coworks_xero_client_secret")
+
     def set_values(self):
-        # Pasted credentials often carry a space or a line break: never part of Xero's values.
+        # Pasted credentials often carry a space or a line break: never part of a provider's values.
         for settings in self:
-            for fname in ("coworks_xero_client_id", "coworks_xero_client_secret"):
+            for fname in self._coworks_credential_fields():
                 value = settings[fname] if fname in settings._fields else False
                 if value and value != value.strip():
                     settings[fname] = value.strip()

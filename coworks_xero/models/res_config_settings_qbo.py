@@ -35,14 +35,8 @@ class ResConfigSettings(models.TransientModel):
             settings.coworks_qbo_redirect_uri = uri
             settings.coworks_qbo_webhook_url = webhook
 
-    def set_values(self):
-        # Pasted credentials often carry a space or a line break: never part of Intuit's values.
-        for settings in self:
-            for fname in ("coworks_qbo_client_id", "coworks_qbo_client_secret"):
-                value = settings[fname] if fname in settings._fields else False
-                if value and value != value.strip():
-                    settings[fname] = value.strip()
-        return super().set_values()
+    def _coworks_credential_fields(self):
+        return super()._coworks_credential_fields() + ("coworks_qbo_client_id", "coworks_qbo_client_secret")
 
     def action_coworks_xero_connect(self):
         """The shared Connect button, for a company that syncs with QuickBooks: save the settings

@@ -426,6 +426,10 @@ class TestQboConnect(CoworksQboHttpCase):
         with self.assertRaisesRegex(UserError, "QuickBooks app's client ID and client secret"):
             settings.action_coworks_xero_connect()
         self.env["ir.config_parameter"].sudo().set_param("coworks_xero.qbo_client_secret", seed.DEMO_CLIENT_SECRET)
+        # Pasted with a space and a line break: saved trimmed, as the Xero app's are.
+        Settings.create({"coworks_qbo_client_id": f" {seed.DEMO_CLIENT_ID}\n"}).set_values()
+        self.assertEqual(self.env["ir.config_parameter"].sudo().get_param("coworks_xero.qbo_client_id"),
+                         seed.DEMO_CLIENT_ID)
         # Back to Xero: the Xero flow, with its own app (none entered in this database).
         settings = Settings.create({"coworks_sync_provider": "xero"})
         settings.set_values()
