@@ -88,3 +88,24 @@ def connect_to_emulator(env, base_url, company, tenant, name="Emulated org"):
     conn.action_xero_refresh()
     return conn
 
+
+def make_invoices(env, journal, product, tax, count, partners, move_type="out_invoice", price=350.0, post=True):
+    """``count`` one-line customer documents, one per partner in turn (posted unless ``post`` is False)."""
+    moves = env["account.move"].create([{
+        "move_type": move_type, "partner_id": partners[i % len(partners)].id, "journal_id": journal.id,
+        "invoice_date": "2026-11-02",
+        "invoice_line_ids": [(0, 0, {"product_id": product.id, "quantity": 1, "price_unit": price,
+                                     "tax_ids": [(6, 0, tax.ids)]})]} for i in range(count)])
+    if post:
+        moves.action_post()
+    return moves
+
+
+def receivable_lines(moves):
+    return moves.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
+
+
+def register_payment(env, bank, moves, **vals):
+    """A payment of ``moves`` through Odoo's wizard, from ``bank``."""
+    env["account.payment.register"].with_context(active_model="account.move", active_ids=moves.ids).create(
+        dict({"journal_id": bank.id, "payment_date": "2026-11-20"}, **vals))._create_payments()

@@ -18,10 +18,12 @@ fresh one from the template and runs this after the time benches).
 """
 import argparse
 import collections
+import functools
 import re
 import statistics
 
-from _env import ensure_accounting, environment, registry_for, service_product
+from _env import (ensure_accounting, environment, make_invoices, receivable_lines, register_payment, registry_for,
+                  service_product)
 
 OPERATIONS = ("post", "pay_single", "pay_partial", "pay_group", "credit_reconcile", "cancel", "edit_customer")
 
@@ -47,22 +49,9 @@ def main():
         cron = env.ref("coworks_xero.ir_cron_sync")
         n = 2 * args.per_op + 2
 
-        def invoices(count, partners, move_type="out_invoice", post=True):
-            moves = env["account.move"].create([{
-                "move_type": move_type, "partner_id": partners[i % len(partners)].id, "journal_id": journal.id,
-                "invoice_date": "2026-11-02",
-                "invoice_line_ids": [(0, 0, {"product_id": product.id, "quantity": 1, "price_unit": 350.0,
-                                             "tax_ids": [(6, 0, tax.ids)]})]} for i in range(count)])
-            if post:
-                moves.action_post()
-            return moves
-
-        def receivable(moves):
-            return moves.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
-
-        def register(moves, **vals):
-            env["account.payment.register"].with_context(active_model="account.move", active_ids=moves.ids).create(
-                dict({"journal_id": bank.id, "payment_date": "2026-11-20"}, **vals))._create_payments()
+        invoices = functools.partial(make_invoices, env, journal, product, tax)
+        receivable = receivable_lines
+        register = functools.partial(register_payment, env, bank)
 
         customers = env["res.partner"].create([{"name": f"Query bench customer {i}", "email": f"q{i}@bench.example"}
                                                for i in range(n)])

@@ -24,9 +24,11 @@ Prints, per operation: ``<op>_ms_on=… <op>_ms_off=… <op>_overhead_ratio=<on/
     $PY bench/operation_overhead.py --db cx_bench --conf var/odoo-bench-cx_bench.conf [--per-op 100]
 """
 import argparse
+import functools
 import time
 
-from _env import ensure_accounting, environment, registry_for, service_product
+from _env import (ensure_accounting, environment, make_invoices, receivable_lines, register_payment, registry_for,
+                  service_product)
 
 OPERATIONS = ("pay_single", "pay_partial", "pay_group", "credit_reconcile", "cancel", "edit_customer")
 
@@ -53,21 +55,9 @@ def main():
         Job = env["coworks.sync.job"]
         n = 2 * args.per_op + 2  # both sides, and one warm-up each way
 
-        def invoices(count, partners, move_type="out_invoice", price=350.0):
-            moves = env["account.move"].create([{
-                "move_type": move_type, "partner_id": partners[i % len(partners)].id, "journal_id": journal.id,
-                "invoice_date": "2026-11-02",
-                "invoice_line_ids": [(0, 0, {"product_id": product.id, "quantity": 1, "price_unit": price,
-                                             "tax_ids": [(6, 0, tax.ids)]})]} for i in range(count)])
-            moves.action_post()
-            return moves
-
-        def receivable(moves):
-            return moves.line_ids.filtered(lambda l: l.account_id.account_type == "asset_receivable")
-
-        def register(moves, **vals):
-            env["account.payment.register"].with_context(active_model="account.move", active_ids=moves.ids).create(
-                dict({"journal_id": bank.id, "payment_date": "2026-11-20"}, **vals))._create_payments()
+        invoices = functools.partial(make_invoices, env, journal, product, tax)
+        receivable = receivable_lines
+        register = functools.partial(register_payment, env, bank)
 
         customers = env["res.partner"].create([{"name": f"Ops bench customer {i}", "email": f"ops{i}@bench.example"}
                                                for i in range(n)])
