@@ -154,8 +154,27 @@ class ResPartner(models.Model):
             contact_number=f"ODOO-{self.id}",
             remote_id=partner.xero_contact_id or "",
             active=self.active,
-            synced_at=partner.xero_last_sync or None,
+            synced_at=partner._coworks_xero_changed_by_us_at(conn) if partner.xero_contact_id else None,
         )
+
+    def _coworks_xero_changed_by_us_at(self, conn):
+        """The last time this integration changed the contact in Xero (naive UTC): a change Xero
+        reports after it was made by someone else (documents.edited_on_both_sides). Sending a
+        customer's documents changes its contact too: Xero marks it a customer at its first invoice
+        and moves its UpdatedDateUTC, maybe seconds after the contact was sent (a slow answer, a
+        later batch). So the time Xero answered the customer's latest document counts as well.
+        One statement, on the job table's (res_model, res_id) and the moves' partner."""
+        self.ensure_one()
+        self.env["coworks.sync.job"].flush_model(["res_model", "res_id", "connection_id", "state", "date_done"])
+        self.env["account.move"].flush_model(["commercial_partner_id"])
+        self.env.cr.execute("""
+            SELECT max(job.date_done) FROM coworks_sync_job job
+              JOIN account_move move ON move.id = job.res_id
+             WHERE job.res_model = 'account.move' AND job.connection_id = %s AND job.state = 'done'
+               AND move.commercial_partner_id = %s
+        """, [conn.id, self.commercial_partner_id.id])
+        documents_at = self.env.cr.fetchone()[0]
+        return max(filter(None, [self.xero_last_sync, documents_at]), default=None)
 
     def _coworks_xero_apply_result(self, job, result):
         self.ensure_one()

@@ -288,6 +288,23 @@ class TestCustomers(CoworksXeroEmulatorCase):
         contact_jobs = self.jobs_of(partner).filtered(lambda j: j.kind == "contact")
         self.assertEqual(contact_jobs, jobs_before, "following a merge sends nothing back")
 
+    def test_a_first_invoice_sent_later_is_not_an_edit_of_the_contact_made_in_xero(self):
+        """Xero marks a contact as a customer when its first invoice arrives, which moves the
+        contact's UpdatedDateUTC: when that invoice went a while after the contact (a slow answer,
+        a later batch), an edit of the customer in Odoo afterwards is still not "also edited in
+        Xero"."""
+        partner = self._partner("Golf Pty", "ap@golf.example")
+        self._bill(partner)
+        self.emu("POST", "faults", {"route": "PUT /Invoices", "kind": "latency", "seconds": 2.5, "count": 1})
+        self.run_worker()
+        contact_id = partner.with_company(self.company).xero_contact_id
+        self.assertTrue(self._contact(contact_id)["IsCustomer"])
+        partner.phone = "+61 2 5550 1234"
+        self.run_worker()
+        self.assertEqual(self._contact(contact_id)["Phones"][0]["PhoneNumber"], "+61 2 5550 1234")
+        self.assertFalse([m for m in partner.message_ids if "also edited in Xero" in (m.body or "")])
+        self.assertNotIn("also edited in Xero", self._contact_job(partner).log_note or "")
+
     def test_contact_edited_in_xero_and_in_odoo_ends_with_odoos_version_and_a_note(self):
         """The accountant fixes the email in Xero while a manager edits the customer in Odoo: the
         next push leaves Odoo's version (the record of reference) and says so on the customer and
