@@ -148,7 +148,7 @@ data_dir = {workdir}/data
 workers = 2
 max_cron_threads = 1
 log_level = warn
-log_handler = odoo.addons.coworks_xero:INFO,odoo.service.server:INFO
+log_handler = odoo.addons.coworks_xero:INFO,odoo.service.server:INFO,odoo.addons.base.models.ir_cron:INFO
 logfile = {self.logfile}
 {options}""")
         self.proc = None
