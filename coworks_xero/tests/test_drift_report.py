@@ -179,3 +179,21 @@ class TestDriftReport(CoworksXeroEmulatorCase):
         self.run_drift_cron()
         self.assertEqual((self.connection.drift_agree_count, self.connection.drift_differ_count), (1, 0))
         self.assertFalse(self.connection.drift_round_started_at)
+
+    def test_compare_now_hands_a_big_book_to_the_cron(self):
+        """A book too big to compare within a request: the button starts the round (its first
+        page), says it goes on in the background, and the cron finishes it."""
+        from ..models import sync_drift
+        for price in (10.0, 20.0, 30.0):
+            self._invoice(price)
+        self.run_worker()
+        cron = self.env.ref("coworks_xero.ir_cron_drift")
+        with patch.object(sync_drift, "DRIFT_INLINE", 2), patch.object(sync_drift, "DRIFT_PAGE", 2):
+            action = self.connection.action_coworks_check_drift()
+            self.assertEqual(action["tag"], "display_notification")
+            self.assertIn("in the background", action["params"]["message"])
+            self.assertEqual(self.connection.drift_round_compared, 2)
+            self.assertTrue(self.env["ir.cron.trigger"].sudo().search([("cron_id", "=", cron.id)]))
+            self.run_drift_cron()
+        self.assertEqual((self.connection.drift_agree_count, self.connection.drift_differ_count), (3, 0))
+        self.assertFalse(self.connection.drift_round_started_at)
