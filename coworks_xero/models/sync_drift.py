@@ -19,9 +19,8 @@ from ..services import provider as prov
 _logger = logging.getLogger(__name__)
 
 # Documents compared per step of a round (four reads of 50); each step commits. A round over a
-# whole book in one transaction (5,000 documents: ~100 reads and the Odoo work of comparing them)
-# overran limit_time_real_cron, was killed and started again on every try, each try spending the
-# organisation's minute budget the outbound sync needed (bench/memory.py: the drain took 2.3x).
+# whole book in one transaction (5,000 documents: 100 reads at 60 a minute) cannot fit in a cron
+# run's limit_time_real_cron, and it failed outright while the outbound sync had the minute budget.
 DRIFT_PAGE = 200
 # The outbound sync goes first: a page waits while this process has used this many of the
 # organisation's 60 calls a minute (the threshold that spaces webhook reads, xero_inbound).
