@@ -18,6 +18,8 @@ class ResConfigSettings(models.TransientModel):
     coworks_xero_drift_agree_count = fields.Integer(related="coworks_xero_connection_id.drift_agree_count")
     coworks_xero_drift_differ_count = fields.Integer(related="coworks_xero_connection_id.drift_differ_count")
     coworks_xero_drift_checked_at = fields.Datetime(related="coworks_xero_connection_id.drift_checked_at")
+    coworks_xero_drift_round_started_at = fields.Datetime(related="coworks_xero_connection_id.drift_round_started_at")
+    coworks_xero_drift_round_compared = fields.Integer(related="coworks_xero_connection_id.drift_round_compared")
     coworks_xero_currency_warning = fields.Char(related="coworks_xero_connection_id.currency_warning")
     coworks_xero_last_success_at = fields.Datetime(related="coworks_xero_connection_id.last_success_at")
     coworks_xero_last_error = fields.Text(related="coworks_xero_connection_id.last_error")

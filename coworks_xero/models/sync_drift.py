@@ -6,6 +6,7 @@ A daily cron (and a button) reads the linked invoices and credit notes back from
 sync is still under way (an open job on them or on their money) are left out of that round:
 they are not in disagreement, only not there yet.
 """
+import datetime
 import logging
 
 from odoo import _, api, fields, models
@@ -16,6 +17,19 @@ from .account_move import _dec
 from ..services import provider as prov
 
 _logger = logging.getLogger(__name__)
+
+# Documents compared per step of a round (four reads of 50); each step commits. A round over a
+# whole book in one transaction (5,000 documents: 100 reads at 60 a minute) cannot fit in a cron
+# run's limit_time_real_cron, and it failed outright while the outbound sync had the minute budget.
+DRIFT_PAGE = 200
+# The outbound sync goes first: a page waits while this process has used this many of the
+# organisation's 60 calls a minute (the threshold that spaces webhook reads, xero_inbound).
+DRIFT_BUSY_MINUTE_CALLS = 40
+DRIFT_INLINE = 1000  # documents the button compares at once (20 reads); more go to the cron
+DRIFT_BUSY_RETRY = 60  # seconds before a page put off for the budget is tried again
+# The cron runs daily: a connection compared more recently than this is left for the next day
+# (the runs triggered to go on with a round do not start new ones).
+DRIFT_ROUND_EVERY = datetime.timedelta(hours=20)
 
 PROBLEM_LABELS = [
     (drift_rules.MISSING, "Not in Xero"),
@@ -123,15 +137,46 @@ class CoworksSyncDrift(models.Model):
 
     @api.model
     def _cron_check_drift(self):
-        """Every usable connection, one after the other; one failing connection is logged on it
-        and never fails the others or the cron."""
+        """A round over each usable connection's synced documents, a page at a time (see
+        DRIFT_PAGE): each page commits, so a round over a book of any size spreads over as many
+        cron runs as it needs (the next one is triggered at once when this one's time is up), and
+        the round goes on from where it stopped. A page is put off while the outbound sync is
+        using the organisation's minute budget. One failing connection is logged on it and never
+        fails the others or the cron; its round goes on at the next run."""
+        Cron = self.env["ir.cron"]
+        cron = self.env.ref("coworks_xero.ir_cron_drift", raise_if_not_found=False)
+        later = None
         for conn in self.env["coworks.sync.connection"].sudo().search([("state", "=", "connected")]):
-            try:
-                with self.env.cr.savepoint():
-                    conn._coworks_check_drift()
-            except Exception as exc:  # noqa: BLE001 - see above
-                _logger.warning("Drift check of connection %s failed: %s", conn.id, exc)
-                conn.sudo().write({"drift_error": str(exc)[:500]})
+            if not conn._coworks_drift_due():
+                continue
+            if not conn.drift_round_started_at:
+                conn._coworks_drift_start_round()
+                Cron._commit_progress()  # the round is under way even if its first page must wait
+            while True:
+                if conn._coworks_drift_busy():
+                    later = later or fields.Datetime.now() + datetime.timedelta(seconds=DRIFT_BUSY_RETRY)
+                    break
+                try:
+                    compared, finished = conn._coworks_drift_step()
+                except Exception as exc:  # noqa: BLE001 - see above
+                    self.env.cr.rollback()  # this page only: the pages before it are committed
+                    # Xero's 429, or the client's own refusal before one (both status 429).
+                    if getattr(exc, "kind", None) == prov.RETRYABLE and getattr(exc, "status", None) == 429:
+                        # The organisation's budget is spent for now: not a failure, the page waits.
+                        later = later or fields.Datetime.now() + datetime.timedelta(
+                            seconds=max(DRIFT_BUSY_RETRY, int(exc.retry_after or 0)))
+                    else:
+                        conn._coworks_drift_failed(exc)
+                        Cron._commit_progress()
+                    break
+                if Cron._commit_progress(compared) <= 0 and not finished:
+                    if cron:
+                        cron._trigger()  # time is up with pages left: the next run goes on at once
+                    return
+                if finished:
+                    break
+        if later and cron:
+            cron._trigger(later)
 
 
 class CoworksSyncConnection(models.Model):
@@ -141,6 +186,11 @@ class CoworksSyncConnection(models.Model):
     drift_agree_count = fields.Integer("Documents that agree", readonly=True, copy=False)
     drift_differ_count = fields.Integer("Documents that differ", readonly=True, copy=False)
     drift_error = fields.Char("Last comparison failed", readonly=True, copy=False)
+    # The round under way (a page at a time): when it began, the last document compared (by id),
+    # how many were compared so far. No start: no round under way.
+    drift_round_started_at = fields.Datetime("Comparison under way since", readonly=True, copy=False)
+    drift_round_cursor = fields.Integer(readonly=True, copy=False)
+    drift_round_compared = fields.Integer(readonly=True, copy=False)
 
     def _coworks_in_flight_move_ids(self, move_ids):
         """Documents with an open job of their own or on their money: not compared this round."""
@@ -153,18 +203,86 @@ class CoworksSyncConnection(models.Model):
             SELECT unnest(ARRAY[l.move_id, l.credit_note_id]) FROM coworks_xero_payment_link l
               JOIN coworks_sync_job j ON j.res_model = 'coworks.xero.payment.link' AND j.res_id = l.id
              WHERE l.connection_id = %s AND j.state IN ('pending', 'error')
-        """, [self.id, list(move_ids), self.id])
+               AND (l.move_id = ANY(%s) OR l.credit_note_id = ANY(%s))
+        """, [self.id, list(move_ids), self.id, list(move_ids), list(move_ids)])
         return {r[0] for r in self.env.cr.fetchall() if r[0]}
 
-    def _coworks_check_drift(self):
-        """Compare this connection's synced documents with the organisation; returns the
-        number of documents that differ."""
+    def _coworks_drift_due(self):
+        """A round is under way, or none was finished within DRIFT_ROUND_EVERY."""
         self.ensure_one()
-        Link = self.env["coworks.sync.link"].sudo()
-        links = Link.search([("connection_id", "=", self.id), ("res_model", "=", "account.move"),
-                             ("remote_id", "!=", False)])
-        moves = self.env["account.move"].sudo().with_context(coworks_sync_connection_id=self.id).browse(
-            links.mapped("res_id")).exists().filtered(lambda m: m.move_type in KINDS and m.state in ("posted", "cancel"))
+        return bool(self.drift_round_started_at or not self.drift_checked_at
+                    or self.drift_checked_at <= fields.Datetime.now() - DRIFT_ROUND_EVERY)
+
+    def _coworks_drift_busy(self):
+        """The outbound sync has the organisation's minute budget (see DRIFT_BUSY_MINUTE_CALLS)."""
+        try:
+            used = self._coworks_minute_calls_used()
+        except Exception:  # noqa: BLE001 - unknown budget: not busy
+            return False
+        return used is not None and used >= DRIFT_BUSY_MINUTE_CALLS
+
+    def _coworks_drift_failed(self, exc):
+        _logger.warning("Drift check of connection %s failed: %s", self.id, exc)
+        self.sudo().write({"drift_error": str(exc)[:500]})
+
+    def _coworks_check_drift(self):
+        """Compare all of this connection's synced documents with the organisation now, in this
+        transaction (a manager's button on a book of moderate size, the tests); returns the
+        number of documents that differ. The cron does the same a page a commit."""
+        self.ensure_one()
+        self.sudo().write({"drift_round_started_at": False})
+        finished = False
+        while not finished:
+            _compared, finished = self._coworks_drift_step()
+        return self.drift_differ_count
+
+    def _coworks_drift_step(self):
+        """Compare the next page of the round under way (starting one if none is): the next
+        DRIFT_PAGE synced documents by id. Returns (documents compared, whether the round ended);
+        the round's end records its figures."""
+        self.ensure_one()
+        conn = self.sudo()
+        if not conn.drift_round_started_at:
+            conn._coworks_drift_start_round()
+        self.env["coworks.sync.link"].flush_model(["connection_id", "res_model", "res_id", "remote_id"])
+        self.env["account.move"].flush_model(["move_type", "state"])
+        self.env.cr.execute("""
+            SELECT l.res_id FROM coworks_sync_link l JOIN account_move m ON m.id = l.res_id
+             WHERE l.connection_id = %s AND l.res_model = 'account.move' AND l.remote_id IS NOT NULL
+               AND m.move_type = ANY(%s) AND m.state IN ('posted', 'cancel') AND l.res_id > %s
+             ORDER BY l.res_id LIMIT %s
+        """, [self.id, list(KINDS), conn.drift_round_cursor, DRIFT_PAGE])
+        page = [r[0] for r in self.env.cr.fetchall()]
+        if not page:
+            conn._coworks_drift_finish_round()
+            return 0, True
+        compared = self._coworks_drift_compare(self.env["account.move"].browse(page))
+        conn.write({"drift_round_cursor": page[-1], "drift_round_compared": conn.drift_round_compared + compared})
+        if len(page) < DRIFT_PAGE:
+            conn._coworks_drift_finish_round()
+            return compared, True
+        return compared, False
+
+    def _coworks_drift_start_round(self):
+        # The transaction's time, as the rows' write_date (the round's figures count those written since).
+        self.sudo().write({"drift_round_started_at": self.env.cr.now(), "drift_round_cursor": 0,
+                           "drift_round_compared": 0})
+
+    def _coworks_drift_finish_round(self):
+        """The round's figures: documents compared in it that differ (rows written in it, not
+        ignored) and those that agree."""
+        Drift = self.env["coworks.sync.drift"].sudo()
+        Drift.flush_model()
+        differ = len(set(Drift.search([("connection_id", "=", self.id), ("state", "!=", "ignored"),
+                                       ("write_date", ">=", self.drift_round_started_at)]).mapped("move_id")))
+        self.write({"drift_checked_at": fields.Datetime.now(), "drift_error": False,
+                    "drift_agree_count": max(self.drift_round_compared - differ, 0), "drift_differ_count": differ,
+                    "drift_round_started_at": False, "drift_round_cursor": 0, "drift_round_compared": 0})
+
+    def _coworks_drift_compare(self, moves):
+        """Compare these documents (one page) with the organisation and keep one row per
+        difference; returns how many were compared (those in flight are not)."""
+        moves = moves.sudo().with_context(coworks_sync_connection_id=self.id)
         in_flight = self._coworks_in_flight_move_ids(moves.ids)
         moves = moves.filtered(lambda m: m.id not in in_flight)
         provider = self._get_provider()
@@ -177,7 +295,8 @@ class CoworksSyncConnection(models.Model):
             for move in group:
                 differences[move] = drift_rules.compare(self._coworks_drift_host(move), remote.get(move.xero_id.lower()))
         Drift = self.env["coworks.sync.drift"].sudo()
-        existing = {(r.move_id.id, r.problem): r for r in Drift.search([("connection_id", "=", self.id)])}
+        existing = {(r.move_id.id, r.problem): r
+                    for r in Drift.search([("connection_id", "=", self.id), ("move_id", "in", moves.ids)])}
         seen = set()
         for move, found in differences.items():
             for diff in found:
@@ -185,17 +304,13 @@ class CoworksSyncConnection(models.Model):
                 seen.add(key)
                 vals = {"odoo_value": diff.host_value, "remote_value": diff.remote_value, "note": diff.sentence}
                 if key in existing:
+                    # Written even when unchanged: the round's figures count the rows written in it.
                     existing[key].write(vals)
                 else:
                     Drift.create(dict(vals, connection_id=self.id, move_id=move.id, problem=diff.problem))
-        # Resolved since the last round (or no longer compared: cancelled everywhere, in flight).
-        compared = {m.id for m in differences}
-        Drift.browse([r.id for key, r in existing.items() if key not in seen and key[0] in compared]).unlink()
-        ignored = {key for key, r in existing.items() if r.state == "ignored"}
-        differ = {key[0] for key in seen if key not in ignored}
-        self.sudo().write({"drift_checked_at": fields.Datetime.now(), "drift_error": False,
-                           "drift_agree_count": len(compared - differ), "drift_differ_count": len(differ)})
-        return len(differ)
+        # Resolved since the last round.
+        Drift.browse([r.id for key, r in existing.items() if key not in seen]).unlink()
+        return len(differences)
 
     def _coworks_drift_host(self, move):
         partner = move.commercial_partner_id.with_company(self.company_id).with_context(
@@ -209,10 +324,23 @@ class CoworksSyncConnection(models.Model):
             date=move.invoice_date or move.date)
 
     def action_coworks_check_drift(self):
+        """Compare now. A book larger than DRIFT_INLINE documents is compared by the cron, a page
+        a commit, as a request could not wait for it (it would overrun the server's time limit)."""
         self.ensure_one()
         if not self.env.user.has_group("coworks_xero.group_xero_manager"):
             raise UserError(_("Only Xero managers compare the documents."))
-        differ = self.sudo()._coworks_check_drift()
+        conn = self.sudo()
+        synced = self.env["coworks.sync.link"].sudo().search_count([
+            ("connection_id", "=", self.id), ("res_model", "=", "account.move"), ("remote_id", "!=", False)])
+        if synced > DRIFT_INLINE:
+            conn.write({"drift_round_started_at": False})
+            conn._coworks_drift_step()  # starts the round (and compares its first page)
+            self.env.ref("coworks_xero.ir_cron_drift")._trigger()
+            return {"type": "ir.actions.client", "tag": "display_notification", "params": {
+                "type": "info", "message": _(
+                    "Comparing %s documents with Xero in the background, a page at a time within Xero's call "
+                    "limits: the figures appear on this page when it is done.", synced)}}
+        differ = conn._coworks_check_drift()
         return self.env["coworks.sync.drift"]._coworks_drift_action(self) if differ else {
             "type": "ir.actions.client", "tag": "display_notification",
             "params": {"type": "success", "message": _("%s documents agree with Xero.", self.drift_agree_count)}}

@@ -1,9 +1,12 @@
 """The drift report: a difference made behind the addon's back is found, fixed in one click."""
+import datetime
 import uuid
+from unittest.mock import patch
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.tests import tagged
 
+from ..services.xero.ratelimit import RateLimiter
 from .common import CoworksXeroEmulatorCase
 
 
@@ -119,9 +122,78 @@ class TestDriftReport(CoworksXeroEmulatorCase):
         self._invoice(60.0)
         self.run_worker()
         self.emu("POST", "faults", {"route": "GET /Invoices", "kind": "status", "status": 500, "count": 100})
-        self.env["coworks.sync.drift"]._cron_check_drift()
+        self.run_drift_cron()
         self.assertTrue(self.connection.drift_error)
         self.emu("DELETE", "faults")
-        self.env["coworks.sync.drift"]._cron_check_drift()
+        self.run_drift_cron()
         self.assertFalse(self.connection.drift_error)
         self.assertEqual(self.connection.drift_agree_count, 1)
+
+    def run_drift_cron(self):
+        """Run the drift cron the way Odoo's cron runner does (it commits a page at a time)."""
+        self.env.flush_all()
+        self.env.ref("coworks_xero.ir_cron_drift").sudo().method_direct_trigger()
+        self.env.invalidate_all()
+
+    def _invoice_reads(self):
+        return [r for r in self.xero_requests()["requests"] if r["method"] == "GET" and r["path"].endswith("/Invoices")]
+
+    def test_a_round_goes_on_from_the_page_where_the_last_run_stopped(self):
+        """A big book is compared a page at a time, each page committed: a run whose time was up
+        after a page leaves the round under way, and the next run compares only what is left."""
+        from ..models import sync_drift
+        invoices = [self._invoice(10.0 + i) for i in range(5)]
+        self.run_worker()
+        self._edit_in_xero(invoices[4], 1.0)
+        with patch.object(sync_drift, "DRIFT_PAGE", 2):
+            compared, finished = self.connection._coworks_drift_step()  # one page, as a run out of time leaves it
+            self.assertEqual((compared, finished), (2, False))
+            self.assertTrue(self.connection.drift_round_started_at)
+            self.assertFalse(self.connection.drift_checked_at, "the figures wait for the round's end")
+            self.emu("DELETE", "requests")
+            self.run_drift_cron()
+        # Pages of two: the three left are two pages, one read each; the two compared before are
+        # not read again (a round started over would read three times).
+        self.assertEqual(len(self._invoice_reads()), 2, self._invoice_reads())
+        self.assertEqual((self.connection.drift_agree_count, self.connection.drift_differ_count), (4, 1))
+        self.assertFalse(self.connection.drift_round_started_at)
+        self.assertEqual(self.env["coworks.sync.drift"].search([("state", "=", "open")]).move_id, invoices[4])
+
+    def test_a_spent_call_budget_puts_the_round_off_without_an_error(self):
+        """Xero refuses calls for a while (429): the comparison waits, says nothing is wrong, and
+        the cron comes back for it; the round then ends with its figures."""
+        self._invoice(70.0)
+        self.run_worker()
+        self.emu("POST", "faults", {"route": "GET /Invoices", "kind": "status", "status": 429,
+                                    "retry_after": 0.2, "count": 0})
+        before = fields.Datetime.now()
+        self.run_drift_cron()
+        self.assertFalse(self.connection.drift_error)
+        self.assertTrue(self.connection.drift_round_started_at, "the round is under way, not given up")
+        self.assertFalse(self.connection.drift_checked_at)
+        cron = self.env.ref("coworks_xero.ir_cron_drift")
+        trigger = self.env["ir.cron.trigger"].sudo().search([("cron_id", "=", cron.id)], order="call_at desc", limit=1)
+        self.assertTrue(trigger and trigger.call_at >= before + datetime.timedelta(seconds=50), trigger.call_at)
+        self.emu("DELETE", "faults")
+        RateLimiter.shared(name=self.connection._xero_client_config().accounting_url).reset()
+        self.run_drift_cron()
+        self.assertEqual((self.connection.drift_agree_count, self.connection.drift_differ_count), (1, 0))
+        self.assertFalse(self.connection.drift_round_started_at)
+
+    def test_compare_now_hands_a_big_book_to_the_cron(self):
+        """A book too big to compare within a request: the button starts the round (its first
+        page), says it goes on in the background, and the cron finishes it."""
+        from ..models import sync_drift
+        for price in (10.0, 20.0, 30.0):
+            self._invoice(price)
+        self.run_worker()
+        cron = self.env.ref("coworks_xero.ir_cron_drift")
+        with patch.object(sync_drift, "DRIFT_INLINE", 2), patch.object(sync_drift, "DRIFT_PAGE", 2):
+            action = self.connection.action_coworks_check_drift()
+            self.assertEqual(action["tag"], "display_notification")
+            self.assertIn("in the background", action["params"]["message"])
+            self.assertEqual(self.connection.drift_round_compared, 2)
+            self.assertTrue(self.env["ir.cron.trigger"].sudo().search([("cron_id", "=", cron.id)]))
+            self.run_drift_cron()
+        self.assertEqual((self.connection.drift_agree_count, self.connection.drift_differ_count), (3, 0))
+        self.assertFalse(self.connection.drift_round_started_at)

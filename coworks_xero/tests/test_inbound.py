@@ -315,6 +315,52 @@ class TestInboundPaymentsTogether(InboundCase):
 @tagged("post_install", "-at_install")
 class TestInboundReadBudget(InboundCase):
 
+    def _webhook_for(self, move):
+        """What Odoo's webhook route stores when Xero says the invoice changed."""
+        import json
+        from ..services.xero import inbound as xin
+        body = json.dumps({"events": [{
+            "resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{move.xero_id}",
+            "resourceId": move.xero_id, "eventDateUtc": fields.Datetime.now().isoformat(), "eventType": "UPDATE",
+            "eventCategory": "INVOICE", "tenantId": self.connection.tenant_id, "tenantType": "ORGANISATION"}],
+            "firstEventSequence": 1, "lastEventSequence": 1, "entropy": uuid.uuid4().hex[:20]}).encode()
+        self.assertEqual(self.env["coworks.sync.inbound.event"].sudo()._store(xin.parse_webhook(body)), 1)
+
+    def _reads(self, route):
+        return [r for r in self.emu("GET", "requests")["requests"] if r["route"] == route]
+
+    def test_payments_entered_one_after_another_are_read_alongside_their_invoice(self):
+        """Someone enters payments in Xero one after another: the first run reads the invoice,
+        then the payment it lists; from the next run on, the payments Xero changed since are read
+        at the same time as the invoice (no wait for its answer), and each is registered once.
+        A run that needed no payment read stops that: an edit's webhook spends one call."""
+        from ..models import xero_inbound
+        first, second = self.sent_invoice(350.0), self.sent_invoice(200.0)
+        self.run_pull()  # the pull is not due in the runs below
+        xero_inbound._payments_ahead.pop((self.env.cr.dbname, self.connection.id), None)
+        self.emu("POST", "faults", {"route": "GET /Invoices", "kind": "latency", "seconds": 1.0, "count": 0})
+
+        for move, amount in ((first, 100.0), (second, 50.0)):
+            self.pay_in_xero(move, amount)
+            self._webhook_for(move)
+            self.emu("DELETE", "requests")
+            self.run_worker()
+            self.assertEqual(move.amount_residual, move.amount_total - amount)
+            [invoices], [payments] = self._reads("GET /Invoices"), self._reads("GET /Payments")
+            if move == first:
+                self.assertGreaterEqual(payments["arrived"], invoices["ts"], "after the invoice's answer")
+            else:
+                self.assertLess(payments["arrived"], invoices["ts"], "alongside the invoice's read")
+        self.assertEqual(len(self.changes(first) | self.changes(second)), 2)
+
+        # An edit made in Xero (no payment): the read ahead still goes once, then no more.
+        for _run in range(2):
+            self._webhook_for(first)
+            self.emu("DELETE", "requests")
+            self.run_worker()
+        self.assertEqual((len(self._reads("GET /Invoices")), len(self._reads("GET /Payments"))), (1, 0))
+        self.emu("DELETE", "faults")
+
     def test_webhook_reads_are_spaced_only_while_the_minute_budget_runs_short(self):
         from ..models import xero_inbound
         from ..services.xero.ratelimit import RateLimiter

@@ -391,10 +391,17 @@ class XeroClient:
     # ================================================================ tokens
 
     def _current_tokens(self):
+        # The store is not loaded under the lock: from a thread, loading is handed to the thread
+        # owning the database (services/send_thread.py), which may itself be in a request here.
         with self._tokens_lock:
-            if self._tokens is None:
-                self._tokens = self.token_store.load()
-            return self._tokens
+            tokens = self._tokens
+        if tokens is None:
+            loaded = self.token_store.load()
+            with self._tokens_lock:
+                if self._tokens is None:
+                    self._tokens = loaded
+                tokens = self._tokens
+        return tokens
 
     def _valid_tokens(self):
         tokens = self._current_tokens()

@@ -380,6 +380,21 @@ class XeroInbound:
             return []
         return [c for c in (remote_overpayment(r) for r in self.client.get_overpayments(ids)) if c]
 
+    def ready_for_threads(self):
+        """Load (and refresh if stale) the tokens on the calling thread, the one owning the
+        database: a read from another thread then needs nothing from it."""
+        self.client.refresh_tokens()
+
+    def payments_changed_since(self, since: dt.datetime) -> tuple[list, bool]:
+        """(payments Xero changed since ``since`` (naive UTC), whether that is all of them): one
+        read of one page, which does not depend on the documents read, so it goes alongside
+        theirs. A payment entered in Xero since the previous read is in it; what it lacks
+        (older, or past the page) is read by id (``payments``)."""
+        data = self.client._get("get_payments", "get_payments", what="Payments", page=1,
+                                order="UpdatedDateUTC ASC", if_modified_since=since.replace(tzinfo=dt.timezone.utc))
+        rows = data.get("Payments") or []
+        return [p for p in (remote_payment(r) for r in rows) if p], len(rows) < PAGE_SIZE
+
     def payments(self, payment_ids) -> list:
         """These payments in full (a document lists its payments without their bank account)."""
         out = []
