@@ -308,12 +308,7 @@ class CoworksSyncInboundChange(models.Model):
         returns [(change, payment, journal)]."""
         to_process, wizards = [], []
         for change, move, journal in items:
-            wizard = self.env["account.payment.register"].sudo().with_context(
-                active_model="account.move", active_ids=move.ids).create({
-                    "journal_id": journal.id, "amount": change.amount, "currency_id": move.currency_id.id,
-                    "payment_date": change.date or fields.Date.context_today(self),
-                    "communication": change.reference or _("Xero payment"),
-                    "payment_difference_handling": "open"})
+            wizard = change._payment_wizard(move, journal)
             [batch] = wizard.batches  # one open receivable line: the wizard's "edit mode"
             values = {"create_vals": wizard._create_payment_vals_from_wizard(batch), "to_reconcile": batch["lines"],
                       "batch": batch}
@@ -378,14 +373,18 @@ class CoworksSyncInboundChange(models.Model):
             payment = self._register_with_wizard(move, journal)
         self._payment_registered(payment, journal)
 
-    def _register_with_wizard(self, move, journal):
-        wizard = self.env["account.payment.register"].sudo().with_context(
+    def _payment_wizard(self, move, journal):
+        """Odoo's payment wizard filled in with this Xero payment, as a person would fill it."""
+        self.ensure_one()
+        return self.env["account.payment.register"].sudo().with_context(
             active_model="account.move", active_ids=move.ids).create({
                 "journal_id": journal.id, "amount": self.amount, "currency_id": move.currency_id.id,
                 "payment_date": self.date or fields.Date.context_today(self),
                 "communication": self.reference or _("Xero payment"),
                 "payment_difference_handling": "open"})
-        payment = wizard._create_payments()
+
+    def _register_with_wizard(self, move, journal):
+        payment = self._payment_wizard(move, journal)._create_payments()
         # No echo: the reconciliation just made has a link of its own, queued to be sent; it is
         # this Xero payment already.
         Link = self.env["coworks.xero.payment.link"].sudo()
