@@ -272,7 +272,6 @@ class CoworksSyncConnection(models.Model):
         """The round's figures: documents compared in it that differ (rows written in it, not
         ignored) and those that agree."""
         Drift = self.env["coworks.sync.drift"].sudo()
-        Drift.flush_model()
         differ = len(set(Drift.search([("connection_id", "=", self.id), ("state", "!=", "ignored"),
                                        ("write_date", ">=", self.drift_round_started_at)]).mapped("move_id")))
         self.write({"drift_checked_at": fields.Datetime.now(), "drift_error": False,

@@ -729,11 +729,10 @@ class CoworksSyncConnection(models.Model):
 
         def collect():
             try:
-                found, _complete = bridge.wait(read)
+                return bridge.wait(read)
             except Exception as exc:  # noqa: BLE001 - an optimisation: the read by id follows
                 _logger.info("Xero sync: reading payments ahead failed (%s); reading them by id", exc)
                 return []
-            return found
         return collect
 
     def _coworks_xero_wait_for_budget(self):

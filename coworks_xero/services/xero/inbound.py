@@ -385,15 +385,14 @@ class XeroInbound:
         database: a read from another thread then needs nothing from it."""
         self.client.refresh_tokens()
 
-    def payments_changed_since(self, since: dt.datetime) -> tuple[list, bool]:
-        """(payments Xero changed since ``since`` (naive UTC), whether that is all of them): one
-        read of one page, which does not depend on the documents read, so it goes alongside
-        theirs. A payment entered in Xero since the previous read is in it; what it lacks
-        (older, or past the page) is read by id (``payments``)."""
+    def payments_changed_since(self, since: dt.datetime) -> list:
+        """Payments Xero changed since ``since`` (naive UTC): one read of one page, which does not
+        depend on the documents read, so it goes alongside theirs. A payment entered in Xero since
+        the previous read is in it; what it lacks (older, or past the page) is read by id
+        (``payments``)."""
         data = self.client._get("get_payments", "get_payments", what="Payments", page=1,
                                 order="UpdatedDateUTC ASC", if_modified_since=since.replace(tzinfo=dt.timezone.utc))
-        rows = data.get("Payments") or []
-        return [p for p in (remote_payment(r) for r in rows) if p], len(rows) < PAGE_SIZE
+        return [p for p in (remote_payment(r) for r in data.get("Payments") or []) if p]
 
     def payments(self, payment_ids) -> list:
         """These payments in full (a document lists its payments without their bank account)."""
