@@ -6,6 +6,10 @@ from odoo.exceptions import AccessError, UserError
 
 from .common import PROVIDERS
 
+# Calls of the organisation's 60 a minute this process may use before the reads that can wait
+# (webhook reads, the drift comparison) give way to the outbound sync.
+BUSY_MINUTE_CALLS = 40
+
 CONNECTION_STATES = [
     ("draft", "Not connected"),
     ("connected", "Connected"),
@@ -234,6 +238,16 @@ class CoworksSyncConnection(models.Model):
         self.ensure_one()
         method = getattr(self, f"_credit_grant_missing_{self.provider}", None)
         return method() if method else ""
+
+    def _coworks_budget_short(self):
+        """This process has used BUSY_MINUTE_CALLS of the provider's calls within the last minute:
+        the outbound sync goes first (webhook reads are spaced, the drift comparison waits).
+        False when the budget is not a minute's or is unknown."""
+        try:
+            used = self._coworks_minute_calls_used()
+        except Exception:  # noqa: BLE001 - unknown budget: not short
+            return False
+        return used is not None and used >= BUSY_MINUTE_CALLS
 
     def _coworks_minute_calls_used(self):
         """Calls made to the provider within the last minute, when its budget is a minute's

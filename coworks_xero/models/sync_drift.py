@@ -22,11 +22,8 @@ _logger = logging.getLogger(__name__)
 # whole book in one transaction (5,000 documents: 100 reads at 60 a minute) cannot fit in a cron
 # run's limit_time_real_cron, and it failed outright while the outbound sync had the minute budget.
 DRIFT_PAGE = 200
-# The outbound sync goes first: a page waits while this process has used this many of the
-# organisation's 60 calls a minute (the threshold that spaces webhook reads, xero_inbound).
-DRIFT_BUSY_MINUTE_CALLS = 40
 DRIFT_INLINE = 1000  # documents the button compares at once (20 reads); more go to the cron
-DRIFT_BUSY_RETRY = 60  # seconds before a page put off for the budget is tried again
+DRIFT_BUSY_RETRY = 60  # seconds before a page put off for the budget (_coworks_budget_short) is tried again
 # The cron runs daily: a connection compared more recently than this is left for the next day
 # (the runs triggered to go on with a round do not start new ones).
 DRIFT_ROUND_EVERY = datetime.timedelta(hours=20)
@@ -153,7 +150,7 @@ class CoworksSyncDrift(models.Model):
                 conn._coworks_drift_start_round()
                 Cron._commit_progress()  # the round is under way even if its first page must wait
             while True:
-                if conn._coworks_drift_busy():
+                if conn._coworks_budget_short():  # the outbound sync goes first
                     later = later or fields.Datetime.now() + datetime.timedelta(seconds=DRIFT_BUSY_RETRY)
                     break
                 try:
@@ -212,14 +209,6 @@ class CoworksSyncConnection(models.Model):
         self.ensure_one()
         return bool(self.drift_round_started_at or not self.drift_checked_at
                     or self.drift_checked_at <= fields.Datetime.now() - DRIFT_ROUND_EVERY)
-
-    def _coworks_drift_busy(self):
-        """The outbound sync has the organisation's minute budget (see DRIFT_BUSY_MINUTE_CALLS)."""
-        try:
-            used = self._coworks_minute_calls_used()
-        except Exception:  # noqa: BLE001 - unknown budget: not busy
-            return False
-        return used is not None and used >= DRIFT_BUSY_MINUTE_CALLS
 
     def _coworks_drift_failed(self, exc):
         _logger.warning("Drift check of connection %s failed: %s", self.id, exc)

@@ -25,6 +25,7 @@ from odoo.tools.misc import clean_context
 from ..services import provider as prov
 from ..services import send_thread
 from ..services.xero import inbound as xin
+from .sync_connection import BUSY_MINUTE_CALLS  # noqa: F401 - named in the comments and tests
 from .sync_engine import DependencyPending, _Skip
 from .xero_mapping import MappingError
 
@@ -41,12 +42,11 @@ PARAM_PULL_MINUTES = "coworks_xero.inbound_pull_minutes"
 PARAM_PULL_MINUTES_WITH_WEBHOOKS = "coworks_xero.inbound_pull_minutes_with_webhooks"
 EVENTS_PER_RUN = 500
 # Webhooks arriving faster than runs end make a run each (two reads: the documents, then the
-# payments whose bank account Odoo lacks). While this process has used BUSY_MINUTE_CALLS of the
+# payments whose bank account Odoo lacks). While this process has used BUSY_MINUTE_CALLS (sync_connection) of the
 # organisation's 60 calls a minute, a run reads what webhooks named at most every
 # BUSY_READ_SPACING seconds (it waits the rest, then reads every event stored meanwhile in one
 # go), so webhook reads stay within ~2 x 60 / 2.5 = 48 calls a minute and the outbound sync keeps
 # its share; below it, the run reads at once.
-BUSY_MINUTE_CALLS = 40
 BUSY_READ_SPACING = 2.5
 _last_webhook_read = {}  # {(database, connection id): time.monotonic() of this process's last read}
 # A payment entered in Xero reaches Odoo through its invoice's webhook: the invoice is read, then
@@ -744,14 +744,9 @@ class CoworksSyncConnection(models.Model):
         waited = False
         if last is not None:
             left = BUSY_READ_SPACING - (time.monotonic() - last)
-            if left > 0:
-                try:
-                    used = self._coworks_minute_calls_used()
-                except Exception:  # noqa: BLE001 - unknown budget: read at once
-                    used = None
-                if used is not None and used >= BUSY_MINUTE_CALLS:
-                    time.sleep(left)
-                    waited = True
+            if left > 0 and self._coworks_budget_short():
+                time.sleep(left)
+                waited = True
         _last_webhook_read[key] = time.monotonic()
         return waited
 
