@@ -1,10 +1,13 @@
 import datetime
+import logging
 import re
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .common import PROVIDERS
+
+_logger = logging.getLogger(__name__)
 
 # Calls of the organisation's 60 a minute this process may use before the reads that can wait
 # (webhook reads, the drift comparison) give way to the outbound sync.
@@ -249,12 +252,32 @@ class CoworksSyncConnection(models.Model):
             return False
         return used is not None and used >= BUSY_MINUTE_CALLS
 
-    def _coworks_minute_calls_used(self):
-        """Calls made to the provider within the last minute, when its budget is a minute's
-        (extension point ``_coworks_minute_calls_used_<provider>``); None when unknown."""
+    def _coworks_call_budget(self):
+        """(limiter, tenant key) of the provider's call budget in this process (extension point
+        ``_coworks_call_budget_<provider>``, a services rate limiter); None when it has none."""
         self.ensure_one()
-        method = getattr(self, f"_coworks_minute_calls_used_{self.provider}", None)
+        method = getattr(self, f"_coworks_call_budget_{self.provider}", None)
         return method() if method else None
+
+    def _coworks_minute_calls_used(self):
+        """Calls made to the provider within the last minute, when its budget is a minute's;
+        None when unknown."""
+        budget = self._coworks_call_budget()
+        if not budget:
+            return None
+        limiter, tenant = budget
+        return limiter.stats(tenant)["minute_used"]
+
+    def _coworks_call_wait(self):
+        """Seconds the provider's next call would wait now for the call budget (0 when none or
+        unknown). A cron run asks before it prepares a batch: a wait longer than the run has
+        left ends the run instead, see ``coworks.sync.job._process_groups``."""
+        try:
+            budget = self._coworks_call_budget()
+            return budget[0].wait_estimate(budget[1]) if budget else 0.0
+        except Exception:  # noqa: BLE001 - unknown budget: the call itself waits or fails
+            _logger.info("Xero sync: could not read the call budget", exc_info=True)
+            return 0.0
 
     def _coworks_reads_changes(self):
         return hasattr(self, f"_get_inbound_reader_{self.provider}")

@@ -83,6 +83,12 @@ class CoworksSyncConnection(models.Model):
         limiter = qbo_limiter(name=config.api_base, max_wait=CALL_MAX_WAIT)
         return QboClient(config, self.tenant_id or "", self._qbo_token_store(), limiter=limiter)
 
+    def _coworks_call_budget_qbo(self):
+        """(limiter, realm): the budget this process spends on this company's calls."""
+        from ..services.qbo.client import qbo_limiter
+        self.ensure_one()
+        return qbo_limiter(name=self._qbo_client_config().api_base, max_wait=CALL_MAX_WAIT), self.tenant_id or ""
+
     def _get_inbound_reader_qbo(self):
         from ..services.qbo.inbound import QboInbound
         return QboInbound(self._qbo_client())

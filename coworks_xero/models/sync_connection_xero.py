@@ -144,12 +144,11 @@ class CoworksSyncConnection(models.Model):
         return XeroClient(config, self.tenant_id, OdooTokenStore(self.env, self.id),
                           limiter=RateLimiter.shared(name=config.accounting_url), max_wait=CALL_MAX_WAIT)
 
-    def _coworks_minute_calls_used_xero(self):
-        """Calls this process made to this organisation within the last minute (of Xero's 60)."""
+    def _coworks_call_budget_xero(self):
+        """(limiter, tenant): the budget this process spends on this organisation's calls."""
         from ..services.xero.ratelimit import RateLimiter
         self.ensure_one()
-        config = self._xero_client_config()
-        return RateLimiter.shared(name=config.accounting_url).stats(self.tenant_id)["minute_used"]
+        return RateLimiter.shared(name=self._xero_client_config().accounting_url), self.tenant_id
 
     def _get_inbound_reader_xero(self):
         from ..services.xero.inbound import XeroInbound

@@ -19,6 +19,7 @@ import random
 import time
 
 from odoo import _, api, fields, models
+from odoo.addons.base.models.ir_cron import MIN_TIME_PER_JOB
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import groupby
 
@@ -49,6 +50,14 @@ CLAIM_LOOKAHEAD = 4  # candidates read per claimed job, so concurrent workers fi
 MAX_ATTEMPTS = 8  # automatic retries before a temporary failure needs a person
 BACKOFF_BASE = 30  # seconds; doubled per attempt, with jitter
 BACKOFF_CAP = 6 * 3600
+# Seconds a sync cron job may run in all (Odoo calls its callback up to MIN_RUNS_PER_JOB times
+# while it reports work done and left, each call after the first with no time left): the cron
+# worker runs every ready job of the database in one pass under one limit_time_real_cron (120 s
+# by default), so a lane, the other lane and the inbound crons must all fit in it.
+RUN_WALL_LIMIT = 30
+# A wait for the call budget longer than this ends the run (woken when the budget is back)
+# rather than holding the cron worker; shorter waits are slept in the limiter, within the run.
+BUDGET_WAIT_IN_RUN = 8
 # Documents of each kind the catch-up queues per connection at a time (then sends them, then the next page).
 CATCH_UP_PAGE = 500
 BODY_LIMIT = 20000  # characters of request/response kept in the log
@@ -265,6 +274,13 @@ class CoworksSyncJob(models.Model):
         changes and queues the catch-up; it wakes the other lanes when more than one
         organisation has work."""
         Cron = self.env["ir.cron"]
+        deadline = self._run_deadline()
+        if deadline is not None and time.monotonic() >= deadline:
+            # Odoo calls a callback that reports progress again and again: past the job's own
+            # limit, the job ends here and the next one starts at once.
+            self._trigger_worker()
+            Cron._commit_progress(remaining=0)
+            return
         catch_up_left = False
         if lane == 1:
             self._in_own_transaction(self._fold_requests)
@@ -277,14 +293,17 @@ class CoworksSyncJob(models.Model):
         claimed_ids = []
         served = collections.Counter()  # rounds given to each connection: the others go first
         held_elsewhere = set()  # connections whose ready jobs another worker holds right now
+        budget_waits = {}  # connection id: seconds until its call budget lets this run go on
         lanes_woken = lane != 1
         try:
             while True:
-                conn_id, others = self._lock_next_connection(served, held_elsewhere)
+                conn_id, others = self._lock_next_connection(served, held_elsewhere | set(budget_waits))
                 if others and not lanes_woken:
                     self._wake_other_lanes()
                     lanes_woken = True
                 if conn_id is None:
+                    if budget_waits:
+                        self._wake_for_budget(min(budget_waits.values()))
                     if held_elsewhere:  # everything is held by another worker: come back shortly
                         self._trigger_worker(fields.Datetime.now() + datetime.timedelta(seconds=30))
                     elif catch_up_left:
@@ -309,7 +328,10 @@ class CoworksSyncJob(models.Model):
                     remaining = (self.search_count(self._ready_domain()) if len(jobs) > len(claimed) or others
                                  else len(claimed))
                     Cron._commit_progress(remaining=remaining)  # also a fresh snapshot for the re-check
-                    if not claimed._process(providers, commit=Cron._commit_progress):
+                    if not claimed._process(providers, commit=Cron._commit_progress, deadline=deadline,
+                                            budget_waits=budget_waits):
+                        if conn_id in budget_waits:  # its budget is spent: the other organisations go on
+                            continue
                         self._trigger_worker()  # time is up with work left: the next run starts at once
                         Cron._commit_progress()
                         return
@@ -318,6 +340,25 @@ class CoworksSyncJob(models.Model):
         finally:
             self._release_claims(claimed_ids)
             self._wake_at_next_retry()
+
+    @api.model
+    def _run_deadline(self):
+        """The monotonic time this cron job must end by (RUN_WALL_LIMIT after Odoo started it),
+        or None outside a cron job (a manual run, a test: no limit of Odoo's to keep)."""
+        end = self.env.context.get("cron_end_time")
+        if end is None:
+            return None
+        return end - MIN_TIME_PER_JOB + RUN_WALL_LIMIT
+
+    @api.model
+    def _wake_for_budget(self, wait):
+        """This run stopped for the call budget, ``wait`` seconds away: a wait short enough to
+        sleep in a run is left to the next run, which starts at once and sleeps it in the limiter;
+        a longer one (Xero's 429, the day's budget, other processes' calls) wakes the worker then."""
+        if wait <= BUDGET_WAIT_IN_RUN:
+            self._trigger_worker()
+        else:
+            self._trigger_worker(fields.Datetime.now() + datetime.timedelta(seconds=wait))
 
     @api.model
     def _lock_next_connection(self, served, skip=()):
@@ -446,8 +487,14 @@ class CoworksSyncJob(models.Model):
                 time.sleep(random.uniform(0.02, 0.1) * attempt)
         return give_up
 
-    def _process(self, providers=None, commit=None):
+    def _process(self, providers=None, commit=None, deadline=None, budget_waits=None):
         """Send these (claimed) jobs; every outcome is written on its job, nothing is raised.
+
+        ``deadline`` (monotonic): before a batch is prepared, the connection's call budget is
+        asked how long the batch would wait; a wait that would pass the deadline, or is longer
+        than BUDGET_WAIT_IN_RUN, stops the connection's work here, with nothing recorded as sent
+        (a send refused by the limiter would leave its jobs "maybe sent", looked up again later):
+        ``budget_waits[connection id]`` is that wait and the method returns False.
 
         ``providers``: {connection id: provider} kept by the caller across rounds, so that what
         a provider learnt (Xero's contact directory) is not fetched again for every batch.
@@ -471,7 +518,8 @@ class CoworksSyncJob(models.Model):
                            j.kind, j.id)
         out_box = []  # the batch whose request is out, if any
         try:
-            return self._process_groups(jobs.sorted(order), providers, commit, out_box)
+            return self._process_groups(jobs.sorted(order), providers, commit, out_box, deadline,
+                                        {} if budget_waits is None else budget_waits)
         except BaseException:
             # Something broke on this thread while a request was out: its answers are still
             # kept and applied (the send thread waits on this one for any database access).
@@ -484,7 +532,7 @@ class CoworksSyncJob(models.Model):
                     _logger.exception("Xero sync: could not keep the answers of a batch in flight")
             raise
 
-    def _process_groups(self, jobs, providers, commit, out_box):
+    def _process_groups(self, jobs, providers, commit, out_box, deadline, budget_waits):
         for (conn, kind, operation), group in groupby(
                 jobs, key=lambda j: (j.connection_id, j.kind, j.operation)):
             group = self.browse().union(*group)
@@ -492,6 +540,14 @@ class CoworksSyncJob(models.Model):
             size = BATCH_SIZE_BY_KIND.get(kind, BATCH_SIZE)
             for start in range(0, len(group), size):
                 batch = group[start:start + size]
+                wait = self._budget_wait_past(conn, deadline)
+                if wait:
+                    if out is not None:
+                        out.finish()
+                        if commit:
+                            commit(len(out.jobs))
+                    budget_waits[conn.id] = wait
+                    return False
                 ready = batch._prepare_batch(conn, kind, operation, providers)
                 if out is not None:
                     connection_failed = out.finish()
@@ -528,6 +584,16 @@ class CoworksSyncJob(models.Model):
                 if commit and not commit(len(out.jobs)):
                     return False
         return True
+
+    @api.model
+    def _budget_wait_past(self, conn, deadline):
+        """The wait for ``conn``'s call budget when it is too long for this run (see
+        ``_process``), else 0. Without a deadline, only a wait longer than a run's is."""
+        wait = conn._coworks_call_wait()
+        if wait <= 0:
+            return 0
+        left = BUDGET_WAIT_IN_RUN if deadline is None else min(BUDGET_WAIT_IN_RUN, deadline - time.monotonic())
+        return wait if wait > left else 0
 
     def _process_batch(self, conn, kind, operation, providers=None):
         """One batch from start to end (``_process`` overlaps them); True when the whole

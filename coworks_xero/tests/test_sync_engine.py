@@ -2,6 +2,7 @@ import collections
 import datetime
 import threading
 import uuid
+from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.orm.registry import Registry
@@ -183,6 +184,67 @@ class TestSyncEngine(CoworksXeroEmulatorCase):
         self.assertEqual(job.state, "done", job.error_message)
         self.assertEqual(invoice.xero_id, xero["InvoiceID"])
         self.assertEqual(len([i for i in self.xero_state()["Invoices"] if i["InvoiceNumber"] == invoice.name]), 1)
+
+    def test_a_spent_minute_ends_the_run_and_nothing_is_left_maybe_sent(self):
+        """Xero's answer says the organisation's minute is spent (other apps count too): the run
+        does not sleep in the limiter holding the cron worker, nor send into a refusal that would
+        leave the invoice "maybe sent" (looked up in Xero before its next send). The invoice
+        stays ready, untouched, and the worker is woken when the budget is back."""
+        from ..models.sync_engine import BUDGET_WAIT_IN_RUN
+        self.run_worker()
+        cron = self.env.ref("coworks_xero.ir_cron_sync")
+        # the calls made since the emulator's reset (all within its minute), and one more
+        used = sum(n for route, n in self.xero_requests()["counts"].items() if "/__emulator__" not in route)
+        self.emu("POST", "limits", {"minute": used + 1})
+        self.connection._xero_client().find_contacts_by_email("nobody@example.com")  # answered: 0 left
+        invoice = self._invoice()
+        self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
+        self.emu("DELETE", "requests")
+        self.run_worker()
+        self.assertNotIn("PUT /Invoices", self.xero_requests()["counts"])
+        [job] = self.jobs_of(invoice).filtered(lambda j: j.kind == "invoice")
+        self.assertEqual((job.state, job.maybe_sent, job.send_count, job.attempt_count), ("pending", False, 0, 0))
+        self.assertFalse(job.error_message)
+        wake = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)], order="call_at desc", limit=1)
+        self.assertTrue(wake, "nobody wakes the worker when the budget is back")
+        self.assertGreater(wake.call_at, fields.Datetime.now() + datetime.timedelta(seconds=BUDGET_WAIT_IN_RUN))
+        self.emu("POST", "limits", {"minute": 60})
+        self.run_worker_at(wake.call_at)
+        self.assertEqual(job.state, "done", job.error_message)
+        self.assertEqual(self.xero_requests()["counts"].get("PUT /Invoices"), 1)
+        self.assertEqual(job.send_count, 1)
+
+    def test_a_cron_job_ends_at_its_own_limit_however_often_odoo_calls_it_again(self):
+        """Odoo calls a cron callback again and again (up to 10 times) while it reports work done
+        and work left, each call after the first with no time left: the sync's job still ends at
+        RUN_WALL_LIMIT, so that the other crons of the cron worker's pass fit in its
+        limit_time_real_cron (a killed worker leaves its batch maybe sent, looked up again). What
+        is left goes at the next run, woken at once. Odoo's time budget and the limit are scaled
+        down (1 s, 2 s) and every Xero answer takes 0.7 s."""
+        from odoo.addons.base.models import ir_cron
+        from ..models import sync_engine
+        self.run_worker()
+        partners = self.env["res.partner"].create([{"name": f"Wall {i}", "email": f"wall{i}@example.com"}
+                                                   for i in range(6)])
+        self.env["coworks.sync.job"]._enqueue(partners, "contact", company_getter=lambda p: self.company)
+        jobs = self.env["coworks.sync.job"].search([("res_model", "=", "res.partner"), ("res_id", "in", partners.ids)])
+        self.assertEqual(len(jobs), 6)
+        cron = self.env.ref("coworks_xero.ir_cron_sync")
+        self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]).unlink()
+        self.emu("POST", "faults", {"route": "*", "kind": "latency", "seconds": 0.7, "count": 0})
+        with patch.object(ir_cron, "MIN_TIME_PER_JOB", 1), patch.object(sync_engine, "MIN_TIME_PER_JOB", 1), \
+                patch.object(sync_engine, "RUN_WALL_LIMIT", 2), patch.object(sync_engine, "BATCH_SIZE", 1):
+            self.run_worker()
+        done = jobs.filtered(lambda j: j.state == "done")
+        self.assertTrue(done, "the run did some of the work")
+        self.assertTrue(jobs - done, "the run went on past its limit: Odoo's ten calls sent everything")
+        self.assertFalse((jobs - done).filtered("maybe_sent"), "what is left was never sent")
+        self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id),
+                                                            ("call_at", "<=", fields.Datetime.now())]),
+                        "the next run is not woken at once")
+        self.emu("DELETE", "faults")
+        self.run_worker()
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
 
     def test_cancel_job_and_retention(self):
         invoice = self._invoice()

@@ -58,10 +58,35 @@ class _Window:
         if self.hint_remaining is not None and now >= self.hint_at + self.length + margin:
             self.hint_remaining = None  # every call Xero had counted has aged out
 
-    def wait_time(self, now, margin, reserve):
-        """Seconds until one more call fits (0 = now)."""
+    def used(self):
+        """Calls counted in the window now (after ``purge``): ours, or more when Xero's last hint
+        (which counts other processes' calls too) says so."""
+        used = len(self.stamps)
+        if self.hint_remaining is not None:
+            used = max(used, self.limit - (self.hint_remaining - self.spent_since_hint + self.aged_since_hint))
+        return used
+
+    def wait_time(self, now, margin, reserve, pace_after=None):
+        """Seconds until one more call fits (0 = now).
+
+        ``pace_after``: once that many calls are in the window, the calls left until it is full
+        are spread over the time until its oldest call ages out, instead of being let through
+        until the window is full. A burst of fast calls would otherwise spend the minute in a few
+        seconds and the next call would wait for the oldest to age out, up to a whole minute:
+        longer than a caller's patience (the sync's reads, a cron run's time). Paced, no wait is
+        longer than about the window over the calls left past ``pace_after`` (2 s for Xero's 60
+        a minute paced from 30), and the long-run rate is the same."""
         self.purge(now, margin)
         wait = max(0.0, self.blocked_until - now)
+        if pace_after is not None and self.stamps:
+            used = self.used()
+            left = self.limit - reserve - used
+            if used >= pace_after and left > 0:
+                last, frees_at = self.stamps[-1], self.stamps[0] + self.length + margin
+                # never more than the even spacing of the paced share (2 s): calls that Xero's
+                # hint counts and ours do not (other processes') may age out sooner than ours
+                gap = min((frees_at - last) / left, (self.length + margin) / max(1, self.limit - reserve - pace_after))
+                wait = max(wait, last + gap - now)
         if len(self.stamps) >= self.limit - reserve:
             # the oldest send must leave the window first
             idx = len(self.stamps) - (self.limit - reserve)
@@ -140,6 +165,7 @@ class RateLimiter:
         reserve=0,
         max_wait=120.0,
         retry_after_scale=1.0,
+        pace_from=0.5,
     ):
         self.minute_limit = minute_limit
         self.day_limit = day_limit
@@ -154,6 +180,9 @@ class RateLimiter:
         # Xero; the emulator's scale when the clock is scaled (its Retry-After
         # is in real seconds)
         self.retry_after_scale = retry_after_scale
+        # share of a tenant's minute after which its calls are spaced (see _Window.wait_time);
+        # None: never
+        self.pace_after = None if pace_from is None else max(1, int(minute_limit * pace_from))
         self._lock = threading.Lock()
         self._tenants: dict = {}
         self._app = _Window(app_minute_limit, const.MINUTE)
@@ -191,6 +220,19 @@ class RateLimiter:
                 "minute_used": len(t.minute.stamps),
                 "day_used": len(t.day.stamps),
             }
+
+    def wait_estimate(self, tenant_id):
+        """Seconds a call for ``tenant_id`` would wait now for the budget (0 = none), taking
+        nothing: lets a caller with a deadline (a cron run) stop before it starts a wait it
+        cannot see through, rather than inside it."""
+        with self._lock:
+            now = self.clock()
+            waits = [self._app.wait_time(now, self.margin, self.reserve)]
+            if tenant_id:
+                tenant = self._tenant(tenant_id)
+                waits.append(tenant.minute.wait_time(now, self.margin, self.reserve, self.pace_after))
+                waits.append(tenant.day.wait_time(now, self.margin, self.reserve))
+            return max(waits)
 
     # ---------------------------------------------------------------- acquire
 
@@ -237,7 +279,7 @@ class RateLimiter:
                 waits = [self._app.wait_time(now, self.margin, self.reserve)]
                 day_wait = 0.0
                 if tenant is not None:
-                    waits.append(tenant.minute.wait_time(now, self.margin, self.reserve))
+                    waits.append(tenant.minute.wait_time(now, self.margin, self.reserve, self.pace_after))
                     day_wait = tenant.day.wait_time(now, self.margin, self.reserve)
                     waits.append(day_wait)
                 wait = max(waits)
