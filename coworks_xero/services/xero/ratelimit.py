@@ -24,6 +24,9 @@ from . import const
 from .errors import RETRYABLE, XeroError, header
 
 
+PACE_MIN_LIMIT = 10  # calls a minute below which calls are not paced
+
+
 class _Window:
     """A sliding window of send times plus the last hint from Xero."""
 
@@ -181,8 +184,9 @@ class RateLimiter:
         # is in real seconds)
         self.retry_after_scale = retry_after_scale
         # share of a tenant's minute after which its calls are spaced (see _Window.wait_time);
-        # None: never
-        self.pace_after = None if pace_from is None else max(1, int(minute_limit * pace_from))
+        # None: never. A budget of a few calls is not worth spreading (its waits are short).
+        self.pace_after = (None if pace_from is None or minute_limit < PACE_MIN_LIMIT
+                           else max(1, int(minute_limit * pace_from)))
         self._lock = threading.Lock()
         self._tenants: dict = {}
         self._app = _Window(app_minute_limit, const.MINUTE)
