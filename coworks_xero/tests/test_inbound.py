@@ -57,6 +57,12 @@ class InboundCase(CoworksXeroEmulatorCase):
         self.assertTrue(invoice.xero_id, "the invoice must be in Xero first")
         return invoice
 
+    def sent_invoice_with_terms(self, terms, price=1000.0):
+        invoice = self._invoice(price, invoice_payment_term_id=terms.id)
+        self.run_worker()
+        self.assertTrue(invoice.xero_id, "the invoice must be in Xero first")
+        return invoice
+
 
 @tagged("post_install", "-at_install")
 class TestInboundPayments(InboundCase):
@@ -101,6 +107,36 @@ class TestInboundPayments(InboundCase):
         self.assertAlmostEqual(invoice.amount_residual, invoice.amount_total - 100.0)
         self.assertEqual(invoice.xero_status, "AUTHORISED")
         self.assertAlmostEqual(invoice.xero_amount_due, invoice.amount_total - 100.0)
+
+    def test_payments_in_xero_on_an_invoice_in_installments_pay_the_earliest_first(self):
+        """An invoice in installments (30 % now, 70 % at the end of next month) has two open
+        receivable lines in Odoo and one amount due in Xero. A payment of the first installment
+        entered in Xero is registered through Odoo's wizard, as a person would, and reconciled with
+        the earliest installment; a second one for the rest pays the invoice. Nothing echoes."""
+        invoice = self.sent_invoice_with_terms(self.pay_terms_b)
+        installments = invoice.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable").sorted("date_maturity")
+        self.assertEqual(len(installments), 2)
+        first, rest = installments[0].amount_residual, installments[1].amount_residual
+        self.pay_in_xero(invoice, first, reference="Deposit")
+        self.emu("DELETE", "requests")
+        self.run_pull()
+        self.assertEqual(invoice.payment_state, "partial")
+        self.assertTrue(installments[0].reconciled, "the Xero payment goes to the earliest installment")
+        self.assertFalse(installments[1].reconciled)
+        [change] = self.changes(invoice)
+        self.assertEqual(change.state, "applied")
+        self.assertRecordValues(change.payment_id, [{"amount": first, "journal_id": self.bank_journal.id}])
+        self.assertRecordValues(change.payment_id.xero_payment_link_ids, [{"state": "synced"}])
+        self.pay_in_xero(invoice, rest, reference="Balance")
+        self.emu("DELETE", "requests")
+        self.run_pull()
+        self.assertEqual(invoice.payment_state, "paid")
+        self.assertEqual(sorted(self.changes(invoice).payment_id.mapped("amount")), sorted([first, rest]))
+        self.run_worker()
+        self.assertFalse(self.payment_writes(), "payments that came from Xero must not be sent back")
+        self.assertEqual(len([p for p in self.xero_state()["Payments"] if p["Status"] == "AUTHORISED"]), 2)
+        self.assertEqual(invoice.xero_status, "PAID")
 
     def test_unmapped_bank_account_is_a_job_that_says_what_to_do(self):
         invoice = self.sent_invoice(350.0)
