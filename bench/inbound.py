@@ -145,6 +145,35 @@ def percentile(values, p):
     return values[k]
 
 
+def latency_breakdown(order, changed_at, watcher, deliveries, calls):
+    """Medians of where each payment's latency went: to the webhook's delivery (answered by
+    Odoo), from there to the start of Odoo's next read of the invoices (the cron waking, the read
+    spacing), that read, and from its answer to the payment seen reconciled (the apply, its
+    commit and the XML-RPC poll)."""
+    delivered = {}
+    for d in deliveries:
+        if d["ok"]:
+            for rid in d.get("resource_ids", ()):
+                delivered.setdefault(rid, d["at"] + d["elapsed_ms"] / 1000)
+    reads = sorted((r["arrived"], r["ts"]) for r in calls if r["route"] == "GET /Invoices")
+    parts = {"webhook": [], "to_read": [], "read": [], "apply_and_poll": []}
+    with watcher.lock:
+        seen = dict(watcher.seen)
+    for move_id, xero_id, _total in order:
+        key = (1, move_id)
+        hook = delivered.get(xero_id)
+        if key not in seen or hook is None:
+            continue
+        read = next(((a, t) for a, t in reads if a >= hook), None)
+        if read is None or read[1] > seen[key]:
+            continue
+        parts["webhook"].append(hook - changed_at[key])
+        parts["to_read"].append(read[0] - hook)
+        parts["read"].append(read[1] - read[0])
+        parts["apply_and_poll"].append(seen[key] - read[1])
+    return {k: percentile(v, 50) * 1000 for k, v in parts.items()} | {"n": len(parts["webhook"])}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--template", default=os.environ.get("BENCH_TPL", "cx_bench_tpl"))
@@ -236,6 +265,7 @@ def main():
             while odoo1[j] < ts - 60:
                 j += 1
             max_in_60 = max(max_in_60, i - j + 1)
+        breakdown = latency_breakdown(order, changed_at, watcher, hooks["deliveries"], calls1)
         log(f"inbound: phase 1 entered in {entered_s:.0f} s, all seen: {complete}")
         http_429 = sum(1 for r in calls1 if r["status"] == 429)
         print(f"invoices={len(invoices)} pace_s={args.pace_min}-{args.pace_max} xero_latency_s="
@@ -247,6 +277,9 @@ def main():
         print(f"webhook_deliveries={hooks['delivered']} webhook_retried={retried} webhook_failed={hooks['failed']} "
               f"odoo_calls_per_payment={odoo_calls1 / max(len(order), 1):.2f} odoo_max_calls_in_60s={max_in_60} "
               f"(Xero allows 60) http_429={http_429}")
+        print("inbound_breakdown_p50_ms " + " ".join(f"{k}={v:.0f}" for k, v in breakdown.items())
+              + " (Xero's change -> webhook answered by Odoo -> Odoo's next read of the invoices starts -> "
+              "that read answered -> the payment seen reconciled over XML-RPC)")
         sys.stdout.flush()
 
         # -------------------------------------------------------------- 2. webhooks off: the pull alone

@@ -42,12 +42,13 @@ def _entropy():
 
 
 class _Payload:
-    __slots__ = ("first", "last", "events", "body", "attempt", "due")
+    __slots__ = ("first", "last", "events", "resource_ids", "body", "attempt", "due")
 
     def __init__(self, payload):
         self.first = payload["firstEventSequence"]
         self.last = payload["lastEventSequence"]
         self.events = len(payload["events"])
+        self.resource_ids = [e["resourceId"] for e in payload["events"]]  # for the status page only
         # Every attempt sends the same bytes (the signature is made with the key of the moment).
         self.body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
         self.attempt = 0
@@ -250,6 +251,7 @@ class WebhookSender:
                 retry_in = None if final else self.retry_delay(item.attempt)
                 self.deliveries.append({
                     "firstEventSequence": item.first, "lastEventSequence": item.last, "events": item.events,
+                    "resource_ids": item.resource_ids,
                     "attempt": item.attempt, "status": status, "error": error, "ok": ok, "final": final,
                     "retry_in": retry_in, "at": started, "elapsed_ms": round(elapsed * 1000, 1)})
                 del self.deliveries[:-500]
