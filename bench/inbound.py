@@ -38,6 +38,7 @@ Prints:
 """
 import argparse
 import datetime
+import json
 import math
 import os
 import random
@@ -145,7 +146,7 @@ def percentile(values, p):
     return values[k]
 
 
-def latency_breakdown(order, changed_at, watcher, deliveries, calls):
+def latency_breakdown(order, changed_at, watcher, deliveries, calls, dump=None):
     """Medians of where each payment's latency went: to the webhook's delivery (answered by
     Odoo), from there to the start of Odoo's next read of the invoices (the cron waking, the read
     spacing), that read, and from its answer to the payment seen reconciled (the apply, its
@@ -157,6 +158,7 @@ def latency_breakdown(order, changed_at, watcher, deliveries, calls):
                 delivered.setdefault(rid, d["at"] + d["elapsed_ms"] / 1000)
     reads = sorted((r["arrived"], r["ts"]) for r in calls if r["route"] == "GET /Invoices")
     parts = {"webhook": [], "to_read": [], "read": [], "apply_and_poll": []}
+    rows = []
     with watcher.lock:
         seen = dict(watcher.seen)
     for move_id, xero_id, _total in order:
@@ -167,10 +169,16 @@ def latency_breakdown(order, changed_at, watcher, deliveries, calls):
         read = next(((a, t) for a, t in reads if a >= hook), None)
         if read is None or read[1] > seen[key]:
             continue
+        rows.append({"move": move_id, "change": changed_at[key], "hook": hook, "read_start": read[0],
+                     "read_end": read[1], "seen": seen[key]})
         parts["webhook"].append(hook - changed_at[key])
         parts["to_read"].append(read[0] - hook)
         parts["read"].append(read[1] - read[0])
         parts["apply_and_poll"].append(seen[key] - read[1])
+    if dump:
+        with open(dump, "w") as f:
+            json.dump({"payments": rows, "calls": [{k: r[k] for k in ("route", "arrived", "ts", "status")}
+                                                   for r in calls]}, f)
     return {k: percentile(v, 50) * 1000 for k, v in parts.items()} | {"n": len(parts["webhook"])}
 
 
@@ -265,7 +273,8 @@ def main():
             while odoo1[j] < ts - 60:
                 j += 1
             max_in_60 = max(max_in_60, i - j + 1)
-        breakdown = latency_breakdown(order, changed_at, watcher, hooks["deliveries"], calls1)
+        breakdown = latency_breakdown(order, changed_at, watcher, hooks["deliveries"], calls1,
+                                      dump=os.path.join(workdir, "inbound-phase1.json"))
         log(f"inbound: phase 1 entered in {entered_s:.0f} s, all seen: {complete}")
         http_429 = sum(1 for r in calls1 if r["status"] == 429)
         print(f"invoices={len(invoices)} pace_s={args.pace_min}-{args.pace_max} xero_latency_s="

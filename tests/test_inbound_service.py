@@ -121,6 +121,26 @@ def test_documents_and_payments_by_id(env, xero):
     assert full.account_code == "091" and full.account_name == "Card Clearing"
 
 
+def test_reads_the_caller_spaces_itself_go_unpaced_and_the_pull_stays_paced(env, xero, monkeypatch):
+    reader = xin.XeroInbound(xero)
+    invoice_id = _invoice(env, xero)
+    seen = []  # each call's "paced"
+    real_slot = xero.limiter.slot
+
+    def slot(tenant_id, max_wait=None, paced=True):
+        seen.append(paced)
+        return real_slot(tenant_id, max_wait=max_wait, paced=paced)
+
+    monkeypatch.setattr(xero.limiter, "slot", slot)
+    with reader.spaced_by_caller():
+        reader.documents(invoice_ids=[invoice_id])
+        reader.payments_changed_since(dt.datetime.utcnow() - dt.timedelta(minutes=1))
+    with pytest.raises(RuntimeError), reader.spaced_by_caller():
+        raise RuntimeError("a read failed")
+    reader.pull(None)
+    assert seen[:2] == [False, False] and len(seen) > 2 and all(seen[2:]), seen
+
+
 def test_credit_note_allocations_are_read_from_the_credit_note(env, xero):
     reader = xin.XeroInbound(xero)
     invoice_id = _invoice(env, xero, "100.00")

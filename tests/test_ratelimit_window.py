@@ -133,3 +133,21 @@ def test_after_xero_said_nothing_left_the_pacing_adds_at_most_a_spacing_to_the_h
     hard, paced = run(_hard_limiter), run(_limiter)
     assert len(hard) == len(paced) and hard[0] == 20.5
     assert all(h <= p <= h + 60.5 / 30 + 1e-9 for h, p in zip(hard, paced)), (hard, paced)
+
+
+def test_a_caller_spacing_its_own_calls_is_not_paced_but_xero_s_window_still_holds():
+    clock = FakeClock()
+    limiter = _limiter(clock)
+    _burst(limiter, clock, 45)  # past half the minute: paced calls are spread now
+    assert limiter.wait_estimate("t") > 1
+    slept = len(clock.slept)
+    with limiter.slot("t", paced=False):
+        pass
+    assert len(clock.slept) == slept, "an unpaced call goes at once while calls are left"
+    for _ in range(14):  # the minute's 60 used up, unpaced
+        with limiter.slot("t", paced=False):
+            pass
+    assert len(clock.slept) == slept
+    with limiter.slot("t", paced=False):
+        pass  # the 61st waits for the oldest call to age out, paced or not
+    assert clock.slept[slept:] and clock.now - 1000.0 >= 60, clock.slept[slept:]

@@ -13,6 +13,7 @@
   (``If-Modified-Since``), so what webhooks missed is found; it writes Xero's status and amount
   due on the Odoo documents and queues the changes.
 """
+import contextlib
 import datetime
 import logging
 import time
@@ -46,7 +47,8 @@ EVENTS_PER_RUN = 500
 # organisation's 60 calls a minute, a run reads what webhooks named at most every
 # BUSY_READ_SPACING seconds (it waits the rest, then reads every event stored meanwhile in one
 # go), so webhook reads stay within ~2 x 60 / 2.5 = 48 calls a minute and the outbound sync keeps
-# its share; below it, the run reads at once.
+# its share; below it, the run reads at once. Spaced here, a run's reads are not paced again by the
+# limiter (XeroInbound.spaced_by_caller): paced, its second read waited ~2 s behind the first.
 BUSY_READ_SPACING = 2.5
 _last_webhook_read = {}  # {(database, connection id): time.monotonic() of this process's last read}
 # A payment entered in Xero reaches Odoo through its invoice's webhook: the invoice is read, then
@@ -652,12 +654,14 @@ class CoworksSyncConnection(models.Model):
         # A provider that names a payment, not the invoices it changed: its reader reads those.
         by_payment = {"payment_ids": pay_ids} if (pay_ids := [rid for _id, cat, rid in events
                                                               if cat == "PAYMENT"]) else {}
-        ahead = self._coworks_xero_read_payments_ahead(reader, events, pull_due)
-        try:
-            documents = reader.documents(invoice_ids, credit_ids, **by_payment) if (
-                invoice_ids or credit_ids or by_payment) else []
-        finally:
-            early = ahead and ahead()
+        # This run is spaced already (above): its reads go together, unpaced by the limiter.
+        with getattr(reader, "spaced_by_caller", contextlib.nullcontext)():
+            ahead = self._coworks_xero_read_payments_ahead(reader, events, pull_due)
+            try:
+                documents = reader.documents(invoice_ids, credit_ids, **by_payment) if (
+                    invoice_ids or credit_ids or by_payment) else []
+            finally:
+                early = ahead and ahead()
         payments = []
         merged = reader.contacts_merged([rid for _id, cat, rid in events if cat == "CONTACT"])
         changes = None

@@ -397,6 +397,33 @@ class TestInboundReadBudget(InboundCase):
         self.assertEqual((len(self._reads("GET /Invoices")), len(self._reads("GET /Payments"))), (1, 0))
         self.emu("DELETE", "faults")
 
+    def test_past_half_the_minute_a_run_s_reads_still_go_together(self):
+        """Past half of Xero's minute the client's limiter spreads calls about 2 s apart; a
+        webhook run, spaced by the sync itself, reads the invoice and the payments alongside it
+        at the same time still (paced, the second waited behind the first)."""
+        from ..models import xero_inbound
+        from ..services.xero.ratelimit import RateLimiter
+        limiter = RateLimiter.shared(name=self.connection._xero_client_config().accounting_url)
+        first, second = self.sent_invoice(350.0), self.sent_invoice(200.0)
+        self.run_pull()
+        xero_inbound._payments_ahead.pop((self.env.cr.dbname, self.connection.id), None)
+        self.pay_in_xero(first, 100.0)
+        self._webhook_for(first)
+        self.run_worker()  # it needed the payment's read: the next run reads payments ahead
+        client = self.connection._xero_client()
+        while limiter.wait_estimate(self.connection.tenant_id) < 1:  # until the limiter paces
+            client.get_contacts([str(uuid.uuid4())])
+        self.assertLess(self.connection._coworks_minute_calls_used(), xero_inbound.BUSY_MINUTE_CALLS,
+                        "not short yet: the run does not wait for its spacing")
+        self.pay_in_xero(second, 50.0)
+        self._webhook_for(second)
+        self.emu("DELETE", "requests")
+        self.run_worker()
+        self.assertEqual(second.amount_residual, second.amount_total - 50.0)
+        [invoices], [payments] = self._reads("GET /Invoices"), self._reads("GET /Payments")
+        self.assertLess(abs(invoices["arrived"] - payments["arrived"]), 0.5, "the two reads went together")
+        self.assertGreater(limiter.wait_estimate(self.connection.tenant_id), 1, "other calls are still paced")
+
     def test_webhook_reads_are_spaced_only_while_the_minute_budget_runs_short(self):
         from ..models import xero_inbound
         from ..services.xero.ratelimit import RateLimiter

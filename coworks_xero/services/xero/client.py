@@ -345,6 +345,9 @@ class XeroClient:
         # before it gives up with a rate-limit error: None = the limiter's. The sync worker keeps
         # it short, so that one organisation's limit never holds the worker others need.
         self.max_wait = max_wait
+        # False while a caller that spaces its own calls (the webhook reads, see
+        # XeroInbound.spaced_by_caller) reads: the limiter's pacing would split them.
+        self.paced = True
         self.tenant_id = tenant_id or ""
         self.token_store = token_store
         self.limiter = limiter or RateLimiter.shared()
@@ -525,7 +528,7 @@ class XeroClient:
             tokens = self._valid_tokens()
             started = time.monotonic()
             try:
-                with self.limiter.slot(tenant_id, max_wait=self.max_wait) as slot:
+                with self.limiter.slot(tenant_id, max_wait=self.max_wait, paced=self.paced) as slot:
                     self._auth.set(tokens.access_token)
                     try:
                         status, headers, body = self._send(fn)

@@ -241,12 +241,14 @@ class RateLimiter:
     # ---------------------------------------------------------------- acquire
 
     @contextlib.contextmanager
-    def slot(self, tenant_id, max_wait=None):
+    def slot(self, tenant_id, max_wait=None, paced=True):
         """Hold one call's budget: ``with limiter.slot(tid) as s: ...; s.observe(headers)``.
 
         ``tenant_id`` None = a tenantless call (``/Connections``): only the
         app-wide budget applies. ``max_wait``: this caller's patience (default the limiter's):
-        a call that would wait longer raises instead.
+        a call that would wait longer raises instead. ``paced=False``: a caller that spaces its
+        calls itself is not spread by the pacing (see _Window.wait_time); Xero's window, the
+        day and the calls at once still hold.
         """
         tenant = None
         if tenant_id:
@@ -254,7 +256,7 @@ class RateLimiter:
                 tenant = self._tenant(tenant_id)
             self._acquire_semaphore(tenant)
         try:
-            sent = self._reserve(tenant, self.max_wait if max_wait is None else max_wait)
+            sent = self._reserve(tenant, self.max_wait if max_wait is None else max_wait, paced)
             handle = _Slot(self, tenant)
             try:
                 yield handle
@@ -276,14 +278,15 @@ class RateLimiter:
         while not tenant.semaphore.acquire(timeout=0.05):
             pass
 
-    def _reserve(self, tenant, max_wait):
+    def _reserve(self, tenant, max_wait, paced=True):
         while True:
             with self._lock:
                 now = self.clock()
                 waits = [self._app.wait_time(now, self.margin, self.reserve)]
                 day_wait = 0.0
                 if tenant is not None:
-                    waits.append(tenant.minute.wait_time(now, self.margin, self.reserve, self.pace_after))
+                    waits.append(tenant.minute.wait_time(now, self.margin, self.reserve,
+                                                         self.pace_after if paced else None))
                     day_wait = tenant.day.wait_time(now, self.margin, self.reserve)
                     waits.append(day_wait)
                 wait = max(waits)
