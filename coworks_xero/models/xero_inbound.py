@@ -644,6 +644,9 @@ class CoworksSyncConnection(models.Model):
         if not events and not pull_due:
             return
         if events and self._coworks_xero_wait_for_budget():
+            # A new snapshot: the one this run's first statement took (REPEATABLE READ) does not
+            # show the events webhooks stored during the wait, which then waited a run more.
+            cr.commit()
             cr.execute("""SELECT id, category, resource_id FROM coworks_sync_inbound_event
                            WHERE connection_id = %s AND state = 'new' ORDER BY id LIMIT %s""",
                        [self.id, EVENTS_PER_RUN])

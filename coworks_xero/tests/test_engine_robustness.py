@@ -207,6 +207,57 @@ class TestUserWriteDuringPush(RealTransactionsCase):
         # The collision came before the request left: the stale version was never sent.
         self.assertEqual(_emu_get(emulator, "requests")["counts"].get("POST /Contacts"), 1)
 
+    def test_webhook_events_stored_while_a_run_waits_for_its_spacing_are_read_by_that_run(self):
+        """While the minute's budget runs short a webhook run waits for its read spacing, then
+        reads every event stored meanwhile: committed by the webhook route during the wait, they
+        are newer than the run's first snapshot (REPEATABLE READ), and were left for a run later
+        (2.5 s more on their way to Odoo, bench/inbound.py)."""
+        import json
+        from ..models import xero_inbound
+        from ..services.xero import inbound as xin
+        emulator, registry, _name, (_company_id, conn_id, _partner_id) = self._committed_customer("Spaced Co")
+        self.addCleanup(self._delete_events, registry, conn_id)
+        with registry.cursor() as cr:  # the pull is not due: only what webhooks named is read
+            cr.execute("UPDATE coworks_sync_connection SET inbound_pulled_at = now() at time zone 'UTC' WHERE id = %s",
+                       [conn_id])
+
+        def store(resource_id):
+            body = json.dumps({"events": [{
+                "resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{resource_id}", "resourceId": resource_id,
+                "eventDateUtc": "2026-03-03T10:00:00.000", "eventType": "UPDATE", "eventCategory": "INVOICE",
+                "tenantId": seed.TENANT_AU, "tenantType": "ORGANISATION"}],
+                "firstEventSequence": 1, "lastEventSequence": 1, "entropy": uuid.uuid4().hex[:20]}).encode()
+            with registry.cursor() as cr:  # the webhook route's own transaction
+                self.assertEqual(api.Environment(cr, SUPERUSER_ID, {})["coworks.sync.inbound.event"]._store(
+                    xin.parse_webhook(body)), 1)
+
+        store(str(uuid.uuid4()))
+        late = threading.Timer(0.6, store, [str(uuid.uuid4())])  # a webhook arriving during the wait
+        key = (registry.db_name, conn_id)
+        xero_inbound._last_webhook_read[key] = time.monotonic()  # this process read just now
+        self.addCleanup(xero_inbound._last_webhook_read.pop, key, None)
+        Connection = registry["coworks.sync.connection"]
+        with patch.object(xero_inbound, "BUSY_READ_SPACING", 1.5), \
+                patch.object(Connection, "_coworks_budget_short", lambda self: True, create=True):
+            with registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                conn = env["coworks.sync.connection"].browse(conn_id)
+                late.start()
+                conn._coworks_xero_inbound_sync()  # its first statement takes the snapshot, then it waits
+                cr.commit()
+        late.join(10)
+        with registry.cursor() as cr:
+            cr.execute("SELECT state FROM coworks_sync_inbound_event WHERE connection_id = %s", [conn_id])
+            self.assertEqual(sorted(r[0] for r in cr.fetchall()), ["done", "done"],
+                             "the event stored during the wait is read by the run that waited")
+        reads = [r for r in _emu_get(emulator, "requests")["requests"] if r["route"] == "GET /Invoices"]
+        self.assertEqual(len(reads), 1, "both in one read")
+
+    @staticmethod
+    def _delete_events(registry, conn_id):
+        with registry.cursor() as cr:
+            cr.execute("DELETE FROM coworks_sync_inbound_event WHERE connection_id = %s", [conn_id])
+
     @staticmethod
     def _cleanup(registry, saved, company_id, conn_id, partner_id):
         with registry.cursor() as cr:
