@@ -39,6 +39,9 @@ BATCH_SIZE = 50  # Xero takes up to 50 documents per call comfortably
 # budget end a run between batches; fifty (up to a minute under load) once overran
 # limit_time_real_cron and the whole batch was done again (bench/inbound.py, pull phase).
 BATCH_SIZE_BY_KIND = {"attachment": 10, "inbound": 10}
+# Kinds whose batches make no call to the provider (what came from Xero, applied in Odoo): they do
+# not wait for the organisation's call budget, which the outbound sends may have spent.
+NO_CALL_KINDS = frozenset({"inbound"})
 CLAIM_SIZE = 200  # jobs claimed per round of the cron loop
 CONCURRENCY_RETRIES = 5  # a step whose writes collide with a user's is run again (never the send)
 CLAIM_LOCK_SPACE = 0x58e0  # advisory-lock namespace of claimed jobs (first key; the job id is the second)
@@ -540,7 +543,7 @@ class CoworksSyncJob(models.Model):
             size = BATCH_SIZE_BY_KIND.get(kind, BATCH_SIZE)
             for start in range(0, len(group), size):
                 batch = group[start:start + size]
-                wait = self._budget_wait_past(conn, deadline)
+                wait = 0 if kind in NO_CALL_KINDS else self._budget_wait_past(conn, deadline)
                 if wait:
                     if out is not None:
                         out.finish()

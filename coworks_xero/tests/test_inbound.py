@@ -424,6 +424,33 @@ class TestInboundReadBudget(InboundCase):
         self.assertLess(abs(invoices["arrived"] - payments["arrived"]), 0.5, "the two reads went together")
         self.assertGreater(limiter.wait_estimate(self.connection.tenant_id), 1, "other calls are still paced")
 
+    def test_changes_from_xero_are_applied_while_the_minute_budget_is_spent(self):
+        """Applying what came from Xero calls nothing: an organisation's spent minute (the
+        outbound sync's sends, a 429) does not hold back a payment entered in Xero."""
+        from ..services.xero.ratelimit import RateLimiter
+        limiter = RateLimiter.shared(name=self.connection._xero_client_config().accounting_url)
+        move = self.sent_invoice(350.0)
+        self.run_pull()  # the pull is not due in the run below
+        self.pay_in_xero(move, 100.0)
+        self._webhook_for(move)
+        Connection = type(self.connection)
+        store = Connection._coworks_xero_store_reads
+        waits = []
+
+        def store_then_spent(conn, *args, **kwargs):
+            queued = store(conn, *args, **kwargs)
+            limiter.block(conn.tenant_id, 120)  # then Xero says: no call for two minutes
+            waits.append(conn._coworks_call_wait())
+            return queued
+
+        with patch.object(Connection, "_coworks_xero_store_reads", store_then_spent):
+            self.run_worker()  # reads and queues the payment, then applies it
+        self.assertTrue(waits and waits[0] > 60, waits)
+        [change] = self.changes(move)
+        self.assertEqual(move.amount_residual, move.amount_total - 100.0, "applied in the same run")
+        self.assertEqual(self.change_jobs(change).state, "done")
+        limiter.reset()
+
     def test_webhook_reads_are_spaced_only_while_the_minute_budget_runs_short(self):
         from ..models import xero_inbound
         from ..services.xero.ratelimit import RateLimiter
