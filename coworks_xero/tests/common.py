@@ -2,6 +2,7 @@ import datetime
 import json
 import threading
 import urllib.request
+import uuid
 from unittest.mock import patch
 
 import urllib3
@@ -16,6 +17,15 @@ from xero_emulator import EmulatorServer, seed
 from ..services.xero.ratelimit import RateLimiter
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def invoice_webhook_body(invoice_id, tenant_id):
+    """The signed body's bytes Xero posts when an invoice of that organisation changed."""
+    return json.dumps({"events": [{
+        "resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{invoice_id}",
+        "resourceId": invoice_id, "eventDateUtc": fields.Datetime.now().isoformat(), "eventType": "UPDATE",
+        "eventCategory": "INVOICE", "tenantId": tenant_id, "tenantType": "ORGANISATION"}],
+        "firstEventSequence": 1, "lastEventSequence": 1, "entropy": uuid.uuid4().hex[:20]}).encode()
 
 
 class RealTransactionsCase(BaseCase):

@@ -13,7 +13,7 @@ from odoo.tests.common import get_db_name
 from xero_emulator import EmulatorServer, seed
 
 from ..models import sync_engine
-from .common import CoworksXeroEmulatorCase, RealTransactionsCase
+from .common import CoworksXeroEmulatorCase, RealTransactionsCase, invoice_webhook_body
 
 
 @tagged("post_install", "-at_install")
@@ -212,7 +212,6 @@ class TestUserWriteDuringPush(RealTransactionsCase):
         reads every event stored meanwhile: committed by the webhook route during the wait, they
         are newer than the run's first snapshot (REPEATABLE READ), and were left for a run later
         (2.5 s more on their way to Odoo, bench/inbound.py)."""
-        import json
         from ..models import xero_inbound
         from ..services.xero import inbound as xin
         emulator, registry, _name, (_company_id, conn_id, _partner_id) = self._committed_customer("Spaced Co")
@@ -222,26 +221,26 @@ class TestUserWriteDuringPush(RealTransactionsCase):
                        [conn_id])
 
         def store(resource_id):
-            body = json.dumps({"events": [{
-                "resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{resource_id}", "resourceId": resource_id,
-                "eventDateUtc": "2026-03-03T10:00:00.000", "eventType": "UPDATE", "eventCategory": "INVOICE",
-                "tenantId": seed.TENANT_AU, "tenantType": "ORGANISATION"}],
-                "firstEventSequence": 1, "lastEventSequence": 1, "entropy": uuid.uuid4().hex[:20]}).encode()
+            body = invoice_webhook_body(resource_id, seed.TENANT_AU)
             with registry.cursor() as cr:  # the webhook route's own transaction
                 self.assertEqual(api.Environment(cr, SUPERUSER_ID, {})["coworks.sync.inbound.event"]._store(
                     xin.parse_webhook(body)), 1)
 
         store(str(uuid.uuid4()))
         late = threading.Timer(0.6, store, [str(uuid.uuid4())])  # a webhook arriving during the wait
-        key = (registry.db_name, conn_id)
-        xero_inbound._last_webhook_read[key] = time.monotonic()  # this process read just now
-        self.addCleanup(xero_inbound._last_webhook_read.pop, key, None)
-        Connection = registry["coworks.sync.connection"]
-        with patch.object(xero_inbound, "BUSY_READ_SPACING", 1.5), \
-                patch.object(Connection, "_coworks_budget_short", lambda self: True, create=True):
+        self.addCleanup(xero_inbound._last_webhook_read.pop, (registry.db_name, conn_id), None)
+        with patch.object(xero_inbound, "BUSY_READ_SPACING", 1.5):
             with registry.cursor() as cr:
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 conn = env["coworks.sync.connection"].browse(conn_id)
+                # The minute's budget runs short (this process's calls), and a webhook read has
+                # just gone: the next run waits for its spacing.
+                client = conn._xero_client()
+                client.paced = False  # quickly: the pacing would spread the calls over ~20 s
+                for _i in range(xero_inbound.BUSY_MINUTE_CALLS):
+                    client.get_contacts([str(uuid.uuid4())])
+                self.assertTrue(conn._coworks_budget_short())
+                conn._coworks_xero_wait_for_budget()
                 late.start()
                 conn._coworks_xero_inbound_sync()  # its first statement takes the snapshot, then it waits
                 cr.commit()

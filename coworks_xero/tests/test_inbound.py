@@ -11,7 +11,7 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import tagged
 
-from .common import CoworksXeroEmulatorCase
+from .common import CoworksXeroEmulatorCase, invoice_webhook_body
 
 
 class InboundCase(CoworksXeroEmulatorCase):
@@ -353,13 +353,8 @@ class TestInboundReadBudget(InboundCase):
 
     def _webhook_for(self, move):
         """What Odoo's webhook route stores when Xero says the invoice changed."""
-        import json
         from ..services.xero import inbound as xin
-        body = json.dumps({"events": [{
-            "resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{move.xero_id}",
-            "resourceId": move.xero_id, "eventDateUtc": fields.Datetime.now().isoformat(), "eventType": "UPDATE",
-            "eventCategory": "INVOICE", "tenantId": self.connection.tenant_id, "tenantType": "ORGANISATION"}],
-            "firstEventSequence": 1, "lastEventSequence": 1, "entropy": uuid.uuid4().hex[:20]}).encode()
+        body = invoice_webhook_body(move.xero_id, self.connection.tenant_id)
         self.assertEqual(self.env["coworks.sync.inbound.event"].sudo()._store(xin.parse_webhook(body)), 1)
 
     def _reads(self, route):

@@ -278,7 +278,7 @@ class RateLimiter:
         while not tenant.semaphore.acquire(timeout=0.05):
             pass
 
-    def _reserve(self, tenant, max_wait, paced=True):
+    def _reserve(self, tenant, max_wait, paced):
         while True:
             with self._lock:
                 now = self.clock()
