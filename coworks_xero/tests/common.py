@@ -252,14 +252,35 @@ class CoworksXeroEmulatorCase(CoworksXeroCommon):
 
     def run_worker_at(self, when):
         """Run the sync cron as it runs once the clock has reached ``when`` (a backed-off retry
-        becoming due): the clock moves, nothing of the engine's state is written by hand."""
+        becoming due, a worker woken for the call budget): the clock moves, nothing of the
+        engine's state is written by hand."""
         from freezegun import freeze_time
-        if when - fields.Datetime.now() >= datetime.timedelta(minutes=1):
-            # A minute or more goes by: Xero's call windows are empty by then. The client's
-            # limiter keeps its own (real) clock, which freezegun does not move.
-            RateLimiter.shared(name=self.connection._xero_client_config().accounting_url).reset()
-        with freeze_time(when + datetime.timedelta(seconds=1), tick=True):
+        moved_to = when + datetime.timedelta(seconds=1)
+        jump = (moved_to - fields.Datetime.now()).total_seconds()
+        if jump > 0:
+            self._move_limiter_clock(jump)
+        with freeze_time(moved_to, tick=True):
             self.run_worker()
+
+    def _move_limiter_clock(self, seconds):
+        """The client's limiter keeps its own clock (freezegun does not move an instance's
+        function): move it as far ahead of the real clock as the test's clock moves (for the
+        rest of the test: the calls it counts in the moved run keep their age), so that
+        its windows age exactly as Xero's would. (Resetting it instead forgets a wait that the
+        move does not cover, and keeping a wait that it does, as a trigger's time rounded to the
+        second can, holds the woken run.)"""
+        limiter = RateLimiter.shared(name=self.connection._xero_client_config().accounting_url)
+        if not hasattr(self, "_limiter_clock_offset"):
+            real_clock = limiter.clock
+            self._limiter_clock_offset = 0.0
+            limiter.clock = lambda: real_clock() + self._limiter_clock_offset
+
+            def restore():
+                limiter.clock = real_clock
+                limiter.reset()
+            self.addCleanup(restore)
+        # never back: what it counted in a moved run stays as old as it was then
+        self._limiter_clock_offset = max(self._limiter_clock_offset, seconds)
 
     def _run_deferred_work(self, log=None, rounds=10):
         """Run the cron again at each due time of work deferred to later (a rate-limited
