@@ -313,6 +313,8 @@ class TestInboundPaymentsTogether(InboundCase):
             self.assertIn(ref, payment.memo or "")
             self.assertEqual(payment.move_id.state, "posted")
             self.assertEqual(payment.reconciled_invoice_ids, inv, "reconciled with its own document")
+            self.assertEqual(inv.matched_payment_ids, payment, "listed on its document, as the wizard lists it")
+            self.assertEqual(inv.reconciled_payment_ids, payment)
             self.assertAlmostEqual(inv.amount_residual, inv.amount_total - amount)
             self.assertEqual(inv.payment_state, "paid" if amount == inv.amount_total else "partial")
             link = payment.xero_payment_link_ids
