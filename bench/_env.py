@@ -40,6 +40,25 @@ def ensure_accounting(env, company):
     return env["account.journal"].search([("type", "=", "sale"), ("company_id", "=", company.id)], limit=1)
 
 
+def bench_connection(env, company, tenant, provider="xero"):
+    """An active connection of ``company`` (made if it has none) to ``provider``, as the posting
+    benches need it: the hooks only read that one exists, nothing is sent (the cron is not run)."""
+    company.coworks_xero_sync_enabled = True
+    if provider != "xero":
+        company.coworks_sync_provider = provider
+    Conn = env["coworks.sync.connection"].with_context(active_test=False)
+    conn = Conn.search([("company_id", "=", company.id), ("active", "=", True)], limit=1)
+    if not conn:
+        conn = Conn.create({"company_id": company.id, "provider": provider, "state": "connected",
+                            "tenant_id": f"{tenant}-{provider}"})
+    return conn
+
+
+def add_provider_argument(ap):
+    ap.add_argument("--provider", choices=("xero", "qbo"), default="xero",
+                    help="the provider of the company's connection (the hooks are the engine's, for both)")
+
+
 def service_product(env, company, name="Bench hot desk", price=350.0, kind="plan"):
     tax = env["account.tax"].search([("company_id", "=", company.id), ("type_tax_use", "=", "sale"),
                                      ("amount_type", "=", "percent"), ("price_include", "=", False)], limit=1)

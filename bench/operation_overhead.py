@@ -27,8 +27,8 @@ import argparse
 import functools
 import time
 
-from _env import (ensure_accounting, environment, make_invoices, receivable_lines, register_payment, registry_for,
-                  service_product)
+from _env import (add_provider_argument, bench_connection, ensure_accounting, environment, make_invoices,
+                  receivable_lines, register_payment, registry_for, service_product)
 
 OPERATIONS = ("pay_single", "pay_partial", "pay_group", "credit_reconcile", "cancel", "edit_customer")
 
@@ -40,16 +40,15 @@ def main():
     ap.add_argument("--per-op", type=int, default=100, help="operations timed per side and per kind")
     ap.add_argument("--block", type=int, default=10)
     ap.add_argument("--only", action="append", choices=OPERATIONS)
+    add_provider_argument(ap)
     args = ap.parse_args()
     registry = registry_for(args.db, args.conf)
     with environment(registry) as env:
         company = env.company
         journal = ensure_accounting(env, company)
         bank = env["account.journal"].search([("type", "=", "bank"), ("company_id", "=", company.id)], limit=1)
-        company.coworks_xero_sync_enabled = True
-        Conn = env["coworks.sync.connection"].with_context(active_test=False)
-        if not Conn.search([("company_id", "=", company.id), ("active", "=", True)]):
-            Conn.create({"company_id": company.id, "state": "connected", "tenant_id": "bench-ops"})
+        bench_connection(env, company, "bench-ops", args.provider)
+        print(f"provider={args.provider} (the provider of the company's connection)", flush=True)
         product, tax = service_product(env, company)
         cron = env.ref("coworks_xero.ir_cron_sync")
         Job = env["coworks.sync.job"]

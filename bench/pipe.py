@@ -1,21 +1,30 @@
-"""The pipe, full: a backlog drained by real Odoo against Xero's limits. Prints figures; NOT a test.
+"""The pipe, full: a backlog drained by real Odoo against the provider's limits. Prints figures; NOT a test.
 
-A fresh copy of the bench template with the soak company (AUD, generic chart, 10 % sales tax)
-connected to a fresh Xero emulator (loopback, real 1x clock, Xero's limits: 60 calls a minute,
-5 at once, 5,000 a day; every call answered after 250-800 ms). While the company's sync is off,
---customers customers get --invoices posted invoices, --paid of them paid (one payment each):
-nothing is queued. Then real Odoo (``--workers=2 --max-cron-threads=1``, ``limit_time_real_cron``
-= --cron-limit) runs, the admin switches sync on over XML-RPC, and the bench waits until every
-document is in Xero, reading the emulator's request log and the cron worker's memory meanwhile.
+A fresh copy of the bench template with the soak company connected to a fresh emulator (loopback,
+real 1x clock, every call answered after 250-800 ms):
+  --provider xero (default): the AUD soak company (generic chart, 10 % sales tax) and the Xero
+      emulator in this process, Xero's limits: 60 calls a minute, 5 at once, 5,000 a day; a write
+      carries 50 documents.
+  --provider qbo: the USD soak company of bench/qbo_soak.py (8.875 % sales tax) and the QuickBooks
+      Online emulator in its own process, Intuit's limits per realm: 500 requests a minute, 10 at
+      once; first sends of invoices and of payments go 30 to a batch request, a customer is one
+      create after its look-ups.
+While the company's sync is off, --customers customers get --invoices posted invoices, --paid of
+them paid (one payment each): nothing is queued. Then real Odoo (``--workers=2
+--max-cron-threads=1``, ``limit_time_real_cron`` = --cron-limit) runs, the admin switches sync on
+over XML-RPC, and the bench waits until every document is in the provider, reading the emulator's
+request log and the cron worker's memory meanwhile.
 
 Prints:
   docs=<customers + invoices + payments synced> drain_s=<switch-on to nothing left>
   calls=<accounting calls> writes=<...> reads=<...> http_429=<...> max_calls_in_60s=<...>
   pipe_utilisation=<bound_s / drain_s>   (target >= 0.9)
-      bound_s: the least time Xero's limits allow for those calls (window_bound): the k-th call
-      of a drain starts no earlier than 60 s after the (k-60)-th (60 calls in any 60 s, bursts
-      allowed) nor before the (k-5)-th is answered (5 at once), each answered after the mean latency.
-      The calls counted are the writes the documents need (50 a call per kind) and the reads made.
+      bound_s: the least time the provider's limits allow for those calls (window_bound): on Xero
+      the k-th call of a drain starts no earlier than 60 s after the (k-60)-th (60 calls in any
+      60 s, bursts allowed) nor before the (k-5)-th is answered (5 at once), each answered after
+      the mean latency (QuickBooks: 500 and 10). The calls counted are the writes the documents
+      need (per call: Xero 50 of each kind; QuickBooks 30 invoices, one customer, 30 payments)
+      and the reads made.
   pipe_utilisation_writes_only=<the same bound over the writes alone / drain_s>   (the bound over
       the calls made grows with the reads Odoo makes: past 60 calls each 60 more add a minute)
   minute_budget_used=<calls in the busiest 60 s / 60> minute_budget_used_mean=<calls a minute over
@@ -25,7 +34,7 @@ Prints:
   cron_worker_killed=<timeouts / limits logged for the cron worker>   (target 0)
   cron_worker_peak_rss_mb=<peak RSS of the cron worker while draining>
 
-    bash bench/run.sh pipe [--invoices 1500 --paid 1500 --customers 300]
+    bash bench/run.sh pipe [--invoices 1500 --paid 1500 --customers 300] [--provider qbo]
     $PY bench/pipe.py --template cx_bench_tpl [--invoices 2500 --paid 2000 --customers 500]
 """
 import argparse
@@ -48,6 +57,64 @@ from xero_emulator import EmulatorServer  # noqa: E402
 from xero_emulator.seed import TENANT_AU  # noqa: E402
 
 ACCOUNTING = "/api.xro/2.0/"
+
+
+class XeroTarget:
+    """The Xero emulator in this process, the soak company connected to its AU organisation."""
+    provider, name = "xero", "Xero"
+    per_minute, concurrent = 60, 5  # calls an organisation may make (Xero's minute and concurrency limits)
+    per_call = {"customers": 50, "invoices": 50, "paid": 50}  # documents one write can carry
+
+    def __init__(self, args, workdir):
+        self.server = EmulatorServer(host="127.0.0.1", port=0, time_scale=1.0).start()
+        self.base_url = self.server.base_url
+
+    def setup(self, args, db, odoo_url, customers):
+        shell(args, db, {"SOAK_STEP": "base", "SOAK_CUSTOMERS": str(customers)})
+        return shell(args, db, {"SOAK_STEP": "connect", "SOAK_EMU": self.base_url, "SOAK_ODOO_URL": odoo_url,
+                                "SOAK_TENANT": TENANT_AU, "SOAK_CUSTOMERS": "0"})
+
+    def calls_since(self, t):
+        """The accounting API's calls (not OAuth, not the emulator's controls) from ``t`` on."""
+        app = self.server.app
+        with app.lock:
+            return [r for r in app.log if r["path"].startswith(ACCOUNTING) and r["ts"] >= t]
+
+    def stop(self):
+        self.server.stop()
+
+
+class QboTarget:
+    """The QuickBooks Online emulator in its own process (as bench/qbo_soak.py runs it), the soak
+    company (USD) connected to its US company. Intuit's limits per realm and app: 500 requests a
+    minute and 10 at once (and 40 batch requests a minute, not counted in the bound). First sends
+    of invoices and of payments go 30 to a batch request; a customer is one create (after its
+    look-ups by email and by name)."""
+    provider, name = "qbo", "QuickBooks Online"
+    per_minute, concurrent = 500, 10
+    per_call = {"customers": 1, "invoices": 30, "paid": 30}
+
+    def __init__(self, args, workdir):
+        from qbo_soak import QboEmulatorProcess
+        self.process = QboEmulatorProcess(args, workdir).start()
+        self.base_url = self.process.base_url
+
+    def setup(self, args, db, odoo_url, customers):
+        from qbo_emulator.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, REALM_US
+        from qbo_soak import SETUP
+        shell(args, db, {"SOAK_STEP": "base", "SOAK_CUSTOMERS": str(customers)}, script_name=SETUP)
+        return shell(args, db, {"SOAK_STEP": "connect", "SOAK_EMU": self.base_url, "SOAK_ODOO_URL": odoo_url,
+                                "SOAK_REALM": REALM_US, "SOAK_CLIENT_ID": DEMO_CLIENT_ID,
+                                "SOAK_CLIENT_SECRET": DEMO_CLIENT_SECRET, "SOAK_CUSTOMERS": "0"}, script_name=SETUP)
+
+    def calls_since(self, t):
+        return [r for r in self.process.requests() if r["path"].startswith("/v3/") and r["ts"] >= t]
+
+    def stop(self):
+        self.process.stop()
+
+
+TARGETS = {"xero": XeroTarget, "qbo": QboTarget}
 
 
 class RssSampler(threading.Thread):
@@ -139,6 +206,8 @@ def arguments(description, **defaults):
     ap.add_argument("--timeout", type=float, default=1200, help="seconds before giving up the drain")
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--provider", choices=sorted(TARGETS), default="xero",
+                    help="the accounting system drained into: its emulator, its limits in the bound")
     return ap
 
 
@@ -146,15 +215,13 @@ def drain(args, customers, invoices, paid, db=None):
     """Make the backlog with sync off, switch it on, wait until it is drained: the figures."""
     db = run_db(db or "pipe_run")
     workdir = fresh_run(db, args.template, db)
-    emulator_srv = EmulatorServer(host="127.0.0.1", port=0, time_scale=1.0).start()
-    base, emulator = emulator_srv.base_url, emulator_srv.app
+    target = TARGETS[args.provider](args, workdir)
+    base = target.base_url
     server = OdooServer(args, db, workdir, "a", options=(
         f"limit_time_real_cron = {args.cron_limit}\n"))
     try:
-        log(f"pipe: {customers} customers, {invoices} invoices, {paid} paid, sync off")
-        shell(args, db, {"SOAK_STEP": "base", "SOAK_CUSTOMERS": str(customers)})
-        ids = shell(args, db, {"SOAK_STEP": "connect", "SOAK_EMU": base, "SOAK_ODOO_URL": server.url,
-                               "SOAK_TENANT": TENANT_AU, "SOAK_CUSTOMERS": "0"})
+        log(f"pipe: {customers} customers, {invoices} invoices, {paid} paid, sync off, into {target.name}")
+        ids = target.setup(args, db, server.url, customers)
         made = shell(args, db, {"PIPE_COMPANY": str(ids["company_id"]), "PIPE_CUSTOMERS": str(customers),
                                 "PIPE_INVOICES": str(invoices), "PIPE_PAID": str(paid),
                                 "PIPE_PRODUCT": str(ids["product"]), "PIPE_TAX": str(ids["tax"]),
@@ -186,8 +253,7 @@ def drain(args, customers, invoices, paid, db=None):
                 break
             time.sleep(0.5)
         sampler.stop_flag.set()
-        with emulator.lock:
-            calls = [r for r in emulator.log if r["path"].startswith(ACCOUNTING) and r["ts"] >= t_on]
+        calls = target.calls_since(t_on)
         states = collections.defaultdict(dict)
         for kind, state, n in query(db, "SELECT kind, state, count(*) FROM coworks_sync_job GROUP BY 1, 2 ORDER BY 1, 2"):
             states[kind][state] = n
@@ -207,11 +273,11 @@ def drain(args, customers, invoices, paid, db=None):
             "made": made, "expected": expected, "drain_s": drain_s, "left": left, "states": dict(states),
             "jobs": jobs, "calls": calls, "max_in_60": max_in_60, "gaps": gaps, "killed": killed,
             "peak_rss": sampler.peak, "cron_pids": len(sampler.pids),
-            "profile": batch_profile(f"{workdir}/odoo-a.log"),
+            "profile": batch_profile(f"{workdir}/odoo-a.log"), "target": target,
         }
     finally:
         server.stop()
-        emulator_srv.stop()
+        target.stop()
         if not args.keep_db:
             subprocess.run(["dropdb", "--if-exists", "--force", db], check=False)
 
@@ -219,15 +285,17 @@ def drain(args, customers, invoices, paid, db=None):
 def main():
     args = arguments(__doc__.split("\n")[0]).parse_args()
     out = drain(args, args.customers, args.invoices, args.paid)
-    made, expected, drain_s, calls = out["made"], out["expected"], out["drain_s"], out["calls"]
+    made, expected, drain_s, calls, target = out["made"], out["expected"], out["drain_s"], out["calls"], out["target"]
+    per_minute, concurrent = target.per_minute, target.concurrent
     writes = [r for r in calls if r["method"] in ("PUT", "POST", "DELETE")]
     reads = [r for r in calls if r["method"] == "GET"]
     http_429 = sum(1 for r in calls if r["status"] == 429)
-    needed_writes = (math.ceil(made["customers"] / 50) + math.ceil(made["invoices"] / 50)
-                     + math.ceil(made["paid"] / 50))
+    needed_writes = sum(math.ceil(made[kind] / per_call) for kind, per_call in target.per_call.items())
     latency = (args.latency_min + args.latency_max) / 2
-    bound_s = window_bound(needed_writes + len(reads), latency)
+    bound_s = window_bound(needed_writes + len(reads), latency, per_minute, concurrent)
     by_route = collections.Counter(r["route"] for r in calls)
+    print(f"provider={target.provider} ({target.name}: {per_minute} calls a minute, {concurrent} at once; "
+          f"documents a write carries: {target.per_call})")
     print(f"jobs_by_kind_and_state={out['states']}")
     print(f"calls_by_route={dict(by_route.most_common())}")
     print(f"docs={expected} drain_s={drain_s:.1f}" if drain_s is not None
@@ -237,19 +305,20 @@ def main():
     if drain_s:
         print(f"pipe_utilisation={bound_s / drain_s:.2f} (bound {bound_s:.1f} s: the least time for "
               f"{needed_writes + len(reads)} calls (the {needed_writes} writes needed + the {len(reads)} reads made) "
-              f"at 60 in any 60 s, 5 at once, {latency:.3f} s an answer; {expected / drain_s * 60:.0f} documents a minute)")
+              f"at {per_minute} in any 60 s, {concurrent} at once, {latency:.3f} s an answer; "
+              f"{expected / drain_s * 60:.0f} documents a minute)")
         # The bound above counts the reads Odoo chose to make: more reads make it longer (past 60
         # calls, each 60 more add a minute), so it can rise without the drain getting shorter.
-        # The same ratio over the writes alone says how close the drain came to Xero's limits
+        # The same ratio over the writes alone says how close the drain came to the limits
         # for what the documents strictly need.
         # The issue's own measure of a full pipe (its figures: "at most 22 calls a minute of
         # Xero's 60: about a third of what one organisation allows"): the share of the minute
         # budget used, in the busiest minute and on average over the drain. It ignores the burst
         # a sliding window allows at the start, which the bound above counts.
-        print(f"minute_budget_used={out['max_in_60'] / 60:.2f} (busiest 60 s) "
-              f"minute_budget_used_mean={len(calls) / drain_s:.2f} ({len(calls) / drain_s * 60:.1f} calls a "
-              f"minute over the drain, of Xero's 60)")
-        writes_bound = window_bound(needed_writes, latency)
+        print(f"minute_budget_used={out['max_in_60'] / per_minute:.2f} (busiest 60 s) "
+              f"minute_budget_used_mean={len(calls) / drain_s * 60 / per_minute:.2f} ({len(calls) / drain_s * 60:.1f} "
+              f"calls a minute over the drain, of {target.name}'s {per_minute})")
+        writes_bound = window_bound(needed_writes, latency, per_minute, concurrent)
         print(f"pipe_utilisation_writes_only={writes_bound / drain_s:.2f} (bound {writes_bound:.1f} s for the "
               f"{needed_writes} writes alone)")
     gaps = out["gaps"]

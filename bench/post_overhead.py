@@ -21,7 +21,8 @@ import argparse
 import statistics
 import time
 
-from _env import ensure_accounting, environment, registry_for, service_product
+from _env import (add_provider_argument, bench_connection, ensure_accounting, environment, registry_for,
+                  service_product)
 
 
 def main():
@@ -34,16 +35,15 @@ def main():
     ap.add_argument("--keep-triggers", action="store_true",
                     help="leave the cron's wake-up triggers in place (a burst before the worker runs: "
                          "only the first post of the run creates one)")
+    add_provider_argument(ap)
     args = ap.parse_args()
 
     registry = registry_for(args.db, args.conf)
     with environment(registry) as env:
         company = env.company
         journal = ensure_accounting(env, company)
-        company.coworks_xero_sync_enabled = True
-        Conn = env["coworks.sync.connection"].with_context(active_test=False)
-        if not Conn.search([("company_id", "=", company.id), ("active", "=", True)]):
-            Conn.create({"company_id": company.id, "state": "connected", "tenant_id": "bench-post"})
+        bench_connection(env, company, "bench-post", args.provider)
+        print(f"provider={args.provider} (the provider of the company's connection)", flush=True)
         product, tax = service_product(env, company)
         partners = env["res.partner"].create([{"name": f"Post bench customer {i}"} for i in range(args.partners)])
         warm = 4  # posts before measuring, two each way

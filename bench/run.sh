@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (they print measured figures; nothing here is a test).
 #   bash bench/run.sh [post|backfill|writeback|pipe|inbound|multi_org|latency|memory|two_servers|soak|qbo_soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
+# The benches that take --provider (post, pipe, latency, memory, multi_org) run into Xero unless
+# told `--provider qbo`; `all` runs each of them once for every provider of BENCH_PROVIDERS
+# ("xero qbo" unless set). The fault soaks are one bench per provider (soak, qbo_soak).
 # A template database cx_bench_tpl (coworks_xero installed with demo data, like scripts/test.sh
 # does) is created once; every bench runs on a fresh copy of it, cx_bench, since benches commit.
 # BENCH_TPL names another template (e.g. to keep out of someone else's runs on the same server).
@@ -11,6 +14,8 @@ source "$(dirname "$0")/../scripts/env.sh"
 cd "$REPO_ROOT"
 which="${1:-all}"
 shift || true
+given=("$@")
+providers="${BENCH_PROVIDERS:-xero qbo}"
 tpl="${BENCH_TPL:-cx_bench_tpl}"
 db=${BENCH_DB:-cx_bench}
 # the benches' own databases (pipe_run, soak_*, memory_run_*, ...) take a suffix from BENCH_DB
@@ -38,14 +43,26 @@ fi
 fresh_db() {
   dropdb --if-exists --force "$db" && createdb -T "$tpl" "$db"
 }
+on_fresh_db() {
+  fresh_db && "$@"
+}
 status=0
+# each_run NAME CMD...: one bench alone runs with the options given; under `all` a bench that takes
+# --provider runs once for each provider
+each_run() {
+  local name=$1; shift
+  if [ "$which" != all ]; then
+    echo "== $name ${given[*]} =="; "$@" "${given[@]}" || status=1
+  else
+    for provider in $providers; do
+      echo "== $name --provider $provider =="; "$@" --provider "$provider" || status=1
+    done
+  fi
+}
 if [ "$which" = post ] || [ "$which" = all ]; then
-  echo "== bench/post_overhead.py =="
-  fresh_db && "$PY" bench/post_overhead.py --db "$db" --conf "$conf" || status=1
-  echo "== bench/operation_overhead.py =="
-  fresh_db && "$PY" bench/operation_overhead.py --db "$db" --conf "$conf" || status=1
-  echo "== bench/hook_queries.py =="
-  fresh_db && "$PY" bench/hook_queries.py --db "$db" --conf "$conf" || status=1
+  each_run bench/post_overhead.py on_fresh_db "$PY" bench/post_overhead.py --db "$db" --conf "$conf"
+  each_run bench/operation_overhead.py on_fresh_db "$PY" bench/operation_overhead.py --db "$db" --conf "$conf"
+  each_run bench/hook_queries.py on_fresh_db "$PY" bench/hook_queries.py --db "$db" --conf "$conf"
 fi
 if [ "$which" = backfill ] || [ "$which" = all ]; then
   if [ "$which" = backfill ] && [ $# -gt 0 ]; then
@@ -63,9 +80,7 @@ if [ "$which" = writeback ] || [ "$which" = all ]; then
   fresh_db && "$PY" bench/writeback.py --db "$db" --conf "$conf" || status=1
 fi
 if [ "$which" = pipe ] || [ "$which" = all ]; then
-  echo "== bench/pipe.py =="
-  if [ "$which" = pipe ]; then "$PY" bench/pipe.py --template "$tpl" "$@" || status=1
-  else "$PY" bench/pipe.py --template "$tpl" || status=1; fi
+  each_run bench/pipe.py "$PY" bench/pipe.py --template "$tpl"
 fi
 if [ "$which" = inbound ] || [ "$which" = all ]; then
   echo "== bench/inbound.py =="
@@ -73,11 +88,14 @@ if [ "$which" = inbound ] || [ "$which" = all ]; then
   else "$PY" bench/inbound.py --template "$tpl" || status=1; fi
 fi
 if [ "$which" = multi_org ] || [ "$which" = all ]; then
-  echo "== bench/multi_org.py =="
-  if [ "$which" = multi_org ]; then fresh_db && "$PY" bench/multi_org.py --db "$db" --conf "$conf" "$@" || status=1
-  else fresh_db && "$PY" bench/multi_org.py --db "$db" --conf "$conf" || status=1; fi
+  each_run bench/multi_org.py on_fresh_db "$PY" bench/multi_org.py --db "$db" --conf "$conf"
 fi
-for bench in latency memory two_servers; do
+for bench in latency memory; do
+  if [ "$which" = "$bench" ] || [ "$which" = all ]; then
+    each_run "bench/$bench.py" "$PY" "bench/$bench.py" --template "$tpl"
+  fi
+done
+for bench in two_servers; do
   if [ "$which" = "$bench" ] || [ "$which" = all ]; then
     echo "== bench/$bench.py =="
     if [ "$which" = "$bench" ]; then "$PY" bench/$bench.py --template "$tpl" "$@" || status=1

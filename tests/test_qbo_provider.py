@@ -314,6 +314,38 @@ def _pay(doc_id, amount, ref="PAY/0001", account="35"):
                              date=DAY, bank_account_code=account, reference=ref)
 
 
+def test_first_sends_of_several_payments_read_their_invoices_once_and_go_in_one_batch_call(us, qbo_emulator):
+    cust = created_customer(us)
+    docs = [one(us, base.KIND_INVOICE, invoice(cust, [line("100", tax="NON")], "100", number=f"INV-P{n}"))
+            for n in range(3)]
+    pays = [_pay(d.remote_id, "40" if n == 0 else "100", ref=f"PAY/B{n}") for n, d in enumerate(docs)]
+    pays.append(_pay(docs[0].remote_id, "60", ref="PAY/NOBANK", account=""))  # no bank account mapped
+    pays.append(_pay(docs[1].remote_id, "500", ref="PAY/TOO-MUCH", account="4242"))  # no such account
+    before = {route: len(writes(qbo_emulator, route)) for route in ("/batch", "/payment")}
+    log = requests.get(qbo_emulator.base_url + "/__emulator__/requests").json()["requests"]
+    reads_before = sum(1 for r in log if r["method"] == "GET")
+    results = us.run([WorkItem(key=f"job-{p.reference}", kind=base.KIND_PAYMENT, operation=base.OP_UPSERT, obj=p)
+                      for p in pays])
+    log = requests.get(qbo_emulator.base_url + "/__emulator__/requests").json()["requests"]
+    assert sum(1 for r in log if r["method"] == "GET") == reads_before + 1, "the invoices read by one query"
+    assert len(writes(qbo_emulator, "/batch")) == before["/batch"] + 1
+    assert len(writes(qbo_emulator, "/payment")) == before["/payment"], "none sent one by one"
+    ok, no_bank, bad = results[:3], results[3], results[4]
+    assert all(r.ok for r in ok), [r.message for r in ok]
+    for r, p, d in zip(ok, pays, docs):
+        row = us.client.read("Payment", r.remote_id)
+        assert D(str(row["TotalAmt"])) == p.amount and row["PaymentRefNum"] == p.reference
+        assert row["Line"][0]["LinkedTxn"][0]["TxnId"] == d.remote_id
+    assert [D(str(us.client.read("Invoice", d.remote_id)["Balance"])) for d in docs] == [D(60), D(0), D(0)]
+    assert not no_bank.ok and no_bank.error_kind == base.MAPPING  # never sent: the plain path's answer
+    assert not bad.ok and bad.details["error_code"].startswith("qbo_") and "4242" in bad.message
+    # the same payments again after a lost answer (maybe sent): looked up one by one, none twice
+    again = us.run([WorkItem(key=f"job-{p.reference}", kind=base.KIND_PAYMENT, operation=base.OP_UPSERT, obj=p,
+                             attempt=1) for p in pays[:3]])
+    assert [r.remote_id for r in again] == [r.remote_id for r in ok]
+    assert len(us.client.query("SELECT * FROM Payment")) == 3
+
+
 def test_partial_payment_and_one_payment_over_two_invoices(us):
     cust = created_customer(us)
     a = one(us, base.KIND_INVOICE, invoice(cust, [line("100", tax="NON")], "100", number="INV-A"))

@@ -120,6 +120,30 @@ class TestQboSync(CoworksQboEmulatorCase):
         [qbo] = self.qbo_docs("Invoice", DocNumber=move.name)
         self.assertEqual(qbo["CustomerRef"]["value"], existing["Id"])
 
+    def test_payments_of_several_invoices_reach_quickbooks_in_one_batch_request(self):
+        """A run's first sends of payments: their invoices read by one query and the payments made by
+        one batch request, each job with its own QuickBooks id, each invoice paid to the cent."""
+        moves = self._invoice() | self._invoice() | self._invoice()
+        self.run_worker()
+        for move in moves:
+            self._synced(move)
+        before = len(self.qbo_requests("POST", "/batch")), len(self.qbo_requests("POST", "/payment"))
+        payments = self.env["account.payment"]
+        for move in moves:
+            payments |= self._pay(move)
+        self.run_worker()
+        self.assertEqual(len(self.qbo_requests("POST", "/batch")), before[0] + 1)
+        self.assertEqual(len(self.qbo_requests("POST", "/payment")), before[1], "none sent one by one")
+        links = payments.xero_payment_link_ids
+        for link in links:
+            self._synced(link)
+        self.assertEqual(len(set(links.mapped("xero_id"))), 3)
+        for move in moves:
+            [qbo] = self.qbo_docs("Invoice", DocNumber=move.name)
+            self.assertEqual(cents(qbo["Balance"]), 0)
+        self.assertEqual(sorted(cents(p["TotalAmt"]) for p in self.qbo_state()["Payment"].values()),
+                         sorted(cents(m.amount_total) for m in moves))
+
     def test_partial_then_full_payment(self):
         move = self._invoice()
         self.run_worker()

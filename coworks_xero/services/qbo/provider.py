@@ -189,6 +189,7 @@ class QboProvider(base.SyncProvider):
     # ------------------------------------------------------------------ run
     def run(self, items):
         done = self._create_documents_in_batches(items)
+        done.update(self._create_payments_in_batches(items, done))
         results = []
         for n, item in enumerate(items):
             if item.key in done:
@@ -274,6 +275,68 @@ class QboProvider(base.SyncProvider):
                         out[item.key] = Result(ref=item.key, ok=False, error_kind=base.RETRYABLE,
                                                message="QuickBooks' batch answer did not mention this document.",
                                                details={"error_code": "no_answer"})
+        return out
+
+    def _create_payments_in_batches(self, items, done):
+        """First sends of invoice payments, up to BATCH_MAX a call: their invoices read by one query
+        (``Id IN``) instead of a read each, the payments made by one batch request instead of a
+        create each (two requests of the realm's minute for thirty payments instead of sixty).
+        Only payments that cannot be in QuickBooks yet (never sent: no id, not maybe sent) of
+        invoices already there, with a bank account mapped; a retry looks each one up first, one
+        by one. ``done``: what this run wrote already. Returns {job key: Result}."""
+        todo = [item for item in items
+                if item.kind == base.KIND_PAYMENT and item.operation == base.OP_UPSERT and not item.may_exist
+                and not item.obj.remote_id and item.obj.document_kind == documents.KIND_INVOICE
+                and self._not_ready(item, "invoice") is None]
+        out = {}
+        if len(todo) < 2:
+            return out  # one payment: the plain calls, its answer is the same
+        for start in range(0, len(todo), BATCH_MAX):
+            chunk, requests_ = todo[start:start + BATCH_MAX], []
+            try:
+                ids = ", ".join(f"'{_q(i)}'" for i in sorted({str(item.obj.document_remote_id) for item in chunk}))
+                invoices = {str(row["Id"]): row for row in self.client.query(
+                    f"SELECT * FROM Invoice WHERE Id IN ({ids}) MAXRESULTS {BATCH_MAX}")}
+                for n, item in enumerate(chunk):
+                    pay: documents.Payment = item.obj
+                    invoice = invoices.get(str(pay.document_remote_id))
+                    if invoice is None:
+                        continue  # gone from QuickBooks: the one-by-one read says so
+                    try:
+                        body = payloads.payment_body(invoice["CustomerRef"]["value"], pay.amount, pay.date,
+                                                     [("Invoice", invoice["Id"], pay.amount)], pay.bank_account_code,
+                                                     pay.reference)
+                        payloads.with_currency(body, self._foreign(_currency(invoice)), pay.currency_rate)
+                    except PayloadError as exc:
+                        out[item.key] = self._payload_error(item, exc)
+                        continue
+                    requests_.append((item, {"bId": str(n), "operation": "create", "Payment": body}))
+                if not requests_:
+                    continue
+                rid = request_id("|".join(i.key for i, _b in requests_),
+                                 sum(i.attempt for i, _b in requests_), "batch-pay")
+                answers = self.client.batch([b for _i, b in requests_], rid)
+            except QboFault as fault:
+                for item, _b in requests_:
+                    out[item.key] = self._fault(item, fault)
+                continue
+            except base.ProviderError as exc:
+                if not any(r.ok for r in list(done.values()) + list(out.values())):
+                    raise  # nothing written yet (see run)
+                for item in chunk:  # an earlier chunk was written: keep its answers
+                    out[item.key] = self._retry_later(item, exc)
+                continue
+            for item, b in requests_:
+                answer = answers.get(b["bId"])
+                if isinstance(answer, QboFault):
+                    out[item.key] = self._fault(item, answer)
+                elif answer:
+                    out[item.key] = Result(ref=item.key, ok=True, remote_id=answer["Id"], remote_status="AUTHORISED",
+                                           details={"unapplied": str(answer.get("UnappliedAmt", 0))})
+                else:  # QuickBooks may have made it: the retry looks it up by its reference first
+                    out[item.key] = Result(ref=item.key, ok=False, error_kind=base.RETRYABLE,
+                                           message="QuickBooks' batch answer did not mention this payment.",
+                                           details={"error_code": "no_answer"})
         return out
 
     @staticmethod
