@@ -643,6 +643,28 @@ def test_shared_limiter_refuses_before_calling_and_a_429_blocks_the_realm(qbo_em
     assert blocked.value.rate_limited and 55 < blocked.value.retry_after <= 60
 
 
+def test_batch_requests_keep_to_intuits_batch_budget_before_calling(qbo_emulator):
+    """Intuit allows 40 batch requests a minute per realm besides its 500 calls: a batch past that
+    budget is refused here (a retryable rate limit, nothing sent), while single calls go on."""
+    from coworks_xero.services.qbo.client import qbo_batch_limiter, qbo_limiter
+
+    grant = requests.post(qbo_emulator.base_url + "/__emulator__/grant", json={"realm_id": seed.REALM_US}).json()
+    realm_budget = qbo_limiter(max_wait=0)
+    client = QboClient(_config(qbo_emulator), seed.REALM_US, InMemoryTokenStore(TokenSet.from_response(grant)),
+                       limiter=realm_budget, batch_limiter=qbo_batch_limiter(minute_limit=2, max_wait=0))
+    item = {"bId": "0", "operation": "create", "Customer": {"DisplayName": "Batch budget"}}
+    client.batch([dict(item, Customer={"DisplayName": "Batch budget 1"})])
+    client.batch([dict(item, Customer={"DisplayName": "Batch budget 2"})])
+    sent = len(writes(qbo_emulator, "/batch"))
+    with pytest.raises(ProviderError) as spent:
+        client.batch([dict(item, Customer={"DisplayName": "Batch budget 3"})])
+    assert spent.value.rate_limited and spent.value.retry_after > 0
+    assert len(writes(qbo_emulator, "/batch")) == sent, "the refused batch never reached QuickBooks"
+    held = realm_budget.stats(seed.REALM_US)
+    assert held["in_flight"] == 0 and held["calls"] == 2, "the refused batch spent none of the realm's calls"
+    assert client.read("CompanyInfo", seed.REALM_US)["Country"] == "US"  # a single call is not held up
+
+
 def test_void_of_a_paid_invoice_voids_our_own_payment_first(us):
     cust = created_customer(us)
     doc = invoice(cust, [line("100", tax="NON")], "100")

@@ -76,12 +76,15 @@ class CoworksSyncConnection(models.Model):
         return OdooTokenStore(self.env, self.id, not_connected=_not_connected)
 
     def _qbo_client(self):
-        from ..services.qbo.client import QboClient, qbo_limiter
+        from ..services.qbo.client import QboClient, qbo_batch_limiter, qbo_limiter
         self.ensure_one()
         config = self._qbo_client_config()
-        # One call budget per QuickBooks API and process (each test class's emulator has its own).
+        # One call budget per QuickBooks API and process (each test class's emulator has its own),
+        # and one for its batch requests.
         limiter = qbo_limiter(name=config.api_base, max_wait=CALL_MAX_WAIT)
-        return QboClient(config, self.tenant_id or "", self._qbo_token_store(), limiter=limiter)
+        batch_limiter = qbo_batch_limiter(name=config.api_base, max_wait=CALL_MAX_WAIT)
+        return QboClient(config, self.tenant_id or "", self._qbo_token_store(), limiter=limiter,
+                         batch_limiter=batch_limiter)
 
     def _coworks_call_budget_qbo(self):
         """(limiter, realm): the budget this process spends on this company's calls."""

@@ -52,7 +52,9 @@ class CoworksQboEmulatorCase(AccountTestInvoicingCommon):
         super().setUp()
         self.emu("POST", "reset")
         self.emu("DELETE", "faults")
-        self.connection._qbo_client().limiter.reset()
+        client = self.connection._qbo_client()
+        client.limiter.reset()
+        client.batch_limiter.reset()
         self._grant_tokens(self.connection, self.realm_id)
 
     @classmethod

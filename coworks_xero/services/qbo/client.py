@@ -52,6 +52,17 @@ def qbo_limiter(name=None, **kw) -> RateLimiter:
     return RateLimiter(**kw)
 
 
+def qbo_batch_limiter(name=None, **kw) -> RateLimiter:
+    """Intuit's own budget for batch requests: 40 a minute per realm and app, besides the realm's
+    500 (a batch request spends one of those too). Shared like ``qbo_limiter``. Not paced: the
+    batches of a backlog come a few seconds apart, and a spent minute only ends the run early."""
+    kw = dict(dict(minute_limit=40, concurrent_limit=10, day_limit=10 ** 9, app_minute_limit=10 ** 9,
+                   pace_from=None), **kw)
+    if name is not None:
+        return RateLimiter.shared(name="qbo-batch:" + name, **kw)
+    return RateLimiter(**kw)
+
+
 @dataclasses.dataclass
 class QboConfig:
     client_id: str
@@ -107,11 +118,12 @@ def _json_default(value):
 
 
 class QboClient:
-    def __init__(self, config: QboConfig, realm_id, token_store, limiter=None, session=None):
+    def __init__(self, config: QboConfig, realm_id, token_store, limiter=None, session=None, batch_limiter=None):
         self.config = config
         self.realm_id = str(realm_id)
         self.token_store = token_store
         self.limiter = limiter  # optional: qbo_limiter(), shared by the clients of one process
+        self.batch_limiter = batch_limiter  # optional: qbo_batch_limiter(), likewise
         self.session = session or requests.Session()
         self.sleep = time.sleep
 
@@ -119,7 +131,7 @@ class QboClient:
     def _url(self, path):
         return f"{self.config.api_base}/v3/company/{self.realm_id}/{path.lstrip('/')}"
 
-    def _send(self, method, path, params=None, body=None, content_type="application/json"):
+    def _send(self, method, path, params=None, body=None, content_type="application/json", batch=False):
         params = dict(params or {}, minorversion=self.config.minor_version)
         data = None
         if body is not None:
@@ -136,7 +148,7 @@ class QboClient:
             if data is not None:
                 headers["Content-Type"] = content_type
             try:
-                with self._slot():
+                with self._slot(batch):
                     resp = self.session.request(method, self._url(path) + "?" + urlencode(params), data=data,
                                                 headers=headers, timeout=self.config.timeout)
             except XeroError as exc:  # our own limiter: the budget would take longer than we may wait
@@ -182,8 +194,18 @@ class QboClient:
                 raise fault_of(answer, status)
             return answer
 
-    def _slot(self):
-        return self.limiter.slot(self.realm_id) if self.limiter is not None else contextlib.nullcontext()
+    def _slot(self, batch=False):
+        """The budgets one request spends: the realm's, and for a batch request the batch budget too
+        (taken first, so that a batch refused for it holds none of the realm's calls)."""
+        limiters = [lim for lim in ((self.batch_limiter if batch else None), self.limiter) if lim is not None]
+        stack = contextlib.ExitStack()
+        try:
+            for limiter in limiters:
+                stack.enter_context(limiter.slot(self.realm_id))
+        except BaseException:
+            stack.close()
+            raise
+        return stack
 
     # ------------------------------------------------------------------ calls
     def read(self, entity, remote_id):
@@ -228,7 +250,7 @@ class QboClient:
         if len(items) > BATCH_MAX:
             raise ValueError(f"a QuickBooks batch holds at most {BATCH_MAX} items")
         params = {"requestid": requestid} if requestid else None
-        answer = self._send("POST", "batch", params, {"BatchItemRequest": items})
+        answer = self._send("POST", "batch", params, {"BatchItemRequest": items}, batch=True)
         out = {}
         for row in answer.get("BatchItemResponse") or []:
             if "Fault" in row:
