@@ -209,6 +209,42 @@ def test_customer_found_by_email_or_created_with_a_unique_name(us, qbo):
     assert fresh.details["display_name"] == "Quiet Room"  # no suffix when the name is free
 
 
+def test_first_sends_of_several_customers_go_in_three_batch_requests_and_agree_with_one_by_one(us, qbo, qbo_emulator):
+    """New customers: one batch of look-ups by email, one by name, one of creates. What is not simply
+    new takes the plain way after, with the plain way's answer: found by email (updated), a name
+    someone entered in QuickBooks between the look-up and the create (QuickBooks' 6240: suffixed), and
+    a second Odoo customer with the first's email (found by it). A name the look-up sees is suffixed
+    in the batch itself."""
+    existing = qbo.customer("Blue Door (old name)", PrimaryEmailAddr={"Address": "hi@bluedoor.test"})
+    qbo.customer("Harbour Labs")  # the same name, another customer
+    custs = [customer(), customer("Harbour Labs", "team@harbour.test"), customer("Quiet Room", "q@quiet.test"),
+             customer("Loft Five", "five@loft.test"), customer("Quiet Room annex", "q@quiet.test")]  # Quiet Room's email
+    real_batch = us.client.batch
+
+    def batch_while_someone_types_in_quickbooks(items, requestid=None):
+        if any(i.get("operation") == "create" for i in items):
+            qbo.customer("loft  FIVE")  # the same name to QuickBooks (case and spaces ignored)
+        return real_batch(items, requestid)
+
+    us.client.batch = batch_while_someone_types_in_quickbooks
+    before = {route: len(writes(qbo_emulator, route)) for route in ("/batch", "/customer")}
+    results = us.run([WorkItem(key=f"job-c{n}", kind=base.KIND_CONTACT, operation=base.OP_UPSERT, obj=c)
+                      for n, c in enumerate(custs)])
+    assert all(r.ok for r in results), [r.message for r in results]
+    found, harbour, quiet, loft, annex = results
+    assert len(writes(qbo_emulator, "/batch")) == before["/batch"] + 3
+    assert found.remote_id == existing["Id"] and not found.details["created"]
+    assert harbour.details["display_name"] == "Harbour Labs (C-1)" and harbour.details["created"]
+    assert quiet.details["display_name"] == "Quiet Room" and quiet.details["created"]
+    assert loft.details["display_name"] == "Loft Five (C-1)" and loft.details["created"]
+    assert annex.remote_id == quiet.remote_id and not annex.details["created"]
+    # one by one: the update of the one found by email, Loft Five's create after the 6240, the annex's
+    # update of the customer its email found (and the customer typed into QuickBooks)
+    assert len(writes(qbo_emulator, "/customer")) == before["/customer"] + 1 + 3
+    rows = us.client.query("SELECT * FROM Customer")
+    assert len(rows) == 3 + 3 and len({" ".join(r["DisplayName"].lower().split()) for r in rows}) == 6
+
+
 # ------------------------------------------------------------------------------ invoices
 
 def test_us_invoice_with_line_discount_and_sales_tax_equals_odoo_to_the_cent(us):

@@ -188,7 +188,8 @@ class QboProvider(base.SyncProvider):
 
     # ------------------------------------------------------------------ run
     def run(self, items):
-        done = self._create_documents_in_batches(items)
+        done = self._create_customers_in_batches(items)
+        done.update(self._create_documents_in_batches(items))
         done.update(self._create_payments_in_batches(items, done))
         results = []
         for n, item in enumerate(items):
@@ -224,6 +225,90 @@ class QboProvider(base.SyncProvider):
         return Result(ref=item.key, ok=False, error_kind=exc.kind, message=exc.message,
                       details={"error_code": "mapping_missing" if exc.kind == base.MAPPING else "validation",
                                **exc.details})
+
+    def _query_batch(self, queries, action, items):
+        """{bId: rows or QboFault} of ``queries`` [(bId, text)] asked in one batch request (Intuit's
+        batch takes queries as well as writes). The entity of each answer is the one queried."""
+        rid = request_id("|".join(i.key for i in items), sum(i.attempt for i in items), action)
+        answers = self.client.batch([{"bId": bid, "Query": text} for bid, text in queries], rid)
+        out = {}
+        for bid, text in queries:
+            answer = answers.get(bid)
+            if isinstance(answer, QboFault):
+                out[bid] = answer
+            elif isinstance(answer, dict):
+                entity = text.split(" FROM ", 1)[1].split()[0]
+                out[bid] = answer.get(entity) or []
+        return out
+
+    def _create_customers_in_batches(self, items):
+        """First sends of customers, up to BATCH_MAX at a time: the look-ups by email, then by name,
+        each one batch request of queries, then one batch request of creates: three requests for
+        thirty customers instead of ninety. Only customers never sent (no id, not maybe sent) with an
+        email (how a lost answer finds the customer again); of customers sharing an email or a name,
+        only the first. What is not simply new goes the plain way after: a customer found by its email
+        (its update), a name QuickBooks refuses as taken after all (6240: it ignores case and spaces)
+        and the others of a shared email, which then find the first one, as one by one they would.
+        Returns {job key: Result}."""
+        todo, emails, names = [], set(), set()
+        norm = lambda text: " ".join(text.lower().split())  # noqa: E731
+        for item in items:
+            customer = item.obj
+            if (item.kind == base.KIND_CONTACT and item.operation == base.OP_UPSERT and not item.may_exist
+                    and not customer.remote_id and customer.email and norm(customer.email) not in emails
+                    and norm(customer.name) not in names):
+                todo.append(item)
+                emails.add(norm(customer.email))
+                names.add(norm(customer.name))
+        out = {}
+        if len(todo) < 2:
+            return out  # one customer: the plain calls, its answer is the same
+        for start in range(0, len(todo), BATCH_MAX):
+            chunk = todo[start:start + BATCH_MAX]
+            try:
+                by_email = self._query_batch(
+                    [(str(n), f"SELECT * FROM Customer WHERE PrimaryEmailAddr = '{_q(item.obj.email)}'")
+                     for n, item in enumerate(chunk)], "batch-find-email", chunk)
+                new = [(n, item) for n, item in enumerate(chunk) if by_email.get(str(n)) == []]
+                if not new:
+                    continue
+                by_name = self._query_batch(
+                    [(str(n), f"SELECT * FROM Customer WHERE DisplayName = '{_q(item.obj.name)}' AND Active IN (true, false)")
+                     for n, item in new], "batch-find-name", [item for _n, item in new])
+                requests_ = []
+                for n, item in new:
+                    same_name = by_name.get(str(n))
+                    if isinstance(same_name, list):
+                        name = payloads.unique_display_name(item.obj.name, [c["DisplayName"] for c in same_name],
+                                                            item.obj)
+                        requests_.append((item, {"bId": str(n), "operation": "create",
+                                                 "Customer": payloads.customer_body(item.obj, name)}))
+                if not requests_:
+                    continue
+                rid = request_id("|".join(i.key for i, _b in requests_),
+                                 sum(i.attempt for i, _b in requests_), "batch-customers")
+                answers = self.client.batch([b for _i, b in requests_], rid)
+            except base.ProviderError as exc:
+                if not any(r.ok for r in out.values()):
+                    raise  # nothing written yet (see run)
+                for item in chunk:  # an earlier chunk was written: keep its answers
+                    out[item.key] = self._retry_later(item, exc)
+                continue
+            except QboFault:
+                continue  # a query QuickBooks refused as a whole: the plain way says what is wrong
+            for item, b in requests_:
+                answer = answers.get(b["bId"])
+                if isinstance(answer, QboFault):
+                    if answer.code != "6240":  # a name taken after all: the plain way suffixes it
+                        out[item.key] = self._fault(item, answer)
+                elif answer:
+                    out[item.key] = Result(ref=item.key, ok=True, remote_id=answer["Id"], remote_status="ACTIVE",
+                                           details={"created": True, "display_name": answer["DisplayName"]})
+                else:  # QuickBooks may have made it: the retry finds it by its email first
+                    out[item.key] = Result(ref=item.key, ok=False, error_kind=base.RETRYABLE,
+                                           message="QuickBooks' batch answer did not mention this customer.",
+                                           details={"error_code": "no_answer"})
+        return out
 
     def _create_documents_in_batches(self, items):
         """First sends of invoices and credit memos, up to BATCH_MAX a call (Intuit's batch
