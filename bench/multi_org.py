@@ -1,22 +1,34 @@
 """Issue 15 benchmark: one Odoo serving many organisations, one of them under a 429 storm.
 
-N companies (AUD, generic chart), each connected to an organisation of its own in the emulator
-(real clock, Xero's limits per organisation: 60 calls a minute, 5 at once), each with a backlog of
-D invoices over C customers made while its sync was off. Measured with the sync cron's method,
-run in a loop as Odoo's cron runner would (in process):
+N companies, each connected to an organisation of its own in the provider's emulator (in process,
+real clock), each with a backlog of D invoices over C customers made while its sync was off.
+``--provider`` picks the accounting provider (default ``xero``):
+
+  xero  AUD companies (generic chart, GST 10 %), each connected to an organisation of the Xero
+        emulator (xero_emulator; Xero's limits per organisation: 60 calls a minute, 5 at once);
+  qbo   USD companies in the United States (generic chart, an 8.875 % sales tax mapped to tax
+        code 2 "NYC combined" with Odoo's amounts, the plan item kind to Item 2, the bank journal
+        to account 35 "Checking"), each connected to a realm of its own in the QuickBooks Online
+        emulator (qbo_emulator; realms made like its US company; Intuit's limits per realm and
+        app: 500 requests a minute, 10 in flight).
+
+Measured with the sync cron's method, run in a loop as Odoo's cron runner would (in process):
 
 1. one organisation alone: the time its backlog takes to drain (``single_org_drain_s``);
-2. all N at once, the first one answered 429 (Retry-After 30 s) on every call for the first
-   ``--storm`` seconds: the time until the N-1 others are drained (``others_drain_s``), then until
-   the throttled one is too, and whether it lost a job.
+2. all N at once, the first one answered 429 on every call for the first ``--storm`` seconds
+   (xero: Retry-After 30 s; qbo: no Retry-After, as Intuit sends none, so the client waits the
+   60 s Intuit documents): the time until the N-1 others are drained (``others_drain_s``), then
+   until the throttled one is too, and whether it lost a job.
 
 Prints ``multi_org_efficiency=<(N-1) x single / others>`` (1.0: the others drain as fast as
 they would alone, one after the other on Odoo's CPU; target >= 0.8), ``longest_cron_run_s`` (no
-single connection holds a run), ``throttled_done`` / ``throttled_lost``, the 429s and the calls.
-Figures, never asserted. The data is committed: use ``bash bench/run.sh multi_org`` (a fresh
-copy of the template database), or by hand:
+single connection holds a run), ``throttled_done`` / ``throttled_lost``, the 429s and the calls
+(``calls_by_tenant``: by Xero organisation, or by QuickBooks realm). With ``--provider qbo``
+every line ends with ``provider=qbo``. Figures, never asserted. The data is committed: use
+``bash bench/run.sh multi_org`` or ``bash bench/run.sh multi_org --provider qbo`` (a fresh copy
+of the template database each time), or by hand:
 
-    $PY bench/multi_org.py --db cx_bench --conf var/odoo-bench-cx_bench.conf [--orgs 10 --docs 300]
+    $PY bench/multi_org.py --db cx_bench --conf var/odoo-bench-cx_bench.conf [--provider qbo] [--orgs 10 --docs 300]
 """
 import argparse
 import collections
@@ -36,19 +48,136 @@ def emu(base_url, method, name, body=None, query=""):
         return json.loads(resp.read() or b"{}")
 
 
-def make_org(env, base, tenant, n, args):
-    aud = env.ref("base.AUD")
-    aud.active = True
-    company = env["res.company"].create({"name": f"Location {n} {uuid.uuid4().hex[:4]}", "currency_id": aud.id,
-                                         "country_id": env.ref("base.au").id})
+# ============================================================================ the two providers
+class XeroBench:
+    """Xero: AUD companies, organisations of the Xero emulator."""
+    name = "xero"
+    suffix = ""  # the Xero lines stay as they always were
+
+    def start(self):
+        from xero_emulator import EmulatorServer
+        self.server = EmulatorServer(host="127.0.0.1", port=0)
+        self.server.start()
+        return self.server.base_url
+
+    def stop(self):
+        self.server.stop()
+
+    def organisations(self, base, count):
+        return [t["tenantId"] for t in emu(base, "POST", "tenants", {"count": count})["tenants"]]
+
+    def configure(self, env, base):
+        from xero_emulator import seed
+        params = env["ir.config_parameter"].sudo()
+        params.set_param("coworks_xero.sandbox_url", base)
+        params.set_param("coworks_xero.client_id", seed.DEMO_CLIENT_ID)
+        params.set_param("coworks_xero.client_secret", seed.DEMO_CLIENT_SECRET)
+
+    def company(self, env, n):
+        aud = env.ref("base.AUD")
+        aud.active = True
+        return env["res.company"].create({"name": f"Location {n} {uuid.uuid4().hex[:4]}", "currency_id": aud.id,
+                                          "country_id": env.ref("base.au").id})
+
+    def connect(self, cenv, base, company, tenant, n):
+        conn = connect_to_emulator(cenv, base, company, tenant, name=f"Extra {n}")
+        tax = cenv["account.tax"].create({"name": "GST 10% (bench)", "amount": 10.0, "type_tax_use": "sale",
+                                          "company_id": company.id})
+        map_demo_organisation(cenv, conn, company, tax)
+        return conn, tax
+
+    def storm(self, base, tenant):
+        emu(base, "POST", "faults", {"route": "*", "kind": "status", "status": 429, "retry_after": 30,
+                                     "count": 0, "tenant": tenant})
+
+    @staticmethod
+    def tenant_of(request):
+        return request.get("tenant")
+
+
+class QboBench:
+    """QuickBooks Online: USD companies in the United States, realms of the QBO emulator."""
+    name = "qbo"
+    suffix = " provider=qbo"
+
+    def start(self):
+        from qbo_emulator.server import EmulatorServer
+        self.server = EmulatorServer(host="127.0.0.1", port=0, time_scale=1.0)
+        self.server.start()
+        return self.server.base_url
+
+    def stop(self):
+        self.server.stop()
+
+    def organisations(self, base, count):
+        # extra realms, each a copy of the seeded US company (USD, NYC combined sales tax)
+        return [r["realmId"] for r in emu(base, "POST", "realms", {"count": count})["realms"]]
+
+    def configure(self, env, base):
+        from qbo_emulator import seed
+        params = env["ir.config_parameter"].sudo()
+        params.set_param("coworks_xero.qbo_sandbox_url", base)
+        params.set_param("coworks_xero.qbo_client_id", seed.DEMO_CLIENT_ID)
+        params.set_param("coworks_xero.qbo_client_secret", seed.DEMO_CLIENT_SECRET)
+
+    def company(self, env, n):
+        usd = env.ref("base.USD")
+        usd.active = True
+        return env["res.company"].create({"name": f"Location {n} {uuid.uuid4().hex[:4]}", "currency_id": usd.id,
+                                          "country_id": env.ref("base.us").id})
+
+    def connect(self, cenv, base, company, realm, n):
+        """As bench/_qbo_soak_setup.py connects: tokens from the emulator's grant saved through the
+        connection's token store (as the OAuth callback saves them), reference data read, mappings."""
+        from odoo.addons.coworks_xero.services.xero.oauth import TokenSet
+        from qbo_emulator import seed
+        company.coworks_sync_provider = "qbo"
+        conn = cenv["coworks.sync.connection"].create({"company_id": company.id, "provider": "qbo",
+                                                       "state": "connected", "tenant_id": realm,
+                                                       "tenant_name": f"Coworks Extra {n}"})
+        cenv.cr.commit()
+        grant = emu(base, "POST", "grant", {"client_id": seed.DEMO_CLIENT_ID, "realm_id": realm})
+        conn._qbo_token_store().save(TokenSet.from_response(dict(grant, scope="com.intuit.quickbooks.accounting")))
+        cenv.cr.commit()
+        conn.invalidate_recordset()
+        conn.action_xero_refresh()
+        tax = cenv["account.tax"].create({"name": "NYC sales tax (bench)", "amount": 8.875, "type_tax_use": "sale",
+                                          "company_id": company.id})
+
+        def xref(model, **dom):
+            return cenv[model].with_context(active_test=False).search(
+                [("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in dom.items()], limit=1)
+        # QuickBooks ids (qbo_emulator/seed.py): Item 2 "Plan - Hot desk", tax code 2 "NYC combined",
+        # account 35 "Checking" (Bank)
+        cenv["coworks.xero.product.mapping"].create({"connection_id": conn.id, "item_kind": "plan",
+                                                     "xero_item_id": xref("coworks.xero.item", code="2").id})
+        cenv["coworks.xero.tax.mapping"].create({"connection_id": conn.id, "tax_id": tax.id,
+                                                 "send_odoo_tax_amounts": True,
+                                                 "tax_rate_id": xref("coworks.xero.tax.rate", tax_type="2").id})
+        bank = cenv["account.journal"].search([("type", "=", "bank"), ("company_id", "=", company.id)], limit=1)
+        cenv["coworks.xero.journal.mapping"].create({"connection_id": conn.id, "journal_id": bank.id,
+                                                     "bank_account_id": xref("coworks.xero.account", code="35").id})
+        return conn, tax
+
+    def storm(self, base, realm):
+        # Intuit answers 429 ThrottleExceeded without a Retry-After: the client waits its 60 s
+        emu(base, "POST", "faults", {"route": "*", "kind": "status", "status": 429, "count": 0, "realm": realm})
+
+    @staticmethod
+    def tenant_of(request):
+        return request.get("realm")
+
+
+PROVIDERS = {"xero": XeroBench, "qbo": QboBench}
+
+
+def make_org(env, prov, base, tenant, n, args):
+    company = prov.company(env, n)
     env.user.company_ids |= company
     env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
     cenv = env(context=dict(env.context, allowed_company_ids=[company.id]))
     company = company.with_env(cenv)
-    conn = connect_to_emulator(cenv, base, company, tenant, name=f"Extra {n}")
-    tax = cenv["account.tax"].create({"name": "GST 10% (bench)", "amount": 10.0, "type_tax_use": "sale",
-                                      "company_id": company.id})
-    map_demo_organisation(cenv, conn, company, tax)
+    conn, tax = prov.connect(cenv, base, company, tenant, n)
     product = cenv["product.product"].create({"name": "Hot desk (bench)", "type": "service", "lst_price": 350.0,
                                               "coworks_item_kind": "plan", "taxes_id": [(6, 0, tax.ids)],
                                               "company_id": company.id})
@@ -88,6 +217,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", default="cx_bench")
     ap.add_argument("--conf")
+    ap.add_argument("--provider", choices=sorted(PROVIDERS), default="xero",
+                    help="xero: the Xero emulator's organisations; qbo: the QuickBooks Online emulator's realms")
     ap.add_argument("--orgs", type=int, default=10)
     ap.add_argument("--docs", type=int, default=300)
     ap.add_argument("--customers", type=int, default=30)
@@ -95,27 +226,23 @@ def main():
     ap.add_argument("--timeout", type=float, default=1800)
     args = ap.parse_args()
     registry = registry_for(args.db, args.conf)
-    from xero_emulator import EmulatorServer, seed
-    server = EmulatorServer(host="127.0.0.1", port=0)
-    server.start()
-    base = server.base_url
+    prov = PROVIDERS[args.provider]()
+    sfx = prov.suffix
+    base = prov.start()
     try:
-        tenants = [t["tenantId"] for t in emu(base, "POST", "tenants", {"count": args.orgs})["tenants"]]
+        tenants = prov.organisations(base, args.orgs)
         with environment(registry) as env:
-            params = env["ir.config_parameter"].sudo()
-            params.set_param("coworks_xero.sandbox_url", base)
-            params.set_param("coworks_xero.client_id", seed.DEMO_CLIENT_ID)
-            params.set_param("coworks_xero.client_secret", seed.DEMO_CLIENT_SECRET)
+            prov.configure(env, base)
             env["coworks.sync.connection"].search([]).write({"active": False})
             env["res.company"].search([]).write({"coworks_xero_sync_enabled": False})
             env.cr.commit()
             t_setup = time.perf_counter()
-            made = [make_org(env, base, tenant, n + 1, args) for n, tenant in enumerate(tenants)]
+            made = [make_org(env, prov, base, tenant, n + 1, args) for n, tenant in enumerate(tenants)]
             companies = env["res.company"].browse([c.id for c, _ in made])
             conns = env["coworks.sync.connection"].browse([c.id for _, c in made])
             env = env(context=dict(env.context, allowed_company_ids=companies.ids))
             print(f"data: organisations={args.orgs} invoices_each={args.docs} customers_each={args.customers} "
-                  f"(made in {time.perf_counter() - t_setup:.0f} s)")
+                  f"(made in {time.perf_counter() - t_setup:.0f} s){sfx}")
             Job = env["coworks.sync.job"].sudo()
 
             def done(conn):
@@ -134,8 +261,7 @@ def main():
             single_calls = sum(emu(base, "GET", "requests")["counts"].values())
 
             # 2. all of them, the first one under a 429 storm
-            emu(base, "POST", "faults", {"route": "*", "kind": "status", "status": 429, "retry_after": 30,
-                                         "count": 0, "tenant": tenants[0]})
+            prov.storm(base, tenants[0])
             storm_until = time.perf_counter() + args.storm
             others = conns - conns[0] - conns[1]
             (companies - companies[1]).write({"coworks_xero_sync_enabled": True})
@@ -156,23 +282,23 @@ def main():
             throttled_s = time.perf_counter() - t0  # storm included
             log = emu(base, "GET", "requests")
             http_429 = sum(1 for r in log["requests"] if r.get("status") == 429)
-            by_tenant = collections.Counter(r.get("tenant") for r in log["requests"])
+            by_tenant = collections.Counter(prov.tenant_of(r) for r in log["requests"])
             throttled_done = Job.search_count([("connection_id", "=", conns[0].id), ("state", "=", "done"),
                                                ("kind", "=", "invoice")])
             errors = Job.search_count([("connection_id", "in", conns.ids), ("state", "=", "error")])
-            print(f"single_org_drain_s={single:.1f} (calls {single_calls}, cron runs {len(runs)})")
+            print(f"single_org_drain_s={single:.1f} (calls {single_calls}, cron runs {len(runs)}){sfx}")
             print(f"others_drain_s={others_s:.1f} ({len(others)} organisations besides the throttled one and the "
-                  f"one already drained) throttled_org_drained_after_s={throttled_s:.1f} (its storm lasted {args.storm:.0f} s)")
-            print(f"multi_org_efficiency={len(others) * single / others_s:.2f}")
+                  f"one already drained) throttled_org_drained_after_s={throttled_s:.1f} (its storm lasted {args.storm:.0f} s){sfx}")
+            print(f"multi_org_efficiency={len(others) * single / others_s:.2f}{sfx}")
             print(f"longest_cron_run_s={max(runs_all):.1f} cron_runs={len(runs_all)} "
-                  f"(elapsed {time.perf_counter() - t0:.1f} s)")
-            print(f"throttled_done={throttled_done} throttled_lost={args.docs - throttled_done} jobs_in_error={errors}")
-            print(f"http_429={http_429} calls_by_tenant={dict(by_tenant)}")
+                  f"(elapsed {time.perf_counter() - t0:.1f} s){sfx}")
+            print(f"throttled_done={throttled_done} throttled_lost={args.docs - throttled_done} jobs_in_error={errors}{sfx}")
+            print(f"http_429={http_429} calls_by_tenant={dict(by_tenant)}{sfx}")
             companies.write({"coworks_xero_sync_enabled": False})
             conns.write({"active": False})
             env.cr.commit()
     finally:
-        server.stop()
+        prov.stop()
 
 
 if __name__ == "__main__":
