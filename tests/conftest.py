@@ -132,8 +132,11 @@ def _qbo_server():
 
 @pytest.fixture
 def qbo_emulator(_qbo_server):
-    """A running qbo_emulator server (one per session), reset to the seeded companies for each test."""
+    """A running qbo_emulator server (one per session), reset to the seeded companies for each test
+    (and the provider's reads of them forgotten)."""
+    from coworks_xero.services.qbo.provider import forget_companies
     _qbo_server.app.reset()
+    forget_companies()
     yield _qbo_server
 
 

@@ -763,6 +763,44 @@ def test_first_sends_of_several_invoices_go_in_one_batch_call_each_with_its_own_
     assert len(us.client.query("SELECT * FROM Invoice")) == 3
 
 
+def _company_reads(srv):
+    log = requests.get(srv.base_url + "/__emulator__/requests").json()["requests"]
+    return sum(1 for r in log if r["route"] == "GET /companyinfo"
+               or any(name in (r.get("query") or "") for name in ("TaxRate", "TaxCode", "Preferences")))
+
+
+def test_a_run_reuses_the_company_reads_of_the_last_minute_and_a_sign_of_change_drops_them(us, qbo_emulator,
+                                                                                           monkeypatch):
+    """The engine makes a provider a run: the next runs within COMPANY_TTL send their documents
+    without reading CompanyInfo, the tax codes and Preferences again (four requests before each
+    real-time document); a foreign document refused for multicurrency off, a refresh of the
+    reference data or the TTL make the next run read them again."""
+    from coworks_xero.services.qbo import provider as qbo_provider
+    cust = created_customer(us)
+    doc = lambda n: invoice(cust, [line("100", tax="NON")], "100", number=f"INV-C{n}")  # noqa: E731
+    assert one(us, base.KIND_INVOICE, doc(1)).ok
+    read = _company_reads(qbo_emulator)
+    assert read >= 3
+    assert one(QboProvider(us.client), base.KIND_INVOICE, doc(2)).ok
+    assert _company_reads(qbo_emulator) == read, "the next run read the company again"
+    refused = one(QboProvider(us.client), base.KIND_INVOICE, _eur(doc(3)))
+    assert refused.details["error_code"] == "multicurrency_off"
+    read = _company_reads(qbo_emulator)
+    _multicurrency(qbo_emulator)  # what the error tells the user to do; then Retry
+    again = one(QboProvider(us.client), base.KIND_INVOICE, _eur(doc(3)))
+    assert again.ok, again.message
+    assert _company_reads(qbo_emulator) > read
+    read = _company_reads(qbo_emulator)
+    QboProvider(us.client).fetch_reference_data()  # Refresh in Odoo
+    read = _company_reads(qbo_emulator)
+    assert one(QboProvider(us.client), base.KIND_INVOICE, doc(4)).ok
+    assert _company_reads(qbo_emulator) > read, "a refresh makes the next run read the company again"
+    read = _company_reads(qbo_emulator)
+    monkeypatch.setattr(qbo_provider, "COMPANY_TTL", 0.0)
+    assert one(QboProvider(us.client), base.KIND_INVOICE, doc(5)).ok
+    assert _company_reads(qbo_emulator) > read, "past the TTL the company is read again"
+
+
 # ------------------------------------------------------------------------------ foreign currency
 
 def _multicurrency(srv, realm=seed.REALM_US):

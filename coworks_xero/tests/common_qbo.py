@@ -16,6 +16,7 @@ from odoo.tests import HttpCase, new_test_user
 from qbo_emulator import EmulatorServer, seed
 
 from ..models.sync_connection_qbo import QBO_CALLBACK_PATH, QBO_START_PATH
+from ..services.qbo.provider import forget_companies
 
 REALM_US, REALM_UK = seed.REALM_US, seed.REALM_UK
 
@@ -51,6 +52,7 @@ class CoworksQboEmulatorCase(AccountTestInvoicingCommon):
     def setUp(self):
         super().setUp()
         self.emu("POST", "reset")
+        forget_companies()  # the emulator's companies are seeded again
         self.emu("DELETE", "faults")
         client = self.connection._qbo_client()
         client.limiter.reset()

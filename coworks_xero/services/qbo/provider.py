@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
+import time
 from decimal import Decimal
 
 from .. import documents, provider as base
@@ -36,6 +38,24 @@ def _status(entity, row):
     return "PAID" if open_amount == 0 and Decimal(str(row.get("TotalAmt", 0))) else "AUTHORISED"
 
 
+# What a run reads of the company before its first document (CompanyInfo, the tax rates and codes,
+# Preferences: four requests, ~2 s at Intuit's answer times), kept per QuickBooks company in the
+# process for COMPANY_TTL seconds: the engine makes a new provider for every run, and reading them
+# again before each real-time document was most of its latency. Evidence that they changed drops
+# them for the next run at once: a total QuickBooks computes differently from ours, a foreign
+# document refused because multicurrency was off (the user turns it on, then retries), a refresh
+# of the reference data.
+COMPANY_TTL = 60.0
+_company_cache = {}  # (API base, realm) -> {"at": monotonic time, name: value}
+_company_cache_lock = threading.Lock()
+
+
+def forget_companies():
+    """Drop every company's cached reads (tests reset their emulator's companies)."""
+    with _company_cache_lock:
+        _company_cache.clear()
+
+
 class QboProvider(base.SyncProvider):
     def __init__(self, client, reference=None):
         """``reference``: a ``payloads.CompanySetup``; or the reference data the Odoo side stored (the
@@ -53,16 +73,41 @@ class QboProvider(base.SyncProvider):
         self._companyinfo = None
         self._prefs = None
         self._currency_customers = {}  # (Odoo customer's QuickBooks id, currency) -> customer id to use
+        self._company_key = (getattr(getattr(client, "config", None), "api_base", ""), str(client.realm_id))
+
+    def _company_read(self, name, read):
+        """``read()``, or what a run of the last COMPANY_TTL seconds read for this company."""
+        now = time.monotonic()
+        with _company_cache_lock:
+            entry = _company_cache.get(self._company_key)
+            if entry and now - entry["at"] < COMPANY_TTL and name in entry:
+                return entry[name]
+        value = read()
+        with _company_cache_lock:
+            entry = _company_cache.get(self._company_key)
+            if not entry or now - entry["at"] >= COMPANY_TTL:
+                entry = _company_cache[self._company_key] = {"at": now}
+            entry[name] = value
+        return value
+
+    def forget_company(self):
+        """The next run reads the company again (this one keeps what it read: one answer a run)."""
+        with _company_cache_lock:
+            _company_cache.pop(self._company_key, None)
 
     # ------------------------------------------------------------------ reference
     def company_setup(self) -> payloads.CompanySetup:
         if self._reference is None:
             info = self.company_info()
-            rates = {r["Id"]: Decimal(str(r.get("RateValue", 0))) for r in self.client.query("SELECT * FROM TaxRate")}
-            codes = {c["Id"]: [rates[d["TaxRateRef"]["value"]]
-                               for d in (c.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []
-                               if d["TaxRateRef"]["value"] in rates]
-                     for c in self.client.query("SELECT * FROM TaxCode")}
+
+            def tax_codes():
+                rates = {r["Id"]: Decimal(str(r.get("RateValue", 0))) for r in self.client.query("SELECT * FROM TaxRate")}
+                return {c["Id"]: [rates[d["TaxRateRef"]["value"]]
+                                  for d in (c.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []
+                                  if d["TaxRateRef"]["value"] in rates]
+                        for c in self.client.query("SELECT * FROM TaxCode")}
+
+            codes = self._company_read("tax_codes", tax_codes)
             classes = self._stored_classes
             if classes is None:
                 classes = {c["Name"].lower(): c["Id"] for c in self.client.query("SELECT * FROM Class")}
@@ -71,13 +116,15 @@ class QboProvider(base.SyncProvider):
 
     def company_info(self):
         if self._companyinfo is None:
-            self._companyinfo = self.client.read("CompanyInfo", self.client.realm_id)
+            self._companyinfo = self._company_read("info", lambda: self.client.read("CompanyInfo", self.client.realm_id))
         return self._companyinfo
 
     def fetch_reference_data(self) -> dict:
         """QBO's lists in the shape the Odoo side stores for Xero (models/sync_connection_xero.py
         ``_store_reference_data``): QBO Ids stand where Xero has codes, Active → ACTIVE/ARCHIVED."""
         c = self.client
+        self.forget_company()  # a refresh reads everything again, and so does the next run
+        self._companyinfo = self._prefs = None
         status = lambda row: "ACTIVE" if row.get("Active", True) else "ARCHIVED"  # noqa: E731
         active = " WHERE Active IN (true, false)"
         info = self.company_info()
@@ -112,11 +159,13 @@ class QboProvider(base.SyncProvider):
         # CompanyInfo carries no currency: the home currency and the multicurrency switch are in
         # Preferences (read once per provider: a run's worth of documents)
         if self._prefs is None:
-            try:
-                rows = self.client.query("SELECT * FROM Preferences")
-                self._prefs = (rows[0] if rows else {}).get("CurrencyPrefs") or {}
-            except QboFault:
-                self._prefs = {}
+            def prefs():
+                try:
+                    rows = self.client.query("SELECT * FROM Preferences")
+                    return (rows[0] if rows else {}).get("CurrencyPrefs") or {}
+                except QboFault:
+                    return {}
+            self._prefs = self._company_read("prefs", prefs)
         return self._prefs
 
     def _home_currency(self):
@@ -141,6 +190,7 @@ class QboProvider(base.SyncProvider):
         if not foreign:
             return customer_id
         if not self._multicurrency():
+            self.forget_company()  # the user may turn it on before retrying
             raise PayloadError(base.VALIDATION, MULTICURRENCY_OFF.format(what=what, cur=foreign,
                                                                          home=self._home_currency()),
                                error_code="multicurrency_off", currency=foreign)
@@ -424,11 +474,11 @@ class QboProvider(base.SyncProvider):
                                            details={"error_code": "no_answer"})
         return out
 
-    @staticmethod
-    def _document_result(item, entity, row):
+    def _document_result(self, item, entity, row):
         doc = item.obj
         total = money(Decimal(str(row.get("TotalAmt", 0))))
         if total != money(doc.amount_total):  # QBO's own arithmetic must agree with ours
+            self.forget_company()  # its tax rates may have changed since they were read
             return Result(ref=item.key, ok=False, error_kind=base.VALIDATION, remote_id=row["Id"],
                           message=f"QuickBooks totals {doc.number} at {total}, Odoo at {money(doc.amount_total)}.",
                           details={"error_code": "total_mismatch", "qbo_total": str(total),
