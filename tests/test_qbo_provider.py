@@ -186,10 +186,28 @@ def test_a_429_mid_batch_keeps_what_the_earlier_items_wrote(us, qbo, qbo_emulato
     first, second = us.run(items)
     assert first.ok and first.remote_id == existing["Id"] and not first.details["created"]
     assert not second.ok and second.error_kind == base.RETRYABLE and second.details["retry_after"] == 60
+    assert second.details[base.CODE_NOT_SENT], "its only call was a throttled read: a first send again"
     assert len(writes(qbo_emulator, "/customer")) == 3  # two made here, one update: not sent again
     client, _store = _connect(qbo_emulator)  # a later run (the realm's 60 s block is this client's)
     [again] = QboProvider(client).run([dataclasses.replace(items[1], attempt=1)])
     assert again.ok and again.remote_id == other["Id"], again.message
+
+
+def test_a_connection_wide_failure_says_whether_any_write_could_have_reached_quickbooks(us, qbo_emulator):
+    """A run that fails for the whole connection says (ProviderError.not_sent) whether QuickBooks can
+    hold any of it: a 429 answers nothing, a 5xx after the request left may have been applied."""
+    cust = created_customer(us)
+    docs = [invoice(cust, [line("100", tax="NON")], "100", number=f"INV-N{n}") for n in range(3)]
+    items = [WorkItem(key=f"job-{d.number}", kind=base.KIND_INVOICE, operation=base.OP_UPSERT, obj=d) for d in docs]
+    fault(qbo_emulator, kind="status", status=429, route="POST /batch", count=1)
+    with pytest.raises(ProviderError) as throttled:
+        us.run(items)
+    assert throttled.value.rate_limited and throttled.value.not_sent
+    client, _store = _connect(qbo_emulator)  # a later run (the realm's 60 s block is the first client's)
+    fault(qbo_emulator, kind="status", status=503, route="POST /batch", count=10)
+    with pytest.raises(ProviderError) as failed:
+        QboProvider(client).run(items)
+    assert not failed.value.rate_limited and not failed.value.not_sent, "QuickBooks may have made them"
 
 
 # ------------------------------------------------------------------------------ customers

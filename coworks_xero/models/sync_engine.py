@@ -897,7 +897,9 @@ class CoworksSyncJob(models.Model):
         long as Xero says, without spending attempts either (nothing is wrong with the
         documents). Any other temporary failure (Xero unavailable, timeouts) is an attempt of
         each job: it backs off exponentially and, after MAX_ATTEMPTS, needs a person. The
-        outcome of the request is unknown in every case: the jobs stay ``maybe_sent``."""
+        outcome of the request is unknown, so the jobs stay ``maybe_sent``, unless the provider
+        said nothing reached the service (``ProviderError.not_sent``: their send records were
+        withdrawn before this)."""
         self.write({"inflight_since": False})
         code = getattr(exc, "code", None) or prov.DEFAULT_CODES.get(exc.kind)
         if exc.kind == prov.REAUTH:
@@ -1166,6 +1168,8 @@ class _BatchSend:
         results, exc = self.results, self.error
         if isinstance(exc, prov.ProviderError):
             self.providers.pop(self.conn.id, None)  # start afresh (new tokens, new directory)
+            if getattr(exc, "not_sent", False) and self.before:  # none of it reached the service
+                self.withdraw()
             jobs._in_own_transaction(jobs._handle_connection_failure, self.conn, exc)
             return True
         if exc is not None:  # one batch's bug must not stop the run
@@ -1181,6 +1185,12 @@ class _BatchSend:
             answers[job.id] = by_key.get(job.idempotency_key) or Result(
                 ref=job.idempotency_key, ok=False, error_kind=prov.INTERNAL,
                 message=_("The provider returned no result for this document."))
+        # Documents the provider did not send after all (a rate limit reached before their turn):
+        # their send records are undone, so the retry sends them as first sends, not look-ups.
+        unsent = jobs.filtered(lambda job: job.id in self.before and not answers[job.id].ok
+                               and (answers[job.id].details or {}).get(prov.CODE_NOT_SENT))
+        if unsent:
+            unsent._in_own_transaction(unsent._withdraw_send, self.before)
         t1 = time.monotonic()
         if jobs._in_own_transaction(jobs._store_answers, answers, elapsed_ms, give_up=False) is False:
             _logger.warning("Xero sync: could not keep Xero's answers for %s jobs; they will be looked up", len(jobs))

@@ -86,6 +86,11 @@ class ProviderError(Exception):
         # the provider's call budget is spent (Xero's 429 or our own limiter's refusal): nothing
         # is wrong with the documents, so waiting costs them no attempt
         self.rate_limited = rate_limited
+        # set by a provider that knows no write of the run reached the service (a refusal before
+        # any request, reads only): the jobs are not maybe-sent because of this run, so the
+        # retry takes the first-send way again instead of looking each one up. A failed Result
+        # says the same of its document with ``details[CODE_NOT_SENT]``.
+        self.not_sent = False
 
 
 class SyncProvider:

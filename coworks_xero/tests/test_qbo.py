@@ -144,6 +144,33 @@ class TestQboSync(CoworksQboEmulatorCase):
         self.assertEqual(sorted(cents(p["TotalAmt"]) for p in self.qbo_state()["Payment"].values()),
                          sorted(cents(m.amount_total) for m in moves))
 
+    def test_invoices_throttled_before_their_batch_left_go_as_first_sends_again(self):
+        """QuickBooks answers the batch request of three first sends 429: none of them reached it,
+        so the jobs are not "may be in QuickBooks", and once the realm's wait is over they go in one
+        batch request again instead of being looked up and sent one by one."""
+        self.customer.company_id = self.env.company
+        warm = self._invoice()  # the customer is in QuickBooks first
+        self.run_worker()
+        self._synced(warm)
+        moves = self._invoice() | self._invoice() | self._invoice()
+        self.emu("POST", "faults", {"kind": "status", "status": 429, "route": "POST /batch", "count": 1})
+        self.run_worker()
+        jobs = self.env["coworks.sync.job"].search([("res_model", "=", "account.move"), ("res_id", "in", moves.ids)])
+        self.assertEqual(set(jobs.mapped("state")), {"pending"})
+        self.assertEqual(jobs.mapped("maybe_sent"), [False] * 3, "a throttled request was not applied")
+        self.assertTrue(all(jobs.mapped("next_attempt_at")), "they wait for the realm's minute")
+        before = len(self.qbo_requests("POST", "/batch")), len(self.qbo_requests("POST", "/invoice"))
+        looked_up = lambda: sum("DocNumber" in (r.get("query") or "") for r in self.qbo_requests("GET", "/query"))  # noqa: E731
+        before_look_ups = looked_up()
+        self.connection._qbo_client().limiter.reset()  # Intuit's 60 s are over
+        self._run_deferred_work()
+        for move in moves:
+            self._synced(move)
+        self.assertEqual(len(self.qbo_requests("POST", "/batch")), before[0] + 1)
+        self.assertEqual(len(self.qbo_requests("POST", "/invoice")), before[1], "none sent one by one")
+        self.assertEqual(looked_up(), before_look_ups, "none looked up by its number first")
+        self.assertEqual(len(self.qbo_docs("Invoice")), 4)
+
     def test_partial_then_full_payment(self):
         move = self._invoice()
         self.run_worker()

@@ -124,6 +124,10 @@ class QboClient:
         self.token_store = token_store
         self.limiter = limiter  # optional: qbo_limiter(), shared by the clients of one process
         self.batch_limiter = batch_limiter  # optional: qbo_batch_limiter(), likewise
+        # writes (any request but a GET) that left and may have been applied: a 429 was not, a
+        # refusal by our limiter never left. The provider compares it before and after an item
+        # to know whether that item can be in QuickBooks.
+        self.writes_out = 0
         self.session = session or requests.Session()
         self.sleep = time.sleep
 
@@ -131,7 +135,10 @@ class QboClient:
     def _url(self, path):
         return f"{self.config.api_base}/v3/company/{self.realm_id}/{path.lstrip('/')}"
 
-    def _send(self, method, path, params=None, body=None, content_type="application/json", batch=False):
+    def _send(self, method, path, params=None, body=None, content_type="application/json", batch=False,
+              writes=None):
+        """``writes``: whether the request can change QuickBooks (default: any method but GET)."""
+        writes = method != "GET" if writes is None else writes
         params = dict(params or {}, minorversion=self.config.minor_version)
         data = None
         if body is not None:
@@ -149,6 +156,8 @@ class QboClient:
                 headers["Content-Type"] = content_type
             try:
                 with self._slot(batch):
+                    if writes:
+                        self.writes_out += 1
                     resp = self.session.request(method, self._url(path) + "?" + urlencode(params), data=data,
                                                 headers=headers, timeout=self.config.timeout)
             except XeroError as exc:  # our own limiter: the budget would take longer than we may wait
@@ -174,6 +183,8 @@ class QboClient:
                 raise ProviderError(REAUTH, f"This connection has no access to QuickBooks company {self.realm_id}.",
                                     code="forbidden")
             if status == 429:
+                if writes:
+                    self.writes_out -= 1  # Intuit throttled it: not applied
                 after = resp.headers.get("Retry-After")
                 if self.limiter is not None:  # nobody in this process calls the realm until then
                     self.limiter.block(self.realm_id, float(after) if after else THROTTLE_WAIT)
@@ -250,7 +261,8 @@ class QboClient:
         if len(items) > BATCH_MAX:
             raise ValueError(f"a QuickBooks batch holds at most {BATCH_MAX} items")
         params = {"requestid": requestid} if requestid else None
-        answer = self._send("POST", "batch", params, {"BatchItemRequest": items}, batch=True)
+        answer = self._send("POST", "batch", params, {"BatchItemRequest": items}, batch=True,
+                            writes=not all("Query" in item for item in items))
         out = {}
         for row in answer.get("BatchItemResponse") or []:
             if "Fault" in row:

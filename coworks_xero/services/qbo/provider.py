@@ -238,25 +238,35 @@ class QboProvider(base.SyncProvider):
 
     # ------------------------------------------------------------------ run
     def run(self, items):
-        done = self._create_customers_in_batches(items)
-        done.update(self._create_documents_in_batches(items))
-        done.update(self._create_payments_in_batches(items, done))
+        run_mark = self._writes()
+        try:
+            done = self._create_customers_in_batches(items)
+            done.update(self._create_documents_in_batches(items))
+            done.update(self._create_payments_in_batches(items, done))
+        except base.ProviderError as exc:
+            exc.not_sent = self._unwritten_since(run_mark)  # refused before anything could be applied
+            raise
         results = []
         for n, item in enumerate(items):
             if item.key in done:
                 results.append(done[item.key])
                 continue
+            mark = self._writes()
             try:
                 results.append(self._one(item))
             except base.ProviderError as exc:
                 if not results:
+                    exc.not_sent = self._unwritten_since(run_mark)
                     raise  # nothing written yet: the whole connection failed (the engine waits, reconnects)
                 # QuickBooks takes a batch one call at a time: what the earlier items wrote is kept.
                 # Raising would lose their answers, and a rate limit or a re-authorisation costs no
                 # attempt, so they would be sent again under the same requestids with bodies that
                 # moved on (a SyncToken, an update instead of a create): Intuit's 600 Duplicate
-                # Request ID, the job in error. The rest are retried, looked up first.
-                results.extend(done.get(rest.key) or self._retry_later(rest, exc) for rest in items[n:])
+                # Request ID, the job in error. The rest are retried, looked up first unless they
+                # were never tried.
+                results.append(self._retry_later(item, exc, not_sent=self._unwritten_since(mark)))
+                results.extend(done.get(rest.key) or self._retry_later(rest, exc, not_sent=True)
+                               for rest in items[n + 1:])
                 return results
             except QboFault as fault:
                 results.append(self._fault(item, fault))
@@ -264,11 +274,23 @@ class QboProvider(base.SyncProvider):
                 results.append(self._payload_error(item, exc))
         return results
 
+    def _writes(self):
+        """Writes of this provider's client that may have reached QuickBooks so far."""
+        return getattr(self.client, "writes_out", None)
+
+    def _unwritten_since(self, mark):
+        """No write may have reached QuickBooks since ``_writes()`` said ``mark``."""
+        return mark is not None and self._writes() == mark
+
     @staticmethod
-    def _retry_later(item, exc):
+    def _retry_later(item, exc, not_sent=False):
+        """A retryable Result after a connection-wide failure. ``not_sent``: no write for this item
+        reached QuickBooks (so its retry is a first send again, not a look-up)."""
         retry_after = exc.retry_after or (THROTTLE_WAIT if exc.rate_limited else None)
-        return Result(ref=item.key, ok=False, error_kind=base.RETRYABLE, message=exc.message,
-                      details={"error_code": exc.code, "retry_after": retry_after})
+        details = {"error_code": exc.code, "retry_after": retry_after}
+        if not_sent:
+            details[base.CODE_NOT_SENT] = True
+        return Result(ref=item.key, ok=False, error_kind=base.RETRYABLE, message=exc.message, details=details)
 
     @staticmethod
     def _payload_error(item, exc):
@@ -315,6 +337,7 @@ class QboProvider(base.SyncProvider):
             return out  # one customer: the plain calls, its answer is the same
         for start in range(0, len(todo), BATCH_MAX):
             chunk = todo[start:start + BATCH_MAX]
+            mark = self._writes()
             try:
                 by_email = self._query_batch(
                     [(str(n), f"SELECT * FROM Customer WHERE PrimaryEmailAddr = '{_q(item.obj.email)}'")
@@ -342,7 +365,7 @@ class QboProvider(base.SyncProvider):
                 if not any(r.ok for r in out.values()):
                     raise  # nothing written yet (see run)
                 for item in chunk:  # an earlier chunk was written: keep its answers
-                    out[item.key] = self._retry_later(item, exc)
+                    out[item.key] = self._retry_later(item, exc, not_sent=self._unwritten_since(mark))
                 continue
             except QboFault:
                 continue  # a query QuickBooks refused as a whole: the plain way says what is wrong
@@ -388,6 +411,7 @@ class QboProvider(base.SyncProvider):
                     continue
                 rid = request_id("|".join(i.key for i, _b in requests_),
                                  sum(i.attempt for i, _b in requests_), "batch-create")
+                mark = self._writes()
                 try:
                     answers = self.client.batch([b for _i, b in requests_], rid)
                 except QboFault as fault:
@@ -398,7 +422,7 @@ class QboProvider(base.SyncProvider):
                     if not any(r.ok for r in out.values()):
                         raise  # nothing written yet (see run)
                     for item, _b in requests_:  # an earlier chunk was written: keep its answers
-                        out[item.key] = self._retry_later(item, exc)
+                        out[item.key] = self._retry_later(item, exc, not_sent=self._unwritten_since(mark))
                     continue
                 for item, b in requests_:
                     answer = answers.get(b["bId"])
@@ -428,6 +452,7 @@ class QboProvider(base.SyncProvider):
             return out  # one payment: the plain calls, its answer is the same
         for start in range(0, len(todo), BATCH_MAX):
             chunk, requests_ = todo[start:start + BATCH_MAX], []
+            mark = self._writes()
             try:
                 ids = ", ".join(f"'{_q(i)}'" for i in sorted({str(item.obj.document_remote_id) for item in chunk}))
                 invoices = {str(row["Id"]): row for row in self.client.query(
@@ -459,7 +484,7 @@ class QboProvider(base.SyncProvider):
                 if not any(r.ok for r in list(done.values()) + list(out.values())):
                     raise  # nothing written yet (see run)
                 for item in chunk:  # an earlier chunk was written: keep its answers
-                    out[item.key] = self._retry_later(item, exc)
+                    out[item.key] = self._retry_later(item, exc, not_sent=self._unwritten_since(mark))
                 continue
             for item, b in requests_:
                 answer = answers.get(b["bId"])
