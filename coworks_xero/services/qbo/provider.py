@@ -369,18 +369,29 @@ class QboProvider(base.SyncProvider):
                 continue
             except QboFault:
                 continue  # a query QuickBooks refused as a whole: the plain way says what is wrong
-            for item, b in requests_:
-                answer = answers.get(b["bId"])
-                if isinstance(answer, QboFault):
-                    if answer.code != "6240":  # a name taken after all: the plain way suffixes it
-                        out[item.key] = self._fault(item, answer)
-                elif answer:
-                    out[item.key] = Result(ref=item.key, ok=True, remote_id=answer["Id"], remote_status="ACTIVE",
-                                           details={"created": True, "display_name": answer["DisplayName"]})
-                else:  # QuickBooks may have made it: the retry finds it by its email first
-                    out[item.key] = Result(ref=item.key, ok=False, error_kind=base.RETRYABLE,
-                                           message="QuickBooks' batch answer did not mention this customer.",
-                                           details={"error_code": "no_answer"})
+            # a name taken after all (6240) is left to the plain way, which suffixes it
+            out.update(self._batch_results(requests_, answers, "customer", lambda item, row: Result(
+                ref=item.key, ok=True, remote_id=row["Id"], remote_status="ACTIVE",
+                details={"created": True, "display_name": row["DisplayName"]}), left_to_plain=("6240",)))
+        return out
+
+    def _batch_results(self, requests_, answers, what, on_answer, left_to_plain=()):
+        """{job key: Result} of a batch request's answers, item by item: a Fault is that item's
+        Result (those whose code is in ``left_to_plain`` go the one-by-one way instead), an
+        answer goes through ``on_answer(item, row)``, and an item the answer leaves out is retried
+        (QuickBooks may have made it: the retry looks it up first)."""
+        out = {}
+        for item, b in requests_:
+            answer = answers.get(b["bId"])
+            if isinstance(answer, QboFault):
+                if answer.code not in left_to_plain:
+                    out[item.key] = self._fault(item, answer)
+            elif answer:
+                out[item.key] = on_answer(item, answer)
+            else:
+                out[item.key] = Result(ref=item.key, ok=False, error_kind=base.RETRYABLE,
+                                       message=f"QuickBooks' batch answer did not mention this {what}.",
+                                       details={"error_code": "no_answer"})
         return out
 
     def _create_documents_in_batches(self, items):
@@ -424,16 +435,8 @@ class QboProvider(base.SyncProvider):
                     for item, _b in requests_:  # an earlier chunk was written: keep its answers
                         out[item.key] = self._retry_later(item, exc, not_sent=self._unwritten_since(mark))
                     continue
-                for item, b in requests_:
-                    answer = answers.get(b["bId"])
-                    if isinstance(answer, QboFault):
-                        out[item.key] = self._fault(item, answer)
-                    elif answer:
-                        out[item.key] = self._document_result(item, entity, answer)
-                    else:  # QuickBooks may have made it: the retry looks it up by its number first
-                        out[item.key] = Result(ref=item.key, ok=False, error_kind=base.RETRYABLE,
-                                               message="QuickBooks' batch answer did not mention this document.",
-                                               details={"error_code": "no_answer"})
+                out.update(self._batch_results(requests_, answers, "document",
+                                               lambda item, row: self._document_result(item, entity, row)))
         return out
 
     def _create_payments_in_batches(self, items, done):
@@ -486,17 +489,9 @@ class QboProvider(base.SyncProvider):
                 for item in chunk:  # an earlier chunk was written: keep its answers
                     out[item.key] = self._retry_later(item, exc, not_sent=self._unwritten_since(mark))
                 continue
-            for item, b in requests_:
-                answer = answers.get(b["bId"])
-                if isinstance(answer, QboFault):
-                    out[item.key] = self._fault(item, answer)
-                elif answer:
-                    out[item.key] = Result(ref=item.key, ok=True, remote_id=answer["Id"], remote_status="AUTHORISED",
-                                           details={"unapplied": str(answer.get("UnappliedAmt", 0))})
-                else:  # QuickBooks may have made it: the retry looks it up by its reference first
-                    out[item.key] = Result(ref=item.key, ok=False, error_kind=base.RETRYABLE,
-                                           message="QuickBooks' batch answer did not mention this payment.",
-                                           details={"error_code": "no_answer"})
+            out.update(self._batch_results(requests_, answers, "payment", lambda item, row: Result(
+                ref=item.key, ok=True, remote_id=row["Id"], remote_status="AUTHORISED",
+                details={"unapplied": str(row.get("UnappliedAmt", 0))})))
         return out
 
     def _document_result(self, item, entity, row):
