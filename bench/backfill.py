@@ -26,7 +26,24 @@ one from a template), or run by hand:
 
     source scripts/env.sh
     $PY bench/backfill.py --db cx_bench --conf var/odoo-bench-cx_bench.conf \
-        [--customers 400 --invoices 2000 --paid 1500 --scale 10]
+        [--provider qbo] [--customers 400 --invoices 2000 --paid 1500 --scale 10]
+
+``--provider`` picks the accounting provider (default ``xero``, as above):
+
+  xero  the Xero emulator's demo organisation (xero_emulator), as described above;
+  qbo   QuickBooks Online: the company is in USD in the United States (generic chart, an 8.875 %
+        sales tax mapped to tax code 2 "NYC combined" with Odoo's amounts, the plan item kind to
+        Item 2, the bank journal to account 35 "Checking"), connected to the US realm of the
+        in-process QuickBooks Online emulator (qbo_emulator; Intuit's limits per realm and app:
+        500 requests a minute, 10 in flight, 40 batch requests a minute; its clock sped up by
+        --scale, the addon's shared QBO limiters on the same clock). Tokens come from the
+        emulator's grant, saved through the connection's token store. The existing customers
+        and invoices are entered into the realm's company directly (in process, outside the
+        measured window and the emulator's limits and request log). ``duplicate_contacts=``
+        then counts the Odoo customers held by more than one QuickBooks customer with their
+        email, plus those matched to none. Every printed line ends with ``provider=qbo``:
+
+    bash bench/run.sh backfill --provider qbo --existing-contacts N --existing-invoices M
 """
 import argparse
 import collections
@@ -85,20 +102,117 @@ def seed_existing_organisation(base, tenant, client_id, customers, contacts, inv
     return len(rows), invoices
 
 
-def make_company(env, tag):
-    aud = env.ref("base.AUD")
-    aud.active = True
-    company = env["res.company"].create({"name": f"Backfill bench {tag}", "currency_id": aud.id,
-                                         "country_id": env.ref("base.au").id})
+def make_company(env, tag, provider="xero"):
+    if provider == "qbo":
+        currency, country = env.ref("base.USD"), env.ref("base.us")
+    else:
+        currency, country = env.ref("base.AUD"), env.ref("base.au")
+    currency.active = True
+    company = env["res.company"].create({"name": f"Backfill bench {tag}", "currency_id": currency.id,
+                                         "country_id": country.id})
     env.user.company_ids |= company
     env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
     return company
+
+
+# ============================================================================ QuickBooks Online
+def qbo_limiters(base, clock, scale):
+    """The addon's process-wide QBO limiters (per API base, as sync_connection_qbo names them) on
+    the emulator's clock, as they are on real time with Intuit."""
+    from odoo.addons.coworks_xero.models.sync_connection_qbo import CALL_MAX_WAIT
+    from odoo.addons.coworks_xero.services.qbo.client import QboConfig, qbo_batch_limiter, qbo_limiter
+    from odoo.addons.coworks_xero.services.xero.ratelimit import RateLimiter
+    api_base = QboConfig.for_emulator(base, "x", "y").api_base
+    kw = dict(clock=clock.now, sleep=lambda s: time.sleep(s / scale), retry_after_scale=scale, max_wait=CALL_MAX_WAIT)
+    RateLimiter._registry["qbo:" + api_base] = qbo_limiter(**kw)
+    RateLimiter._registry["qbo-batch:" + api_base] = qbo_batch_limiter(**kw)
+
+
+def connect_qbo(env, base, company, realm):
+    """As bench/multi_org.py (QboBench.connect) connects: tokens from the emulator's grant saved
+    through the connection's token store, reference data read, the QuickBooks mappings."""
+    from odoo.addons.coworks_xero.services.xero.oauth import TokenSet
+    from qbo_emulator import seed
+    params = env["ir.config_parameter"].sudo()
+    params.set_param("coworks_xero.qbo_sandbox_url", base)
+    params.set_param("coworks_xero.qbo_client_id", seed.DEMO_CLIENT_ID)
+    params.set_param("coworks_xero.qbo_client_secret", seed.DEMO_CLIENT_SECRET)
+    company.coworks_sync_provider = "qbo"
+    conn = env["coworks.sync.connection"].create({"company_id": company.id, "provider": "qbo",
+                                                  "state": "connected", "tenant_id": realm,
+                                                  "tenant_name": "Coworks Demo US"})
+    env.cr.commit()
+    grant = emu(base, "POST", "grant", {"client_id": seed.DEMO_CLIENT_ID, "realm_id": realm})
+    conn._qbo_token_store().save(TokenSet.from_response(dict(grant, scope="com.intuit.quickbooks.accounting")))
+    env.cr.commit()
+    conn.invalidate_recordset()
+    conn.action_xero_refresh()
+    tax = env["account.tax"].create({"name": "NYC sales tax (bench)", "amount": 8.875, "type_tax_use": "sale",
+                                     "company_id": company.id})
+
+    def xref(model, **dom):
+        return env[model].with_context(active_test=False).search(
+            [("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in dom.items()], limit=1)
+    # QuickBooks ids (qbo_emulator/seed.py): Item 2 "Plan - Hot desk", tax code 2 "NYC combined",
+    # account 35 "Checking" (Bank)
+    env["coworks.xero.product.mapping"].create({"connection_id": conn.id, "item_kind": "plan",
+                                                "xero_item_id": xref("coworks.xero.item", code="2").id})
+    env["coworks.xero.tax.mapping"].create({"connection_id": conn.id, "tax_id": tax.id,
+                                            "send_odoo_tax_amounts": True,
+                                            "tax_rate_id": xref("coworks.xero.tax.rate", tax_type="2").id})
+    bank = env["account.journal"].search([("type", "=", "bank"), ("company_id", "=", company.id)], limit=1)
+    env["coworks.xero.journal.mapping"].create({"connection_id": conn.id, "journal_id": bank.id,
+                                                "bank_account_id": xref("coworks.xero.account", code="35").id})
+    return conn, tax
+
+
+def seed_existing_qbo_company(server, realm, customers, contacts, invoices):
+    """What the QuickBooks company held before the integration, as seed_existing_organisation does
+    for Xero (half of ``customers`` among ``contacts`` customers, every other one with another
+    email; ``invoices`` invoices on them), entered into the emulator's company object directly
+    (in process: no limits spent, nothing in the request log), then its clock moved a day on."""
+    app = server.app
+    company = app.companies[realm]
+    known = customers[: len(customers) // 2]
+    rows = []
+    for n, (name, email) in enumerate(known):
+        rows.append({"DisplayName": name,
+                     "PrimaryEmailAddr": {"Address": email if n % 2 == 0 else f"accounts{n}@elsewhere.example"}})
+    rows += [{"DisplayName": f"Existing contact {i:05d}", "PrimaryEmailAddr": {"Address": f"existing{i}@org.example"}}
+             for i in range(max(contacts - len(rows), 0))]
+    ids = []
+    with app.company_locks[realm]:
+        for row in rows:
+            ids.append(company.create("Customer", row)["Id"])
+        for i in range(invoices):
+            company.create("Invoice", {
+                "CustomerRef": {"value": ids[i % len(ids)]}, "TxnDate": "2025-06-30", "DueDate": "2025-07-30",
+                "DocNumber": f"QBO-{i:05d}",
+                "Line": [{"DetailType": "SalesItemLineDetail", "Amount": 200, "Description": "Earlier membership",
+                          "SalesItemLineDetail": {"ItemRef": {"value": "2"}, "Qty": 1, "UnitPrice": 200,
+                                                  "TaxCodeRef": {"value": "NON"}}}]})
+        company.events = []  # no webhooks for the history
+    emu(server.base_url, "POST", "clock", {"advance": 86400 + 60})
+    return len(rows), invoices
+
+
+def qbo_duplicate_contacts(base, realm, partners):
+    """(duplicates, unmatched): Odoo customers whose email more than one active QuickBooks customer
+    holds (counted once per extra customer), and Odoo customers no QuickBooks customer holds."""
+    objects = emu(base, "GET", "state", query=f"?realm={realm}")["objects"]
+    by_email = collections.Counter(
+        str((c.get("PrimaryEmailAddr") or {}).get("Address") or "").strip().lower()
+        for c in objects.get("Customer", {}).values() if c.get("Active", True))
+    held = [by_email.get((p.email or "").strip().lower(), 0) for p in partners]
+    return sum(n - 1 for n in held if n > 1), sum(1 for n in held if n == 0)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", default="cx_bench")
     ap.add_argument("--conf")
+    ap.add_argument("--provider", choices=("xero", "qbo"), default="xero",
+                    help="xero: the Xero emulator's demo organisation; qbo: the QuickBooks Online emulator's US realm")
     ap.add_argument("--customers", type=int, default=400)
     ap.add_argument("--invoices", type=int, default=2000)
     ap.add_argument("--paid", type=int, default=1500)
@@ -107,38 +221,54 @@ def main():
     ap.add_argument("--existing-contacts", type=int, default=0, help="contacts the organisation already holds")
     ap.add_argument("--existing-invoices", type=int, default=0, help="invoices the organisation already holds")
     args = ap.parse_args()
+    qbo = args.provider == "qbo"
+    sfx = " provider=qbo" if qbo else ""  # the Xero lines stay as they always were
 
     registry = registry_for(args.db, args.conf)
     from odoo import fields
     from odoo.addons.coworks_xero.services.xero.ratelimit import RateLimiter
     from odoo.addons.coworks_xero.services.xero import const
-    from xero_emulator import EmulatorServer, seed
-
-    server = EmulatorServer(host="127.0.0.1", port=0)
+    if qbo:
+        from qbo_emulator import seed as qseed
+        from qbo_emulator.server import EmulatorServer as QboEmulatorServer
+        server = QboEmulatorServer(host="127.0.0.1", port=0, time_scale=1.0)
+    else:
+        from xero_emulator import EmulatorServer, seed
+        server = EmulatorServer(host="127.0.0.1", port=0)
     server.start()
     base = server.base_url
     try:
         emu(base, "POST", "clock", {"scale": args.scale})
         clock = server.app.clock
-        # The addon's process-wide limiter on the emulator's clock, as it is on real time with Xero.
-        RateLimiter._registry[base.rstrip("/") + const.ACCOUNTING_PATH] = RateLimiter(
-            clock=clock.now, sleep=lambda s: time.sleep(s / args.scale), retry_after_scale=args.scale)
-        tenant = seed.TENANT_AU
+
+        def fresh_limiter():
+            if qbo:
+                qbo_limiters(base, clock, args.scale)
+            else:
+                # The addon's process-wide limiter on the emulator's clock, as it is on real time with Xero.
+                RateLimiter._registry[base.rstrip("/") + const.ACCOUNTING_PATH] = RateLimiter(
+                    clock=clock.now, sleep=lambda s: time.sleep(s / args.scale), retry_after_scale=args.scale)
+        fresh_limiter()
+        tenant = qseed.REALM_US if qbo else seed.TENANT_AU
         with environment(registry) as env:
             t_setup = time.perf_counter()
-            params = env["ir.config_parameter"].sudo()
-            params.set_param("coworks_xero.sandbox_url", base)
-            params.set_param("coworks_xero.client_id", seed.DEMO_CLIENT_ID)
-            params.set_param("coworks_xero.client_secret", seed.DEMO_CLIENT_SECRET)
+            if not qbo:
+                params = env["ir.config_parameter"].sudo()
+                params.set_param("coworks_xero.sandbox_url", base)
+                params.set_param("coworks_xero.client_id", seed.DEMO_CLIENT_ID)
+                params.set_param("coworks_xero.client_secret", seed.DEMO_CLIENT_SECRET)
             # Earlier runs' connections (other emulators) must not take part.
             env["coworks.sync.connection"].search([]).write({"active": False})
-            company = make_company(env, uuid.uuid4().hex[:6])
+            company = make_company(env, uuid.uuid4().hex[:6], args.provider)
             env = env(context=dict(env.context, allowed_company_ids=[company.id]))
             company = company.with_env(env)
-            conn = connect_to_emulator(env, base, company, tenant)
-            tax = env["account.tax"].create({"name": "GST 10% (bench)", "amount": 10.0, "type_tax_use": "sale",
-                                             "company_id": company.id})
-            map_demo_organisation(env, conn, company, tax)
+            if qbo:
+                conn, tax = connect_qbo(env, base, company, tenant)
+            else:
+                conn = connect_to_emulator(env, base, company, tenant)
+                tax = env["account.tax"].create({"name": "GST 10% (bench)", "amount": 10.0, "type_tax_use": "sale",
+                                                 "company_id": company.id})
+                map_demo_organisation(env, conn, company, tax)
             product = env["product.product"].create({"name": "Hot desk (bench)", "type": "service", "lst_price": 350.0,
                                                      "coworks_item_kind": "plan", "taxes_id": [(6, 0, tax.ids)],
                                                      "company_id": company.id})
@@ -171,12 +301,15 @@ def main():
             payments = env["account.payment"].search([("company_id", "=", company.id)])
             if args.existing_contacts or args.existing_invoices:
                 t_seed = time.perf_counter()
-                held = seed_existing_organisation(
-                    base, tenant, seed.DEMO_CLIENT_ID, [(p.name, p.email) for p in partners],
-                    args.existing_contacts, args.existing_invoices)
+                known = [(p.name, p.email) for p in partners]
+                if qbo:
+                    held = seed_existing_qbo_company(server, tenant, known, args.existing_contacts,
+                                                     args.existing_invoices)
+                else:
+                    held = seed_existing_organisation(base, tenant, seed.DEMO_CLIENT_ID, known,
+                                                      args.existing_contacts, args.existing_invoices)
                 # The addon's limiter forgets the seeding's calls, as Xero's windows did a day later.
-                RateLimiter._registry[base.rstrip("/") + const.ACCOUNTING_PATH] = RateLimiter(
-                    clock=clock.now, sleep=lambda s: time.sleep(s / args.scale), retry_after_scale=args.scale)
+                fresh_limiter()
                 # The history predates the integration: the pull's high-water mark starts after it
                 # (the emulator's clock runs ahead of Odoo's here, so the connection's creation is
                 # no measure of it).
@@ -185,13 +318,13 @@ def main():
                     clock.now(), _dt.timezone.utc).replace(tzinfo=None)})
                 env.cr.commit()
                 print(f"organisation_before: contacts={held[0]} invoices={held[1]} "
-                      f"(customers among them={len(partners) // 2}; seeded in {time.perf_counter() - t_seed:.0f} s)")
+                      f"(customers among them={len(partners) // 2}; seeded in {time.perf_counter() - t_seed:.0f} s){sfx}")
             Job = env["coworks.sync.job"].sudo()
             queued = dict(Job._read_group([("connection_id", "=", conn.id)], ["kind"], ["__count"]))
             print(f"data: customers={len(partners)} invoices_posted={len(invoices)} "
                   f"invoices_paid={sum(1 for i in paid if i.payment_state in ('paid', 'in_payment'))} "
-                  f"payments={len(payments)} (made in {time.perf_counter() - t_setup:.0f} s)")
-            print(f"jobs_queued_by_kind={queued}")
+                  f"payments={len(payments)} (made in {time.perf_counter() - t_setup:.0f} s){sfx}")
+            print(f"jobs_queued_by_kind={queued}{sfx}")
 
             # ---------------------------------------------------------------- the push
             emu(base, "DELETE", "requests")
@@ -217,26 +350,32 @@ def main():
             requests = sum(log["counts"].values())
             http_429 = sum(1 for r in log["requests"] if r.get("status") == 429)
             errors = Job.search([("connection_id", "=", conn.id), ("state", "=", "error")], limit=3)
-            print(f"jobs_by_kind_and_state={dict(states)}")
-            print(f"cron_runs={runs} pending_left={pending}")
-            print(f"requests_by_route={dict(log['counts'])}")
+            print(f"jobs_by_kind_and_state={dict(states)}{sfx}")
+            print(f"cron_runs={runs} pending_left={pending}{sfx}")
+            print(f"requests_by_route={dict(log['counts'])}{sfx}")
             for job in errors:
                 print(f"  example error: {job.kind} {job.record_name}: {job.error_message[:200]}")
             if args.existing_contacts:
-                state = emu(base, "GET", "state", query=f"?tenant={tenant}")
-                per_customer = collections.Counter()
-                names = {p.name: p for p in partners}
-                for c in state["Contacts"]:
-                    base_name = c["Name"].split(" (")[0]
-                    if base_name in names and c.get("ContactStatus") == "ACTIVE":
-                        per_customer[base_name] += 1
-                print(f"duplicate_contacts={sum(n - 1 for n in per_customer.values() if n > 1)}")
-            print(f"records_pushed={pushed} requests={requests}")
-            print(f"api_calls_per_record={requests / max(pushed, 1):.4f}")
-            print(f"http_429={http_429}")
-            print(f"records_per_min={pushed / elapsed * 60:.0f} (real {elapsed:.1f} s)")
-            print(f"calls_per_emulated_minute={requests / max(emu_elapsed / 60, 1e-9):.1f} (Xero allows 60; "
-                  f"emulated {emu_elapsed:.0f} s at clock scale {args.scale:g})")
+                if qbo:
+                    dups, unmatched = qbo_duplicate_contacts(base, tenant, partners)
+                    print(f"duplicate_contacts={dups + unmatched} (email held twice or more {dups}, "
+                          f"customers matched to none {unmatched}){sfx}")
+                else:
+                    state = emu(base, "GET", "state", query=f"?tenant={tenant}")
+                    per_customer = collections.Counter()
+                    names = {p.name: p for p in partners}
+                    for c in state["Contacts"]:
+                        base_name = c["Name"].split(" (")[0]
+                        if base_name in names and c.get("ContactStatus") == "ACTIVE":
+                            per_customer[base_name] += 1
+                    print(f"duplicate_contacts={sum(n - 1 for n in per_customer.values() if n > 1)}")
+            print(f"records_pushed={pushed} requests={requests}{sfx}")
+            print(f"api_calls_per_record={requests / max(pushed, 1):.4f}{sfx}")
+            print(f"http_429={http_429}{sfx}")
+            print(f"records_per_min={pushed / elapsed * 60:.0f} (real {elapsed:.1f} s){sfx}")
+            allowed = "QuickBooks allows 500" if qbo else "Xero allows 60"
+            print(f"calls_per_emulated_minute={requests / max(emu_elapsed / 60, 1e-9):.1f} ({allowed}; "
+                  f"emulated {emu_elapsed:.0f} s at clock scale {args.scale:g}){sfx}")
             company.coworks_xero_sync_enabled = False
             conn.active = False
             env.cr.commit()

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (they print measured figures; nothing here is a test).
 #   bash bench/run.sh [post|backfill|writeback|pipe|inbound|multi_org|latency|memory|two_servers|soak|qbo_soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
-# The benches that take --provider (post, pipe, latency, memory, multi_org) run into Xero unless
-# told `--provider qbo`; `all` runs each of them once for every provider of BENCH_PROVIDERS
+# The benches that take --provider (post, backfill, pipe, latency, memory, multi_org, two_servers) run into Xero
+# unless told `--provider qbo`; `all` runs each of them once for every provider of BENCH_PROVIDERS
 # ("xero qbo" unless set). The fault soaks are one bench per provider (soak, qbo_soak).
 # A template database cx_bench_tpl (coworks_xero installed with demo data, like scripts/test.sh
 # does) is created once; every bench runs on a fresh copy of it, cx_bench, since benches commit.
@@ -68,11 +68,15 @@ if [ "$which" = backfill ] || [ "$which" = all ]; then
   if [ "$which" = backfill ] && [ $# -gt 0 ]; then
     echo "== bench/backfill.py $* =="
     fresh_db && "$PY" bench/backfill.py --db "$db" --conf "$conf" "$@" || status=1
-  else
-    echo "== bench/backfill.py (empty organisation) =="
-    fresh_db && "$PY" bench/backfill.py --db "$db" --conf "$conf" || status=1
-    echo "== bench/backfill.py (an organisation holding 5,000 contacts and 3,000 invoices) =="
-    fresh_db && "$PY" bench/backfill.py --db "$db" --conf "$conf" --existing-contacts 5000 --existing-invoices 3000 || status=1
+  else  # alone: into Xero; under `all`: into each provider
+    backfill_providers=xero; [ "$which" = all ] && backfill_providers=$providers
+    for provider in $backfill_providers; do
+      echo "== bench/backfill.py --provider $provider (empty organisation) =="
+      fresh_db && "$PY" bench/backfill.py --db "$db" --conf "$conf" --provider "$provider" || status=1
+      echo "== bench/backfill.py --provider $provider (an organisation holding 5,000 contacts and 3,000 invoices) =="
+      fresh_db && "$PY" bench/backfill.py --db "$db" --conf "$conf" --provider "$provider" \
+          --existing-contacts 5000 --existing-invoices 3000 || status=1
+    done
   fi
 fi
 if [ "$which" = writeback ] || [ "$which" = all ]; then
@@ -90,16 +94,9 @@ fi
 if [ "$which" = multi_org ] || [ "$which" = all ]; then
   each_run bench/multi_org.py on_fresh_db "$PY" bench/multi_org.py --db "$db" --conf "$conf"
 fi
-for bench in latency memory; do
+for bench in latency memory two_servers; do
   if [ "$which" = "$bench" ] || [ "$which" = all ]; then
     each_run "bench/$bench.py" "$PY" "bench/$bench.py" --template "$tpl"
-  fi
-done
-for bench in two_servers; do
-  if [ "$which" = "$bench" ] || [ "$which" = all ]; then
-    echo "== bench/$bench.py =="
-    if [ "$which" = "$bench" ]; then "$PY" bench/$bench.py --template "$tpl" "$@" || status=1
-    else "$PY" bench/$bench.py --template "$tpl" || status=1; fi
   fi
 done
 if [ "$which" = soak ] || [ "$which" = all ]; then
