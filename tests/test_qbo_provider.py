@@ -719,6 +719,27 @@ def test_batch_requests_keep_to_intuits_batch_budget_before_calling(qbo_emulator
     assert client.read("CompanyInfo", seed.REALM_US)["Country"] == "US"  # a single call is not held up
 
 
+def test_with_the_batch_budget_spent_first_sends_go_one_by_one_rather_than_wait(qbo_emulator):
+    """Intuit's 40 batch requests of the minute are used: the run's next first sends go one by one
+    within the realm's 500 calls instead of waiting out the minute (or being refused)."""
+    from coworks_xero.services.qbo.client import qbo_batch_limiter, qbo_limiter
+
+    grant = requests.post(qbo_emulator.base_url + "/__emulator__/grant", json={"realm_id": seed.REALM_US}).json()
+    client = QboClient(_config(qbo_emulator), seed.REALM_US, InMemoryTokenStore(TokenSet.from_response(grant)),
+                       limiter=qbo_limiter(max_wait=0), batch_limiter=qbo_batch_limiter(minute_limit=1, max_wait=0))
+    prov = QboProvider(client)
+    cust = created_customer(prov)
+    items = lambda tag: [WorkItem(key=f"job-{tag}{n}", kind=base.KIND_INVOICE, operation=base.OP_UPSERT,  # noqa: E731
+                                  obj=invoice(cust, [line("100", tax="NON")], "100", number=f"INV-{tag}{n}"))
+                         for n in range(3)]
+    assert all(r.ok for r in prov.run(items("A")))  # the minute's one batch request
+    batches, singles = len(writes(qbo_emulator, "/batch")), len(writes(qbo_emulator, "/invoice"))
+    results = prov.run(items("B"))
+    assert all(r.ok for r in results), [r.message for r in results]
+    assert len(writes(qbo_emulator, "/batch")) == batches and len(writes(qbo_emulator, "/invoice")) == singles + 3
+    assert len(client.query("SELECT * FROM Invoice")) == 6
+
+
 def test_void_of_a_paid_invoice_voids_our_own_payment_first(us):
     cust = created_customer(us)
     doc = invoice(cust, [line("100", tax="NON")], "100")

@@ -256,6 +256,10 @@ class QboClient:
                 return rows
             start += 1000
 
+    def batch_wait(self):
+        """Seconds a batch request would wait now for Intuit's batch budget (0: none kept here)."""
+        return self.batch_limiter.wait_estimate(self.realm_id) if self.batch_limiter is not None else 0.0
+
     def batch(self, items, requestid=None):
         """``items``: [{"bId", "operation", Entity: body}] (≤ 30) → {bId: entity dict or QboFault}."""
         if len(items) > BATCH_MAX:

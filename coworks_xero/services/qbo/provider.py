@@ -46,6 +46,10 @@ def _status(entity, row):
 # document refused because multicurrency was off (the user turns it on, then retries), a refresh
 # of the reference data.
 COMPANY_TTL = 60.0
+# A batch request that would wait longer than this for Intuit's batch budget (40 a minute) is not
+# made: its documents go one by one within the realm's 500 calls meanwhile (a first send is one
+# create each), rather than the run sitting out the rest of the minute.
+BATCH_WAIT_MAX = 1.0
 _company_cache = {}  # (API base, realm) -> {"at": monotonic time, name: value}
 _company_cache_lock = threading.Lock()
 
@@ -336,6 +340,8 @@ class QboProvider(base.SyncProvider):
         if len(todo) < 2:
             return out  # one customer: the plain calls, its answer is the same
         for start in range(0, len(todo), BATCH_MAX):
+            if self._batch_budget_short():
+                break  # the rest go one by one
             chunk = todo[start:start + BATCH_MAX]
             mark = self._writes()
             try:
@@ -375,6 +381,10 @@ class QboProvider(base.SyncProvider):
                 details={"created": True, "display_name": row["DisplayName"]}), left_to_plain=("6240",)))
         return out
 
+    def _batch_budget_short(self):
+        wait = getattr(self.client, "batch_wait", None)
+        return wait is not None and wait() > BATCH_WAIT_MAX
+
     def _batch_results(self, requests_, answers, what, on_answer, left_to_plain=()):
         """{job key: Result} of a batch request's answers, item by item: a Fault is that item's
         Result (those whose code is in ``left_to_plain`` go the one-by-one way instead), an
@@ -410,6 +420,8 @@ class QboProvider(base.SyncProvider):
             if len(group) < 2:
                 continue  # one document: the plain call, its answer is the same
             for start in range(0, len(group), BATCH_MAX):
+                if self._batch_budget_short():
+                    break  # the rest go one by one
                 chunk, requests_ = group[start:start + BATCH_MAX], []
                 for n, item in enumerate(chunk):
                     try:
@@ -454,6 +466,8 @@ class QboProvider(base.SyncProvider):
         if len(todo) < 2:
             return out  # one payment: the plain calls, its answer is the same
         for start in range(0, len(todo), BATCH_MAX):
+            if self._batch_budget_short():
+                break  # the rest go one by one
             chunk, requests_ = todo[start:start + BATCH_MAX], []
             mark = self._writes()
             try:
