@@ -128,3 +128,46 @@ def register_payment(env, bank, moves, **vals):
     """A payment of ``moves`` through Odoo's wizard, from ``bank``."""
     env["account.payment.register"].with_context(active_model="account.move", active_ids=moves.ids).create(
         dict({"journal_id": bank.id, "payment_date": "2026-11-20"}, **vals))._create_payments()
+
+
+def connect_to_qbo_emulator(env, base_url, company, realm, name="Coworks Demo US"):
+    """A connection of ``company`` (USD, United States) to the QuickBooks emulator's company
+    ``realm``, as bench/_qbo_soak_setup.py connects (commits): tokens from the emulator's grant
+    saved through the connection's token store (as the OAuth callback saves them), the reference
+    data read, and the mappings a manager makes (hot-desk plan -> Item 2 "Plan - Hot desk", an
+    8.875 % sales tax -> tax code 2 "NYC combined" with Odoo's amounts, the bank journal -> account
+    35 "Checking"). Returns (connection, tax)."""
+    import json
+    import urllib.request
+    from odoo.addons.coworks_xero.services.xero.oauth import TokenSet
+    from qbo_emulator import seed
+    params = env["ir.config_parameter"].sudo()
+    params.set_param("coworks_xero.qbo_sandbox_url", base_url)
+    params.set_param("coworks_xero.qbo_client_id", seed.DEMO_CLIENT_ID)
+    params.set_param("coworks_xero.qbo_client_secret", seed.DEMO_CLIENT_SECRET)
+    company.coworks_sync_provider = "qbo"
+    conn = env["coworks.sync.connection"].create({"company_id": company.id, "provider": "qbo", "state": "connected",
+                                                  "tenant_id": realm, "tenant_name": name})
+    env.cr.commit()
+    req = urllib.request.Request(f"{base_url}/__emulator__/grant", method="POST",
+                                 headers={"Content-Type": "application/json"},
+                                 data=json.dumps({"client_id": seed.DEMO_CLIENT_ID, "realm_id": realm}).encode())
+    grant = json.loads(urllib.request.urlopen(req, timeout=30).read())
+    conn._qbo_token_store().save(TokenSet.from_response(dict(grant, scope="com.intuit.quickbooks.accounting")))
+    env.cr.commit()
+    conn.invalidate_recordset()
+    conn.action_xero_refresh()
+    tax = env["account.tax"].create({"name": "NYC sales tax (bench)", "amount": 8.875, "type_tax_use": "sale",
+                                     "company_id": company.id})
+
+    def xref(model, **dom):
+        return env[model].with_context(active_test=False).search(
+            [("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in dom.items()], limit=1)
+    env["coworks.xero.product.mapping"].create({"connection_id": conn.id, "item_kind": "plan",
+                                                "xero_item_id": xref("coworks.xero.item", code="2").id})
+    env["coworks.xero.tax.mapping"].create({"connection_id": conn.id, "tax_id": tax.id, "send_odoo_tax_amounts": True,
+                                            "tax_rate_id": xref("coworks.xero.tax.rate", tax_type="2").id})
+    bank = env["account.journal"].search([("type", "=", "bank"), ("company_id", "=", company.id)], limit=1)
+    env["coworks.xero.journal.mapping"].create({"connection_id": conn.id, "journal_id": bank.id,
+                                                "bank_account_id": xref("coworks.xero.account", code="35").id})
+    return conn, tax

@@ -52,7 +52,7 @@ import time
 import urllib.request
 import uuid
 
-from _env import connect_to_emulator, environment, map_demo_organisation, registry_for
+from _env import connect_to_emulator, connect_to_qbo_emulator, environment, map_demo_organisation, registry_for
 
 
 def emu(base_url, method, name, body=None, query=""):
@@ -126,44 +126,6 @@ def qbo_limiters(base, clock, scale):
     kw = dict(clock=clock.now, sleep=lambda s: time.sleep(s / scale), retry_after_scale=scale, max_wait=CALL_MAX_WAIT)
     RateLimiter._registry["qbo:" + api_base] = qbo_limiter(**kw)
     RateLimiter._registry["qbo-batch:" + api_base] = qbo_batch_limiter(**kw)
-
-
-def connect_qbo(env, base, company, realm):
-    """As bench/multi_org.py (QboBench.connect) connects: tokens from the emulator's grant saved
-    through the connection's token store, reference data read, the QuickBooks mappings."""
-    from odoo.addons.coworks_xero.services.xero.oauth import TokenSet
-    from qbo_emulator import seed
-    params = env["ir.config_parameter"].sudo()
-    params.set_param("coworks_xero.qbo_sandbox_url", base)
-    params.set_param("coworks_xero.qbo_client_id", seed.DEMO_CLIENT_ID)
-    params.set_param("coworks_xero.qbo_client_secret", seed.DEMO_CLIENT_SECRET)
-    company.coworks_sync_provider = "qbo"
-    conn = env["coworks.sync.connection"].create({"company_id": company.id, "provider": "qbo",
-                                                  "state": "connected", "tenant_id": realm,
-                                                  "tenant_name": "Coworks Demo US"})
-    env.cr.commit()
-    grant = emu(base, "POST", "grant", {"client_id": seed.DEMO_CLIENT_ID, "realm_id": realm})
-    conn._qbo_token_store().save(TokenSet.from_response(dict(grant, scope="com.intuit.quickbooks.accounting")))
-    env.cr.commit()
-    conn.invalidate_recordset()
-    conn.action_xero_refresh()
-    tax = env["account.tax"].create({"name": "NYC sales tax (bench)", "amount": 8.875, "type_tax_use": "sale",
-                                     "company_id": company.id})
-
-    def xref(model, **dom):
-        return env[model].with_context(active_test=False).search(
-            [("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in dom.items()], limit=1)
-    # QuickBooks ids (qbo_emulator/seed.py): Item 2 "Plan - Hot desk", tax code 2 "NYC combined",
-    # account 35 "Checking" (Bank)
-    env["coworks.xero.product.mapping"].create({"connection_id": conn.id, "item_kind": "plan",
-                                                "xero_item_id": xref("coworks.xero.item", code="2").id})
-    env["coworks.xero.tax.mapping"].create({"connection_id": conn.id, "tax_id": tax.id,
-                                            "send_odoo_tax_amounts": True,
-                                            "tax_rate_id": xref("coworks.xero.tax.rate", tax_type="2").id})
-    bank = env["account.journal"].search([("type", "=", "bank"), ("company_id", "=", company.id)], limit=1)
-    env["coworks.xero.journal.mapping"].create({"connection_id": conn.id, "journal_id": bank.id,
-                                                "bank_account_id": xref("coworks.xero.account", code="35").id})
-    return conn, tax
 
 
 def seed_existing_qbo_company(server, realm, customers, contacts, invoices):
@@ -263,7 +225,7 @@ def main():
             env = env(context=dict(env.context, allowed_company_ids=[company.id]))
             company = company.with_env(env)
             if qbo:
-                conn, tax = connect_qbo(env, base, company, tenant)
+                conn, tax = connect_to_qbo_emulator(env, base, company, tenant)
             else:
                 conn = connect_to_emulator(env, base, company, tenant)
                 tax = env["account.tax"].create({"name": "GST 10% (bench)", "amount": 10.0, "type_tax_use": "sale",

@@ -1,4 +1,7 @@
-"""Inbound: payments entered in Xero reach Odoo, by webhook and by the pull alone. Prints figures; NOT a test.
+"""Inbound: payments entered in Xero (or QuickBooks) reach Odoo by webhook and by the pull. Prints figures; NOT a test.
+
+--provider xero (the default) is described first; --provider qbo runs the same two phases against
+QuickBooks Online (see the end of this text).
 
 A fresh copy of the bench template with the soak company (AUD, generic chart, 10 % sales tax)
 connected to a fresh Xero emulator (loopback, real 1x clock, Xero's limits; every call answered
@@ -33,8 +36,25 @@ Prints:
   odoo_payments=<payments in Odoo> (expected 2 x invoices: none twice, none missing)
   cron_worker_killed=<cron workers Odoo killed for overrunning limit_time_real_cron>
 
-    bash bench/run.sh inbound [--invoices 200 --pace-min 0.5 --pace-max 1.0]
+--provider qbo (bench/_qbo_inbound_helpers.py): the USD soak company of bench/qbo_soak.py
+(bench/_qbo_soak_setup.py) connected to the QuickBooks Online emulator's US company, the emulator
+in its own process (loopback, real 1x clock, Intuit's limits: 500 calls a minute and 10 in flight
+per realm and app; the same --latency-min..--latency-max on every call). Webhooks are Intuit's
+signed data-change notifications to /coworks_xero/qbo/webhook (the verifier token in
+coworks_xero.qbo_webhook_verifier; no Intent-to-Receive), naming the Payment made, not the
+invoice; the pull is Change Data Capture (changedSince) on the same pull parameters and cron. The
+front desk is its own app: POST /payment for each part payment in phase 1, POST /batch (30
+payments a request, Intuit's most) for the remainders in phase 2, deposited to account 35
+Checking (mapped to the bank journal). Same figures, each line ending in provider=qbo;
+odoo_max_calls_in_60s is to be read against QuickBooks' 500; the breakdown's read is Odoo's first
+read of the invoices after the delivery (its read of the Payment named falls in to_read); dropped
+counts notifications (one a request: a batch of 30 payments is one). The emulator's webhook
+status keeps the last 200 deliveries only, so at more than ~200 invoices webhook_retried and the
+breakdown count those only (webhook_deliveries/failed/dropped are totals).
+
+    bash bench/run.sh inbound [--invoices 200 --pace-min 0.5 --pace-max 1.0] [--provider qbo]
     $PY bench/inbound.py --template cx_bench_tpl --invoices 20     (a smoke run)
+    BENCH_TPL=cx_tpl_inb BENCH_DB=cx_inbq bash bench/run.sh inbound --provider qbo --invoices 20
 """
 import argparse
 import datetime
@@ -98,6 +118,59 @@ class FrontDesk:
         raise RuntimeError("the front desk could not enter its payments")
 
 
+class XeroSide:
+    """What the bench needs of a provider, for Xero (its emulator in this process; for QuickBooks
+    Online see bench/_qbo_inbound_helpers.py's QboSide)."""
+    name, label, allows = "xero", "Xero", "(Xero allows 60)"
+    desk_routes = ("PUT /Payments",)  # the front desk's writes, not Odoo's calls
+    next_read = "Odoo's next read of the invoices"
+
+    def __init__(self, args, workdir):
+        self.srv = EmulatorServer(host="127.0.0.1", port=0, time_scale=1.0).start()
+        self.base, self.app = self.srv.base_url, self.srv.app
+
+    def setup(self, args, db, odoo_url, customers):
+        shell(args, db, {"SOAK_STEP": "base", "SOAK_CUSTOMERS": str(customers)})
+        return shell(args, db, {"SOAK_STEP": "connect", "SOAK_EMU": self.base, "SOAK_ODOO_URL": odoo_url,
+                                "SOAK_TENANT": TENANT_AU, "SOAK_CUSTOMERS": "0"})
+
+    def webhooks_on(self, rpc, odoo_url):
+        rpc("ir.config_parameter", "set_param", "coworks_xero.webhook_key", WEBHOOK_KEY)
+        emu_ctl(self.base, "POST", "webhook", {"url": odoo_url + "/coworks_xero/webhook", "key": WEBHOOK_KEY})
+        itr = emu_ctl(self.base, "POST", "webhook", {"intent_to_receive": True})
+        if not itr["ok"]:
+            raise RuntimeError(f"Intent-to-Receive failed: {itr}")
+
+    def front_desk(self):
+        return FrontDesk(self.base)
+
+    def calls(self):
+        with self.app.lock:
+            return [r for r in self.app.log if r["path"].startswith(ACCOUNTING)]
+
+    @staticmethod
+    def delivered(deliveries):
+        """-> {InvoiceID: when Odoo answered the first delivery naming it}."""
+        delivered = {}
+        for d in deliveries:
+            if d["ok"]:
+                for rid in d.get("resource_ids", ()):
+                    delivered.setdefault(rid, d["at"] + d["elapsed_ms"] / 1000)
+        return delivered
+
+    @staticmethod
+    def is_read(call):
+        """Is this logged call Odoo reading invoices?"""
+        return call["route"] == "GET /Invoices"
+
+    @staticmethod
+    def is_pull_read(route):
+        return route in ("GET /Payments", "GET /Invoices")
+
+    def stop(self):
+        self.srv.stop()
+
+
 class Watcher(threading.Thread):
     """Polls Odoo over XML-RPC (as a user's screen would show it) for each invoice's residual;
     records when it first drops to the target."""
@@ -146,17 +219,13 @@ def percentile(values, p):
     return values[k]
 
 
-def latency_breakdown(order, changed_at, watcher, deliveries, calls, dump=None):
+def latency_breakdown(side, order, changed_at, watcher, deliveries, calls, dump=None):
     """Medians of where each payment's latency went: to the webhook's delivery (answered by
     Odoo), from there to the start of Odoo's next read of the invoices (the cron waking, the read
-    spacing), that read, and from its answer to the payment seen reconciled (the apply, its
-    commit and the XML-RPC poll)."""
-    delivered = {}
-    for d in deliveries:
-        if d["ok"]:
-            for rid in d.get("resource_ids", ()):
-                delivered.setdefault(rid, d["at"] + d["elapsed_ms"] / 1000)
-    reads = sorted((r["arrived"], r["ts"]) for r in calls if r["route"] == "GET /Invoices")
+    spacing; for QuickBooks also the read of the Payment the notification names), that read, and
+    from its answer to the payment seen reconciled (the apply, its commit and the XML-RPC poll)."""
+    delivered = side.delivered(deliveries)
+    reads = sorted((r["arrived"], r["ts"]) for r in calls if side.is_read(r))
     parts = {"webhook": [], "to_read": [], "read": [], "apply_and_poll": []}
     rows = []
     with watcher.lock:
@@ -184,6 +253,8 @@ def latency_breakdown(order, changed_at, watcher, deliveries, calls, dump=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--provider", choices=("xero", "qbo"), default="xero",
+                    help="the accounting system the payments are entered in (qbo: QuickBooks Online)")
     ap.add_argument("--template", default=os.environ.get("BENCH_TPL", "cx_bench_tpl"))
     ap.add_argument("--invoices", type=int, default=200)
     ap.add_argument("--customers", type=int, default=50)
@@ -203,15 +274,19 @@ def main():
     rng = random.Random(args.seed)
     db = args.db
     workdir = fresh_run("inbound", args.template, db)
-    emulator_srv = EmulatorServer(host="127.0.0.1", port=0, time_scale=1.0).start()
-    base, emulator = emulator_srv.base_url, emulator_srv.app
-    server = OdooServer(args, db, workdir, "a", options=f"limit_time_real_cron = {args.cron_limit}\n")
+    if args.provider == "qbo":
+        from _qbo_inbound_helpers import QboSide
+        side = QboSide(args, workdir)
+    else:
+        side = XeroSide(args, workdir)
+    base = side.base
+    tag = f" provider={side.name}" if side.name != "xero" else ""  # on every printed line
+    server = None
     watcher = None
     try:
-        log(f"inbound: {args.invoices} invoices over {args.customers} customers")
-        shell(args, db, {"SOAK_STEP": "base", "SOAK_CUSTOMERS": str(args.customers)})
-        ids = shell(args, db, {"SOAK_STEP": "connect", "SOAK_EMU": base, "SOAK_ODOO_URL": server.url,
-                               "SOAK_TENANT": TENANT_AU, "SOAK_CUSTOMERS": "0"})
+        server = OdooServer(args, db, workdir, "a", options=f"limit_time_real_cron = {args.cron_limit}\n")
+        log(f"inbound: {args.invoices} invoices over {args.customers} customers{tag}")
+        ids = side.setup(args, db, server.url, args.customers)
         made = shell(args, db, {"PIPE_COMPANY": str(ids["company_id"]), "PIPE_CUSTOMERS": str(args.customers),
                                 "PIPE_INVOICES": str(args.invoices), "PIPE_PAID": "0",
                                 "PIPE_PRODUCT": str(ids["product"]), "PIPE_TAX": str(ids["tax"]),
@@ -231,17 +306,13 @@ def main():
             time.sleep(1)
         invoices = [(r["id"], r["xero_id"], r["amount_total"]) for r in rpc(
             "account.move", "search_read", in_xero, ["xero_id", "amount_total"], order="id")]
-        log(f"inbound: {len(invoices)} invoices in Xero after {time.time() - t_on:.0f} s")
+        log(f"inbound: {len(invoices)} invoices in {side.label} after {time.time() - t_on:.0f} s")
         while query(db, "SELECT count(*) FROM coworks_sync_job WHERE state = 'pending'")[0][0]:
             time.sleep(1)
 
         # -------------------------------------------------------------- 1. webhooks on
-        rpc("ir.config_parameter", "set_param", "coworks_xero.webhook_key", WEBHOOK_KEY)
-        emu_ctl(base, "POST", "webhook", {"url": server.url + "/coworks_xero/webhook", "key": WEBHOOK_KEY})
-        itr = emu_ctl(base, "POST", "webhook", {"intent_to_receive": True})
-        if not itr["ok"]:
-            raise RuntimeError(f"Intent-to-Receive failed: {itr}")
-        desk = FrontDesk(base)
+        side.webhooks_on(rpc, server.url)
+        desk = side.front_desk()
         watcher = Watcher(rpc, args.poll)
         watcher.start()
         part = {}
@@ -249,8 +320,7 @@ def main():
         order = list(invoices)
         rng.shuffle(order)
         t1 = time.time()
-        with emulator.lock:
-            calls_before = len([r for r in emulator.log if r["path"].startswith(ACCOUNTING)])
+        calls_before = len(side.calls())
         log(f"inbound: phase 1, webhooks on: a payment every {args.pace_min}-{args.pace_max} s")
         for i, (move_id, xero_id, total) in enumerate(order):
             part[move_id] = round(float(total) * 0.4, 2)
@@ -262,33 +332,32 @@ def main():
         with watcher.lock:
             latencies = [(watcher.seen[k] - changed_at[k]) * 1000 for k in changed_at if k in watcher.seen]
             missing1 = len(watcher.targets) - len(watcher.seen)
-        with emulator.lock:
-            calls1 = [r for r in emulator.log if r["path"].startswith(ACCOUNTING)][calls_before:]
+        calls1 = side.calls()[calls_before:]
         hooks = emu_ctl(base, "GET", "webhook")
         retried = sum(1 for d in hooks["deliveries"] if d["attempt"] > 1)
-        odoo1 = sorted(r["ts"] for r in calls1 if r["route"] != "PUT /Payments")  # not the front desk's
+        odoo1 = sorted(r["ts"] for r in calls1 if r["route"] not in side.desk_routes)  # not the front desk's
         odoo_calls1 = len(odoo1)
         max_in_60, j = 0, 0
         for i, ts in enumerate(odoo1):
             while odoo1[j] < ts - 60:
                 j += 1
             max_in_60 = max(max_in_60, i - j + 1)
-        breakdown = latency_breakdown(order, changed_at, watcher, hooks["deliveries"], calls1,
+        breakdown = latency_breakdown(side, order, changed_at, watcher, hooks["deliveries"], calls1,
                                       dump=os.path.join(workdir, "inbound-phase1.json"))
         log(f"inbound: phase 1 entered in {entered_s:.0f} s, all seen: {complete}")
         http_429 = sum(1 for r in calls1 if r["status"] == 429)
         print(f"invoices={len(invoices)} pace_s={args.pace_min}-{args.pace_max} xero_latency_s="
-              f"{args.latency_min}-{args.latency_max} poll_s={args.poll}")
+              f"{args.latency_min}-{args.latency_max} poll_s={args.poll}{tag}")
         print(f"inbound_n={len(latencies)} missing={missing1 if not complete else 0} "
               f"inbound_p50_ms={percentile(latencies, 50):.0f} inbound_p95_ms={percentile(latencies, 95):.0f} "
               f"inbound_p99_ms={percentile(latencies, 99):.0f} inbound_max_ms={max(latencies, default=0):.0f} "
-              f"(target p95 <= 5000)")
+              f"(target p95 <= 5000){tag}")
         print(f"webhook_deliveries={hooks['delivered']} webhook_retried={retried} webhook_failed={hooks['failed']} "
               f"odoo_calls_per_payment={odoo_calls1 / max(len(order), 1):.2f} odoo_max_calls_in_60s={max_in_60} "
-              f"(Xero allows 60) http_429={http_429}")
+              f"{side.allows} http_429={http_429}{tag}")
         print("inbound_breakdown_p50_ms " + " ".join(f"{k}={v:.0f}" for k, v in breakdown.items())
-              + " (Xero's change -> webhook answered by Odoo -> Odoo's next read of the invoices starts -> "
-              "that read answered -> the payment seen reconciled over XML-RPC)")
+              + f" ({side.label}'s change -> webhook answered by Odoo -> {side.next_read} starts -> "
+              f"that read answered -> the payment seen reconciled over XML-RPC){tag}")
         sys.stdout.flush()
 
         # -------------------------------------------------------------- 2. webhooks off: the pull alone
@@ -317,9 +386,8 @@ def main():
             reached = [watcher.seen[k] for k in changed2 if k in watcher.seen]
             t_all = max(reached) if len(reached) == len(changed2) else None
             missing2 = len(watcher.targets) - len(watcher.seen)
-        with emulator.lock:
-            reads_after = [r["ts"] for r in emulator.log if r["ts"] >= t_last and r["method"] == "GET"
-                           and r["route"] in ("GET /Payments", "GET /Invoices")]
+        reads_after = [r["ts"] for r in side.calls() if r["ts"] >= t_last and r["method"] == "GET"
+                       and side.is_pull_read(r["route"])]
         dropped = emu_ctl(base, "GET", "webhook")["dropped"]
         (odoo_payments,), = query(db, "SELECT count(*) FROM account_payment WHERE company_id = %s AND state != 'canceled'",
                                   [company])
@@ -328,19 +396,20 @@ def main():
             wait = (min(reads_after) - t_last) if reads_after else float("nan")
             print(f"pull_catch_up_s={t_all - t_last:.1f} (target <= one catch-up interval: pull_interval_s="
                   f"{pull_interval_s:.0f} + cron_interval_s={cron_interval_s:.0f}) pull_wait_s={wait:.1f} "
-                  f"pull_apply_s={t_all - t_last - wait:.1f} dropped={dropped}")
+                  f"pull_apply_s={t_all - t_last - wait:.1f} dropped={dropped}{tag}")
         else:
-            print(f"pull_catch_up_s=>{time.time() - t_last:.0f} missing={missing2} dropped={dropped}")
+            print(f"pull_catch_up_s=>{time.time() - t_last:.0f} missing={missing2} dropped={dropped}{tag}")
         killed = subprocess.run(f"grep -chE 'WorkerCron .* timeout after|CPU time limit|virtual real time limit|"
                                 f"memory limit' {workdir}/odoo-a.log", shell=True, capture_output=True,
                                 text=True).stdout.strip() or "0"
         print(f"odoo_payments={odoo_payments} (expected {2 * len(invoices)}) cron_worker_killed={killed} "
-              f"(limit_time_real_cron={args.cron_limit})")
+              f"(limit_time_real_cron={args.cron_limit}){tag}")
     finally:
         if watcher:
             watcher.stop_flag.set()
-        server.stop()
-        emulator_srv.stop()
+        if server:
+            server.stop()
+        side.stop()
         if not args.keep_db:
             subprocess.run(["dropdb", "--if-exists", "--force", db], check=False)
 

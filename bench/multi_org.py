@@ -37,7 +37,7 @@ import time
 import urllib.request
 import uuid
 
-from _env import connect_to_emulator, environment, map_demo_organisation, registry_for
+from _env import connect_to_emulator, connect_to_qbo_emulator, environment, map_demo_organisation, registry_for
 
 
 def emu(base_url, method, name, body=None, query=""):
@@ -127,37 +127,7 @@ class QboBench:
                                           "country_id": env.ref("base.us").id})
 
     def connect(self, cenv, base, company, realm, n):
-        """As bench/_qbo_soak_setup.py connects: tokens from the emulator's grant saved through the
-        connection's token store (as the OAuth callback saves them), reference data read, mappings."""
-        from odoo.addons.coworks_xero.services.xero.oauth import TokenSet
-        from qbo_emulator import seed
-        company.coworks_sync_provider = "qbo"
-        conn = cenv["coworks.sync.connection"].create({"company_id": company.id, "provider": "qbo",
-                                                       "state": "connected", "tenant_id": realm,
-                                                       "tenant_name": f"Coworks Extra {n}"})
-        cenv.cr.commit()
-        grant = emu(base, "POST", "grant", {"client_id": seed.DEMO_CLIENT_ID, "realm_id": realm})
-        conn._qbo_token_store().save(TokenSet.from_response(dict(grant, scope="com.intuit.quickbooks.accounting")))
-        cenv.cr.commit()
-        conn.invalidate_recordset()
-        conn.action_xero_refresh()
-        tax = cenv["account.tax"].create({"name": "NYC sales tax (bench)", "amount": 8.875, "type_tax_use": "sale",
-                                          "company_id": company.id})
-
-        def xref(model, **dom):
-            return cenv[model].with_context(active_test=False).search(
-                [("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in dom.items()], limit=1)
-        # QuickBooks ids (qbo_emulator/seed.py): Item 2 "Plan - Hot desk", tax code 2 "NYC combined",
-        # account 35 "Checking" (Bank)
-        cenv["coworks.xero.product.mapping"].create({"connection_id": conn.id, "item_kind": "plan",
-                                                     "xero_item_id": xref("coworks.xero.item", code="2").id})
-        cenv["coworks.xero.tax.mapping"].create({"connection_id": conn.id, "tax_id": tax.id,
-                                                 "send_odoo_tax_amounts": True,
-                                                 "tax_rate_id": xref("coworks.xero.tax.rate", tax_type="2").id})
-        bank = cenv["account.journal"].search([("type", "=", "bank"), ("company_id", "=", company.id)], limit=1)
-        cenv["coworks.xero.journal.mapping"].create({"connection_id": conn.id, "journal_id": bank.id,
-                                                     "bank_account_id": xref("coworks.xero.account", code="35").id})
-        return conn, tax
+        return connect_to_qbo_emulator(cenv, base, company, realm, name=f"Coworks Extra {n}")
 
     def storm(self, base, realm):
         # Intuit answers 429 ThrottleExceeded without a Retry-After: the client waits its 60 s

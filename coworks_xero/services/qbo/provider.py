@@ -8,7 +8,6 @@ client and pass through. Idempotency: every write carries a requestid from the j
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import threading
 import time
