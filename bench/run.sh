@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (they print measured figures; nothing here is a test).
 #   bash bench/run.sh [post|backfill|writeback|pipe|inbound|multi_org|latency|memory|two_servers|soak|qbo_soak|all] [options of that bench, e.g. soak --scenario 5xx --invoices 60]
-# The benches that take --provider (post, backfill, pipe, latency, memory, multi_org, two_servers) run into Xero
-# unless told `--provider qbo`; `all` runs each of them once for every provider of BENCH_PROVIDERS
+# The benches that take --provider (post, backfill, pipe, inbound, latency, memory, multi_org,
+# two_servers) run into Xero unless told `--provider qbo`; `all` runs each of them once for every provider of BENCH_PROVIDERS
 # ("xero qbo" unless set). The fault soaks are one bench per provider (soak, qbo_soak).
 # A template database cx_bench_tpl (coworks_xero installed with demo data, like scripts/test.sh
 # does) is created once; every bench runs on a fresh copy of it, cx_bench, since benches commit.
@@ -87,9 +87,7 @@ if [ "$which" = pipe ] || [ "$which" = all ]; then
   each_run bench/pipe.py "$PY" bench/pipe.py --template "$tpl"
 fi
 if [ "$which" = inbound ] || [ "$which" = all ]; then
-  echo "== bench/inbound.py =="
-  if [ "$which" = inbound ]; then "$PY" bench/inbound.py --template "$tpl" "$@" || status=1
-  else "$PY" bench/inbound.py --template "$tpl" || status=1; fi
+  each_run bench/inbound.py "$PY" bench/inbound.py --template "$tpl"
 fi
 if [ "$which" = multi_org ] || [ "$which" = all ]; then
   each_run bench/multi_org.py on_fresh_db "$PY" bench/multi_org.py --db "$db" --conf "$conf"
