@@ -212,7 +212,8 @@ class CoworksSyncInboundChange(models.Model):
                 self.env.cr.rollback()
                 self.env.invalidate_all()
                 classified = getattr(exc, "kind", None)  # XeroError / ProviderError: the client's
-                _logger.warning("Xero sync: reading changes from Xero failed for connection %s", conn.id,
+                _logger.warning("Xero sync: reading changes from %s failed for connection %s: %s",
+                                conn._provider_label(), conn.id, getattr(exc, "message", None) or exc,
                                 exc_info=classified is None)
                 try:
                     # Noted only, even when Xero wants a re-authorisation: the sender, meeting the
