@@ -256,9 +256,11 @@ class QboClient:
                 return rows
             start += 1000
 
-    def batch_wait(self):
-        """Seconds a batch request would wait now for Intuit's batch budget (0: none kept here)."""
-        return self.batch_limiter.wait_estimate(self.realm_id) if self.batch_limiter is not None else 0.0
+    def batch_budget_spent(self):
+        """A batch request now would be refused by our batch budget: it would wait for Intuit's
+        40 a minute longer than the limiter may wait (a shorter wait is slept in the limiter)."""
+        limiter = self.batch_limiter
+        return limiter is not None and limiter.wait_estimate(self.realm_id) > limiter.max_wait
 
     def batch(self, items, requestid=None):
         """``items``: [{"bId", "operation", Entity: body}] (≤ 30) → {bId: entity dict or QboFault}."""
