@@ -67,3 +67,5 @@ def test_classes():
     assert c("coworks_xero/models/__init__.py", "qbo") == "manifest"
     assert c("tests/conftest.py", "qbo") == "tests"
     assert c("docs/architecture.md", "qbo") == "docs"
+    assert c("bench/pipe.py", "qbo") == "bench" and c("bench/qbo_soak.py", "qbo") == "own"
+    assert c("bench/run.sh", "qbo") == "manifest"
