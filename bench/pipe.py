@@ -312,9 +312,10 @@ def main():
         print(f"batch_requests={len(batches)} (of them look-ups: queries batched; {target.name} allows "
               f"{batch_budget} a minute: {len(batches) / (drain_s or 1) * 60:.1f} a minute over the drain)")
     if drain_s:
+        under_batches = f", the writes also at {batch_budget} batch requests a minute" if batch_budget else ""
         print(f"pipe_utilisation={bound_s / drain_s:.2f} (bound {bound_s:.1f} s: the least time for "
               f"{needed_writes + len(reads)} calls (the {needed_writes} writes needed + the {len(reads)} reads made) "
-              f"at {per_minute} in any 60 s, {concurrent} at once, {latency:.3f} s an answer; "
+              f"at {per_minute} in any 60 s{under_batches}, {concurrent} at once, {latency:.3f} s an answer; "
               f"{expected / drain_s * 60:.0f} documents a minute)")
         # The bound above counts the reads Odoo chose to make: more reads make it longer (past 60
         # calls, each 60 more add a minute), so it can rise without the drain getting shorter.
