@@ -72,22 +72,38 @@ class Observer(threading.Thread):
     def __init__(self, base, poll):
         super().__init__(daemon=True)
         self.base, self.poll = base, poll
-        self.tokens = []
-        for i in range(OBSERVERS):
-            client_id = f"latency-observer-{i}"
-            emu_ctl(base, "POST", "apps", {"client_id": client_id, "client_secret": "observer-secret",
-                                           "redirect_uris": ["http://127.0.0.1/observer"]})
-            self.tokens.append(emu_ctl(base, "POST", "grant", {"client_id": client_id,
-                                                               "tenant_ids": [TENANT_AU]})["access_token"])
+        self.tokens = self._tokens()
         self.waiting = {}  # number -> posted at
         self.seen = {}  # number -> latency (s)
         self.lock = threading.Lock()
         self.stop_flag = threading.Event()
         self.requests = self.polls = self.throttled = 0
 
+    def _tokens(self):
+        tokens = []
+        for i in range(OBSERVERS):
+            client_id = f"latency-observer-{i}"
+            emu_ctl(self.base, "POST", "apps", {"client_id": client_id, "client_secret": "observer-secret",
+                                                "redirect_uris": ["http://127.0.0.1/observer"]})
+            tokens.append(emu_ctl(self.base, "POST", "grant", {"client_id": client_id,
+                                                               "tenant_ids": [TENANT_AU]})["access_token"])
+        return tokens
+
     def expect(self, number, posted_at):
         with self.lock:
             self.waiting[number] = posted_at
+
+    def _request(self, numbers, token):
+        url = (f"{self.base}/api.xro/2.0/Invoices?"
+               + urllib.parse.urlencode({"InvoiceNumbers": ",".join(numbers), "summaryOnly": "true"}))
+        return urllib.request.Request(url, headers={"Authorization": "Bearer " + token,
+                                                    "xero-tenant-id": TENANT_AU, "Accept": "application/json"})
+
+    @staticmethod
+    def _seen_numbers(answer):
+        """The invoice numbers an answer shows as accepted."""
+        return [inv.get("InvoiceNumber") for inv in answer.get("Invoices") or []
+                if inv.get("Status") in ("AUTHORISED", "PAID")]
 
     def run(self):
         n = 0
@@ -99,69 +115,42 @@ class Observer(threading.Thread):
             token = self.tokens[n % len(self.tokens)]
             n += 1
             self.requests += 1
-            url = (f"{self.base}/api.xro/2.0/Invoices?"
-                   + urllib.parse.urlencode({"InvoiceNumbers": ",".join(numbers), "summaryOnly": "true"}))
-            req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token,
-                                                       "xero-tenant-id": TENANT_AU, "Accept": "application/json"})
             try:
-                with urllib.request.urlopen(req, timeout=30) as resp:
-                    found = json.loads(resp.read()).get("Invoices") or []
+                with urllib.request.urlopen(self._request(numbers, token), timeout=30) as resp:
+                    seen = self._seen_numbers(json.loads(resp.read()))
             except urllib.error.HTTPError as exc:
                 self.throttled += exc.code == 429
                 continue
             now = time.time()
             self.polls += 1
             with self.lock:
-                for inv in found:
-                    number = inv.get("InvoiceNumber")
-                    if number in self.waiting and inv.get("Status") in ("AUTHORISED", "PAID"):
+                for number in seen:
+                    if number in self.waiting:
                         self.seen[number] = now - self.waiting.pop(number)
+
 
 class QboObserver(Observer):
     """Polls QuickBooks' query API (an observer app of its own on the US realm: none of Odoo's 500
     calls a minute or 10 in flight) for the invoices posted and not yet seen, by DocNumber."""
 
-    def __init__(self, base, poll):
-        threading.Thread.__init__(self, daemon=True)
-        self.base, self.poll = base, poll
-        emu_ctl(base, "POST", "apps", {"client_id": QBO_OBSERVER, "client_secret": "observer-secret",
-                                       "redirect_uris": ["http://127.0.0.1/observer"]})
-        self.tokens = [emu_ctl(base, "POST", "grant", {"client_id": QBO_OBSERVER, "realm_id": REALM_US})["access_token"]]
-        self.waiting = {}  # DocNumber -> posted at
-        self.seen = {}  # DocNumber -> latency (s)
-        self.lock = threading.Lock()
-        self.stop_flag = threading.Event()
-        self.requests = self.polls = self.throttled = 0
+    def _tokens(self):
+        emu_ctl(self.base, "POST", "apps", {"client_id": QBO_OBSERVER, "client_secret": "observer-secret",
+                                            "redirect_uris": ["http://127.0.0.1/observer"]})
+        return [emu_ctl(self.base, "POST", "grant", {"client_id": QBO_OBSERVER, "realm_id": REALM_US})["access_token"]]
 
     def expect(self, number, posted_at):
         super().expect(number[:21], posted_at)  # QuickBooks keeps 21 characters of a DocNumber
 
-    def run(self):
-        while not self.stop_flag.wait(self.poll):
-            with self.lock:
-                numbers = sorted(self.waiting)[:40]
-            if not numbers:
-                continue
-            self.requests += 1
-            text = ("SELECT Id, DocNumber FROM Invoice WHERE DocNumber IN ("
-                    + ", ".join("'" + n.replace("'", "''") + "'" for n in numbers) + ") MAXRESULTS 1000")
-            url = (f"{self.base}{QBO_ACCOUNTING}{REALM_US}/query?"
-                   + urllib.parse.urlencode({"query": text, "minorversion": 75}))
-            req = urllib.request.Request(url, headers={"Authorization": "Bearer " + self.tokens[0],
-                                                       "Accept": "application/json"})
-            try:
-                with urllib.request.urlopen(req, timeout=30) as resp:
-                    found = json.loads(resp.read()).get("QueryResponse", {}).get("Invoice") or []
-            except urllib.error.HTTPError as exc:
-                self.throttled += exc.code == 429
-                continue
-            now = time.time()
-            self.polls += 1
-            with self.lock:
-                for inv in found:
-                    number = inv.get("DocNumber")
-                    if number in self.waiting:
-                        self.seen[number] = now - self.waiting.pop(number)
+    def _request(self, numbers, token):
+        text = ("SELECT Id, DocNumber FROM Invoice WHERE DocNumber IN ("
+                + ", ".join("'" + n.replace("'", "''") + "'" for n in numbers) + ") MAXRESULTS 1000")
+        url = (f"{self.base}{QBO_ACCOUNTING}{REALM_US}/query?"
+               + urllib.parse.urlencode({"query": text, "minorversion": 75}))
+        return urllib.request.Request(url, headers={"Authorization": "Bearer " + token, "Accept": "application/json"})
+
+    @staticmethod
+    def _seen_numbers(answer):
+        return [inv.get("DocNumber") for inv in (answer.get("QueryResponse") or {}).get("Invoice") or []]
 
 
 def post_and_observe(args, rnd, db, server, ids, make_observer):

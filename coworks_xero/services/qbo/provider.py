@@ -333,12 +333,7 @@ class QboProvider(base.SyncProvider):
                 emails.add(norm(customer.email))
                 names.add(norm(customer.name))
         out = {}
-        if len(todo) < 2:
-            return out  # one customer: the plain calls, its answer is the same
-        for start in range(0, len(todo), BATCH_MAX):
-            if self._batch_budget_short():
-                break  # the rest go one by one
-            chunk = todo[start:start + BATCH_MAX]
+        for chunk in self._batch_chunks(todo):
             mark = self._writes()
             try:
                 by_email = self._query_batch(
@@ -376,6 +371,17 @@ class QboProvider(base.SyncProvider):
                 ref=item.key, ok=True, remote_id=row["Id"], remote_status="ACTIVE",
                 details={"created": True, "display_name": row["DisplayName"]}), left_to_plain=("6240",)))
         return out
+
+    def _batch_chunks(self, todo):
+        """``todo`` in chunks of up to BATCH_MAX, one batch request each, while Intuit's batch budget
+        allows them (the rest then go one by one); none for a single item (the plain calls: the
+        same answer for one request)."""
+        if len(todo) < 2:
+            return
+        for start in range(0, len(todo), BATCH_MAX):
+            if self._batch_budget_short():
+                return
+            yield todo[start:start + BATCH_MAX]
 
     def _batch_budget_short(self):
         """Intuit's batch budget (40 a minute) would refuse a batch request now: the run's next
@@ -418,12 +424,8 @@ class QboProvider(base.SyncProvider):
                 todo.setdefault(ENTITY[item.kind], []).append(item)
         out = {}
         for entity, group in todo.items():
-            if len(group) < 2:
-                continue  # one document: the plain call, its answer is the same
-            for start in range(0, len(group), BATCH_MAX):
-                if self._batch_budget_short():
-                    break  # the rest go one by one
-                chunk, requests_ = group[start:start + BATCH_MAX], []
+            for chunk in self._batch_chunks(group):
+                requests_ = []
                 for n, item in enumerate(chunk):
                     try:
                         body = payloads.document_body(item.obj, item.obj.customer.remote_id, self.company_setup())
@@ -464,12 +466,8 @@ class QboProvider(base.SyncProvider):
                 and not item.obj.remote_id and item.obj.document_kind == documents.KIND_INVOICE
                 and self._not_ready(item, "invoice") is None]
         out = {}
-        if len(todo) < 2:
-            return out  # one payment: the plain calls, its answer is the same
-        for start in range(0, len(todo), BATCH_MAX):
-            if self._batch_budget_short():
-                break  # the rest go one by one
-            chunk, requests_ = todo[start:start + BATCH_MAX], []
+        for chunk in self._batch_chunks(todo):
+            requests_ = []
             mark = self._writes()
             try:
                 ids = ", ".join(f"'{_q(i)}'" for i in sorted({str(item.obj.document_remote_id) for item in chunk}))
