@@ -2,9 +2,11 @@
 see the failure on the invoice, fix it, retry, see it synced. Between tours the test runs the sync
 cron, as Odoo's cron runner would after each commit, and checks what Xero (the emulator) holds.
 
-It also takes the README's screenshots (docs/screenshots/)."""
+With COWORKS_TOUR_SCREENSHOTS=1 it also takes the README's screenshots (docs/screenshots/): a test
+run does not rewrite the clone's files, and each screenshot costs a browser of its own."""
 import base64
 import json
+import os
 import pathlib
 from urllib.parse import urljoin
 
@@ -32,6 +34,8 @@ class TestAdminTour(CoworksXeroHttpCase):
 
     def screenshot(self, url, ready_selector, filename, scroll_to=None):
         """A PNG of ``url`` once ``ready_selector`` is on the page, for the README."""
+        if os.environ.get("COWORKS_TOUR_SCREENSHOTS") != "1":
+            return
         browser = ChromeBrowser(self, headless=True, success_signal="test successful")
         try:
             with self.allow_requests(browser=browser):
