@@ -227,6 +227,32 @@ def test_customer_found_by_email_or_created_with_a_unique_name(us, qbo):
     assert fresh.details["display_name"] == "Quiet Room"  # no suffix when the name is free
 
 
+def test_a_customer_without_email_sent_again_after_its_answer_was_lost_is_created_once(us, qbo):
+    """Nothing but its name finds a customer without an email: a retry of a send that QuickBooks
+    applied (the worker died before recording the answer) finds its own create, plain or suffixed,
+    and a name someone else holds still gets the suffixed create."""
+    def names(name):
+        return sorted(c["DisplayName"] for c in us.client.query(
+            f"SELECT * FROM Customer WHERE DisplayName LIKE '{name}%' AND Active IN (true, false)"))
+
+    first = one(us, base.KIND_CONTACT, customer("Quiet Room", email=""))  # its answer "lost"
+    again = one(us, base.KIND_CONTACT, customer("Quiet Room", email=""), maybe_sent=True)
+    assert again.ok, again.message
+    assert again.remote_id == first.remote_id and names("Quiet Room") == ["Quiet Room"]
+
+    qbo.customer("Harbour Labs")  # someone else's, no email
+    first = one(us, base.KIND_CONTACT, customer("Harbour Labs", email=""))
+    assert first.details["display_name"] == "Harbour Labs (C-1)"
+    again = one(us, base.KIND_CONTACT, customer("Harbour Labs", email=""), maybe_sent=True)
+    assert again.ok and again.remote_id == first.remote_id
+    assert names("Harbour Labs") == ["Harbour Labs", "Harbour Labs (C-1)"]
+
+    qbo.customer("Studio Nine")  # maybe sent, but the send never reached QuickBooks
+    made = one(us, base.KIND_CONTACT, customer("Studio Nine", email=""), maybe_sent=True)
+    assert made.ok and made.details["created"] and made.details["display_name"] == "Studio Nine (C-1)"
+    assert names("Studio Nine") == ["Studio Nine", "Studio Nine (C-1)"]
+
+
 def test_first_sends_of_several_customers_go_in_three_batch_requests_and_agree_with_one_by_one(us, qbo, qbo_emulator):
     """New customers: one batch of look-ups by email, one by name, one of creates. What is not simply
     new takes the plain way after, with the plain way's answer: found by email (updated), a name

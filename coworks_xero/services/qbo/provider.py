@@ -564,6 +564,20 @@ class QboProvider(base.SyncProvider):
             same_name = self.client.query(
                 f"SELECT * FROM Customer WHERE DisplayName = '{_q(customer.name)}' AND Active IN (true, false)")
             name = payloads.unique_display_name(customer.name, [c["DisplayName"] for c in same_name], customer)
+            if same_name and item.may_exist:
+                # A send of this customer may have been applied (its answer lost). The name taken
+                # may be our own create: the suffixed name (our key, no one else's) is ours for
+                # sure; the plain one is replayed with the first create's request id, so Intuit
+                # answers with that create's customer if it was ours, or refuses the name (6240)
+                # if it is someone else's, and the suffixed create follows. Without this a
+                # customer without an email (nothing else to find it by) was created twice.
+                ours = self.client.query(
+                    f"SELECT * FROM Customer WHERE DisplayName = '{_q(name)}' AND Active IN (true, false)")
+                if ours:
+                    row = ours[0]
+                else:
+                    name = customer.name
+        if row is None:
             try:
                 row = self.client.create("Customer", payloads.customer_body(customer, name),
                                          self._rid(item, "create"))
