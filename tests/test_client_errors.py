@@ -12,7 +12,7 @@ from test_client_helpers import (  # noqa: F401
     client_emulator_server,
     CLIENT_SECRET, TENANT_AU, InMemoryTokenStore, TokenSet, XeroError, client_mod, env, logged, oauth_mod, xero,
 )
-from test_client_ops import contact, invoice, new_contact_id
+from test_client_ops import invoice, new_contact_id
 
 ROUTE_PUT_INVOICES = "PUT /Invoices"
 ROUTE_GET_ORG = "GET /Organisation"

@@ -220,7 +220,7 @@ def test_overpayment_refund_is_a_payment_out_of_the_remaining_credit(xero):
     r = _refund(xero, ovp_id, 1)
     assert r.status_code == 400 and "exceeds the amount outstanding" in errors_of(r)[0]
     # while a refund stands the overpayment cannot be voided
-    bt_id = xero.get(f"/BankTransactions", params={"where": f'OverpaymentID==Guid("{ovp_id}")'}).json()[
+    bt_id = xero.get("/BankTransactions", params={"where": f'OverpaymentID==Guid("{ovp_id}")'}).json()[
         "BankTransactions"][0]["BankTransactionID"]
     void = {"BankTransactions": [{"Type": "RECEIVE-OVERPAYMENT", "BankAccount": {"Code": "090"},
                                   "LineItems": [], "Status": "DELETED"}]}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from test_client_helpers import (  # noqa: F401
     client_emulator_server, env, xero,
 )
-from test_client_ops import _uid
 from test_provider_overpayments import _customer_and_invoice
 
 from coworks_xero.services import documents as docs

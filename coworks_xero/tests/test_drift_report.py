@@ -53,7 +53,8 @@ class TestDriftReport(CoworksXeroEmulatorCase):
         self.assertIn("also edited in Xero", job.log_note or "")
 
     def test_difference_made_in_xero_is_found_and_pushing_again_fixes_it(self):
-        kept, edited = self._invoice(350.0), self._invoice(120.0)
+        self._invoice(350.0)  # one that stays as sent
+        edited = self._invoice(120.0)
         self.run_worker()
         conn = self.connection
         conn._coworks_check_drift()

@@ -9,11 +9,9 @@ import requests
 from odoo import Command, fields
 from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
-from odoo.tools import hash_sign
 
 from qbo_emulator import seed
 
-from ..models.sync_connection_oauth import STATE_SCOPE
 from ..models.sync_connection_qbo import QBO_CALLBACK_PATH
 from .common_qbo import REALM_UK, REALM_US, CoworksQboEmulatorCase, CoworksQboHttpCase
 
@@ -406,7 +404,6 @@ class TestQboConnect(CoworksQboHttpCase):
         self.assertEqual(self.connection_of(self.company_2).state, "draft")
         # A Xero state is no QuickBooks state.
         self.authenticate(None, None)
-        from odoo.tests import new_test_user
         new_test_user(self.env, login="qbo_accountant", groups="account.group_account_manager",
                       company_id=self.company.id)
         self.authenticate("qbo_accountant", "qbo_accountant")

@@ -26,7 +26,6 @@ import dataclasses
 import datetime
 import hashlib
 import http.client
-import json
 import logging
 import random
 import re
