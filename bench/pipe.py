@@ -139,7 +139,7 @@ class RssSampler(threading.Thread):
                 pass
 
 
-BATCH_LINE = re.compile(r"Xero sync: batch (\S+) (\S+) of (\d+): prepare ([\d.]+) s, send ([\d.]+) s "
+BATCH_LINE = re.compile(r"(?:Xero s|S)ync: batch (\S+) (\S+) of (\d+): prepare ([\d.]+) s, send ([\d.]+) s "
                         r"\(waited ([\d.]+) s after preparing the next\), store ([\d.]+) s, apply ([\d.]+) s")
 
 

@@ -276,7 +276,7 @@ class CoworksSyncConnection(models.Model):
             budget = self._coworks_call_budget()
             return budget[0].wait_estimate(budget[1]) if budget else 0.0
         except Exception:  # noqa: BLE001 - unknown budget: the call itself waits or fails
-            _logger.info("Xero sync: could not read the call budget", exc_info=True)
+            _logger.info("Sync: could not read the call budget", exc_info=True)
             return 0.0
 
     def _coworks_reads_changes(self):

@@ -116,7 +116,7 @@ def _notify_cron_workers(dbname):
                 cnx.close()
                 raise
     except Exception:  # noqa: BLE001 - fall back to Odoo's way; a missed wake-up only delays to the next poll
-        _logger.info("Xero sync: kept-open notify connection failed, using ir.cron's", exc_info=True)
+        _logger.info("Sync: kept-open notify connection failed, using ir.cron's", exc_info=True)
         try:
             with sql_db.db_connect("postgres").cursor() as cr:
                 cr.execute(SQL("SELECT %s('cron_trigger', %s)", SQL.identifier(ODOO_NOTIFY_FUNCTION), dbname))

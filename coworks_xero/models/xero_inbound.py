@@ -212,7 +212,7 @@ class CoworksSyncInboundChange(models.Model):
                 self.env.cr.rollback()
                 self.env.invalidate_all()
                 classified = getattr(exc, "kind", None)  # XeroError / ProviderError: the client's
-                _logger.warning("Xero sync: reading changes from %s failed for connection %s: %s",
+                _logger.warning("Sync: reading changes from %s failed for connection %s: %s",
                                 conn._provider_label(), conn.id, getattr(exc, "message", None) or exc,
                                 exc_info=classified is None)
                 try:
@@ -221,7 +221,7 @@ class CoworksSyncInboundChange(models.Model):
                     message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
                     conn._note_call_failure(_("Reading changes from Xero failed: %s", message))
                 except Exception:  # noqa: BLE001
-                    _logger.info("Xero sync: could not note the failure", exc_info=True)
+                    _logger.info("Sync: could not note the failure", exc_info=True)
 
     # ------------------------------------------------------------------ sync engine hooks
 
