@@ -255,3 +255,26 @@ def test_credit_note_allocation_deleted_through_the_api_is_gone(env, xero):
     assert notes == {cn.remote_id.lower()}, "the credit note the invoice no longer lists is read"
     docs = [inv] + reader.documents(credit_note_ids=notes)
     assert [h.remote_id for _k, h in xin.allocations_gone(held, docs)] == [alloc.remote_id.lower()]
+
+
+def test_a_pull_holds_one_page_of_xero_json_at_a_time(monkeypatch):
+    """Each page is turned into facts before the next one is read, and the pull stops at the
+    first page short of PAGE_SIZE (or at MAX_PAGES, marking the pull incomplete)."""
+    monkeypatch.setattr(xin, "PAGE_SIZE", 2)
+    monkeypatch.setattr(xin, "MAX_PAGES", 3)
+    reads = []
+
+    class Client:
+        def _get(self, op, method, what, page, **kw):
+            reads.append((what, page))
+            return {what: [{"n": (page, i)} for i in range(2 if page < 3 else 1)]}
+
+    reader = xin.XeroInbound(Client())
+    changes = xin.Changes()
+    rows = reader._pages("get_invoices", "get_invoices", "Invoices", None, changes)
+    assert next(rows) == {"n": (1, 0)} and reads == [("Invoices", 1)], "page 2 is not read yet"
+    assert [r["n"] for r in rows] == [(1, 1), (2, 0), (2, 1), (3, 0)]
+    assert reads == [("Invoices", 1), ("Invoices", 2), ("Invoices", 3)] and changes.complete
+    Client._get = lambda self, op, method, what, page, **kw: (reads.append(page), {what: [{}, {}]})[1]
+    assert len(list(reader._pages("get_payments", "get_payments", "Payments", None, changes))) == 6
+    assert not changes.complete, "MAX_PAGES full pages: the next pull reads the rest"

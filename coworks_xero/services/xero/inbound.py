@@ -318,18 +318,21 @@ class XeroInbound:
         self.client = client
 
     def _pages(self, op, method, key, since, changes, **params):
-        out = []
+        """The rows of each page, yielded as the page is read. A pull after a big push reads
+        back thousands of documents (up to MAX_PAGES of each kind, lines and all); the caller
+        keeps only the facts it takes from each row, so one page of Xero's JSON is held at a
+        time instead of all of them (the cron worker's peak memory grew with the backlog)."""
         for page in range(1, MAX_PAGES + 1):
             kw = dict(params, page=page, order="UpdatedDateUTC ASC")
             if since is not None:
                 kw["if_modified_since"] = since.replace(tzinfo=dt.timezone.utc)
-            data = self.client._get(op, method, what=key, **kw)
-            rows = data.get(key) or []
-            out.extend(rows)
-            if len(rows) < PAGE_SIZE:
-                return out
+            rows = self.client._get(op, method, what=key, **kw).get(key) or []
+            full = len(rows) >= PAGE_SIZE
+            yield from rows
+            rows = None  # this page is let go before the next is read
+            if not full:
+                return
         changes.complete = False
-        return out
 
     def pull(self, since: dt.datetime | None) -> Changes:
         """Customer documents and payments changed in Xero since ``since`` (naive UTC; None = all)."""
