@@ -839,7 +839,8 @@ def test_a_run_reuses_the_company_reads_of_the_last_minute_and_a_sign_of_change_
     """The engine makes a provider a run: the next runs within COMPANY_TTL send their documents
     without reading CompanyInfo, the tax codes and Preferences again (four requests before each
     real-time document); a foreign document refused for multicurrency off, a refresh of the
-    reference data or the TTL make the next run read them again."""
+    reference data or the TTL make the next run read them again: past COMPANY_TTL after its
+    documents (they do not wait for it), past COMPANY_MAX_AGE before them."""
     from coworks_xero.services.qbo import provider as qbo_provider
     cust = created_customer(us)
     doc = lambda n: invoice(cust, [line("100", tax="NON")], "100", number=f"INV-C{n}")  # noqa: E731
@@ -862,8 +863,24 @@ def test_a_run_reuses_the_company_reads_of_the_last_minute_and_a_sign_of_change_
     assert _company_reads(qbo_emulator) > read, "a refresh makes the next run read the company again"
     read = _company_reads(qbo_emulator)
     monkeypatch.setattr(qbo_provider, "COMPANY_TTL", 0.0)
+    requests.delete(qbo_emulator.base_url + "/__emulator__/requests")
     assert one(QboProvider(us.client), base.KIND_INVOICE, doc(5)).ok
-    assert _company_reads(qbo_emulator) > read, "past the TTL the company is read again"
+    order = _routes(qbo_emulator)
+    assert order.index("POST /invoice") < order.index("company") and order.count("company") >= 3, (
+        "past the TTL the document goes first, with what was read, and the company is read again after it")
+    monkeypatch.setattr(qbo_provider, "COMPANY_MAX_AGE", 0.0)
+    requests.delete(qbo_emulator.base_url + "/__emulator__/requests")
+    assert one(QboProvider(us.client), base.KIND_INVOICE, doc(6)).ok
+    order = _routes(qbo_emulator)
+    assert order[-1] == "POST /invoice" and order.count("company") >= 3, (
+        "past the longest age the company is read before the document, and not again after it")
+
+
+def _routes(srv):
+    """The routes of the requests so far, the company reads (see _company_reads) as 'company'."""
+    return ["company" if r["route"] == "GET /companyinfo"
+            or any(name in (r.get("query") or "") for name in ("TaxRate", "TaxCode", "Preferences")) else r["route"]
+            for r in requests.get(srv.base_url + "/__emulator__/requests").json()["requests"]]
 
 
 # ------------------------------------------------------------------------------ foreign currency

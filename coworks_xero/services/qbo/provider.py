@@ -39,14 +39,18 @@ def _status(entity, row):
 
 # What a run reads of the company before its first document (CompanyInfo, the tax rates and codes,
 # Preferences: four requests, ~2 s at Intuit's answer times), kept per QuickBooks company in the
-# process for COMPANY_TTL seconds: the engine makes a new provider for every run, and reading them
-# again before each real-time document was most of its latency. Evidence that they changed drops
-# them for the next run at once: a total QuickBooks computes differently from ours, a foreign
-# document refused because multicurrency was off (the user turns it on, then retries), a refresh
-# of the reference data.
+# process: the engine makes a new provider for every run, and reading them again before each
+# real-time document was most of its latency. Younger than COMPANY_TTL seconds, a run uses them;
+# older (up to COMPANY_MAX_AGE), a run still sends with them and reads them again after its
+# documents, for the next runs, so a document never waits for a periodic refresh (it was the
+# latency's p95: one real-time invoice a minute waited ~2 s for it); older still, or dropped, they
+# are read before the documents. Evidence that they changed drops them for the next run at once:
+# a total QuickBooks computes differently from ours, a foreign document refused because
+# multicurrency was off (the user turns it on, then retries), a refresh of the reference data.
 COMPANY_TTL = 60.0
+COMPANY_MAX_AGE = 600.0
 
-_company_cache = {}  # (API base, realm) -> {"at": monotonic time, name: value}
+_company_cache = {}  # (API base, realm) -> {name: (monotonic time read, value)}
 _company_cache_lock = threading.Lock()
 
 
@@ -73,25 +77,42 @@ class QboProvider(base.SyncProvider):
         self._companyinfo = None
         self._prefs = None
         self._currency_customers = {}  # (Odoo customer's QuickBooks id, currency) -> customer id to use
+        self._read_after_run = {}  # name -> read: company reads used past COMPANY_TTL (see _company_read)
         self._company_key = (getattr(getattr(client, "config", None), "api_base", ""), str(client.realm_id))
 
     def _company_read(self, name, read):
-        """``read()``, or what a run of the last COMPANY_TTL seconds read for this company."""
+        """``read()``, or what a recent run read for this company (see COMPANY_TTL)."""
         now = time.monotonic()
         with _company_cache_lock:
-            entry = _company_cache.get(self._company_key)
-            if entry and now - entry["at"] < COMPANY_TTL and name in entry:
-                return entry[name]
+            at, value = _company_cache.get(self._company_key, {}).get(name, (None, None))
+        if at is not None and now - at < COMPANY_MAX_AGE:
+            if now - at >= COMPANY_TTL:
+                self._read_after_run[name] = read
+            return value
         value = read()
-        with _company_cache_lock:
-            entry = _company_cache.get(self._company_key)
-            if not entry or now - entry["at"] >= COMPANY_TTL:
-                entry = _company_cache[self._company_key] = {"at": now}
-            entry[name] = value
+        self._keep_company_read(name, now, value)
         return value
 
+    def _keep_company_read(self, name, at, value):
+        with _company_cache_lock:
+            _company_cache.setdefault(self._company_key, {})[name] = (at, value)
+
+    def _read_company_again(self):
+        """After a run's documents: read again what it used past COMPANY_TTL, for the next runs."""
+        reads, self._read_after_run = self._read_after_run, {}
+        for name, read in reads.items():
+            now = time.monotonic()
+            try:
+                value = read()
+            except Exception:  # noqa: BLE001 - the run's documents are sent; the next run reads it, before them if it must
+                return
+            self._keep_company_read(name, now, value)
+
     def forget_company(self):
-        """The next run reads the company again (this one keeps what it read: one answer a run)."""
+        """The next run reads the company again (this one keeps what it read: one answer a run),
+        before its documents: nothing is read again after this run (it could read what the user
+        is about to change, such as multicurrency turned on)."""
+        self._read_after_run = {}
         with _company_cache_lock:
             _company_cache.pop(self._company_key, None)
 
@@ -238,6 +259,11 @@ class QboProvider(base.SyncProvider):
 
     # ------------------------------------------------------------------ run
     def run(self, items):
+        results = self._run(items)
+        self._read_company_again()
+        return results
+
+    def _run(self, items):
         run_mark = self._writes()
         try:
             done = self._create_customers_in_batches(items)
