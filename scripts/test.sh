@@ -28,14 +28,17 @@ pytest_counts() {  # the last "=== 12 passed, 1 skipped in 3.4s ===" line of a p
   grep -E '^=+ .*(passed|failed|error|skipped|deselected|no tests ran).* in [0-9.]+s' "$1" | tail -1 | sed -E 's/^=+ //; s/ =+$//'
 }
 
-echo "== pure-Python tests (services, emulator) =="
-t0=$SECONDS
 var="$REPO_ROOT/var"; mkdir -p "$var"
-if PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}" run_pytest "$var/pytest-pure.log" -p no:odoo -p no:cacheprovider tests "$@"; then
-  summary+=("pure-Python (pytest):          $(pytest_counts "$var/pytest-pure.log") [$(elapsed $t0)] ok")
-else
-  status=1; summary+=("pure-Python (pytest):          $(pytest_counts "$var/pytest-pure.log") [$(elapsed $t0)] FAILED")
-fi
+
+pure_tests() {
+  echo "== pure-Python tests (services, emulator) =="
+  local t0=$SECONDS
+  if PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}" run_pytest "$var/pytest-pure.log" -p no:odoo -p no:cacheprovider tests "$@"; then
+    summary+=("pure-Python (pytest):          $(pytest_counts "$var/pytest-pure.log") [$(elapsed $t0)] ok")
+  else
+    status=1; summary+=("pure-Python (pytest):          $(pytest_counts "$var/pytest-pure.log") [$(elapsed $t0)] FAILED")
+  fi
+}
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -141,6 +144,9 @@ if have_odoo; then
     echo "!!!!! Odoo's own runner SKIPPED (extra pytest arguments; COWORKS_TEST_ODOO_RUNNER=1 runs it) !!!!!"
     summary+=("Odoo runner:                   SKIPPED (extra pytest arguments)")
   fi
+  # Odoo's runner (install with demo data, then every test) is the longest run: it starts first,
+  # and the pure-Python tests run while it installs.
+  pure_tests "$@"
   conf="$(write_conf "$pytest_db")"
   install_log="$var/odoo-install-$pytest_db.log"
   dropdb --if-exists --force "$pytest_db" || { echo "test: cannot drop the old test database $pytest_db"; exit 1; }
@@ -173,6 +179,7 @@ if have_odoo; then
     fi
   fi
 else
+  pure_tests "$@"
   echo "!!!!! ODOO SUITE SKIPPED: no Odoo 19 tree at $ODOO_PATH (set ODOO_PATH to an Odoo 19.0 tree to run it) !!!!!"
   summary+=("Odoo suites:                   SKIPPED (no Odoo 19 tree at $ODOO_PATH)")
 fi
