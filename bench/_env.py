@@ -159,7 +159,15 @@ def connect_to_qbo_emulator(env, base_url, company, realm, name="Coworks Demo US
     conn.action_xero_refresh()
     tax = env["account.tax"].create({"name": "NYC sales tax (bench)", "amount": 8.875, "type_tax_use": "sale",
                                      "company_id": company.id})
+    map_qbo_demo_company(env, conn, tax)
+    return conn, tax
 
+
+def map_qbo_demo_company(env, conn, tax):
+    """The mappings a manager makes for the QuickBooks emulator's US company (qbo_emulator/seed.py),
+    from ``conn``'s reference data: the hot-desk plan -> Item 2 "Plan - Hot desk", ``tax`` -> tax
+    code 2 "NYC combined" (NY State 4 % + NYC 4.875 %) with Odoo's amounts, the company's bank
+    journal -> account 35 "Checking" (Bank)."""
     def xref(model, **dom):
         return env[model].with_context(active_test=False).search(
             [("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in dom.items()], limit=1)
@@ -167,7 +175,6 @@ def connect_to_qbo_emulator(env, base_url, company, realm, name="Coworks Demo US
                                                 "xero_item_id": xref("coworks.xero.item", code="2").id})
     env["coworks.xero.tax.mapping"].create({"connection_id": conn.id, "tax_id": tax.id, "send_odoo_tax_amounts": True,
                                             "tax_rate_id": xref("coworks.xero.tax.rate", tax_type="2").id})
-    bank = env["account.journal"].search([("type", "=", "bank"), ("company_id", "=", company.id)], limit=1)
+    bank = env["account.journal"].search([("type", "=", "bank"), ("company_id", "=", conn.company_id.id)], limit=1)
     env["coworks.xero.journal.mapping"].create({"connection_id": conn.id, "journal_id": bank.id,
                                                 "bank_account_id": xref("coworks.xero.account", code="35").id})
-    return conn, tax

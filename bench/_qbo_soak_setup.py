@@ -68,19 +68,9 @@ else:
     product.taxes_id = [(6, 0, tax.ids)]
     env.cr.commit()
 
-    def xref(model, **dom):
-        return env[model].with_context(active_test=False).search(
-            [("connection_id", "=", conn.id)] + [(k, "=", v) for k, v in dom.items()], limit=1)
-
-    # QuickBooks ids (qbo_emulator/seed.py): Item 2 "Plan - Hot desk", tax code 2 "NYC combined"
-    # (NY State 4 % + NYC 4.875 %), account 35 "Checking" (Bank)
-    env["coworks.xero.product.mapping"].create({"connection_id": conn.id, "item_kind": "plan",
-                                                "xero_item_id": xref("coworks.xero.item", code="2").id})
-    env["coworks.xero.tax.mapping"].create({"connection_id": conn.id, "tax_id": tax.id, "send_odoo_tax_amounts": True,
-                                            "tax_rate_id": xref("coworks.xero.tax.rate", tax_type="2").id})
-    bank = env["account.journal"].search([("type", "=", "bank"), ("company_id", "=", company.id)], limit=1)
-    env["coworks.xero.journal.mapping"].create({"connection_id": conn.id, "journal_id": bank.id,
-                                                "bank_account_id": xref("coworks.xero.account", code="35").id})
+    # (bench/_env.py; PYTHONPATH holds the repository)
+    from bench._env import map_qbo_demo_company
+    map_qbo_demo_company(env, conn, tax)
     company.coworks_xero_sync_enabled = True
     env.cr.commit()
     partners = env["res.partner"].search([("name", "=like", "Soak member %"), ("company_id", "=", company.id)])
