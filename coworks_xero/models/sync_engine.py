@@ -139,7 +139,7 @@ class CoworksSyncJob(models.Model):
             # The worker wrote one of these open jobs after this transaction began: updating it
             # would fail the user's posting or payment. A plain insert elsewhere cannot collide;
             # the worker merges it into the job at its next run (triggered below).
-            _logger.info("Xero sync: an open job was being written by the worker; request appended")
+            _logger.info("Sync: an open job was being written by the worker; request appended")
             self._append_requests(rows)
         self.invalidate_model()
         if trigger and not self.env.context.get("coworks_xero_no_trigger"):
@@ -395,7 +395,7 @@ class CoworksSyncJob(models.Model):
                     cron.sudo()._trigger()
             self.env.cr.commit()
         except Exception:  # noqa: BLE001 - lane 1 still does all the work, only slower
-            _logger.info("Xero sync: could not wake the other lanes", exc_info=True)
+            _logger.info("Sync: could not wake the other lanes", exc_info=True)
 
     @api.model
     def _claim_ready(self, limit, connection_id=None):
@@ -436,12 +436,12 @@ class CoworksSyncJob(models.Model):
             cr.execute(query, [space, list(ids)])
             return
         except Exception:  # noqa: BLE001 - e.g. the transaction is aborted: roll it back and retry
-            _logger.info("Xero sync: releasing claims after a failure", exc_info=True)
+            _logger.info("Sync: releasing claims after a failure", exc_info=True)
         try:
             cr.rollback()
             cr.execute(query, [space, list(ids)])
         except Exception:  # noqa: BLE001 - last resort: a closed session holds no lock
-            _logger.warning("Xero sync: could not release claims; closing the database connection", exc_info=True)
+            _logger.warning("Sync: could not release claims; closing the database connection", exc_info=True)
             try:
                 cr._cnx.close()
             except Exception:  # noqa: BLE001
@@ -470,7 +470,7 @@ class CoworksSyncJob(models.Model):
                 cron.sudo()._trigger(due)
             self.env.cr.commit()
         except Exception:  # noqa: BLE001 - the 10-minute schedule still comes
-            _logger.info("Xero sync: could not schedule the next retry", exc_info=True)
+            _logger.info("Sync: could not schedule the next retry", exc_info=True)
 
     def _in_own_transaction(self, fn, *args, give_up=False):
         """``fn(*args)`` then commit; a serialization failure (a user wrote the same rows
@@ -485,7 +485,7 @@ class CoworksSyncJob(models.Model):
             except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
                 cr.rollback()
                 self.env.invalidate_all()
-                _logger.info("Xero sync: a user changed the same records meanwhile; trying %s again (%s)",
+                _logger.info("Sync: a user changed the same records meanwhile; trying %s again (%s)",
                              getattr(fn, "__name__", "it"), attempt)
                 time.sleep(random.uniform(0.02, 0.1) * attempt)
         return give_up
@@ -532,7 +532,7 @@ class CoworksSyncJob(models.Model):
                     self.env.cr.rollback()
                     out.finish()
                 except Exception:  # noqa: BLE001 - the jobs stay maybe_sent: looked up next time
-                    _logger.exception("Xero sync: could not keep the answers of a batch in flight")
+                    _logger.exception("Sync: could not keep the answers of a batch in flight")
             raise
 
     def _process_groups(self, jobs, providers, commit, out_box, deadline, budget_waits):
@@ -685,7 +685,7 @@ class CoworksSyncJob(models.Model):
                     with self.env.cr.savepoint():
                         records.exists()._coworks_xero_prefetch(conn)
                 except Exception:  # noqa: BLE001 - see above
-                    _logger.info("Xero sync: prefetching %s failed; reading one by one", model, exc_info=True)
+                    _logger.info("Sync: prefetching %s failed; reading one by one", model, exc_info=True)
 
     def _prepare_send(self, conn, kind, operation):
         """[(job, WorkItem)] for the jobs that have something to send; the others get their
@@ -749,7 +749,7 @@ class CoworksSyncJob(models.Model):
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise
         except Exception as exc:  # noqa: BLE001 - this document alone fails, the run goes on
-            _logger.exception("Xero sync: could not %s %s", what, self.display_name)
+            _logger.exception("Sync: could not %s %s", what, self.display_name)
             self._record_failure(prov.INTERNAL, message % {"err": f"{type(exc).__name__}: {exc}"},
                                  code="internal_error")
             return False
@@ -1173,7 +1173,7 @@ class _BatchSend:
             jobs._in_own_transaction(jobs._handle_connection_failure, self.conn, exc)
             return True
         if exc is not None:  # one batch's bug must not stop the run
-            _logger.error("Xero sync: sending %s %s failed inside Odoo", kind, operation, exc_info=exc)
+            _logger.error("Sync: sending %s %s failed inside Odoo", kind, operation, exc_info=exc)
             message = _("Sending failed inside Odoo (%(err)s). Xero may have received it: the next attempt "
                         "looks it up before sending again.", err=f"{type(exc).__name__}: {exc}")
             results = [Result(ref=item.key, ok=False, error_kind=prov.RETRYABLE, message=message)
@@ -1193,12 +1193,12 @@ class _BatchSend:
             unsent._in_own_transaction(unsent._withdraw_send, self.before)
         t1 = time.monotonic()
         if jobs._in_own_transaction(jobs._store_answers, answers, elapsed_ms, give_up=False) is False:
-            _logger.warning("Xero sync: could not keep Xero's answers for %s jobs; they will be looked up", len(jobs))
+            _logger.warning("Sync: could not keep Xero's answers for %s jobs; they will be looked up", len(jobs))
         t2 = time.monotonic()
         jobs._in_own_transaction(jobs._apply_answers, answers, getattr(self.provider, "daily_remaining", None))
         t3 = time.monotonic()
         # One line a batch (INFO): where a batch's time goes (bench/pipe.py sums them).
-        _logger.info("Xero sync: batch %s %s of %d: prepare %.3f s, send %.3f s (waited %.3f s after "
+        _logger.info("Sync: batch %s %s of %d: prepare %.3f s, send %.3f s (waited %.3f s after "
                      "preparing the next), store %.3f s, apply %.3f s", kind, operation, len(jobs),
                      self.prepare_s, self.send_s, self.wait_s, t2 - t1, t3 - t2)
         return False
